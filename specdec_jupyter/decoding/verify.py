@@ -1,0 +1,73 @@
+"""Judging a draft against the main model: pure numpy, no engine in sight.
+
+Greedy verification accepts the longest prefix of the draft that equals the main
+model's argmax and then takes the main model's argmax at the first mismatch (the
+correction) or after the last draft token (the bonus). Sampling verification is
+Leviathan et al. / Chen et al.: accept draft token x with probability
+min(1, p(x)/q(x)); on the first rejection draw from normalize(max(0, p - q));
+after a full accept draw the bonus from p. The emitted tokens are then
+distributed exactly as if drawn from p one at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .sampling import draw
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one round: how many draft tokens stand, and the main model's token.
+
+    `acceptance[i]` is min(1, p/q) of draft token i for every judged token (the
+    accepted ones and, last, the rejected one); `residual` is the distribution
+    the correction was drawn from after a rejection under sampling.
+    """
+
+    n_accepted: int
+    next_token: int
+    acceptance: list[float]
+    residual: np.ndarray | None = None
+
+    @property
+    def rejected(self) -> bool:
+        return len(self.acceptance) > self.n_accepted
+
+
+def verify_greedy(draft: list[int], main_rows: np.ndarray) -> Verdict:
+    """`main_rows[i]` are the main model's logits (or probs) after draft[:i]; k+1 rows."""
+    choices = main_rows.argmax(axis=-1)
+    n_accepted = 0
+    while n_accepted < len(draft) and draft[n_accepted] == choices[n_accepted]:
+        n_accepted += 1
+    judged = min(n_accepted + 1, len(draft))
+    acceptance = [1.0] * n_accepted + [0.0] * (judged - n_accepted)
+    return Verdict(n_accepted, int(choices[n_accepted]), acceptance)
+
+
+def residual_distribution(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """normalize(max(0, p - q)); falls back to p where p <= q everywhere (then p == q)."""
+    residual = np.maximum(p - q, 0.0)
+    total = residual.sum()
+    return residual / total if total > 0 else p
+
+
+def verify_sampling(
+    draft: list[int],
+    draft_probs: list[np.ndarray],
+    main_probs: list[np.ndarray],
+    rng: np.random.Generator,
+) -> Verdict:
+    """Rejection sampling over k draft tokens; `main_probs` has k+1 rows, `draft_probs` k."""
+    acceptance: list[float] = []
+    for i, token in enumerate(draft):
+        p, q = main_probs[i][token], draft_probs[i][token]
+        ratio = 1.0 if q <= 0 else min(1.0, float(p / q))
+        acceptance.append(ratio)
+        if rng.random() >= ratio:
+            residual = residual_distribution(main_probs[i], draft_probs[i])
+            return Verdict(i, draw(residual, rng), acceptance, residual)
+    return Verdict(len(draft), draw(main_probs[len(draft)], rng), acceptance)

@@ -1,0 +1,53 @@
+"""Can this model draft for that one? A verdict with the reasons, per llama.cpp's rule.
+
+The rule is llama.cpp's `common_speculative_are_compatible`: the same vocabulary
+type; the same add-BOS flag and, when BOS is added, the same BOS id; the same for
+EOS; vocabulary sizes at most 128 apart; identical token text for every id from
+5 up to the smaller size. Every failed condition becomes one reason a user can
+read, naming the first difference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..engines.base import VocabularyFacts
+
+MAX_VOCAB_SIZE_DIFFERENCE = 128  # llama.cpp's SPEC_VOCAB_MAX_SIZE_DIFFERENCE
+FIRST_CHECKED_TOKEN = 5  # llama.cpp's SPEC_VOCAB_CHECK_START_TOKEN_ID
+
+
+@dataclass(frozen=True)
+class Compatibility:
+    compatible: bool
+    reasons: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def llamacpp_compatibility(main: VocabularyFacts, draft: VocabularyFacts) -> Compatibility:
+    reasons: list[str] = []
+    if main.vocab_type != draft.vocab_type:
+        reasons.append(f"vocabulary types {main.vocab_type} vs {draft.vocab_type}")
+    for name, main_add, draft_add, main_id, draft_id in (
+        ("BOS", main.add_bos, draft.add_bos, main.bos_id, draft.bos_id),
+        ("EOS", main.add_eos, draft.add_eos, main.eos_id, draft.eos_id),
+    ):
+        if main_add != draft_add:
+            reasons.append(f"add-{name} {_flag(main_add)} vs {_flag(draft_add)}")
+        elif main_add and main_id != draft_id:
+            reasons.append(f"{name} token ids {main_id} vs {draft_id}")
+    if abs(main.size - draft.size) > MAX_VOCAB_SIZE_DIFFERENCE:
+        reasons.append(
+            f"vocabulary sizes {main.size} vs {draft.size} "
+            f"(more than {MAX_VOCAB_SIZE_DIFFERENCE} apart)"
+        )
+    for token_id in range(FIRST_CHECKED_TOKEN, min(main.size, draft.size)):
+        main_text, draft_text = main.token_texts[token_id], draft.token_texts[token_id]
+        if main_text != draft_text:
+            reasons.append(f"token {token_id}: {main_text!r} vs {draft_text!r}")
+            break
+    return Compatibility(compatible=not reasons, reasons=reasons)
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"

