@@ -95,6 +95,13 @@ class Session:
         assert self.last_stats is not None
         return GenerationResult(events, self.last_stats)
 
+    def reset(self) -> None:
+        """Empty both caches, so the next prompt is prefilled from scratch (for fair timings;
+        by default a follow-up prompt reuses the cached common prefix)."""
+        self.main.rollback(0)
+        if self.draft is not None:
+            self.draft.rollback(0)
+
     def close(self) -> None:
         self.main.close()
         if self.draft is not None:

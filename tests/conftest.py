@@ -1,0 +1,55 @@
+"""Shared fixtures: the real Qwen pair (fetched once into the models folder, loaded once)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests import tiny_models as a plain module
+
+from specdec_jupyter.models.catalog import CATALOG
+from specdec_jupyter.models.fetch import fetch
+
+SEED_PROMPTS = [
+    "Write a quicksort algorithm in Python. Write code only.",
+    "Explain the Pythagorean theorem",
+    "Plan a 1 day trip to DC",
+]
+
+
+def catalog_file(key: str) -> Path:
+    """A real model from the catalog, fetched on first use (CI's setup has fetched it)."""
+    return fetch(CATALOG[key], progress=False)
+
+
+@pytest.fixture(scope="session")
+def qwen_paths() -> tuple[Path, Path]:
+    return catalog_file("qwen2.5-coder-1.5b"), catalog_file("qwen2.5-coder-0.5b")
+
+
+@pytest.fixture(scope="session")
+def qwen_session(qwen_paths):
+    from specdec_jupyter import load
+
+    session = load(*qwen_paths, n_ctx=2048, progress=False)
+    yield session
+    session.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_paths(tmp_path_factory) -> tuple[Path, Path]:
+    from tiny_models import make_tiny_pair
+
+    return make_tiny_pair(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="session")
+def tiny_session(tiny_paths):
+    """The tiny pair on one thread: for models this small, thread hand-offs cost the most."""
+    from specdec_jupyter import load
+
+    session = load(*tiny_paths, n_ctx=256, n_threads=1, progress=False)
+    yield session
+    session.close()

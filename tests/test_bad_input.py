@@ -1,0 +1,94 @@
+"""Bad input gets one clear error that names the problem and the fix."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from recording import RecordingEngine, drain
+from tiny_models import write_tiny_gguf
+
+from specdec_jupyter import load
+from specdec_jupyter.decoding.drafters import ModelDrafter
+from specdec_jupyter.decoding.loop import GenerationSettings, speculative_decode
+from specdec_jupyter.errors import (
+    ContextOverflowError,
+    IncompatibleDraftError,
+    ModelFileError,
+    UnknownModelError,
+)
+
+
+def test_a_missing_file_is_named_with_the_fix(tmp_path):
+    with pytest.raises(ModelFileError, match="model file not found.*models fetch"):
+        load(tmp_path / "nowhere.gguf", progress=False)
+
+
+def test_a_text_file_named_gguf_is_not_a_gguf_file(tmp_path):
+    fake = tmp_path / "notes.gguf"
+    fake.write_text("these are my notes, not a model\n")
+    with pytest.raises(ModelFileError, match="is not a GGUF file"):
+        load(fake, progress=False)
+    assert fake.read_text() == "these are my notes, not a model\n", "the user's file is untouched"
+
+
+def test_a_truncated_gguf_is_reported_as_truncated(tiny_paths, tmp_path):
+    whole = tiny_paths[0].read_bytes()
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ModelFileError, match="truncated|cut short"):
+        load(cut, n_ctx=64, n_threads=1, progress=False)
+
+
+def test_a_draft_with_another_vocabulary_is_refused_before_loading(tiny_paths, tmp_path):
+    other = write_tiny_gguf(tmp_path / "other.gguf", vocab="other")
+    with pytest.raises(IncompatibleDraftError) as caught:
+        load(tiny_paths[0], draft=other, n_ctx=64, n_threads=1, progress=False)
+    assert "vocabulary sizes 384 vs 600 (more than 128 apart)" in caught.value.reasons
+    assert "load without a draft" in str(caught.value)
+
+
+def test_a_prompt_longer_than_the_context_is_refused(tiny_paths):
+    session = load(*tiny_paths, n_ctx=64, n_threads=1, progress=False)
+    with pytest.raises(ContextOverflowError, match="shorten the prompt or .* larger n_ctx"):
+        session.generate("hello world " * 100, raw=True)
+    assert session.generate("hello", raw=True, max_tokens=3).text, "the session still works"
+    session.close()
+
+
+def test_generation_stops_cleanly_when_the_context_fills(tiny_session):
+    """A main model that never ends (its end-of-generation token masked) fills the context."""
+
+    class NeverEnding(RecordingEngine):
+        def is_end_of_generation(self, token: int) -> bool:
+            return False
+
+    tiny_session.reset()
+    main = NeverEnding(tiny_session.main)
+    prompt = main.tokenize("hello world")
+    generator = speculative_decode(
+        main, ModelDrafter(tiny_session.draft), prompt, GenerationSettings(max_tokens=10_000)
+    )
+    events, stats = drain(generator)
+    assert stats.stop_reason == "contextLengthReached"
+    assert len(main.tokens) == main.n_ctx, "every position is used, none beyond"
+    assert len(prompt) + len(events) == main.n_ctx + 1, "the last token needs no cache slot"
+    result = tiny_session.generate("hello", raw=True, max_tokens=3)
+    assert result.stats.predicted_tokens_count == 3, "the session still works"
+
+
+def test_an_unknown_name_lists_the_catalog():
+    with pytest.raises(UnknownModelError, match="qwen2.5-coder-1.5b"):
+        load("no-such-model", progress=False)
+
+
+def test_the_cli_reports_errors_in_one_line(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "specdec_jupyter.cli", "generate", "--main",
+         str(tmp_path / "missing.gguf"), "--prompt", "hi"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: model file not found")
+    assert "Traceback" not in done.stderr
