@@ -3,6 +3,8 @@
 import specdec_jupyter as sd
 session = sd.load("qwen2.5-coder-1.5b", draft="qwen2.5-coder-0.5b")
 session.generate("Write a quicksort algorithm in Python. Write code only.")
+
+In a notebook, `%load_ext specdec_jupyter` adds `%specdec` / `%%specdec` and the chat widget.
 """
 
 from .decoding.events import GenerationStats, TokenEvent
@@ -12,3 +14,10 @@ from .session import Session, load
 
 __all__ = ["GenerationResult", "GenerationStats", "Session", "SpecDecError", "TokenEvent", "load"]
 __version__ = "0.1.0"
+
+
+def load_ipython_extension(ipython) -> None:
+    """`%load_ext specdec_jupyter`: register `%specdec` and `%%specdec`."""
+    from .magics import SpecDecMagics  # IPython and the widgets load only in a notebook
+
+    ipython.register_magics(SpecDecMagics)

@@ -6,8 +6,12 @@ import argparse
 import json
 import signal
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
 
+from .decoding.drafters import DRAFT_MODES
 from .errors import SpecDecError
 from .models.catalog import CATALOG, DEFAULT_DRAFT, DEFAULT_MAIN, GROUPS, resolve_names
 from .models.fetch import fetch, is_fetched
@@ -32,6 +36,33 @@ def build_parser() -> argparse.ArgumentParser:
     fetch_parser.add_argument("names", nargs="*", help="catalog names or groups (see --list)")
     fetch_parser.add_argument("--list", action="store_true", help="show what the catalog knows")
     fetch_parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    list_parser = model_commands.add_parser(
+        "list",
+        help="models found on disk (ours, $SPECDEC_MODEL_PATH, LM Studio's, the Hugging Face "
+        "cache), and why any of them is unusable",
+    )
+    list_parser.add_argument("folders", nargs="*", help="more folders to search")
+    list_parser.add_argument("--json", action="store_true", help="print one JSON array")
+    convert = model_commands.add_parser(
+        "convert-mlx",
+        help="make mlx-lm model folders from GGUF files or catalog models "
+        "(into <models folder>/mlx/NAME-<bits>bit unless --out; kept if already there)",
+    )
+    convert.add_argument("sources", nargs="+", help=".gguf files, catalog names or groups")
+    convert.add_argument(
+        "--bits", type=int, choices=(4, 8, 16, 32), default=4, help="4/8: quantized; 16/32: float"
+    )
+    convert.add_argument("--out", type=Path, help="the folder to write (one source only)")
+    convert.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    compat = commands.add_parser(
+        "compat", help="which models can draft for MAIN, and why the others cannot"
+    )
+    compat.add_argument("main", help="main model: a path, catalog name or listed name")
+    compat.add_argument(
+        "candidates", nargs="*", help="draft candidates (default: every model found)"
+    )
+    compat.add_argument("--json", action="store_true", help="print one JSON object")
 
     generate = commands.add_parser("generate", help="generate text, speculatively by default")
     generate.add_argument(
@@ -52,8 +83,26 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--top-k", type=int, default=0, help="0 switches top-k off")
     generate.add_argument("--top-p", type=float, default=1.0)
     generate.add_argument("--seed", type=int, help="seed for sampling (temperature > 0)")
-    generate.add_argument("--draft-tokens", type=int, default=3, help="tokens drafted per round")
+    generate.add_argument(
+        "--draft-tokens",
+        type=_draft_tokens,
+        default="auto",
+        help="tokens drafted per round: auto (measure, draft only what pays) or a number K",
+    )
+    generate.add_argument(
+        "--draft-mode",
+        choices=DRAFT_MODES,
+        help="where drafts come from: the draft model (default when one is loaded), "
+        "lookup (n-gram matches in the prompt and output, no draft model), or hybrid (both)",
+    )
     generate.add_argument("--no-draft", action="store_true", help="plain decoding, same loop")
+    generate.add_argument(
+        "--engine",
+        choices=("llama.cpp", "mlx"),
+        default="llama.cpp",
+        help="llama.cpp runs .gguf files; mlx runs MLX model folders (catalog names are "
+        "converted to MLX on first use)",
+    )
     generate.add_argument("--stop", action="append", default=[], help="a stop string (repeatable)")
     generate.add_argument("--n-ctx", type=int, default=4096, help="context size in tokens")
     generate.add_argument("--json", action="store_true", help="print one JSON object")
@@ -64,7 +113,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "models":
-            return _models_fetch(args)
+            handlers = {"list": _models_list, "convert-mlx": _models_convert_mlx}
+            return handlers.get(args.models_command, _models_fetch)(args)
+        if args.command == "compat":
+            return _compat(args)
         return _generate(args)
     except SpecDecError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -87,14 +139,91 @@ def _models_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models_list(args: argparse.Namespace) -> int:
+    from .listing import models_report
+    from .models.discovery import discover, model_roots
+
+    models = discover(args.folders)
+    if args.json:
+        print(json.dumps([m.to_dict() for m in models], ensure_ascii=False, indent=1))
+    else:
+        print(models_report(models, model_roots(args.folders)))
+    return 0
+
+
+def _compat(args: argparse.Namespace) -> int:
+    from .listing import compat_report
+    from .models.discovery import discover, locate
+    from .models.metadata import read_model_info
+    from .models.verdicts import check_drafts
+
+    main_path = locate(args.main).absolute()
+    main_info = read_model_info(main_path)
+    if main_info.problem:
+        raise SpecDecError(f"{main_path}: {main_info.problem}")
+    if args.candidates:
+        named = [(name, locate(name)) for name in args.candidates]
+    else:
+        named = [(m.name, m.path) for m in discover() if m.path.resolve() != main_path.resolve()]
+    verdicts = check_drafts(main_path, [path for _, path in named])
+    rows = [(name, verdict) for (name, _), verdict in zip(named, verdicts, strict=True)]
+    if args.json:
+        report = {
+            "main": {"name": args.main, **main_info.to_dict()},
+            "candidates": [{"name": name, **verdict.to_dict()} for name, verdict in rows],
+        }
+        print(json.dumps(report, ensure_ascii=False, indent=1))
+    else:
+        print(compat_report(args.main, main_info, rows))
+    return 0
+
+
+def _models_convert_mlx(args: argparse.Namespace) -> int:
+    try:
+        from .models.mlx_catalog import convert_once, mlx_model_dir
+    except ImportError as exc:
+        raise SpecDecError(
+            f"converting to MLX needs mlx and mlx-lm ({exc}); "
+            "install them with: pip install 'specdec_jupyter[mlx]'"
+        ) from exc
+    jobs: list[tuple[str, Path, Callable[[], Path]]] = []  # (label, target, GGUF getter)
+    for source in args.sources:
+        path = Path(source).expanduser()
+        if path.is_file():
+            jobs.append((path.name, mlx_model_dir(path.stem, args.bits), partial(Path, path)))
+        else:
+            for model in resolve_names([source]):
+                fetched = partial(fetch, model, progress=not args.quiet)
+                jobs.append((model.key, mlx_model_dir(model.key, args.bits), fetched))
+    if args.out is not None:
+        if len(jobs) != 1:
+            raise SpecDecError("--out names one folder: give exactly one model to convert")
+        jobs = [(jobs[0][0], args.out, jobs[0][2])]
+    for label, target, gguf in jobs:
+        started = time.perf_counter()
+        if convert_once(gguf(), target, bits=args.bits, progress=not args.quiet):
+            print(f"{label}: converted in {time.perf_counter() - started:.0f} s to {target}")
+        else:
+            print(f"{label}: already there at {target}")
+    return 0
+
+
 def _generate(args: argparse.Namespace) -> int:
     from .session import load  # llama.cpp loads only for the commands that need it
 
     main_ref = args.main or DEFAULT_MAIN
     draft_ref = args.draft if args.main else (args.draft or DEFAULT_DRAFT)
-    if args.no_draft:
+    draft_mode = None if args.no_draft else args.draft_mode
+    if args.no_draft or draft_mode == "lookup":
         draft_ref = None
-    session = load(main_ref, draft_ref, n_ctx=args.n_ctx, progress=not args.json)
+    session = load(
+        main_ref,
+        draft_ref,
+        draft_mode=draft_mode,
+        engine=args.engine,
+        n_ctx=args.n_ctx,
+        progress=not args.json,
+    )
     stopping = _StopOnInterrupt()
     color = sys.stdout.isatty() and not args.json
     events = []
@@ -122,6 +251,14 @@ def _generate(args: argparse.Namespace) -> int:
     else:
         print("\n\n" + stats_to_text(result.stats), file=sys.stderr)
     return 0
+
+
+def _draft_tokens(value: str) -> int | str:
+    if value == "auto":
+        return value
+    if value.isdigit():
+        return int(value)
+    raise argparse.ArgumentTypeError(f"expected auto or a number >= 0, got {value!r}")
 
 
 class _StopOnInterrupt:

@@ -16,6 +16,14 @@ class ModelFileError(SpecDecError):
     """A model file is missing, is not a GGUF file, or is damaged."""
 
 
+class UnusableModelError(ModelFileError):
+    """A model file or folder cannot be read; `reason` says why, without the path."""
+
+    def __init__(self, path: object, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.reason = reason
+
+
 class ModelLoadError(SpecDecError):
     """The backend refused to load a model file that looked valid."""
 
@@ -38,3 +46,11 @@ class FetchError(SpecDecError):
 
 class UnknownModelError(SpecDecError):
     """A name is neither a file on disk nor a model the catalog knows."""
+
+
+class EngineBusyError(SpecDecError):
+    """A model is generating for another request, and the caller chose not to wait."""
+
+
+class MemoryBudgetError(SpecDecError):
+    """Loading a model would exceed the engine manager's memory budget."""

@@ -7,6 +7,11 @@
 A string prompt is one user message, formatted with the model's chat template;
 `raw=True` sends it as plain text. `use_draft=False` (or loading with
 `draft=None`) runs plain decoding through the same loop, so the two compare.
+
+Drafts come from the draft model (`draft_mode="model"`), from the prompt itself
+(`"lookup"`: n-gram matches, no second model; `load(main, draft="prompt-lookup")`)
+or from both (`"hybrid"`). `draft_tokens="auto"` (the default) measures as it goes
+and drafts only as many tokens as pay, down to none.
 """
 
 from __future__ import annotations
@@ -14,30 +19,43 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Literal
 
-from .decoding.drafters import ModelDrafter
+from .decoding.drafters import DraftMode, PromptLookupDrafter, make_drafter
 from .decoding.events import GenerationStats, TokenEvent
 from .decoding.loop import GenerationSettings, speculative_decode
 from .decoding.sampling import SamplingSettings
-from .engines.base import ChatMessage
-from .engines.llamacpp import LlamaCppEngine, read_vocabulary
-from .errors import IncompatibleDraftError, SpecDecError
-from .models.compat import llamacpp_compatibility
+from .engines.base import ChatMessage, Engine
+from .engines.llamacpp import LlamaCppEngine
+from .errors import SpecDecError
 from .models.resolve import resolve_model
+from .models.verdicts import check_draft
 from .result import GenerationResult
 
 Prompt = str | Sequence[ChatMessage]
 ModelReference = str | os.PathLike[str]
-
-DEFAULT_DRAFT_TOKENS = 3
+EngineName = Literal["llama.cpp", "mlx"]
 
 
 class Session:
-    """A main engine and an optional draft engine, used by one generation at a time."""
+    """A main engine and an optional draft engine, used by one generation at a time.
 
-    def __init__(self, main: LlamaCppEngine, draft: LlamaCppEngine | None = None):
+    `draft_mode` is how generations draft unless told otherwise: "model" when a draft
+    model is loaded, else none (plain decoding); "lookup" and "hybrid" add prompt lookup.
+    """
+
+    def __init__(
+        self,
+        main: Engine,
+        draft: Engine | None = None,
+        draft_mode: DraftMode | None = None,
+    ):
         self.main = main
         self.draft = draft
+        self.draft_mode = draft_mode or ("model" if draft is not None else None)
+        make_drafter(self.draft_mode, draft)  # refuse a mode this session cannot serve now
         self.last_stats: GenerationStats | None = None
         self._running = threading.Lock()
 
@@ -60,7 +78,8 @@ class Session:
         temperature: float = 0.0,
         top_k: int = 0,
         top_p: float = 1.0,
-        draft_tokens: int = DEFAULT_DRAFT_TOKENS,
+        draft_tokens: int | Literal["auto"] = "auto",
+        draft_mode: DraftMode | None = None,
         stop: Sequence[str] = (),
         seed: int | None = None,
         use_draft: bool = True,
@@ -68,7 +87,11 @@ class Session:
         raw: bool = False,
         should_stop: Callable[[], bool] | None = None,
     ) -> Iterator[TokenEvent]:
-        """Yield tokens as they are verified; `last_stats` holds the stats afterwards."""
+        """Yield tokens as they are verified; `last_stats` holds the stats afterwards.
+
+        `draft_tokens`: "auto" or a fixed k per round; `draft_mode`: "model", "lookup" or
+        "hybrid" (default: the session's `draft_mode`); `use_draft=False`: plain decoding.
+        """
         settings = GenerationSettings(
             max_tokens=max_tokens,
             sampling=SamplingSettings(temperature=temperature, top_k=top_k, top_p=top_p),
@@ -77,7 +100,7 @@ class Session:
             seed=seed,
         )
         tokens = self.prompt_tokens(prompt, system=system, raw=raw)
-        drafter = ModelDrafter(self.draft) if self.draft is not None and use_draft else None
+        drafter = make_drafter(draft_mode or self.draft_mode, self.draft) if use_draft else None
         if not self._running.acquire(blocking=False):
             raise SpecDecError(
                 "a generation is already running on this session; stop it or wait for it"
@@ -109,13 +132,18 @@ class Session:
 
     def __repr__(self) -> str:
         draft = self.draft.name if self.draft else None
-        return f"Session(main={self.main.name!r}, draft={draft!r}, n_ctx={self.main.n_ctx})"
+        return (
+            f"Session(main={self.main.name!r}, draft={draft!r}, "
+            f"draft_mode={self.draft_mode!r}, n_ctx={self.main.n_ctx})"
+        )
 
 
 def load(
     main: ModelReference,
     draft: ModelReference | None = None,
     *,
+    draft_mode: DraftMode | None = None,
+    engine: EngineName = "llama.cpp",
     n_ctx: int = 4096,
     n_threads: int | None = None,
     progress: bool = True,
@@ -125,19 +153,38 @@ def load(
 
     The draft's vocabulary is checked against the main model's before its weights
     are loaded; an incompatible draft raises IncompatibleDraftError with the reasons.
+    `draft="prompt-lookup"` drafts from the prompt and loads no second model;
+    `draft_mode` sets the session's default (see `Session`). `engine="mlx"` runs MLX
+    model folders; a catalog name is then converted from its GGUF file on first use.
     """
-    main_path = resolve_model(main, progress=progress)
-    draft_path = resolve_model(draft, progress=progress) if draft is not None else None
+    if draft == PromptLookupDrafter.name:
+        draft, draft_mode = None, draft_mode or "lookup"
+    resolve, open_engine = _backend(engine, n_ctx=n_ctx, n_threads=n_threads, verbose=verbose)
+    main_path = resolve(main, progress=progress)
+    draft_path = resolve(draft, progress=progress) if draft is not None else None
     if draft_path is not None:
-        verdict = llamacpp_compatibility(read_vocabulary(main_path), read_vocabulary(draft_path))
-        if not verdict.compatible:
-            raise IncompatibleDraftError(
-                f"{draft_path.name} cannot draft for {main_path.name}: "
-                + "; ".join(verdict.reasons)
-                + ". Pick a draft from the same model family, or load without a draft.",
-                verdict.reasons,
-            )
-    options = {"n_ctx": n_ctx, "n_threads": n_threads, "verbose": verbose}
-    main_engine = LlamaCppEngine(main_path, **options)
-    draft_engine = LlamaCppEngine(draft_path, **options) if draft_path is not None else None
-    return Session(main_engine, draft_engine)
+        check_draft(main_path, draft_path).require_compatible()
+    main_engine = open_engine(main_path)
+    draft_engine = open_engine(draft_path) if draft_path is not None else None
+    return Session(main_engine, draft_engine, draft_mode)
+
+
+def _backend(
+    engine: EngineName, *, n_ctx: int, n_threads: int | None, verbose: bool
+) -> tuple[Callable[..., Path], Callable[[Path], Engine]]:
+    """How `engine` finds models and opens them; MLX, an optional extra, loads on demand."""
+    if engine == "llama.cpp":
+        return resolve_model, partial(
+            LlamaCppEngine, n_ctx=n_ctx, n_threads=n_threads, verbose=verbose
+        )
+    if engine == "mlx":
+        try:
+            from .engines.mlx import MlxEngine
+            from .models.mlx_catalog import resolve_mlx_model
+        except ImportError as exc:
+            raise SpecDecError(
+                f"the MLX engine needs mlx and mlx-lm ({exc}); "
+                "install them with: pip install 'specdec_jupyter[mlx]'"
+            ) from exc
+        return resolve_mlx_model, partial(MlxEngine, n_ctx=n_ctx)
+    raise SpecDecError(f"unknown engine {engine!r}; choose 'llama.cpp' or 'mlx'")

@@ -108,7 +108,7 @@ def cli_generate(*extra: str) -> dict:
 
 
 def test_cli_json_shows_both_sources_and_plain_agrees(capsys):
-    speculative = cli_generate("--draft", "qwen2.5-coder-0.5b")
+    speculative = cli_generate("--draft", "qwen2.5-coder-0.5b", "--draft-tokens", "3")
     stats = speculative["stats"]
     assert {t["source"] for t in speculative["tokens"]} == {"draft", "main"}
     assert stats["accepted_draft_tokens_count"] > 0

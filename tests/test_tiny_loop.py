@@ -142,7 +142,7 @@ def test_cancel_between_rounds_keeps_what_was_generated(tiny_session):
     polls = iter(range(100))
     stop_after_three_rounds = lambda: next(polls) >= 3  # noqa: E731
     result = tiny_session.generate(
-        PROMPT, raw=True, max_tokens=100, should_stop=stop_after_three_rounds
+        PROMPT, raw=True, max_tokens=100, draft_tokens=4, should_stop=stop_after_three_rounds
     )
     assert result.stats.stop_reason == "userStopped"
     assert result.stats.rounds == 3 and 4 <= len(result.events) <= 1 + 3 * 4
@@ -168,7 +168,7 @@ def test_a_second_generation_on_a_busy_session_is_refused(tiny_session):
 
 def test_result_html_shades_draft_tokens_green(tiny_session):
     tiny_session.reset()
-    result = tiny_session.generate(PROMPT, raw=True, max_tokens=40)
+    result = tiny_session.generate(PROMPT, raw=True, max_tokens=40, draft_tokens=3)
     html = result._repr_html_()
     assert 'class="specdec-draft"' in html and "rgba(34, 197, 94" in html
     assert "accepted" in html and "tokens/s" in html

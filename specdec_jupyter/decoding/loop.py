@@ -2,11 +2,13 @@
 
 Read it top to bottom like mlx-lm's `speculative_generate_step`: prefill the
 prompt and take the first token from that pass exactly as plain decoding does;
-then each round the drafter proposes k tokens, the main model evaluates
-`last + draft` in one call, verification keeps a prefix and adds one token of
-the main model's own, and the main model's cache is cut back to what stands.
-With no drafter (or k = 0) a round is one plain decoding step through the same
-code, so plain and speculative runs are directly comparable.
+then each round the policy picks one of the drafter's options and a length k,
+the option proposes k tokens, the main model evaluates `last + draft` in one
+call, verification keeps a prefix and adds one token of the main model's own,
+the main model's cache is cut back to what stands, and the policy hears what
+the round cost and yielded. With no drafter (or k = 0) a round is one plain
+decoding step through the same code, so plain and speculative runs are directly
+comparable.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from time import perf_counter
+from typing import Literal
 
 import numpy as np
 
@@ -22,24 +25,32 @@ from ..engines.detokenize import IncrementalDetokenizer
 from ..errors import ContextOverflowError, SpecDecError
 from .drafters import Draft, Drafter, common_prefix_length
 from .events import GenerationStats, Source, StopReason, TokenEvent
-from .sampling import SamplingSettings, distribution, draw, softmax
+from .policy import make_policy
+from .sampling import SamplingSettings, distribution, draw, probability_of
 from .stops import StopStringFilter
 from .verify import Verdict, verify_greedy, verify_sampling
 
 
 @dataclass(frozen=True)
 class GenerationSettings:
+    """`draft_tokens` is k per round, or "auto": measure and pick k in 0..max_draft_tokens
+    each round for the most tokens per second (see policy.py)."""
+
     max_tokens: int = 256
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
-    draft_tokens: int = 4
+    draft_tokens: int | Literal["auto"] = "auto"
+    max_draft_tokens: int = 8
     stop: tuple[str, ...] = ()
     seed: int | None = None
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:
             raise ValueError(f"max_tokens must be at least 1, got {self.max_tokens}")
-        if self.draft_tokens < 0:
-            raise ValueError(f"draft_tokens must be >= 0, got {self.draft_tokens}")
+        k = self.draft_tokens
+        if k != "auto" and (isinstance(k, bool) or not isinstance(k, int) or k < 0):
+            raise ValueError(f'draft_tokens must be "auto" or an integer >= 0, got {k!r}')
+        if self.max_draft_tokens < 1:
+            raise ValueError(f"max_draft_tokens must be at least 1, got {self.max_draft_tokens}")
 
 
 def speculative_decode(
@@ -64,6 +75,7 @@ def speculative_decode(
         )
     sampling = settings.sampling
     rng = np.random.default_rng(settings.seed)
+    policy = make_policy(settings.draft_tokens, settings.max_draft_tokens)
     out = _Output(
         main,
         settings,
@@ -78,6 +90,8 @@ def speculative_decode(
     p = distribution(main.evaluate(prompt[keep:], n_logits=1)[0], sampling)
     last = int(p.argmax()) if sampling.greedy else draw(p, rng)
     generated = [last]
+    if drafter is not None:
+        drafter.prepare(prompt)
     yield from out.add(last, "main", 0, p_main=float(p[last]))
 
     n_round = 0
@@ -90,15 +104,21 @@ def speculative_decode(
         if room < 0:
             out.finish("contextLengthReached")
             break
-        k = min(settings.draft_tokens, settings.max_tokens - out.count - 1, room)
-        draft = (
-            drafter.propose(prompt + generated, k, sampling, rng) if drafter and k > 0 else Draft()
-        )
+        limit = min(policy.max_tokens, settings.max_tokens - out.count - 1, room)
+        context = prompt + generated
+        options = drafter.options(context, limit) if drafter and limit > 0 else []
+        option, k = policy.choose(options, limit)
+        started = perf_counter()
+        draft = option.propose(k, sampling, rng) if option and k > 0 else Draft()
+        drafted = perf_counter()
         rows = main.evaluate([last, *draft.tokens], n_logits=len(draft) + 1)
+        verified = perf_counter()
         verdict, p_rows = _verify(draft, rows, sampling, rng)
         main.rollback(n_past + 1 + verdict.n_accepted)
         n_round += 1
         out.record_round(len(draft), verdict.rejected)
+        emitted = [*draft.tokens[: verdict.n_accepted], verdict.next_token]
+        policy.record(draft, verdict.n_accepted, emitted, drafted - started, verified - drafted)
 
         for i in range(verdict.n_accepted):
             token = draft.tokens[i]
@@ -106,7 +126,7 @@ def speculative_decode(
                 token,
                 "draft",
                 n_round,
-                p_main=float(p_rows(i)[token]),
+                p_main=p_rows(i, token),
                 q_draft=draft.q[i],
                 acceptance=verdict.acceptance[i],
             )
@@ -114,12 +134,12 @@ def speculative_decode(
                 break
         else:
             last = verdict.next_token
-            generated += [*draft.tokens[: verdict.n_accepted], last]
+            generated += emitted
             yield from out.add(
                 last,
                 "main",
                 n_round,
-                p_main=float(p_rows(verdict.n_accepted)[last]),
+                p_main=p_rows(verdict.n_accepted, last),
                 q_draft=_q_of(draft, verdict.n_accepted, last),
             )
     yield from out.released_at_end()
@@ -128,18 +148,22 @@ def speculative_decode(
 
 def _q_of(draft: Draft, position: int, token: int) -> float | None:
     """The draft's probability of the main model's own token, where the draft kept its q."""
+    if draft.deterministic and position < len(draft):
+        return float(token == draft.tokens[position])
     return float(draft.probs[position][token]) if position < len(draft.probs) else None
 
 
 def _verify(
     draft: Draft, rows: np.ndarray, sampling: SamplingSettings, rng: np.random.Generator
-) -> tuple[Verdict, Callable[[int], np.ndarray]]:
-    """The verdict, and a way to get the main model's distribution at row i (lazily:
-    under greedy only the emitted rows need a softmax)."""
+) -> tuple[Verdict, Callable[[int, int], float]]:
+    """The verdict, and p(token) at row i of the main model (lazily: under greedy only
+    the emitted tokens need one, and without a whole softmax)."""
     if sampling.greedy:
-        return verify_greedy(draft.tokens, rows), lambda i: softmax(rows[i])
+        return verify_greedy(draft.tokens, rows), lambda i, token: probability_of(rows[i], token)
     main_probs = [distribution(row, sampling) for row in rows]
-    return verify_sampling(draft.tokens, draft.probs, main_probs, rng), main_probs.__getitem__
+    draft_probs = None if draft.deterministic else draft.probs
+    verdict = verify_sampling(draft.tokens, draft_probs, main_probs, rng)
+    return verdict, lambda i, token: float(main_probs[i][token])
 
 
 class _Output:

@@ -55,19 +55,34 @@ def residual_distribution(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return residual / total if total > 0 else p
 
 
+def point_mass_residual(p: np.ndarray, token: int) -> np.ndarray:
+    """normalize(max(0, p - q)) for q all on `token`: p without that token."""
+    residual = p.copy()
+    residual[token] = 0.0
+    total = residual.sum()
+    return residual / total if total > 0 else p
+
+
 def verify_sampling(
     draft: list[int],
-    draft_probs: list[np.ndarray],
+    draft_probs: list[np.ndarray] | None,
     main_probs: list[np.ndarray],
     rng: np.random.Generator,
 ) -> Verdict:
-    """Rejection sampling over k draft tokens; `main_probs` has k+1 rows, `draft_probs` k."""
+    """Rejection sampling over k draft tokens; `main_probs` has k+1 rows, `draft_probs` k,
+    or None for a deterministic draft (q a point mass on each draft token, so token x is
+    accepted with probability p(x))."""
     acceptance: list[float] = []
     for i, token in enumerate(draft):
-        p, q = main_probs[i][token], draft_probs[i][token]
+        p = main_probs[i][token]
+        q = 1.0 if draft_probs is None else draft_probs[i][token]
         ratio = 1.0 if q <= 0 else min(1.0, float(p / q))
         acceptance.append(ratio)
         if rng.random() >= ratio:
-            residual = residual_distribution(main_probs[i], draft_probs[i])
+            residual = (
+                point_mass_residual(main_probs[i], token)
+                if draft_probs is None
+                else residual_distribution(main_probs[i], draft_probs[i])
+            )
             return Verdict(i, draw(residual, rng), acceptance, residual)
     return Verdict(len(draft), draw(main_probs[len(draft)], rng), acceptance)

@@ -90,6 +90,18 @@ def read_vocabulary(path: str | os.PathLike[str]) -> VocabularyFacts:
         llama_cpp.llama_model_free(model)
 
 
+def end_of_generation_ids(path: str | os.PathLike[str]) -> list[int]:
+    """The tokens llama.cpp ends a generation on: EOS, EOT and those it knows by their text
+    (for Qwen also <|endoftext|> and the FIM separators), loading no weights."""
+    model = _load_model(Path(path), vocab_only=True, verbose=False)
+    try:
+        vocab = llama_cpp.llama_model_get_vocab(model)
+        size = llama_cpp.llama_vocab_n_tokens(vocab)
+        return [i for i in range(size) if llama_cpp.llama_vocab_is_eog(vocab, i)]
+    finally:
+        llama_cpp.llama_model_free(model)
+
+
 class LlamaCppEngine:
     """One GGUF model with one context (sequence 0) on the CPU."""
 

@@ -1,1 +1,2 @@
-"""Models on disk: the catalog of known models, where they live, and fetching them."""
+"""Models on disk: the catalog, fetching, finding models in users' folders, reading their
+metadata, and judging which can draft for which."""

@@ -1,10 +1,12 @@
-"""Can this model draft for that one? A verdict with the reasons, per llama.cpp's rule.
+"""Can this model draft for that one? A verdict with the reasons, per engine's rule.
 
-The rule is llama.cpp's `common_speculative_are_compatible`: the same vocabulary
+llama.cpp's rule is its `common_speculative_are_compatible`: the same vocabulary
 type; the same add-BOS flag and, when BOS is added, the same BOS id; the same for
 EOS; vocabulary sizes at most 128 apart; identical token text for every id from
-5 up to the smaller size. Every failed condition becomes one reason a user can
-read, naming the first difference.
+5 up to the smaller size. MLX's rule is LM Studio mlx-engine's: equal vocabulary
+sizes. Every failed condition becomes one reason a user can read, naming the
+first difference. A draft that is not smaller than its main model is allowed, with
+a warning: it cannot make anything faster.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..engines.base import VocabularyFacts
+from .model_info import ModelInfo
 
 MAX_VOCAB_SIZE_DIFFERENCE = 128  # llama.cpp's SPEC_VOCAB_MAX_SIZE_DIFFERENCE
 FIRST_CHECKED_TOKEN = 5  # llama.cpp's SPEC_VOCAB_CHECK_START_TOKEN_ID
@@ -51,3 +54,21 @@ def llamacpp_compatibility(main: VocabularyFacts, draft: VocabularyFacts) -> Com
 
 def _flag(value: bool) -> str:
     return "true" if value else "false"
+
+
+def mlx_compatibility(main_vocab_size: int | None, draft_vocab_size: int | None) -> Compatibility:
+    if main_vocab_size is None or draft_vocab_size is None:
+        return Compatibility(False, ["vocabulary size unknown (no tokenizer.json or vocab.json)"])
+    if main_vocab_size != draft_vocab_size:
+        return Compatibility(False, [f"vocabulary sizes {main_vocab_size} vs {draft_vocab_size}"])
+    return Compatibility(True)
+
+
+def size_warnings(main: ModelInfo, draft: ModelInfo) -> list[str]:
+    """A warning when the draft has at least as many parameters as the main model."""
+    if main.parameters is None or draft.parameters is None or draft.parameters < main.parameters:
+        return []
+    return [
+        f"the draft is not smaller than the main model ({draft.size_label} vs "
+        f"{main.size_label}): it will not speed anything up"
+    ]

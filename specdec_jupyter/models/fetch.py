@@ -62,7 +62,7 @@ def fetch(
     if is_fetched(model, folder):
         return target
     folder.mkdir(parents=True, exist_ok=True)
-    with _exclusive(folder / f".{model.filename}.lock"):
+    with exclusive_lock(folder / f".{model.filename}.lock"):
         if is_fetched(model, folder):  # another process finished while we waited
             return target
         partial = folder / f".{model.filename}.partial"
@@ -83,7 +83,8 @@ def fetch(
 
 
 @contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
+def exclusive_lock(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `lock_path` (created if missing) for the `with` block."""
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:

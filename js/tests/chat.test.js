@@ -1,0 +1,232 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import widget from "../src/chat.js";
+
+/** A stand-in for anywidget's model: traits, change events, custom messages both ways. */
+class FakeModel {
+  constructor(state) {
+    this.state = { ...state };
+    this.handlers = new Map();
+    this.sent = [];
+  }
+  get(name) {
+    return this.state[name];
+  }
+  set(name, value) {
+    this.state[name] = value;
+    this.emit(`change:${name}`);
+  }
+  save_changes() {}
+  send(message) {
+    this.sent.push(message);
+  }
+  on(names, callback) {
+    for (const name of names.split(" ")) {
+      if (!this.handlers.has(name)) this.handlers.set(name, new Set());
+      this.handlers.get(name).add(callback);
+    }
+  }
+  off(names, callback) {
+    for (const name of names.split(" ")) this.handlers.get(name)?.delete(callback);
+  }
+  emit(name, payload) {
+    for (const callback of [...(this.handlers.get(name) ?? [])]) callback(payload);
+  }
+  listenerCount() {
+    return [...this.handlers.values()].reduce((n, set) => n + set.size, 0);
+  }
+}
+
+let counter = 0;
+const initialState = () => ({
+  _chat_id: `chat-${counter++}`,
+  models: [
+    { key: "qwen-1.5b", label: "Qwen 1.5B" },
+    { key: "gemma", label: "Gemma 270M" },
+  ],
+  main_model: "qwen-1.5b",
+  drafts: [{ key: "qwen-0.5b", label: "Qwen 0.5B", notes: [] }],
+  incompatible: [
+    { key: "gemma", label: "Gemma 270M", notes: ["vocabulary sizes 151936 vs 262144"] },
+    { key: "smol", label: "SmolLM2", notes: ["vocabulary types BPE vs SPM"] },
+  ],
+  draft_model: "qwen-0.5b",
+  default_draft: "",
+  engines: ["llama.cpp", "toy"],
+  engine: "llama.cpp",
+  status: { state: "idle", message: "", progress: null },
+  settings: { temperature: 0, top_p: 1, max_tokens: 256, draft_tokens: "auto", use_draft: true, system_prompt: "" },
+  messages: [],
+  show_draft: true,
+});
+const token = (text, source = "draft") => ({ token_id: 1, text, source, round: 1, p_main: 1, q_draft: 1, acceptance: 1 });
+
+let model, host, cleanups;
+const mount = () => {
+  const el = document.createElement("div");
+  document.body.appendChild(el);
+  cleanups.push(widget.render({ model, el }));
+  return el;
+};
+
+beforeEach(() => {
+  model = new FakeModel(initialState());
+  cleanups = [widget.initialize({ model })];
+  host = mount();
+});
+afterEach(() => {
+  for (const cleanup of cleanups.reverse()) cleanup();
+  document.body.replaceChildren();
+});
+
+describe("selectors", () => {
+  it("list every model as main, only compatible drafts, and say why the rest are not", () => {
+    const mains = [...host.querySelectorAll(".specdec-main-select option")].map((o) => o.value);
+    expect(mains).toEqual(["qwen-1.5b", "gemma"]);
+    const drafts = [...host.querySelectorAll(".specdec-draft-select option")].map((o) => o.textContent);
+    expect(drafts).toEqual(["none", "Qwen 0.5B"]);
+    expect(host.querySelector(".specdec-incompatible summary").textContent).toBe("incompatible (2)");
+    expect(host.querySelector(".specdec-incompatible").textContent).toContain("vocabulary sizes 151936 vs 262144");
+  });
+
+  it("flag a compatible draft that comes with a warning", () => {
+    model.set("drafts", [{ key: "big", label: "Qwen 7B", notes: ["the draft is not smaller than the main model"] }]);
+    const option = host.querySelector('.specdec-draft-select option[value="big"]');
+    expect(option.textContent).toBe("Qwen 7B ⚠ the draft is not smaller than the main model");
+  });
+
+  it("send choices back as traits, and a refreshed draft list redraws", () => {
+    const main = host.querySelector(".specdec-main-select");
+    main.value = "gemma";
+    main.dispatchEvent(new Event("change"));
+    expect(model.get("main_model")).toBe("gemma");
+    model.set("drafts", []);
+    expect(host.querySelectorAll(".specdec-draft-select option")).toHaveLength(1);
+  });
+
+  it("offer to remember the chosen draft as the default", () => {
+    const button = host.querySelector(".specdec-set-default");
+    expect(button.disabled).toBe(false);
+    button.click();
+    expect(model.sent).toContainEqual({ type: "set_default_draft" });
+    model.set("default_draft", "qwen-0.5b");
+    expect(button.disabled).toBe(true);
+  });
+
+  it("show loading progress", () => {
+    model.set("status", { state: "loading", message: "Loading Qwen 1.5B", progress: 0.5 });
+    const progress = host.querySelector(".specdec-progress");
+    expect(progress.hidden).toBe(false);
+    expect(progress.value).toBe(0.5);
+    expect(host.querySelector(".specdec-status-text").textContent).toBe("Loading Qwen 1.5B");
+    expect(host.querySelector(".specdec-send").disabled).toBe(true);
+  });
+});
+
+describe("composing", () => {
+  const input = () => host.querySelector(".specdec-input");
+  const press = (options) => input().dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true, cancelable: true, ...options }));
+
+  it("sends on Enter and keeps Shift+Enter for a new line", () => {
+    input().value = "hello";
+    press({ shiftKey: true });
+    expect(model.sent).toEqual([]);
+    press({});
+    expect(model.sent).toEqual([{ type: "send", text: "hello" }]);
+    expect(input().value).toBe("");
+  });
+
+  it("does not send blank messages", () => {
+    input().value = "  \n ";
+    press({});
+    expect(model.sent).toEqual([]);
+  });
+
+  it("has Stop, Regenerate and Clear", () => {
+    model.set("messages", [{ role: "user", content: "q" }, { role: "assistant", content: "a", tokens: [token("a")] }]);
+    model.set("status", { state: "generating", message: "", progress: null });
+    expect(host.querySelector(".specdec-stop").disabled).toBe(false);
+    host.querySelector(".specdec-stop").click();
+    model.set("status", { state: "idle", message: "", progress: null });
+    expect(host.querySelector(".specdec-stop").disabled).toBe(true);
+    host.querySelector(".specdec-regenerate").click();
+    host.querySelector(".specdec-clear").click();
+    expect(model.sent).toEqual([{ type: "stop" }, { type: "regenerate" }, { type: "clear" }]);
+  });
+});
+
+describe("streaming", () => {
+  it("grows the live reply batch by batch and replaces it with the finished message", () => {
+    model.set("messages", [{ role: "user", content: "q" }]);
+    model.emit("msg:custom", { type: "reply_start" });
+    model.emit("msg:custom", { type: "tokens", tokens: [token("de", "main"), token("f")] });
+    model.emit("msg:custom", { type: "tokens", tokens: [token(" x")] });
+    const live = host.querySelector(".specdec-live");
+    expect(live.textContent).toBe("def x");
+    expect(live.querySelectorAll(".specdec-draft")).toHaveLength(2);
+    model.set("messages", [
+      { role: "user", content: "q" },
+      { role: "assistant", content: "def x", tokens: [token("de", "main"), token("f"), token(" x")] },
+    ]);
+    expect(host.querySelector(".specdec-live")).toBeNull();
+    expect(host.querySelectorAll(".specdec-assistant")).toHaveLength(1);
+    expect(host.querySelector(".specdec-assistant").textContent).toBe("def x");
+  });
+
+  it("shows a view opened mid-reply the tokens streamed so far", () => {
+    model.emit("msg:custom", { type: "reply_start" });
+    model.emit("msg:custom", { type: "tokens", tokens: [token("early")] });
+    const second = mount();
+    expect(second.querySelector(".specdec-live").textContent).toBe("early");
+  });
+
+  it("shows a hover card for a token", () => {
+    model.set("messages", [{ role: "assistant", content: "a", tokens: [token("a")] }]);
+    const span = host.querySelector(".specdec-transcript .specdec-draft");
+    span.dispatchEvent(new MouseEvent("mouseover", { bubbles: true }));
+    const tip = host.querySelector(".specdec-tip");
+    expect(tip.hidden).toBe(false);
+    expect(tip.textContent).toContain("draft (accepted)");
+  });
+});
+
+describe("settings and toggle", () => {
+  it("write typed settings back", () => {
+    const draftTokens = host.querySelector('[data-setting="draft_tokens"]');
+    draftTokens.value = "4";
+    draftTokens.dispatchEvent(new Event("change"));
+    expect(model.get("settings").draft_tokens).toBe(4);
+    const temperature = host.querySelector('[data-setting="temperature"]');
+    temperature.value = "0.7";
+    temperature.dispatchEvent(new Event("change"));
+    expect(model.get("settings")).toMatchObject({ temperature: 0.7, draft_tokens: 4 });
+    const useDraft = host.querySelector('[data-setting="use_draft"]');
+    useDraft.checked = false;
+    useDraft.dispatchEvent(new Event("change"));
+    expect(model.get("settings").use_draft).toBe(false);
+  });
+
+  it("hide the green when 'Visualize accepted draft tokens' is off", () => {
+    const toggle = host.querySelector(".specdec-show-draft");
+    expect(toggle.checked).toBe(true);
+    toggle.checked = false;
+    toggle.dispatchEvent(new Event("change"));
+    expect(model.get("show_draft")).toBe(false);
+    expect(host.querySelector(".specdec-chat").classList.contains("specdec-hide-draft")).toBe(true);
+  });
+
+  it("show errors in words", () => {
+    model.set("status", { state: "error", message: "Gemma cannot draft for Qwen: vocabulary sizes differ", progress: null });
+    expect(host.querySelector('[role="alert"]').textContent).toContain("cannot draft");
+  });
+});
+
+describe("cleanup", () => {
+  it("removes every listener it added", () => {
+    for (const cleanup of cleanups.reverse()) cleanup();
+    cleanups = [];
+    expect(model.listenerCount()).toBe(0);
+    host.querySelector(".specdec-input").value = "x";
+    host.querySelector(".specdec-send").click();
+    expect(model.sent).toEqual([]);
+  });
+});

@@ -1,0 +1,374 @@
+"""How many tokens to draft each round: the number that maximises expected tokens per second.
+
+A round that drafts k tokens costs the drafter's time for k tokens plus one main-model call
+on k + 1 tokens, and yields on average E(k) = 1 + a1 + a1·a2 + … + a1⋯ak tokens, where a_i
+is the chance that draft token i is accepted once the ones before it were. k = 0 is a plain
+decoding step. `DraftPolicy` keeps moving estimates of all three while generation runs and
+before each round picks, over the drafting options on offer and k in 0…K,
+
+    E(k) / (draft cost per token · k + main-model cost of a call on k + 1 tokens)
+
+Acceptance is only seen where drafts are judged, so a policy that stops drafting must still
+learn when drafting would pay again. A drafter whose guesses cost nothing (prompt lookup)
+shows them on every round; the policy checks them against the tokens that come next
+("hindsight"), whether it drafted from them or not, and so keeps its acceptance current
+for free, at every position up to K, also beyond the k it drafted. A costly drafter (a draft
+model) is probed instead, on a budget of a few per cent of the run's time, counting what the
+probe really costs: a draft model left idle must first read every token it missed.
+
+The maths is pure (`expected_tokens`, `best_draft_length`); the loop measures the times and
+reports them through `DraftPolicy.record`.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .drafters import Draft, DraftOption
+
+PRIOR_ACCEPTANCE = 0.5  # before any evidence a draft token is a coin flip...
+PRIOR_WEIGHT = 0.5  # ...worth half an observation, so evidence soon dominates
+ACCEPTANCE_MEMORY = 0.85  # each round of evidence keeps 85% of the older: ~7 rounds' worth
+COST_SAMPLES = 9  # a cost is the median of its last 9 timings: robust to a busy machine
+PROBE_BUDGET = 0.03  # probes of a costly drafter may spend 3% of the run's time
+PROBE_TOKENS = 2  # tokens a probe drafts: enough to see costs and the first acceptances
+STEADY_CATCH_UP = 2  # a drafter in step reads 1-2 context tokens before drafting
+
+
+def expected_tokens(acceptance: Sequence[float], k: int) -> float:
+    """Tokens a round drafting k yields on average: the draft's accepted prefix plus one."""
+    total = chance = 1.0
+    for a in acceptance[:k]:
+        chance *= a
+        total += chance
+    return total
+
+
+def best_draft_length(
+    acceptance: Sequence[float], draft_cost: float, verify_costs: Sequence[float]
+) -> tuple[int, float]:
+    """The k in 0…len(verify_costs) - 1 with the most tokens per second, and that rate.
+
+    `acceptance[i]` is the chance draft token i + 1 is accepted given the earlier ones
+    were; `draft_cost` the seconds per drafted token; `verify_costs[k]` the seconds of a
+    main-model call on k + 1 tokens. Ties go to the shorter draft.
+    """
+    best_k, best_rate = 0, 0.0
+    for k, verify in enumerate(verify_costs):
+        rate = expected_tokens(acceptance, k) / (draft_cost * k + verify)
+        if rate > best_rate * (1 + 1e-9):
+            best_k, best_rate = k, rate
+    return best_k, best_rate
+
+
+class RecentMedian:
+    """The median of the last few samples: follows a drift, shrugs off a stall (another
+    process taking the CPU for one call must not make drafting look cheap or dear)."""
+
+    def __init__(self, n: int = COST_SAMPLES):
+        self._samples: deque[float] = deque(maxlen=n)
+
+    def update(self, sample: float) -> None:
+        self._samples.append(sample)
+
+    @property
+    def value(self) -> float | None:
+        return statistics.median(self._samples) if self._samples else None
+
+
+class BatchCosts:
+    """Seconds of one main-model call by the number of tokens in it.
+
+    Sizes seen are recent medians. A size between two seen ones costs at least the
+    smaller one's and, as costs grow convexly with size, at most the straight line
+    between them; it is taken halfway, so that sizes never tried look a little cheap
+    and get tried (otherwise a pessimistic guess would never be corrected). Past the
+    largest size seen, the line through the two largest is extended.
+    """
+
+    def __init__(self) -> None:
+        self._by_size: dict[int, RecentMedian] = {}
+
+    def record(self, size: int, seconds: float) -> None:
+        self._by_size.setdefault(size, RecentMedian()).update(seconds)
+
+    @property
+    def largest(self) -> int:
+        return max(self._by_size, default=0)
+
+    def estimate(self, size: int) -> float | None:
+        known = {b: median.value for b, median in self._by_size.items()}
+        if size in known:
+            return known[size]
+        below = [b for b in known if b < size]
+        above = [b for b in known if b > size]
+        if below and above:
+            lo, hi = max(below), min(above)
+            line = known[lo] + (known[hi] - known[lo]) * (size - lo) / (hi - lo)
+            return (known[lo] + max(line, known[lo])) / 2
+        if len(below) >= 2:
+            lo, hi = sorted(below)[-2:]
+            return max(known[hi] + (known[hi] - known[lo]) * (size - hi) / (hi - lo), known[hi])
+        return None
+
+
+class AcceptanceByPosition:
+    """Moving estimates of a_i, the chance draft token i is accepted after i - 1 were.
+
+    All evidence fades a little with each round that brings new evidence
+    (`ACCEPTANCE_MEMORY`), so the estimates follow a change of text, and a position
+    no longer drafted forgets its old verdicts and leans again on the one before it
+    (a drafter that gets its first tokens right tends to get the next ones right too),
+    which makes a longer draft worth another try.
+    """
+
+    def __init__(self) -> None:
+        self._accepted: list[float] = []
+        self._judged: list[float] = []
+
+    def fade(self) -> None:
+        """Start a round of evidence: older evidence counts for less."""
+        self._accepted = [ACCEPTANCE_MEMORY * x for x in self._accepted]
+        self._judged = [ACCEPTANCE_MEMORY * x for x in self._judged]
+
+    def record(self, position: int, accepted: bool) -> None:
+        """One judged draft token at `position` (1 = the first token of a draft)."""
+        while len(self._judged) < position:
+            self._judged.append(0.0)
+            self._accepted.append(0.0)
+        self._judged[position - 1] += 1
+        self._accepted[position - 1] += accepted
+
+    def record_round(self, n_drafted: int, n_accepted: int) -> None:
+        """A verified draft: its accepted prefix, then the rejected token if there was one."""
+        self.fade()
+        for position in range(1, n_accepted + 1):
+            self.record(position, True)
+        if n_accepted < n_drafted:
+            self.record(n_accepted + 1, False)
+
+    def estimates(self, n: int) -> list[float]:
+        result: list[float] = []
+        prior = PRIOR_ACCEPTANCE
+        for i in range(n):
+            judged = self._judged[i] if i < len(self._judged) else 0.0
+            accepted = self._accepted[i] if i < len(self._accepted) else 0.0
+            prior = (accepted + PRIOR_WEIGHT * prior) / (judged + PRIOR_WEIGHT)
+            result.append(prior)
+        return result
+
+
+@dataclass
+class _Watch:
+    """A free draft, checked token by token against what was emitted (under greedy decoding
+    exactly what verification would find; under sampling with the same odds, p(x))."""
+
+    tokens: Sequence[int]
+    checked: int = 0
+
+
+@dataclass
+class _Source:
+    """What the policy knows about one source of drafts."""
+
+    acceptance: AcceptanceByPosition = field(default_factory=AcceptanceByPosition)
+    draft_cost: RecentMedian = field(default_factory=RecentMedian)  # seconds per token
+    behind: int = 0  # tokens emitted since it last drafted
+    free: bool = False  # it shows its drafts before drafting: acceptance comes by hindsight
+    watches: list[_Watch] = field(default_factory=list)  # free drafts still being checked
+
+
+class DraftLengthPolicy(Protocol):
+    max_tokens: int  # the most tokens it drafts in a round
+
+    def choose(self, options: Sequence[DraftOption], limit: int) -> tuple[DraftOption | None, int]:
+        """Which option drafts this round and how many tokens (0: a plain step)."""
+        ...
+
+    def record(
+        self,
+        draft: Draft,
+        n_accepted: int,
+        emitted: Sequence[int],
+        draft_seconds: float,
+        verify_seconds: float,
+    ) -> None:
+        """The round's outcome: what was drafted and accepted, the tokens it emitted, and
+        the time spent drafting and in the main model's call on last + draft."""
+        ...
+
+
+class FixedDraftLength:
+    """Always k tokens (fewer near max_tokens), from the first option offered."""
+
+    def __init__(self, k: int):
+        self.max_tokens = k
+
+    def choose(self, options: Sequence[DraftOption], limit: int) -> tuple[DraftOption | None, int]:
+        return (options[0], min(self.max_tokens, limit)) if options else (None, 0)
+
+    def record(
+        self,
+        draft: Draft,
+        n_accepted: int,
+        emitted: Sequence[int],
+        draft_seconds: float,
+        verify_seconds: float,
+    ) -> None:
+        """A fixed length learns nothing."""
+
+
+class DraftPolicy:
+    """Picks the option and k with the most expected tokens per second, from measurements.
+
+    Order of business each round: measure a plain step first; the first time a source is
+    offered, draft `PROBE_TOKENS` tokens from it to measure its cost and the main model's
+    batch cost; then exploit the estimates. When no draft pays, a costly source is probed
+    again whenever the probe budget covers its expected cost.
+    """
+
+    def __init__(self, max_tokens: int = 8, probe_budget: float = PROBE_BUDGET):
+        self.max_tokens = max_tokens
+        self.probe_budget = probe_budget
+        self.verify = BatchCosts()
+        self.sources: dict[str, _Source] = {}
+        self.credit = 0.0  # seconds of probing the budget allows now
+        self._probing = False
+
+    def choose(self, options: Sequence[DraftOption], limit: int) -> tuple[DraftOption | None, int]:
+        limit = min(limit, self.max_tokens)
+        self._probing = False
+        for option in options:
+            self._watch(option)
+        plain = self.verify.estimate(1)
+        if not options or limit <= 0 or plain is None:
+            return None, 0
+        for option in options:
+            if self._draft_cost(option) is None or self.verify.largest < 2:
+                return option, min(PROBE_TOKENS, limit)
+
+        best: tuple[DraftOption | None, int, float] = (None, 0, 1 / plain)
+        for option in options:
+            k, rate = self._best(option, limit, self._state(option).acceptance.estimates(limit))
+            if rate > best[2]:
+                best = (option, k, rate)
+        if best[0] is not None:
+            return best[0], best[1]
+        return self._probe(options, limit, plain)
+
+    def record(
+        self,
+        draft: Draft,
+        n_accepted: int,
+        emitted: Sequence[int],
+        draft_seconds: float,
+        verify_seconds: float,
+    ) -> None:
+        k = len(draft)
+        self.verify.record(k + 1, verify_seconds)
+        round_seconds = draft_seconds + verify_seconds
+        self.credit += self.probe_budget * round_seconds
+        if self._probing:
+            plain = self.verify.estimate(1) or 0.0
+            self.credit -= round_seconds - plain * len(emitted)
+        for name, state in self.sources.items():
+            if state.free:
+                self._check_hindsight(state, emitted)
+            if k > 0 and name == draft.source:
+                self._record_draft(state, draft, n_accepted, draft_seconds)
+            else:
+                state.behind += len(emitted)
+
+    # -- estimates ------------------------------------------------------------
+
+    def _state(self, option: DraftOption) -> _Source:
+        return self.sources.setdefault(option.source, _Source())
+
+    def _draft_cost(self, option: DraftOption) -> float | None:
+        """Seconds per drafted token; a free preview proves the drafter costs nothing."""
+        cost = self._state(option).draft_cost.value
+        return cost if cost is not None or option.preview is None else 0.0
+
+    def _verify_costs(self, limit: int) -> list[float]:
+        return [self.verify.estimate(k + 1) or 0.0 for k in range(limit + 1)]
+
+    def _best(
+        self, option: DraftOption, limit: int, acceptance: Sequence[float]
+    ) -> tuple[int, float]:
+        return best_draft_length(acceptance, self._draft_cost(option), self._verify_costs(limit))
+
+    # -- probing --------------------------------------------------------------
+
+    def _probe(
+        self, options: Sequence[DraftOption], limit: int, plain: float
+    ) -> tuple[DraftOption | None, int]:
+        """A costly option worth a look: it would pay if its drafts were all right, and the
+        budget covers the probe's expected cost: the round, and reading the tokens it missed
+        (assumed to cost the draft model what a batch that long costs the main model,
+        relative to one token)."""
+        for option in options:
+            if option.preview is not None:
+                continue  # hindsight keeps free options current without probes
+            state = self._state(option)
+            if self._best(option, limit, [1.0] * limit)[0] == 0:
+                continue  # not even perfect drafts would pay
+            k = min(PROBE_TOKENS, limit)
+            draft_cost = self._draft_cost(option) or 0.0
+            catch_up = (self.verify.estimate(state.behind) or 0.0) / plain
+            estimates = state.acceptance.estimates(k)
+            cost = (
+                draft_cost * (catch_up + k)
+                + self._verify_costs(k)[k]
+                - expected_tokens(estimates, k) * plain
+            )
+            if self.credit >= cost:
+                self._probing = True
+                return option, k
+        return None, 0
+
+    # -- learning ---------------------------------------------------------------
+
+    def _record_draft(
+        self, state: _Source, draft: Draft, n_accepted: int, draft_seconds: float
+    ) -> None:
+        k = len(draft)
+        if not state.free:
+            state.acceptance.record_round(k, n_accepted)
+        if draft.caught_up <= STEADY_CATCH_UP:  # else the time is mostly catching up
+            state.draft_cost.update(draft_seconds / k)
+        state.behind = 0
+
+    def _watch(self, option: DraftOption) -> None:
+        """Check this free option's draft against the tokens to come; one starts each round,
+        so every position gets about one observation a round."""
+        if option.preview is not None:
+            state = self._state(option)
+            state.free = True
+            if option.preview:
+                state.watches.append(_Watch(option.preview))
+
+    @staticmethod
+    def _check_hindsight(state: _Source, emitted: Sequence[int]) -> None:
+        if state.watches:
+            state.acceptance.fade()
+        for watch in state.watches:
+            for token in emitted:
+                right = token == watch.tokens[watch.checked]
+                watch.checked += 1
+                state.acceptance.record(watch.checked, right)
+                if not right:
+                    watch.checked = len(watch.tokens)  # done: later tokens are not judged
+                if watch.checked == len(watch.tokens):
+                    break
+        state.watches = [w for w in state.watches if w.checked < len(w.tokens)]
+
+
+def make_policy(draft_tokens: int | str, max_draft_tokens: int) -> DraftLengthPolicy:
+    """`draft_tokens` "auto" measures and decides; a number fixes k."""
+    if draft_tokens == "auto":
+        return DraftPolicy(max_draft_tokens)
+    return FixedDraftLength(int(draft_tokens))

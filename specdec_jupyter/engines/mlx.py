@@ -1,0 +1,208 @@
+"""The MLX engine: an mlx-lm model folder behind the same protocol as llama.cpp.
+
+The model, tokenizer and chat template come from `mlx_lm.load`; the KV cache
+from `make_prompt_cache`, rolled back with `trim_prompt_cache`, so a model whose
+cache cannot be trimmed (recurrent state, a wrapped sliding window) is refused.
+`evaluate` runs the tokens whose logits nobody asked for as prefill calls whose
+logits MLX, evaluating lazily, never computes (as mlx-lm's own prefill does),
+and only the rows asked for are computed and copied out.
+
+On a CPU (Linux), MLX's float32 kernels are several times faster than its
+bfloat16 / float16 ones, so the model's floating-point parameters (for a
+quantized model: scales, biases, norms) are cast to float32 there.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+
+import mlx.core as mx
+import numpy as np
+from jinja2 import TemplateError
+from mlx_lm import load as mlx_lm_load
+from mlx_lm.models.cache import can_trim_prompt_cache, make_prompt_cache, trim_prompt_cache
+from tokenizers import decoders
+from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+from ..errors import ContextOverflowError, ModelFileError, ModelLoadError, SpecDecError
+from .base import ChatMessage, VocabularyFacts
+from .chat_template import ChatTemplateError
+
+PREFILL_STEP = 512  # tokens per prefill call, as mlx-lm's speculative generation uses
+
+
+class MlxEngine:
+    """One mlx-lm model folder with one KV cache, on MLX's default device."""
+
+    def __init__(self, path: str | os.PathLike[str], *, n_ctx: int = 4096):
+        self.path = Path(path)
+        self.name = self.path.name
+        self.n_ctx = n_ctx
+        self.model, self.tokenizer, config = _load(self.path)
+        if mx.default_device() == mx.cpu:
+            self.model.set_dtype(mx.float32)
+        self.n_vocab = int(config.get("vocab_size") or config["text_config"]["vocab_size"])
+        self._cache = make_prompt_cache(self.model)
+        if not can_trim_prompt_cache(self._cache):
+            kinds = sorted({type(c).__name__ for c in self._cache if not c.is_trimmable()})
+            raise ModelLoadError(
+                f"{self.name}: its cache ({', '.join(kinds)}) cannot be rolled back, which "
+                "speculative decoding needs after every rejected draft; use a model with "
+                "plain attention layers"
+            )
+        self._tokens: list[int] = []
+        self._byte_level = isinstance(self.tokenizer.backend_tokenizer.decoder, decoders.ByteLevel)
+        self._pieces: list[bytes] | None = None
+        self._vocabulary: VocabularyFacts | None = None
+
+    # -- text ---------------------------------------------------------------
+
+    @property
+    def tokens(self) -> list[int]:
+        return self._tokens
+
+    def tokenize(self, text: str, *, special: bool = True) -> list[int]:
+        return self.tokenizer.encode(text, split_special_tokens=not special)
+
+    def chat_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
+        if not self.tokenizer.has_chat_template:
+            raise ChatTemplateError(
+                f"{self.name} has no chat template in its tokenizer files; pass the prompt "
+                "as plain text (raw=True) instead of chat messages"
+            )
+        try:
+            text = self.tokenizer.apply_chat_template(
+                list(messages), add_generation_prompt=True, tokenize=False
+            )
+        except (TemplateError, ValueError, TypeError, KeyError) as exc:
+            raise ChatTemplateError(f"the chat template of {self.name} failed: {exc}") from exc
+        # A template that writes BOS itself must not get a second one from the tokenizer.
+        bos = self.tokenizer.bos_token
+        return self.tokenizer.encode(text, add_special_tokens=not (bos and text.startswith(bos)))
+
+    def token_bytes(self, token: int) -> bytes:
+        if self._pieces is None:
+            self._pieces = self._token_pieces()
+        return self._pieces[token] if 0 <= token < len(self._pieces) else b""
+
+    def _token_pieces(self) -> list[bytes]:
+        """Every token's bytes, as llama.cpp renders them: control tokens as nothing."""
+        tokenizer = self.tokenizer
+        texts = tokenizer.convert_ids_to_tokens(list(range(min(len(tokenizer), self.n_vocab))))
+        pieces = [_piece_bytes(text or "", self._byte_level) for text in texts]
+        for token, added in tokenizer.backend_tokenizer.get_added_tokens_decoder().items():
+            if token < len(pieces):
+                pieces[token] = b"" if added.special else added.content.encode()
+        return pieces
+
+    def is_end_of_generation(self, token: int) -> bool:
+        return token in self.tokenizer.eos_token_ids
+
+    # -- evaluation -----------------------------------------------------------
+
+    def evaluate(self, tokens: Sequence[int], n_logits: int) -> np.ndarray:
+        tokens = list(tokens)
+        if len(self._tokens) + len(tokens) > self.n_ctx:
+            raise ContextOverflowError(
+                f"{self.name}: {len(self._tokens)} cached + {len(tokens)} new tokens exceed "
+                f"the context of {self.n_ctx}; load the model with a larger n_ctx"
+            )
+        split = len(tokens) - n_logits
+        for start in range(0, split, PREFILL_STEP):
+            chunk = tokens[start : min(start + PREFILL_STEP, split)]
+            self.model(mx.array(chunk)[None], cache=self._cache)
+            mx.eval([c.state for c in self._cache])
+            self._tokens.extend(chunk)
+        if n_logits == 0:
+            return np.empty((0, self.n_vocab), dtype=np.float32)
+        logits = self.model(mx.array(tokens[split:])[None], cache=self._cache)[0]
+        rows = np.array(logits.astype(mx.float32))
+        self._tokens.extend(tokens[split:])
+        return rows
+
+    def rollback(self, n_keep: int) -> None:
+        excess = len(self._tokens) - n_keep
+        if excess <= 0:
+            return
+        trimmed = trim_prompt_cache(self._cache, excess)
+        if trimmed != excess:
+            raise SpecDecError(
+                f"{self.name}: its cache could roll back only {trimmed} of {excess} tokens "
+                "(a sliding-window cache that has wrapped around); start a new generation"
+            )
+        del self._tokens[n_keep:]
+
+    # -- facts ----------------------------------------------------------------
+
+    def vocabulary(self) -> VocabularyFacts:
+        """Facts as for llama.cpp; `size` is the tokenizer's own count, without added
+        tokens, which LM Studio's mlx-engine compares between main and draft."""
+        if self._vocabulary is None:
+            tokenizer = self.tokenizer
+            bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+            probe = tokenizer.encode("a")
+            texts = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+            self._vocabulary = VocabularyFacts(
+                vocab_type=type(tokenizer.backend_tokenizer.model).__name__.upper(),
+                size=tokenizer.vocab_size,
+                bos_id=bos,
+                eos_id=eos,
+                add_bos=bos is not None and probe[:1] == [bos],
+                add_eos=eos is not None and probe[-1:] == [eos],
+                token_texts=tuple(text or "" for text in texts),
+            )
+        return self._vocabulary
+
+    def close(self) -> None:
+        """Drop the weights and the cache now; MLX frees them when nothing refers to them."""
+        self.model = self._cache = None
+        self._tokens = []
+        mx.clear_cache()
+
+    def __repr__(self) -> str:
+        return f"MlxEngine({str(self.path)!r}, n_ctx={self.n_ctx})"
+
+
+def _load(path: Path):
+    """mlx-lm's model, tokenizer and config, with our errors for a folder it cannot load."""
+    if not path.exists():
+        raise ModelFileError(
+            f"model folder not found: {path}; check the path, or name a catalog model "
+            "(`specdec-jupyter models fetch --list`), which is converted to MLX on first use"
+        )
+    if not (path / "config.json").is_file():
+        raise ModelFileError(
+            f"{path} is not an MLX model folder (it has no config.json); an MLX model is a "
+            "folder with config.json, model*.safetensors and tokenizer files, which "
+            "`specdec-jupyter models convert-mlx FILE.gguf` makes from a GGUF file"
+        )
+    try:
+        return mlx_lm_load(str(path), return_config=True)
+    except (FileNotFoundError, ValueError, KeyError, OSError) as exc:
+        raise ModelLoadError(
+            f"mlx-lm could not load {path}: {exc}; a newer mlx-lm may know this model"
+        ) from exc
+
+
+def _piece_bytes(text: str, byte_level: bool) -> bytes:
+    """A token's text in the vocabulary -> the bytes it stands for.
+
+    Byte-level BPE (GPT-2, Qwen, Llama 3) spells each byte as one printable
+    character; SentencePiece writes a space as '\u2581' and raw bytes as '<0xNN>'.
+    """
+    if byte_level:
+        byte_of = _byte_of_character()
+        if all(char in byte_of for char in text):
+            return bytes(byte_of[char] for char in text)
+        return text.encode()
+    if len(text) == 6 and text.startswith("<0x") and text.endswith(">"):
+        return bytes([int(text[3:5], 16)])
+    return text.replace("\u2581", " ").encode()
+
+
+@cache
+def _byte_of_character() -> dict[str, int]:
+    return {char: byte for byte, char in bytes_to_unicode().items()}

@@ -1,0 +1,226 @@
+"""`%specdec` and `%%specdec`, registered by `%load_ext specdec_jupyter`.
+
+    %specdec models                                   # what is on this machine
+    %specdec load qwen2.5-coder-1.5b --draft qwen2.5-coder-0.5b
+    %specdec chat                                     # the chat widget on that pair
+    %%specdec --max-tokens 128                        # the cell is the prompt
+    Write a quicksort in Python.
+    %specdec stats                                    # the last generation's stats
+
+Every subcommand takes --help. Argument errors are one line (IPython's UsageError), and
+so are the package's own errors (a missing model, an incompatible draft), never a
+traceback. One `Magics` object per shell keeps the loaded pair and the last stats;
+models themselves are held by the kernel's shared EngineManager.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import HTML, display
+
+from .errors import SpecDecError
+from .listing import models_report
+from .models.discovery import discover, model_roots
+from .render import stats_rows
+from .widgets.backends import ENGINES, Backend, backend_for
+from .widgets.chat import ChatWidget
+from .widgets.transcript import TokenBatcher, conversation_to_html, reply_message, token_from_wire
+
+SUBCOMMANDS = ("models", "load", "chat", "stats")
+OVERVIEW = """\
+%specdec models                       list the models on this machine
+%specdec load MAIN [--draft D | --no-draft] [--engine llama.cpp|toy]
+%specdec chat                         the chat widget on the loaded pair
+%specdec stats                        stats of the last generation
+%%specdec [--max-tokens N] [--temperature T] [--no-draft] ...   the cell is the prompt
+Each takes --help."""
+
+
+@magic_arguments(name="specdec models")
+def _models_args(line: str) -> None:
+    """List the models found on this machine (our folder, LM Studio's, the Hugging Face
+    cache, $SPECDEC_MODEL_PATH), with the reason for every one that cannot be used."""
+
+
+@magic_arguments(name="specdec load")
+@argument("main", help="main model: catalog name, path, or a name `%%specdec models` lists")
+@argument("--draft", help="draft model (default: the one remembered for MAIN, if any)")
+@argument("--no-draft", action="store_true", help="no draft: plain decoding")
+@argument("--engine", choices=ENGINES, default=ENGINES[0], help="engine (default llama.cpp)")
+def _load_args(line: str) -> None:
+    """Load a main model and a draft for `%%specdec` and `%specdec chat`; an incompatible
+    draft is refused with the reasons."""
+
+
+@magic_arguments(name="specdec chat")
+def _chat_args(line: str) -> None:
+    """Show the chat widget, on the pair `%specdec load` loaded (else the first model found)."""
+
+
+@magic_arguments(name="specdec stats")
+def _stats_args(line: str) -> None:
+    """Show the stats of the last generation (a `%%specdec` cell or a reply in the chat
+    widget), with LM Studio's names."""
+
+
+@magic_arguments(name="%specdec")
+@argument("--max-tokens", type=int, default=256, help="the most tokens to generate")
+@argument("--temperature", type=float, default=0.0, help="0 is greedy")
+@argument("--top-p", type=float, default=1.0)
+@argument("--draft-tokens", default="auto", help="tokens drafted per round: auto or a number")
+@argument("--no-draft", action="store_true", help="plain decoding, for comparison")
+@argument("--system", help="a system prompt")
+def _cell_args(line: str) -> None:
+    """Generate from the cell's text (one user message) with the loaded pair; the reply
+    streams into the cell, accepted draft tokens in green."""
+
+
+@magics_class
+class SpecDecMagics(Magics):
+    def __init__(self, shell: Any):
+        super().__init__(shell)
+        self.backend: Backend | None = None
+        self.main: str | None = None
+        self.draft: str | None = None
+        self.last_stats: list[list[str]] | None = None  # rows, as stats_rows formats them
+
+    @line_cell_magic
+    def specdec(self, line: str, cell: str | None = None) -> Any:
+        """Speculative decoding: `%specdec models|load|chat|stats`, or `%%specdec` with the
+        cell as the prompt. Add --help to any of them."""
+        with _one_line_errors():
+            if cell is not None:
+                return self._generate(line, cell)
+            command, _, rest = line.strip().partition(" ")
+            if command in ("", "-h", "--help"):
+                print(OVERVIEW)
+                return None
+            if command not in SUBCOMMANDS:
+                raise UsageError(
+                    f"%specdec: unknown command {command!r}; use one of "
+                    f"{', '.join(SUBCOMMANDS)} (each takes --help), or %%specdec for a prompt"
+                )
+            return getattr(self, f"_{command}")(rest)
+
+    def _models(self, rest: str) -> None:
+        if _parse(_models_args, rest) is not None:
+            print(models_report(discover(), model_roots()))
+
+    def _load(self, rest: str) -> None:
+        args = _parse(_load_args, rest)
+        if args is None:
+            return
+        if args.draft and args.no_draft:
+            raise UsageError("%specdec load: give --draft D or --no-draft, not both")
+        backend = backend_for(args.engine)
+        main = backend.key_of(args.main)
+        draft = None if args.no_draft else args.draft and backend.key_of(args.draft)
+        if draft is None and not args.no_draft:
+            draft = backend.default_draft(main)
+        print(f"loading {main}" + (f" with draft {draft}" if draft else " (no draft)") + " …")
+        backend.prepare(main, draft)
+        self.backend, self.main, self.draft = backend, main, draft
+        print(f"ready ({backend.engine})")
+
+    def _chat(self, rest: str) -> ChatWidget | None:
+        if _parse(_chat_args, rest) is None:
+            return None
+        if self.backend is None:
+            chat = ChatWidget()
+        else:
+            chat = ChatWidget(self.main, self.draft, engine=self.backend.engine)
+        chat.observe(self._remember_reply, "messages")
+        return chat
+
+    def _stats(self, rest: str) -> None:
+        if _parse(_stats_args, rest) is None:
+            return
+        if self.last_stats is None:
+            print("no generation yet: run a %%specdec cell or chat in %specdec chat")
+            return
+        print("\n".join(f"{label}: {value}" for label, value in self.last_stats))
+
+    def _remember_reply(self, change: dict) -> None:
+        replies = [m for m in change["new"] if m["role"] == "assistant" and "stats_rows" in m]
+        if replies:
+            self.last_stats = replies[-1]["stats_rows"]
+
+    def _generate(self, line: str, cell: str) -> None:
+        args = _parse(_cell_args, line)
+        if args is None:
+            return
+        if self.backend is None or self.main is None:
+            raise SpecDecError("no model loaded: run `%specdec load MAIN [--draft D]` first")
+        prompt = cell.strip()
+        if not prompt:
+            raise UsageError("%%specdec: the cell is empty; write the prompt below the magic")
+        draft = None if args.no_draft else self.draft
+        settings = {
+            "max_tokens": args.max_tokens,
+            "temperature": args.temperature,
+            "top_p": args.top_p,
+            "draft_tokens": _draft_tokens(args.draft_tokens),
+        }
+        run = self.backend.start(
+            prompt, main=self.main, draft=draft, system=args.system, **settings
+        )
+        provenance = {
+            "main_model": Path(self.main).name,
+            "draft_model": draft and Path(draft).name,
+            "settings": settings,
+        }
+        shown = display(HTML(""), display_id=True)
+        streamed: list[dict] = []
+
+        def show(tokens: list[dict]) -> None:
+            streamed.extend(tokens)
+            events = [token_from_wire(token) for token in streamed]
+            shown.update(HTML(conversation_to_html([reply_message(events, None, **provenance)])))
+
+        # Updates happen on this thread only: display messages need the cell's context.
+        batcher = TokenBatcher(show, timer=False)
+        error = None
+        try:
+            for event in run:
+                batcher.add(event)
+        except SpecDecError as exc:  # shown with the text generated before it
+            error = str(exc)
+        batcher.flush()
+        reply = reply_message(run.events, run.stats, error=error, **provenance)
+        shown.update(HTML(conversation_to_html([reply])))
+        if run.stats is not None:
+            self.last_stats = [list(row) for row in stats_rows(run.stats)]
+
+
+def _parse(func: Callable, rest: str) -> Any:
+    """Parsed arguments, or None after printing the help when --help was asked for."""
+    if {"-h", "--help"} & set(shlex.split(rest)):
+        print(func.parser.format_help())
+        return None
+    return parse_argstring(func, rest)
+
+
+def _draft_tokens(value: str) -> int | str:
+    if value == "auto":
+        return value
+    if value.isdigit():
+        return int(value)
+    raise UsageError(f"--draft-tokens: expected auto or a number >= 0, got {value!r}")
+
+
+@contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """The package's errors are written for users: show the message, not a traceback."""
+    try:
+        yield
+    except SpecDecError as exc:
+        print(f"specdec: {exc}", file=sys.stderr)

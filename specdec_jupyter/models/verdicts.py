@@ -1,0 +1,197 @@
+"""Draft verdicts for models on disk, remembered until either file changes.
+
+A verdict holds each engine's rule applied to the pair (llama.cpp's needs two GGUF
+files; MLX's compares vocabulary sizes whatever the format), and is decided by the
+engine that runs the main model as it is on disk. Verdicts are kept in a JSON file
+in the cache folder, keyed by both paths and checked against both fingerprints
+(size and modification time): touching or replacing a file recomputes its verdicts,
+so a listing never shows a stale answer.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from ..errors import IncompatibleDraftError, ModelFileError
+from .compat import Compatibility, llamacpp_compatibility, mlx_compatibility, size_warnings
+from .gguf_metadata import read_gguf_vocabulary
+from .json_file import read_json_object, write_json_atomically
+from .metadata import fingerprint, read_model_info
+from .model_info import ModelInfo
+from .paths import cache_dir
+
+CACHE_VERSION = 1  # bump when a rule or a reason's wording changes
+
+
+@dataclass(frozen=True)
+class DraftVerdict:
+    main: Path
+    draft: Path
+    engine: str  # the main model's engine, whose rule decides
+    engines: dict[str, Compatibility]
+    problem: str | None = None  # set when either model cannot be read at all
+
+    @property
+    def compatible(self) -> bool:
+        return self.engines[self.engine].compatible
+
+    @property
+    def reasons(self) -> list[str]:
+        return self.engines[self.engine].reasons
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.engines[self.engine].warnings
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "main": str(self.main),
+            "draft": str(self.draft),
+            "engine": self.engine,
+            "compatible": self.compatible,
+            "reasons": self.reasons,
+            "warnings": self.warnings,
+            "engines": {name: asdict(verdict) for name, verdict in self.engines.items()},
+            "problem": self.problem,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DraftVerdict:
+        return cls(
+            main=Path(data["main"]),
+            draft=Path(data["draft"]),
+            engine=data["engine"],
+            engines={name: Compatibility(**v) for name, v in data["engines"].items()},
+            problem=data["problem"],
+        )
+
+    def require_compatible(self) -> None:
+        """Raise the error a user should see when this draft cannot be used, else nothing."""
+        if self.problem:
+            raise ModelFileError(f"{self.problem}; check the file, or download it again")
+        if not self.compatible:
+            raise IncompatibleDraftError(
+                f"{self.draft.name} cannot draft for {self.main.name}: "
+                + "; ".join(self.reasons)
+                + ". Pick a draft from the same model family (`specdec-jupyter compat MAIN` "
+                "lists them), or load without a draft.",
+                self.reasons,
+            )
+
+
+def check_draft(main: Path, draft: Path, *, store: VerdictStore | None = None) -> DraftVerdict:
+    """The verdict on `draft` drafting for `main`, from the cache when neither file changed."""
+    return check_drafts(main, [draft], store=store)[0]
+
+
+def check_drafts(
+    main: Path, drafts: Sequence[Path], *, store: VerdictStore | None = None
+) -> list[DraftVerdict]:
+    """Verdicts on each of `drafts` for `main`, reading the main model at most once."""
+    store = store or default_store()
+    main = Path(os.path.abspath(main))
+    read = _Reader()
+    verdicts: list[DraftVerdict] = []
+    with store.lock:
+        entries = store.load()
+        computed = False
+        for draft in drafts:
+            draft = Path(os.path.abspath(draft))
+            key = f"{main}\n{draft}"
+            prints = [list(fingerprint(main)), list(fingerprint(draft))]
+            verdict = _cached_verdict(entries.get(key), prints)
+            if verdict is None:
+                verdict = judge_draft(main, draft, read)
+                entries[key] = {"fingerprints": prints, "verdict": verdict.to_dict()}
+                computed = True
+            verdicts.append(verdict)
+        if computed:
+            store.save(entries)
+    return verdicts
+
+
+def _cached_verdict(entry: Any, prints: list[list[int]]) -> DraftVerdict | None:
+    """The entry's verdict if both files are as they were, else None (also for an entry
+    this version cannot read: it is only a cache)."""
+    try:
+        return DraftVerdict.from_dict(entry["verdict"]) if entry["fingerprints"] == prints else None
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def judge_draft(main: Path, draft: Path, read: _Reader) -> DraftVerdict:
+    """Apply every engine's rule to the pair, reading what each rule needs."""
+    main_info, draft_info = read.info(main), read.info(draft)
+    unusable = [(role, i) for role, i in (("main", main_info), ("draft", draft_info)) if i.problem]
+    if unusable:
+        refused = Compatibility(
+            False, [f"the {role} model is unusable: {info.problem}" for role, info in unusable]
+        )
+        _, first = unusable[0]
+        return DraftVerdict(
+            main,
+            draft,
+            main_info.engine,
+            {"llama.cpp": refused, "mlx": refused},
+            problem=f"{first.path}: {first.problem}",
+        )
+    warnings = size_warnings(main_info, draft_info)
+    engines = {
+        name: replace(verdict, warnings=[*verdict.warnings, *warnings])
+        for name, verdict in (
+            ("llama.cpp", _llamacpp_rule(main_info, draft_info, read)),
+            ("mlx", mlx_compatibility(main_info.vocab_size, draft_info.vocab_size)),
+        )
+    }
+    return DraftVerdict(main, draft, main_info.engine, engines)
+
+
+def _llamacpp_rule(main: ModelInfo, draft: ModelInfo, read: _Reader) -> Compatibility:
+    folders = [
+        f"the {role} is an MLX folder; llama.cpp runs GGUF files"
+        for role, info in (("main model", main), ("draft", draft))
+        if info.format != "gguf"
+    ]
+    if folders:
+        return Compatibility(False, folders)
+    return llamacpp_compatibility(read.vocabulary(main.path), read.vocabulary(draft.path))
+
+
+class _Reader:
+    """Reads each model once per check, however many pairs it is part of."""
+
+    def __init__(self) -> None:
+        self.info = cache(read_model_info)
+        self.vocabulary = cache(read_gguf_vocabulary)
+
+
+class VerdictStore:
+    """Verdicts in one JSON file, written whole and atomically. It is a cache: a damaged
+    file, or one written for other rules, counts as empty."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.lock = threading.Lock()
+
+    def load(self) -> dict[str, Any]:
+        data = read_json_object(self.path)
+        return data.get("verdicts", {}) if data.get("version") == CACHE_VERSION else {}
+
+    def save(self, entries: dict[str, Any]) -> None:
+        write_json_atomically(self.path, {"version": CACHE_VERSION, "verdicts": entries})
+
+
+@cache
+def _store_at(path: Path) -> VerdictStore:
+    return VerdictStore(path)
+
+
+def default_store() -> VerdictStore:
+    """The store in the cache folder (one object per file, so its lock covers all threads)."""
+    return _store_at(cache_dir() / "draft-verdicts.json")

@@ -1,0 +1,349 @@
+"""The chat widget: LM Studio's chat with speculative decoding, in a notebook cell.
+
+    from specdec_jupyter.widgets import ChatWidget
+    ChatWidget("qwen2.5-coder-1.5b", draft="qwen2.5-coder-0.5b", temperature=0.0)
+
+The conversation and its provenance are traits, so a saved notebook reopens with the
+chat as it was; the reply being generated streams to the browser in batched custom
+messages (transcript.py). Loading and generating run on worker threads, so the kernel
+stays free; errors land in the widget in words. Behaviour lives in the backends (and the
+EngineManager behind them): this class only wires the user's actions to them.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets as t
+from IPython.display import HTML
+
+from ..decoding.events import GenerationStats, TokenEvent
+from ..errors import SpecDecError
+from ..generation import Generation
+from ..manager import DEFAULT, EngineManager
+from .backends import ENGINES, Backend, backend_for
+from .transcript import Message, TokenBatcher, conversation_to_html, reply_message
+
+STATIC = Path(__file__).parent.parent / "static"
+
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "temperature": 0.0,
+    "top_p": 1.0,
+    "max_tokens": 512,
+    "draft_tokens": "auto",
+    "use_draft": True,
+    "system_prompt": "",
+}
+
+
+def _status(state: str = "idle", message: str = "", progress: float | None = None) -> dict:
+    return {"state": state, "message": message, "progress": progress}
+
+
+def describe(error: BaseException) -> str:
+    """An error in words: ours are written for users; anything else is named by its type."""
+    return str(error) if isinstance(error, SpecDecError) else f"{type(error).__name__}: {error}"
+
+
+class ChatWidget(anywidget.AnyWidget):
+    """A multi-turn chat whose replies show which tokens the draft model got accepted.
+
+    `main` and `draft` name models as `EngineManager` does (catalog name, path, or a name
+    `specdec-jupyter models list` shows); `draft` defaults to the one remembered for
+    `main`, None means no draft. Keyword settings: temperature, top_p, max_tokens,
+    draft_tokens ("auto" or a number), use_draft, system_prompt.
+    """
+
+    _esm = STATIC / "chat.js"
+    _css = STATIC / "chat.css"
+
+    _chat_id = t.Unicode().tag(sync=True)
+    engines = t.List(t.Unicode(), default_value=list(ENGINES)).tag(sync=True)
+    engine = t.Unicode(ENGINES[0]).tag(sync=True)
+    models = t.List(t.Dict()).tag(sync=True)
+    main_model = t.Unicode().tag(sync=True)
+    drafts = t.List(t.Dict()).tag(sync=True)
+    incompatible = t.List(t.Dict()).tag(sync=True)
+    draft_model = t.Unicode().tag(sync=True)  # "" for none
+    default_draft = t.Unicode().tag(sync=True)
+    status = t.Dict(_status()).tag(sync=True)
+    settings = t.Dict().tag(sync=True)
+    messages = t.List(t.Dict()).tag(sync=True)
+    show_draft = t.Bool(True).tag(sync=True)
+
+    def __init__(
+        self,
+        main: str | None = None,
+        draft: Any = DEFAULT,
+        *,
+        engine: str = ENGINES[0],
+        manager: EngineManager | None = None,
+        **settings: Any,
+    ):
+        unknown = sorted(set(settings) - set(DEFAULT_SETTINGS))
+        if unknown:
+            raise TypeError(
+                f"ChatWidget() got unknown settings {', '.join(unknown)}; "
+                f"known: {', '.join(DEFAULT_SETTINGS)}"
+            )
+        super().__init__(
+            _chat_id=uuid.uuid4().hex, engine=engine, settings={**DEFAULT_SETTINGS, **settings}
+        )
+        self._manager = manager
+        self._backend: Backend = backend_for(engine, manager)
+        self._run: Generation | None = None
+        self._follower: threading.Thread | None = None
+        self._selection = 0  # counts selections, so a slow load never reports on a newer one
+        self._selecting = False
+        self.on_msg(self._on_message)
+        self._select(main, draft)
+        self.observe(self._on_engine, "engine")
+        self.observe(self._on_main, "main_model")
+        self.observe(self._on_draft, "draft_model")
+
+    # -- the user's actions (the buttons call these too) ------------------------------------
+
+    def ask(self, text: str) -> None:
+        """Send a user message and start the reply (returns at once; `wait()` for the end)."""
+        if not text.strip() or self._refuse_while_running():
+            return
+        self.messages = [*self.messages, {"role": "user", "content": text}]
+        self._reply()
+
+    def stop(self) -> None:
+        """End the reply after the current round; what was generated stays."""
+        if self._run is not None:
+            self._run.cancel()
+
+    def regenerate(self) -> None:
+        """Generate the last reply again (with the current models and settings)."""
+        if self._refuse_while_running():
+            return
+        messages = list(self.messages)
+        while messages and messages[-1]["role"] == "assistant":
+            messages.pop()
+        if messages:
+            self.messages = messages
+            self._reply()
+
+    def clear(self) -> None:
+        if not self._refuse_while_running():
+            self.messages = []
+            self.status = _status()
+
+    def wait(self, timeout: float | None = None) -> Message | None:
+        """Wait for the reply being generated; return the last message of the conversation."""
+        if self._follower is not None:
+            self._follower.join(timeout)
+        return self.messages[-1] if self.messages else None
+
+    def set_default_draft(self) -> None:
+        """Remember the chosen draft as this main model's default (across restarts)."""
+        with self._reporting():
+            self._backend.set_default_draft(self.main_model, self.draft_model or None)
+            self.default_draft = self.draft_model
+
+    def _on_message(self, _widget: Any, content: dict, _buffers: list) -> None:
+        kind = content.get("type")
+        if kind == "send":
+            self.ask(str(content.get("text", "")))
+        elif kind in ("stop", "regenerate", "clear", "set_default_draft"):
+            getattr(self, kind)()
+
+    # -- generating ----------------------------------------------------------------------
+
+    def _refuse_while_running(self) -> bool:
+        if self._run is None:
+            return False
+        self.status = _status("generating", "A reply is being generated: Stop it first.")
+        return True
+
+    def _reply(self) -> None:
+        settings = dict(self.settings)
+        draft = self.draft_model if settings["use_draft"] and self.draft_model else None
+        provenance = {
+            "main_model": self._label(self.main_model),
+            "draft_model": self._label(draft) if draft else None,
+            "settings": settings,
+        }
+        history = [
+            {"role": m["role"], "content": m["content"]} for m in self.messages if m["content"]
+        ]
+        self.status = _status("generating", "Generating…")
+        self.send({"type": "reply_start"})
+        try:
+            run = self._backend.start(
+                history,
+                main=self.main_model,
+                draft=draft,
+                max_tokens=int(settings["max_tokens"]),
+                temperature=float(settings["temperature"]),
+                top_p=float(settings["top_p"]),
+                draft_tokens=settings["draft_tokens"],
+                system=settings["system_prompt"] or None,
+            )
+        except Exception as exc:  # shown in the widget; the kernel carries on
+            self._finish([], None, exc, provenance)
+            return
+        self._run = run
+        self._follower = threading.Thread(
+            target=self._follow, args=(run, provenance), name="specdec chat", daemon=True
+        )
+        self._follower.start()
+
+    def _follow(self, run: Generation, provenance: dict) -> None:
+        """Forward the run's tokens to the browser in batches, then record the reply."""
+        batcher = TokenBatcher(lambda tokens: self.send({"type": "tokens", "tokens": tokens}))
+        error = None
+        try:
+            for event in run:
+                batcher.add(event)
+        except Exception as exc:
+            error = exc
+        batcher.flush()
+        self._finish(run.events, run.stats, error, provenance)
+
+    def _finish(
+        self,
+        events: list[TokenEvent],
+        stats: GenerationStats | None,
+        error: BaseException | None,
+        provenance: dict,
+    ) -> None:
+        reply = reply_message(events, stats, error=describe(error) if error else None, **provenance)
+        self.messages = [*self.messages, reply]
+        self._run = None  # only now: a message sent meanwhile must not land before the reply
+        self.status = _status()
+
+    # -- models ------------------------------------------------------------------------------
+
+    def _select(self, main: str | None, draft: Any) -> None:
+        """Fill the selectors for the engine and choose a main model and a draft."""
+        with self._reporting(), self._choosing():
+            self.models = [choice.to_dict() for choice in self._backend.models()]
+            key = self._backend.key_of(main) if main is not None else self._backend.default_main()
+            if key is None:
+                raise SpecDecError(
+                    f"no {self.engine} models found; fetch some with "
+                    "`specdec-jupyter models fetch qwen2.5-coder-pair`"
+                )
+            self._refresh_drafts(key)
+            self.main_model = key
+            self.draft_model = self._draft_key(draft)
+            self._prepare()
+
+    def _draft_key(self, draft: Any) -> str:
+        """The key of the chosen draft: "" for none; a draft that cannot serve is refused."""
+        if draft is DEFAULT:
+            return self.default_draft if self._is_compatible(self.default_draft) else ""
+        if draft is None:
+            return ""
+        key = self._backend.key_of(draft)
+        if not self._is_compatible(key):
+            reasons = next((m["notes"] for m in self.incompatible if m["key"] == key), [])
+            raise SpecDecError(
+                f"{self._label(key)} cannot draft for {self._label(self.main_model)}"
+                + (f": {'; '.join(reasons)}" if reasons else "")
+                + ". Pick a draft from the list, or none."
+            )
+        return key
+
+    def _is_compatible(self, key: str) -> bool:
+        return any(choice["key"] == key for choice in self.drafts)
+
+    def _refresh_drafts(self, main: str) -> None:
+        compatible, incompatible = self._backend.drafts(main)
+        self.drafts = [choice.to_dict() for choice in compatible]
+        self.incompatible = [choice.to_dict() for choice in incompatible]
+        self.default_draft = self._backend.default_draft(main) or ""
+
+    def _label(self, key: str) -> str:
+        for choice in [*self.models, *self.drafts, *self.incompatible]:
+            if choice["key"] == key:
+                return choice["label"]
+        return key
+
+    def _prepare(self) -> None:
+        """Load the chosen pair on a worker thread, showing progress while it loads."""
+        self._selection += 1
+        selection, main, draft = self._selection, self.main_model, self.draft_model or None
+        names = " and ".join(self._label(key) for key in (main, draft) if key)
+        self.status = _status("loading", f"Loading {names}…")
+
+        def load() -> None:
+            try:
+                self._backend.prepare(main, draft)
+                outcome = _status()
+            except Exception as exc:
+                outcome = _status("error", describe(exc))
+            if selection == self._selection and self.status["state"] == "loading":
+                self.status = outcome
+
+        threading.Thread(target=load, name="specdec load", daemon=True).start()
+
+    def _on_engine(self, change: dict) -> None:
+        if self._refuse_while_running():
+            return
+        with self._reporting():
+            self._backend = backend_for(change["new"], self._manager)
+            self._select(None, DEFAULT)
+
+    def _on_main(self, change: dict) -> None:
+        if self._selecting:
+            return
+        with self._reporting(), self._choosing():
+            self._refresh_drafts(change["new"])
+            draft = self._draft_key(DEFAULT)
+            self.draft_model = draft
+            self._prepare()
+
+    def _on_draft(self, _change: dict) -> None:
+        if not self._selecting:
+            self._prepare()
+
+    @contextmanager
+    def _reporting(self) -> Iterator[None]:
+        """Show an error as the widget's status, in words, instead of a traceback."""
+        try:
+            yield
+        except Exception as exc:
+            self.status = _status("error", describe(exc))
+
+    @contextmanager
+    def _choosing(self) -> Iterator[None]:
+        """Selections Python makes itself do not re-enter the observers of the user's."""
+        self._selecting = True
+        try:
+            yield
+        finally:
+            self._selecting = False
+
+    # -- outside a live kernel -------------------------------------------------------------
+
+    def snapshot(self) -> HTML:
+        """The conversation so far as static HTML, in the widget's colours: display it in a
+        cell to keep a copy that renders without a kernel (GitHub, nbconvert)."""
+        return HTML(conversation_to_html(self.messages))
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict, dict] | None:
+        """The live widget, plus HTML of the chat as it is now, for places without a kernel
+        (the HTML is not refreshed as the chat goes on: `snapshot()` takes a later copy)."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is None:
+            return None
+        data, metadata = bundle
+        error = self.status["message"] if self.status["state"] == "error" else None
+        return {**data, "text/html": conversation_to_html(self.messages, error)}, metadata
+
+    def __repr__(self) -> str:
+        draft = self._label(self.draft_model) if self.draft_model else None
+        return (
+            f"ChatWidget(engine={self.engine!r}, main={self._label(self.main_model)!r}, "
+            f"draft={draft!r}, {len(self.messages)} messages)"
+        )

@@ -1,0 +1,140 @@
+"""The chat transcript format, shared by the Python widget, the JS front end and the HTML fallback.
+
+A token on the wire is `TokenEvent.to_dict()` with probabilities rounded (js/src/transcript.js
+reads the same keys). A message is a dict: `role` ("user" | "assistant"), `content`, and for a
+reply `tokens`, `stats` (LM Studio's names), `stats_rows` (the same stats formatted for people,
+so Python alone decides how they read), `main_model`, `draft_model`, `settings`, and `error`
+when the reply ended on one. Streaming replies travel in batches of at most `MAX_UPDATES_PER_SECOND`
+custom messages, so a fast model does not flood the browser.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ..decoding.events import GenerationStats, TokenEvent
+from ..render import events_to_html, stats_rows
+
+Message = dict[str, Any]
+MAX_UPDATES_PER_SECOND = 30
+PROBABILITY_DIGITS = 4
+
+
+def token_to_wire(event: TokenEvent) -> dict[str, Any]:
+    data = event.to_dict()
+    for key in ("p_main", "q_draft", "acceptance"):
+        if data[key] is not None:
+            data[key] = round(data[key], PROBABILITY_DIGITS)
+    return data
+
+
+def token_from_wire(data: dict[str, Any]) -> TokenEvent:
+    return TokenEvent(**data)
+
+
+def reply_message(
+    events: Iterable[TokenEvent],
+    stats: GenerationStats | None,
+    *,
+    main_model: str,
+    draft_model: str | None,
+    settings: dict[str, Any],
+    error: str | None = None,
+) -> Message:
+    """A finished (or stopped, or failed) reply with its provenance."""
+    tokens = [token_to_wire(event) for event in events]
+    message: Message = {
+        "role": "assistant",
+        "content": "".join(token["text"] for token in tokens),
+        "tokens": tokens,
+        "main_model": main_model,
+        "draft_model": draft_model,
+        "settings": dict(settings),
+    }
+    if stats is not None:
+        message["stats"] = stats.to_dict()
+        message["stats_rows"] = [list(row) for row in stats_rows(stats)]
+    if error is not None:
+        message["error"] = error
+    return message
+
+
+def conversation_to_html(messages: list[Message], error: str | None = None) -> str:
+    """The chat as static HTML with the widget's colours, for places without a live kernel."""
+    parts = []
+    for message in messages:
+        if message["role"] == "user":
+            text = html.escape(message["content"])
+            parts.append(
+                "<div style='margin:6px 0'><span style='background:#f0f0f0;border-radius:6px;"
+                f"padding:2px 8px;white-space:pre-wrap'>{text}</span></div>"
+            )
+        elif message["role"] == "assistant":
+            events = [token_from_wire(token) for token in message.get("tokens", [])]
+            models = [message.get("main_model"), message.get("draft_model")]
+            provenance = " · draft ".join(name for name in models if name)
+            stats = " · ".join(f"{label} {value}" for label, value in message.get("stats_rows", []))
+            parts.append(
+                f"<pre style='white-space:pre-wrap;margin:6px 0'>{events_to_html(events)}</pre>"
+                f"<div style='font-size:0.85em;color:#777'>{html.escape(provenance)}</div>"
+                f"<div style='font-size:0.85em;color:#555'>{html.escape(stats)}</div>"
+            )
+        if message.get("error"):
+            parts.append(_error_html(message["error"]))
+    if error:
+        parts.append(_error_html(error))
+    return f"<div class='specdec-chat-static'>{''.join(parts) or '<i>No messages yet.</i>'}</div>"
+
+
+def _error_html(text: str) -> str:
+    return f"<div style='color:#b00020'>{html.escape(text)}</div>"
+
+
+class TokenBatcher:
+    """Collects token events and hands them on at most `rate` times a second.
+
+    With `timer`, tokens that arrive too soon after a batch are sent by a timer thread,
+    so the last tokens of a round show before the next round is computed; without it
+    (when `send` must run on the caller's thread) they wait for the next `add`. Call
+    `flush` at the end for whatever is pending. `send` receives wire tokens.
+    """
+
+    def __init__(
+        self,
+        send: Callable[[list[dict[str, Any]]], None],
+        rate: float = MAX_UPDATES_PER_SECOND,
+        *,
+        timer: bool = True,
+    ):
+        self._send = send
+        self._interval = 1.0 / rate
+        self._use_timer = timer
+        self._pending: list[dict[str, Any]] = []
+        self._last_sent = float("-inf")
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+
+    def add(self, event: TokenEvent) -> None:
+        with self._lock:
+            self._pending.append(token_to_wire(event))
+            wait = self._last_sent + self._interval - time.monotonic()
+            if wait > 0 and self._use_timer and self._timer is None:
+                self._timer = threading.Timer(wait, self.flush)
+                self._timer.daemon = True
+                self._timer.start()
+        if wait <= 0:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, []
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if batch:
+                self._last_sent = time.monotonic()
+                self._send(batch)  # under the lock, so batches never overtake each other

@@ -1,0 +1,194 @@
+"""The draft-length policy on synthetic costs: no model, no clock, just the decisions.
+
+The simulated text is the stream of integers 0, 1, 2, ...; a draft agrees with it for a
+geometric number of tokens (probability `a` each) and is wrong after that, so verification,
+hindsight and the policy's estimates all see the same consistent world.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from specdec_jupyter.decoding.drafters import Draft, DraftOption
+from specdec_jupyter.decoding.policy import (
+    BatchCosts,
+    DraftPolicy,
+    FixedDraftLength,
+    best_draft_length,
+    expected_tokens,
+)
+
+# models.md: the Qwen2.5-Coder 1.5B on 2 CPU cores, one call of 1/2/4/6/8 tokens (seconds);
+# the 0.5B draft costs about 0.45 of the main model per token.
+CPU = {1: 0.053, 2: 0.082, 4: 0.118, 6: 0.170, 8: 0.265}
+CPU_DRAFT = 0.45 * 0.053
+GPU = {b: 0.020 + 0.001 * b for b in range(1, 10)}  # batch nearly free, draft cheap
+
+
+def cpu_cost(b: int) -> float:
+    sizes = sorted(CPU)
+    lo = max(s for s in sizes if s <= b) if b >= 1 else 1
+    hi = min((s for s in sizes if s >= b), default=sizes[-1])
+    if hi == lo:
+        return CPU[lo] + (b - lo) * (CPU[8] - CPU[6]) / 2
+    return CPU[lo] + (CPU[hi] - CPU[lo]) * (b - lo) / (hi - lo)
+
+
+class World:
+    """Runs a policy against a drafter of known cost and acceptance; returns what it chose."""
+
+    def __init__(
+        self,
+        verify_cost: Callable[[int], float],
+        draft_cost: float,
+        free: bool,
+        catch_up_cost: float | None = None,
+        seed: int = 0,
+        max_tokens: int = 8,
+    ):
+        self.verify_cost = verify_cost
+        self.draft_cost = draft_cost
+        self.catch_up_cost = draft_cost if catch_up_cost is None else catch_up_cost
+        self.free = free
+        self.rng = np.random.default_rng(seed)
+        self.max_tokens = max_tokens
+        self.position = 0  # tokens emitted so far
+        self.behind = 1  # tokens the drafter has not read
+        self.seconds = 0.0
+
+    def run(self, policy, acceptance: Callable[[int], float], rounds: int) -> list[int]:
+        chosen = []
+        for n_round in range(rounds):
+            a = acceptance(n_round)
+            agree = 0
+            while agree < self.max_tokens and self.rng.random() < a:
+                agree += 1
+            guess = [self.position + 1 + i if i < agree else -1 for i in range(self.max_tokens)]
+            option = DraftOption("d", lambda k, _s, _r, g=guess: self._draft(g[:k]),
+                                 guess if self.free else None)  # fmt: skip
+            picked, k = policy.choose([option], self.max_tokens)
+            draft = picked.propose(k, None, None) if picked and k else Draft()
+            n_accepted = min(k, agree)
+            emitted = list(range(self.position + 1, self.position + n_accepted + 2))
+            draft_seconds = self._draft_seconds(draft)
+            verify_seconds = self.verify_cost(k + 1)
+            policy.record(draft, n_accepted, emitted, draft_seconds, verify_seconds)
+            self.seconds += draft_seconds + verify_seconds
+            self.position += n_accepted + 1
+            self.behind = 1 if k else self.behind + n_accepted + 1
+            chosen.append(k)
+        return chosen
+
+    def _draft(self, tokens: list[int]) -> Draft:
+        return Draft(tokens, [1.0] * len(tokens), source="d", caught_up=self.behind)
+
+    def _draft_seconds(self, draft: Draft) -> float:
+        if not draft.tokens:
+            return 0.0
+        catch_up = self.catch_up_cost * max(self.behind - 1, 0)
+        return catch_up + self.draft_cost * len(draft) if not self.free else 1e-5
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.position / self.seconds
+
+
+def constant(a: float) -> Callable[[int], float]:
+    return lambda _round: a
+
+
+def test_expected_tokens_counts_the_accepted_prefix_plus_one():
+    assert expected_tokens([0.5, 0.5, 0.5], 0) == 1
+    assert expected_tokens([0.5, 0.5, 0.5], 2) == pytest.approx(1 + 0.5 + 0.25)
+    assert expected_tokens([1.0, 0.0, 1.0], 3) == 2
+
+
+def test_best_draft_length_weighs_tokens_against_seconds():
+    costs = [cpu_cost(k + 1) for k in range(9)]
+    assert best_draft_length([0.7] * 8, CPU_DRAFT, costs)[0] == 0, "a 0.5B draft on 2 cores"
+    k, rate = best_draft_length([0.97] * 8, 0.0, costs)
+    assert 3 <= k <= 6 and rate > 1.5 / CPU[1], "free, nearly always right drafts pay"
+    assert best_draft_length([0.9] * 8, 0.001, [GPU[k + 1] for k in range(9)])[0] == 8
+
+
+def test_batch_costs_interpolate_a_little_cheap_and_extrapolate():
+    costs = BatchCosts()
+    assert costs.estimate(1) is None
+    costs.record(1, 0.050)
+    costs.record(3, 0.100)
+    assert costs.estimate(1) == pytest.approx(0.050)
+    assert costs.estimate(2) == pytest.approx((0.050 + 0.075) / 2)
+    assert costs.estimate(5) == pytest.approx(0.150)
+
+
+def test_it_stops_drafting_when_a_draft_model_cannot_pay():
+    world = World(cpu_cost, CPU_DRAFT, free=False)
+    policy = DraftPolicy()
+    chosen = world.run(policy, constant(0.8), 200)
+    assert sum(k > 0 for k in chosen) <= 4, f"only a probe or two: {chosen[:20]}"
+    assert world.tokens_per_second >= 0.97 / CPU[1]
+
+
+def test_it_drafts_when_free_drafts_are_mostly_right():
+    world = World(cpu_cost, 0.0, free=True)
+    chosen = world.run(DraftPolicy(), constant(0.95), 200)
+    assert np.mean(chosen[20:]) >= 3
+    assert world.tokens_per_second >= 1.5 / CPU[1]
+
+
+def test_it_drafts_with_a_cheap_draft_model_on_a_fast_batch():
+    world = World(GPU.__getitem__, 0.002, free=False, catch_up_cost=0.0003)
+    chosen = world.run(DraftPolicy(), constant(0.8), 100)
+    assert min(chosen[10:]) >= 2
+
+
+def test_free_drafts_that_are_often_wrong_are_left_alone():
+    world = World(cpu_cost, 0.0, free=True)
+    chosen = world.run(DraftPolicy(), constant(0.3), 200)
+    assert np.mean([k > 0 for k in chosen[10:]]) <= 0.1
+    assert world.tokens_per_second >= 0.97 / CPU[1]
+
+
+def test_it_recovers_after_a_phase_change_by_hindsight():
+    """Prose, then the output starts copying the prompt: the free drafter is taken up within
+    a few rounds, without probes; and dropped again when the copying ends."""
+    world = World(cpu_cost, 0.0, free=True)
+    policy = DraftPolicy()
+    prose = world.run(policy, constant(0.2), 100)
+    copying = world.run(policy, constant(0.98), 60)
+    prose_again = world.run(policy, constant(0.1), 60)
+    assert sum(k > 0 for k in prose[10:]) <= 3
+    assert all(k >= 2 for k in copying[8:])
+    assert sum(k > 0 for k in prose_again[8:]) <= 3
+
+
+def test_a_costly_drafter_is_probed_on_budget_and_taken_up_again():
+    """A draft model whose acceptance jumps from 10% to 90%, on a machine where catching up
+    is cheap: probes find the change."""
+    world = World(GPU.__getitem__, 0.004, free=False, catch_up_cost=0.0005)
+    policy = DraftPolicy()
+    bad = world.run(policy, constant(0.1), 150)
+    good = world.run(policy, constant(0.9), 150)
+    probes = sum(k > 0 for k in bad[20:])
+    assert 1 <= probes <= 12, "probes now and then, not every round"
+    assert np.mean([k > 0 for k in good[60:]]) > 0.9
+
+
+def test_no_probes_when_catching_up_costs_more_than_the_budget():
+    """On 2 CPU cores a draft model left idle costs too much to catch up: once it has not
+    paid, it is not probed again, so the run stays within a few per cent of plain speed."""
+    world = World(cpu_cost, CPU_DRAFT, free=False, catch_up_cost=0.4 * CPU_DRAFT)
+    policy = DraftPolicy()
+    chosen = world.run(policy, constant(0.6), 300)
+    assert sum(k > 0 for k in chosen[10:]) == 0
+
+
+def test_fixed_length_takes_the_first_option_and_respects_the_limit():
+    policy = FixedDraftLength(4)
+    option = DraftOption("d", lambda k, _s, _r: Draft([1] * k))
+    assert policy.choose([option], 10) == (option, 4)
+    assert policy.choose([option], 2) == (option, 2)
+    assert policy.choose([], 10) == (None, 0)

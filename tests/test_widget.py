@@ -1,0 +1,280 @@
+"""The chat widget's Python side: its state, the messages it exchanges with the browser,
+and generations driven through it on the toy engine and the tiny GGUF models."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from tiny_models import write_tiny_gguf
+
+from specdec_jupyter.decoding.events import TokenEvent
+from specdec_jupyter.manager import EngineManager
+from specdec_jupyter.widgets import ChatWidget
+from specdec_jupyter.widgets.transcript import MAX_UPDATES_PER_SECOND, TokenBatcher
+
+
+class Browser:
+    """Records what the widget sends to the front end, and sends what a user's clicks would."""
+
+    def __init__(self, widget: ChatWidget):
+        self.widget = widget
+        self.received: list[dict] = []
+        widget.send = lambda content, buffers=None: self.received.append(content)
+
+    def click(self, kind: str, **content) -> None:
+        self.widget._handle_custom_msg({"type": kind, **content}, [])
+
+    def streamed_tokens(self) -> list[dict]:
+        return [token for m in self.received if m["type"] == "tokens" for token in m["tokens"]]
+
+
+def settled(widget: ChatWidget, timeout: float = 30) -> dict:
+    """The widget's status once nothing is loading any more."""
+    deadline = time.monotonic() + timeout
+    while widget.status["state"] == "loading":
+        assert time.monotonic() < deadline, "the models never finished loading"
+        time.sleep(0.01)
+    return widget.status
+
+
+@pytest.fixture
+def toy() -> ChatWidget:
+    widget = ChatWidget(engine="toy", max_tokens=64)
+    settled(widget)
+    return widget
+
+
+@pytest.fixture
+def model_folder(tiny_paths, tmp_path, monkeypatch) -> dict[str, Path]:
+    """The tiny pair plus a model of another vocabulary, as the only models on the machine."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    models = {}
+    for path in tiny_paths:
+        models[path.stem] = folder / path.name
+        models[path.stem].symlink_to(path)
+    models["other"] = write_tiny_gguf(folder / "other.gguf", vocab="other")
+    for variable, value in {
+        "SPECDEC_MODELS_DIR": folder,
+        "SPECDEC_CONFIG_DIR": tmp_path / "config",
+        "SPECDEC_CACHE_DIR": tmp_path / "cache",
+        "HF_HUB_CACHE": tmp_path / "no-hub",
+        "SPECDEC_MODEL_PATH": "",
+    }.items():
+        monkeypatch.setenv(variable, str(value))
+    return models
+
+
+@pytest.fixture
+def tiny_chat(model_folder) -> ChatWidget:
+    widget = ChatWidget(
+        str(model_folder["tiny-main"]),
+        draft=str(model_folder["tiny-draft"]),
+        manager=EngineManager(n_ctx=256, n_threads=1),
+        max_tokens=24,
+        draft_tokens=3,
+    )
+    assert settled(widget)["state"] == "idle", widget.status
+    return widget
+
+
+def test_toy_state_for_the_front_end(toy):
+    assert toy.engines == ["llama.cpp", "toy"] and toy.engine == "toy"
+    assert [m["key"] for m in toy.models] == ["toy-trigram"]
+    assert toy.main_model == "toy-trigram"
+    assert [d["key"] for d in toy.drafts] == ["toy-bigram"] and toy.incompatible == []
+    assert toy.draft_model == "toy-bigram"
+    assert toy.settings == {
+        "temperature": 0.0,
+        "top_p": 1.0,
+        "max_tokens": 64,
+        "draft_tokens": "auto",
+        "use_draft": True,
+        "system_prompt": "",
+    }
+    assert toy.messages == [] and toy.status["state"] == "idle"
+    assert len(toy._chat_id) == 32
+    assert repr(toy) == (
+        "ChatWidget(engine='toy', main='toy-trigram (numpy trigram model)', "
+        "draft='toy-bigram (numpy bigram model)', 0 messages)"
+    )
+
+
+def test_unknown_settings_are_refused():
+    with pytest.raises(TypeError, match="unknown settings temprature"):
+        ChatWidget(engine="toy", temprature=0.5)
+
+
+def test_send_streams_batches_then_records_the_reply_with_provenance(toy):
+    browser = Browser(toy)
+    browser.click("send", text="the cat sat on the")
+    reply = toy.wait(30)
+    assert [m["role"] for m in toy.messages] == ["user", "assistant"]
+    assert toy.messages[0]["content"] == "the cat sat on the"
+    assert browser.received[0] == {"type": "reply_start"}
+    assert browser.streamed_tokens() == reply["tokens"]
+    assert reply["content"] == "".join(t["text"] for t in reply["tokens"])
+    assert {t["source"] for t in reply["tokens"]} <= {"draft", "main"}
+    assert set(reply["tokens"][0]) == {
+        "token_id",
+        "text",
+        "source",
+        "round",
+        "p_main",
+        "q_draft",
+        "acceptance",
+    }
+    assert reply["main_model"].startswith("toy-trigram")
+    assert reply["draft_model"].startswith("toy-bigram")
+    assert reply["settings"]["max_tokens"] == 64
+    assert reply["stats"]["predicted_tokens_count"] == len(reply["tokens"])
+    labels = dict(reply["stats_rows"])
+    assert labels["draft model"] == "toy-bigram" and "acceptance rate" in labels
+    assert toy.status["state"] == "idle"
+
+
+def test_the_stream_is_batched_to_at_most_30_updates_a_second():
+    sent: list[list[dict]] = []
+    batcher = TokenBatcher(sent.append)
+    started = time.monotonic()
+    events = [TokenEvent(i, f"t{i}", "main", i) for i in range(2000)]
+    for event in events:
+        batcher.add(event)
+    batcher.flush()
+    elapsed = time.monotonic() - started
+    assert [token["token_id"] for batch in sent for token in batch] == list(range(2000))
+    assert len(sent) <= elapsed * MAX_UPDATES_PER_SECOND + 2
+
+
+def test_tokens_left_after_a_batch_are_sent_by_the_timer():
+    sent: list[list[dict]] = []
+    batcher = TokenBatcher(sent.append)
+    batcher.add(TokenEvent(1, "a", "main", 0))
+    batcher.add(TokenEvent(2, "b", "draft", 1, 0.9, 0.8, 1.0))  # too soon: waits
+    assert len(sent) == 1
+    time.sleep(3 / MAX_UPDATES_PER_SECOND)
+    assert [[t["text"] for t in batch] for batch in sent] == [["a"], ["b"]]
+
+
+def test_regenerate_replaces_the_last_reply_and_clear_empties(toy):
+    browser = Browser(toy)
+    toy.settings = {**toy.settings, "temperature": 1.0}
+    browser.click("send", text="the dog")
+    first = toy.wait(30)
+    browser.click("regenerate")
+    second = toy.wait(30)
+    assert [m["role"] for m in toy.messages] == ["user", "assistant"]
+    assert second is toy.messages[-1] and second["settings"]["temperature"] == 1.0
+    assert first["tokens"] != second["tokens"]  # sampled again
+    browser.click("clear")
+    assert toy.messages == []
+
+
+def test_stop_keeps_what_was_generated(toy):
+    toy.settings = {**toy.settings, "max_tokens": 100_000}
+    toy.ask("the main model")
+    next(iter(toy._run))  # the toy is fast: stop once the first token is out, not before
+    toy.stop()
+    reply = toy.wait(30)
+    assert reply["stats"]["stop_reason"] == "userStopped"
+    assert 0 < len(reply["tokens"]) < 100_000
+    assert reply["content"] == "".join(t["text"] for t in reply["tokens"])
+
+
+def test_sending_while_a_reply_runs_is_refused_in_words(toy):
+    toy.settings = {**toy.settings, "max_tokens": 100_000}
+    toy.ask("one")
+    toy.ask("two")
+    assert "Stop it first" in toy.status["message"]
+    toy.stop()
+    toy.wait(30)
+    assert [m["content"] for m in toy.messages if m["role"] == "user"] == ["one"]
+
+
+def test_no_draft_setting_runs_plain_decoding(toy):
+    toy.settings = {**toy.settings, "use_draft": False}
+    toy.ask("the cat")
+    reply = toy.wait(30)
+    assert reply["draft_model"] is None
+    assert {t["source"] for t in reply["tokens"]} == {"main"}
+
+
+def test_html_fallback_shows_the_chat_in_the_same_colours(toy):
+    toy.ask("the cat sat on the")
+    toy.wait(30)
+    data, _ = toy._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in data
+    assert data["text/plain"] == repr(toy)
+    html = data["text/html"]
+    assert "the cat sat on the" in html
+    assert "rgba(34, 197, 94," in html and "specdec-draft" in html
+    assert "acceptance rate" in html
+    assert toy.snapshot().data == html
+
+
+def test_switching_engine_refills_the_selectors(tiny_chat):
+    tiny_chat.engine = "toy"
+    assert [m["key"] for m in tiny_chat.models] == ["toy-trigram"]
+    assert tiny_chat.draft_model == "toy-bigram"
+
+
+def test_tiny_models_drafts_and_reasons(tiny_chat, model_folder):
+    keys = {m["key"] for m in tiny_chat.models}
+    assert keys == {str(path) for path in model_folder.values()}
+    assert [d["key"] for d in tiny_chat.drafts] == [str(model_folder["tiny-draft"])]
+    (other,) = tiny_chat.incompatible
+    assert other["key"] == str(model_folder["other"])
+    assert any("vocabulary" in note for note in other["notes"])
+
+
+def test_changing_the_main_model_refreshes_the_drafts(tiny_chat, model_folder):
+    tiny_chat.main_model = str(model_folder["tiny-draft"])
+    assert [d["key"] for d in tiny_chat.drafts] == [str(model_folder["tiny-main"])]
+    assert tiny_chat.drafts[0]["notes"]  # a draft as large as its main: a warning
+    assert tiny_chat.draft_model == ""  # nothing remembered for this main model
+    assert settled(tiny_chat)["state"] == "idle"
+
+
+def test_set_default_draft_is_remembered(tiny_chat, model_folder):
+    Browser(tiny_chat).click("set_default_draft")
+    assert tiny_chat.default_draft == str(model_folder["tiny-draft"])
+    again = ChatWidget(str(model_folder["tiny-main"]), manager=EngineManager(n_ctx=256))
+    assert again.draft_model == str(model_folder["tiny-draft"])
+
+
+def test_generation_on_the_tiny_models(tiny_chat):
+    browser = Browser(tiny_chat)
+    browser.click("send", text="hello world")
+    reply = tiny_chat.wait(60)
+    assert "error" not in reply, reply.get("error")
+    assert 0 < len(reply["tokens"]) <= 24
+    assert reply["stats"]["draft_model"] and reply["stats"]["total_draft_tokens_count"] > 0
+    assert reply["main_model"].startswith("tiny-main.gguf")
+    assert browser.streamed_tokens() == reply["tokens"]
+    browser.click("send", text="and again")  # a second turn carries the conversation
+    assert "error" not in tiny_chat.wait(60)
+    assert [m["role"] for m in tiny_chat.messages] == ["user", "assistant"] * 2
+
+
+def test_incompatible_draft_is_an_error_in_words(model_folder):
+    widget = ChatWidget(
+        str(model_folder["tiny-main"]),
+        draft=str(model_folder["other"]),
+        manager=EngineManager(n_ctx=256, n_threads=1),
+    )
+    assert widget.status["state"] == "error"
+    assert "cannot draft for" in widget.status["message"]
+    assert "vocabulary" in widget.status["message"]
+    assert widget.draft_model == ""
+
+
+def test_a_prompt_too_long_is_reported_and_the_chat_goes_on(tiny_chat):
+    tiny_chat.ask("hello world " * 400)
+    failed = tiny_chat.wait(60)
+    assert "context" in failed["error"] and failed["tokens"] == []
+    assert tiny_chat.status["state"] == "idle"
+    tiny_chat.clear()
+    tiny_chat.ask("hello")
+    assert "error" not in tiny_chat.wait(60)

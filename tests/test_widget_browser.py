@@ -1,0 +1,236 @@
+"""The chat widget in a real browser: JupyterLab on loopback, Debian's headless Chromium
+driven by Playwright, the real Qwen2.5-Coder pair.
+
+One JupyterLab serves the whole module. The notebook loads the extension, loads the pair
+with `%specdec load`, shows `%specdec chat`, and shows a second chat asked for a draft of
+another vocabulary. The test chats, checks the colours, the stats and Stop, saves a
+screenshot of the widget mid-answer (screenshots/, or $SPECDEC_SCREENSHOTS), and saves the
+notebook to check the conversation is in it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).parent.parent
+SCREENSHOTS = Path(os.environ.get("SPECDEC_SCREENSHOTS", ROOT / "screenshots"))
+os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")  # never fetch a browser
+
+pytestmark = [
+    pytest.mark.real,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (.ci/setup)"),
+]
+
+NOTEBOOK_CELLS = [
+    "%load_ext specdec_jupyter",
+    "%specdec load qwen2.5-coder-1.5b --draft qwen2.5-coder-0.5b",
+    "%specdec chat",
+    "from specdec_jupyter.widgets import ChatWidget\n"
+    'ChatWidget("qwen2.5-coder-1.5b", draft="gemma-3-270m")',
+]
+LAB_SETTINGS = {  # quiet and deterministic: no news, every cell attached, widget state saved
+    "@jupyterlab/apputils-extension/notification": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+        "doNotDisturbMode": True,
+    },
+    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+    "@jupyter-widgets/jupyterlab-manager/plugin": {"saveState": True},
+}
+FIRST_PROMPT = "Write a quicksort algorithm in Python. Write code only."
+LONG_PROMPT = "Explain the Pythagorean theorem in detail, with three worked examples."
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_notebook(path: Path) -> None:
+    cells = [
+        {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": c}
+        for c in NOTEBOOK_CELLS
+    ]
+    kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook = {"cells": cells, "metadata": {"kernelspec": kernel}, "nbformat": 4}
+    path.write_text(json.dumps({**notebook, "nbformat_minor": 5}))
+
+
+@pytest.fixture(scope="module")
+def lab(qwen_paths, tmp_path_factory):
+    """A JupyterLab server on a free loopback port, without a token; yields (url, folder)."""
+    home = tmp_path_factory.mktemp("lab")
+    folder = home / "notebooks"
+    folder.mkdir()
+    write_notebook(folder / "chat.ipynb")
+    for plugin, values in LAB_SETTINGS.items():
+        settings = home / "settings" / f"{plugin}.jupyterlab-settings"
+        settings.parent.mkdir(parents=True, exist_ok=True)
+        settings.write_text(json.dumps(values))
+    env = {
+        **os.environ,
+        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+        "SPECDEC_CONFIG_DIR": str(home / "config"),  # default drafts stay the user's own
+    }
+    port = free_port()
+    command = [
+        *(sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root"),
+        *(f"--port={port}", "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1"),
+        *("--IdentityProvider.token=", "--ServerApp.password="),
+        *("--LabApp.expose_app_in_browser=True", f"--ServerApp.root_dir={folder}"),
+    ]
+    log = (home / "lab.log").open("w")
+    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert server.poll() is None, (home / "lab.log").read_text()
+            try:
+                urllib.request.urlopen(f"{url}/api/status", timeout=2)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, (home / "lab.log").read_text()
+                time.sleep(0.5)
+        yield url, folder
+    finally:
+        server.terminate()
+        server.wait(30)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(lab):
+    from playwright.sync_api import sync_playwright
+
+    url, _ = lab
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 1400})
+        page.set_default_timeout(60_000)
+        page.goto(f"{url}/lab/tree/chat.ipynb")
+        page.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget")
+        page.wait_for_selector(".jp-Notebook .jp-Cell")
+        page.wait_for_function(  # the kernel is up before the cells are run
+            "window.jupyterapp.shell.currentWidget.sessionContext.session?.kernel?.status"
+            " === 'idle'"
+        )
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        yield page
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def chat(page):
+    """The `%specdec chat` widget, once both models are loaded."""
+    widget = page.locator(".specdec-chat").first
+    widget.wait_for()
+    page.wait_for_function(
+        "document.querySelector('.specdec-chat').dataset.state === 'idle'", timeout=180_000
+    )
+    return widget
+
+
+def stat(reply, label: str) -> str:
+    return reply.locator(f'.specdec-stat[data-label="{label}"] b').inner_text()
+
+
+def set_max_tokens(chat, value: int) -> None:
+    field = chat.locator('[data-setting="max_tokens"]')
+    if not field.is_visible():
+        chat.locator(".specdec-settings summary").click()
+    field.fill(str(value))
+    field.dispatch_event("change")
+
+
+# The tests below run in order on one page: each picks up where the one before ended.
+
+
+def test_draft_list_offers_only_compatible_drafts_and_says_why_not(chat):
+    drafts = chat.locator(".specdec-draft-select option").all_inner_texts()
+    assert any("qwen2.5-coder-0.5b" in d for d in drafts), drafts
+    assert not any(re.search("gemma|smollm", d, re.I) for d in drafts), drafts
+    incompatible = chat.locator(".specdec-incompatible")
+    assert re.match(r"incompatible \(\d+\)", incompatible.locator("summary").inner_text())
+    incompatible.locator("summary").click()
+    assert "gemma-3-270m" in incompatible.inner_text()
+    assert "vocabulary" in incompatible.inner_text()
+
+
+def test_a_reply_shows_green_draft_tokens_and_stats(chat):
+    set_max_tokens(chat, 48)
+    chat.locator(".specdec-input").fill(FIRST_PROMPT)
+    chat.locator(".specdec-input").press("Enter")
+    reply = chat.locator(".specdec-assistant:not(.specdec-live)").first
+    reply.locator(".specdec-stats").wait_for(timeout=180_000)
+    assert reply.locator(".specdec-draft").count() > 0
+    background = reply.locator(".specdec-draft").first.evaluate("e => e.style.background")
+    assert background.startswith("rgba(34, 197, 94")
+    assert int(stat(reply, "accepted")) > 0
+    assert stat(reply, "stop reason") == "maxPredictedTokensReached"
+    assert "def" in reply.locator(".specdec-reply").inner_text()
+
+    reply.locator(".specdec-draft").first.hover()
+    tip = chat.locator(".specdec-tip")
+    tip.wait_for()
+    assert "p (main)" in tip.inner_text() and "round" in tip.inner_text()
+
+
+def test_stop_ends_the_run_early_and_keeps_the_text(page, chat):
+    set_max_tokens(chat, 400)
+    chat.locator(".specdec-input").fill(LONG_PROMPT)
+    chat.locator(".specdec-send").click()
+    page.wait_for_function(
+        "document.querySelectorAll('.specdec-live .specdec-reply span').length >= 24",
+        timeout=180_000,
+    )
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    chat.screenshot(path=str(SCREENSHOTS / "chat-widget-mid-answer.png"))
+    streamed = chat.locator(".specdec-live .specdec-reply").inner_text()
+    chat.locator(".specdec-stop").click()
+
+    reply = chat.locator(".specdec-assistant").nth(1)
+    reply.locator(".specdec-stats").wait_for(timeout=60_000)
+    assert stat(reply, "stop reason") == "userStopped"
+    assert reply.locator(".specdec-reply").inner_text().startswith(streamed)
+    assert int(stat(reply, "predicted tokens")) < 400
+
+
+def test_an_incompatible_draft_is_explained_in_the_widget(page):
+    refused = page.locator(".specdec-chat").nth(1)
+    alert = refused.locator('[role="alert"]')
+    alert.wait_for()
+    assert "cannot draft for" in alert.inner_text() and "vocabulary" in alert.inner_text()
+
+
+def test_the_saved_notebook_holds_the_conversation(page, lab):
+    _, folder = lab
+    page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
+    page.wait_for_function(
+        "!window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=30_000
+    )
+    saved = json.loads((folder / "chat.ipynb").read_text())
+    state = saved["metadata"]["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    chats = [w["state"] for w in state.values() if "messages" in w["state"]]
+    replies = [m for c in chats for m in c["messages"] if m["role"] == "assistant"]
+    assert [r["stats"]["stop_reason"] for r in replies] == [
+        "maxPredictedTokensReached",
+        "userStopped",
+    ]
+    assert all(r["tokens"] and r["draft_model"] for r in replies)

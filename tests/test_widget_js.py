@@ -1,0 +1,44 @@
+"""The front end's own tests (vitest + happy-dom, in js/tests), run from pytest so CI's one
+command covers them, and a check that JS and Python colour draft tokens identically."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+from specdec_jupyter.decoding.events import TokenEvent
+from specdec_jupyter.render import events_to_html
+
+JS = Path(__file__).parent.parent / "js"
+
+
+def npm(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["npm", *args], cwd=JS, capture_output=True, text=True, timeout=600)
+
+
+def test_vitest_suite_passes():
+    if not (JS / "node_modules" / ".bin" / "vitest").exists():  # `pip install` may have skipped npm
+        installed = npm("ci", "--no-audit", "--no-fund")
+        assert installed.returncode == 0, installed.stderr
+    done = npm("test")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"Tests\s+\d+ passed", done.stdout), done.stdout
+
+
+def test_js_and_python_shade_draft_tokens_alike():
+    """The live widget (JS) and the HTML fallback (render.py) give each acceptance one green."""
+    acceptances = [None, 0.0, 0.1, 1 / 3, 0.5, 0.77, 1.0, 1.5]
+    script = (
+        f"import {{ draftBackground }} from {json.dumps((JS / 'src' / 'transcript.js').as_uri())};"
+        f"console.log(JSON.stringify({json.dumps(acceptances)}.map(draftBackground)));"
+    )
+    done = subprocess.run(
+        ["node", "--input-type=module", "-e", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    from_js = json.loads(done.stdout)
+    events = [TokenEvent(1, "x", "draft", 1, 0.5, 0.5, a) for a in acceptances]
+    from_python = re.findall(r"background: (rgba\([^)]*\))", events_to_html(events))
+    assert from_js == from_python
