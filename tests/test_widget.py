@@ -3,6 +3,8 @@ and generations driven through it on the toy engine and the tiny GGUF models."""
 
 from __future__ import annotations
 
+import itertools
+import threading
 import time
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import pytest
 from tiny_models import write_tiny_gguf
 
 from specdec_jupyter.decoding.events import TokenEvent
+from specdec_jupyter.engines.toy import ToyEngine
 from specdec_jupyter.manager import EngineManager
 from specdec_jupyter.widgets import ChatWidget
 from specdec_jupyter.widgets.transcript import MAX_UPDATES_PER_SECOND, TokenBatcher
@@ -37,6 +40,25 @@ def settled(widget: ChatWidget, timeout: float = 30) -> dict:
         assert time.monotonic() < deadline, "the models never finished loading"
         time.sleep(0.01)
     return widget.status
+
+
+def hold_toy_at(monkeypatch, evaluation: int) -> tuple[threading.Event, threading.Event]:
+    """Pause the toy engine at its n-th evaluation until released.
+
+    The toy finishes a reply faster than a test reaches its next line, so a test that acts
+    while a reply runs holds it: `reached` is set when the pause begins.
+    """
+    reached, release = threading.Event(), threading.Event()
+    evaluate, calls = ToyEngine.evaluate, itertools.count(1)
+
+    def held(engine: ToyEngine, tokens, n_logits: int):
+        if next(calls) >= evaluation:
+            reached.set()
+            release.wait(30)
+        return evaluate(engine, tokens, n_logits)
+
+    monkeypatch.setattr(ToyEngine, "evaluate", held)
+    return reached, release
 
 
 @pytest.fixture
@@ -172,23 +194,25 @@ def test_regenerate_replaces_the_last_reply_and_clear_empties(toy):
     assert toy.messages == []
 
 
-def test_stop_keeps_what_was_generated(toy):
+def test_stop_keeps_what_was_generated(toy, monkeypatch):
+    reached, release = hold_toy_at(monkeypatch, evaluation=8)  # a few rounds in
     toy.settings = {**toy.settings, "max_tokens": 100_000}
     toy.ask("the main model")
-    next(iter(toy._run))  # the toy is fast: stop once the first token is out, not before
+    assert reached.wait(30)
     toy.stop()
+    release.set()
     reply = toy.wait(30)
     assert reply["stats"]["stop_reason"] == "userStopped"
     assert 0 < len(reply["tokens"]) < 100_000
     assert reply["content"] == "".join(t["text"] for t in reply["tokens"])
 
 
-def test_sending_while_a_reply_runs_is_refused_in_words(toy):
-    toy.settings = {**toy.settings, "max_tokens": 100_000}
+def test_sending_while_a_reply_runs_is_refused_in_words(toy, monkeypatch):
+    _, release = hold_toy_at(monkeypatch, evaluation=1)
     toy.ask("one")
     toy.ask("two")
     assert "Stop it first" in toy.status["message"]
-    toy.stop()
+    release.set()
     toy.wait(30)
     assert [m["content"] for m in toy.messages if m["role"] == "user"] == ["one"]
 
