@@ -3,6 +3,7 @@
     %specdec models                                   # what is on this machine
     %specdec load qwen2.5-coder-1.5b --draft qwen2.5-coder-0.5b
     %specdec chat                                     # the chat widget on that pair
+    %specdec teach --k 3 the main model               # speculative decoding step by step
     %%specdec --max-tokens 128                        # the cell is the prompt
     Write a quicksort in Python.
     %specdec stats                                    # the last generation's stats
@@ -31,15 +32,17 @@ from .errors import SpecDecError
 from .listing import models_report
 from .models.discovery import discover, model_roots
 from .render import stats_rows
-from .widgets.backends import ENGINES, Backend, backend_for
+from .widgets.backends import ENGINES, Backend, ToyBackend, backend_for
 from .widgets.chat import ChatWidget
+from .widgets.teach import TeachWidget
 from .widgets.transcript import TokenBatcher, conversation_to_html, reply_message, token_from_wire
 
-SUBCOMMANDS = ("models", "load", "chat", "stats")
+SUBCOMMANDS = ("models", "load", "chat", "teach", "stats")
 OVERVIEW = """\
 %specdec models                       list the models on this machine
 %specdec load MAIN [--draft D | --no-draft] [--engine llama.cpp|toy]
 %specdec chat                         the chat widget on the loaded pair
+%specdec teach [PROMPT] [--k K] ...   step through rounds on the loaded pair (else the toy)
 %specdec stats                        stats of the last generation
 %%specdec [--max-tokens N] [--temperature T] [--no-draft] ...   the cell is the prompt
 Each takes --help."""
@@ -64,6 +67,18 @@ def _load_args(line: str) -> None:
 @magic_arguments(name="specdec chat")
 def _chat_args(line: str) -> None:
     """Show the chat widget, on the pair `%specdec load` loaded (else the first model found)."""
+
+
+@magic_arguments(name="specdec teach")
+@argument("prompt", nargs="*", help="the prompt (default: one that suits the pair)")
+@argument("--k", type=int, default=4, help="draft tokens per round (default 4)")
+@argument("--temperature", type=float, default=1.0, help="0 is greedy (default 1)")
+@argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+@argument("--max-tokens", type=int, default=64, help="the most tokens to generate")
+def _teach_args(line: str) -> None:
+    """Show speculative decoding one round at a time, stage by stage, on the pair
+    `%specdec load` loaded (with its draft), else on the toy pair: q and p bars, u
+    against min(1, p/q), the residual after a rejection, the bonus after a full accept."""
 
 
 @magic_arguments(name="specdec stats")
@@ -140,6 +155,33 @@ class SpecDecMagics(Magics):
             chat = ChatWidget(self.main, self.draft, engine=self.backend.engine)
         chat.observe(self._remember_reply, "messages")
         return chat
+
+    def _teach(self, rest: str) -> TeachWidget | None:
+        args = _parse(_teach_args, rest)
+        if args is None:
+            return None
+        if self.backend is None:
+            main, draft, engine = None, None, ToyBackend.engine
+        elif self.draft is None:
+            raise SpecDecError(
+                "the loaded pair has no draft: `%specdec load MAIN --draft D` first "
+                "(or `%specdec load toy-trigram --engine toy`)"
+            )
+        else:
+            main, draft, engine = self.main, self.draft, self.backend.engine
+        try:
+            return TeachWidget(
+                main,
+                draft,
+                engine=engine,
+                prompt=" ".join(args.prompt) or None,
+                k=args.k,
+                temperature=args.temperature,
+                seed=args.seed,
+                max_tokens=args.max_tokens,
+            )
+        except ValueError as exc:  # a setting out of range
+            raise UsageError(f"%specdec teach: {exc}") from None
 
     def _stats(self, rest: str) -> None:
         if _parse(_stats_args, rest) is None:

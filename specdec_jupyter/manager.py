@@ -6,6 +6,7 @@
     run.result()                       # or iterate `run`, or `run.cancel()`
     manager.start(prompt, main=..., draft=None)          # no draft this time
     manager.start(prompt, main=..., draft="path/to/draft.gguf")  # loaded just in time
+    with manager.hold(main, draft) as session: ...       # drive the decoding yourself
 
 Models are named by catalog key, path, or a name `specdec-jupyter models list`
 shows. Each loaded model counts its size on disk against `memory_budget`; loading
@@ -20,9 +21,9 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -223,18 +224,8 @@ class EngineManager:
         Models load inside the run. While another run uses the main or the draft model
         this raises EngineBusyError, unless `wait=True` queues the run behind it.
         """
-        main_path = self.path_of(main)
-        draft_path = self._draft_path(main_path, draft)
-        if draft_path == main_path:
-            raise SpecDecError(
-                f"{main_path.name} cannot draft for itself (it would use the same cache); "
-                "pick a smaller model of its family, or no draft"
-            )
-        if draft_path is not None:
-            check_draft(main_path, draft_path, store=self._verdicts).require_compatible()
-        paths = sorted(p for p in (main_path, draft_path) if p is not None)
-        with self._lock:
-            locks = [self._busy_lock(path) for path in paths]
+        main_path, draft_path = self._pair(main, draft)
+        paths, locks = self._locks(main_path, draft_path)
         if not wait:
             self._hold(locks, paths)
 
@@ -256,10 +247,43 @@ class EngineManager:
         """`start(...)` and wait for the result; Ctrl-C stops after the current round."""
         return self.start(prompt, **options).result()
 
-    def _draft_path(self, main: Path, draft: ModelReference | _UseDefault | None) -> Path | None:
+    @contextmanager
+    def hold(
+        self, main: ModelReference, draft: ModelReference | _UseDefault | None = DEFAULT
+    ) -> Iterator[Session]:
+        """The pair's session for a caller that drives decoding itself (the teaching widget,
+        a round at a time), held as a run holds it: refused while a run uses either model."""
+        main_path, draft_path = self._pair(main, draft)
+        paths, locks = self._locks(main_path, draft_path)
+        self._hold(locks, paths)
+        try:
+            yield self._session(main_path, draft_path)
+        finally:
+            for lock in locks:
+                lock.release()
+
+    def _pair(
+        self, main: ModelReference, draft: ModelReference | _UseDefault | None
+    ) -> tuple[Path, Path | None]:
+        """The pair's paths; a draft that is the main model or cannot draft for it is refused."""
+        main_path = self.path_of(main)
         if isinstance(draft, _UseDefault):
-            draft = self.defaults.get(main)
-        return None if draft is None else self.path_of(draft)
+            draft = self.defaults.get(main_path)
+        draft_path = None if draft is None else self.path_of(draft)
+        if draft_path == main_path:
+            raise SpecDecError(
+                f"{main_path.name} cannot draft for itself (it would use the same cache); "
+                "pick a smaller model of its family, or no draft"
+            )
+        if draft_path is not None:
+            check_draft(main_path, draft_path, store=self._verdicts).require_compatible()
+        return main_path, draft_path
+
+    def _locks(self, *models: Path | None) -> tuple[list[Path], list[threading.Lock]]:
+        """The models' paths and busy locks, in the one order every holder takes them."""
+        paths = sorted(p for p in models if p is not None)
+        with self._lock:
+            return paths, [self._busy_lock(path) for path in paths]
 
     @staticmethod
     def _hold(locks: Sequence[threading.Lock], paths: Sequence[Path]) -> None:

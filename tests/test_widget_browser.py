@@ -13,19 +13,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from jupyter_lab import CHROMIUM, jupyter_lab, notebook_page
 
-CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).parent.parent
 SCREENSHOTS = Path(os.environ.get("SPECDEC_SCREENSHOTS", ROOT / "screenshots"))
-os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")  # never fetch a browser
 
 pytestmark = [
     pytest.mark.real,
@@ -39,101 +33,21 @@ NOTEBOOK_CELLS = [
     "from specdec_jupyter.widgets import ChatWidget\n"
     'ChatWidget("qwen2.5-coder-1.5b", draft="gemma-3-270m")',
 ]
-LAB_SETTINGS = {  # quiet and deterministic: no news, every cell attached, widget state saved
-    "@jupyterlab/apputils-extension/notification": {
-        "fetchNews": "false",
-        "checkForUpdates": False,
-        "doNotDisturbMode": True,
-    },
-    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
-    "@jupyter-widgets/jupyterlab-manager/plugin": {"saveState": True},
-}
 FIRST_PROMPT = "Write a quicksort algorithm in Python. Write code only."
 LONG_PROMPT = "Explain the Pythagorean theorem in detail, with three worked examples."
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def write_notebook(path: Path) -> None:
-    cells = [
-        {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": c}
-        for c in NOTEBOOK_CELLS
-    ]
-    kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    notebook = {"cells": cells, "metadata": {"kernelspec": kernel}, "nbformat": 4}
-    path.write_text(json.dumps({**notebook, "nbformat_minor": 5}))
-
-
 @pytest.fixture(scope="module")
 def lab(qwen_paths, tmp_path_factory):
-    """A JupyterLab server on a free loopback port, without a token; yields (url, folder)."""
-    home = tmp_path_factory.mktemp("lab")
-    folder = home / "notebooks"
-    folder.mkdir()
-    write_notebook(folder / "chat.ipynb")
-    for plugin, values in LAB_SETTINGS.items():
-        settings = home / "settings" / f"{plugin}.jupyterlab-settings"
-        settings.parent.mkdir(parents=True, exist_ok=True)
-        settings.write_text(json.dumps(values))
-    env = {
-        **os.environ,
-        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
-        "SPECDEC_CONFIG_DIR": str(home / "config"),  # default drafts stay the user's own
-    }
-    port = free_port()
-    command = [
-        *(sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root"),
-        *(f"--port={port}", "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1"),
-        *("--IdentityProvider.token=", "--ServerApp.password="),
-        *("--LabApp.expose_app_in_browser=True", f"--ServerApp.root_dir={folder}"),
-    ]
-    log = (home / "lab.log").open("w")
-    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert server.poll() is None, (home / "lab.log").read_text()
-            try:
-                urllib.request.urlopen(f"{url}/api/status", timeout=2)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, (home / "lab.log").read_text()
-                time.sleep(0.5)
-        yield url, folder
-    finally:
-        server.terminate()
-        server.wait(30)
-        log.close()
+    """A JupyterLab server serving chat.ipynb; yields (url, folder)."""
+    with jupyter_lab(tmp_path_factory.mktemp("lab"), {"chat.ipynb": NOTEBOOK_CELLS}) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
 def page(lab):
-    from playwright.sync_api import sync_playwright
-
-    url, _ = lab
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        page = browser.new_page(viewport={"width": 1280, "height": 1400})
-        page.set_default_timeout(60_000)
-        page.goto(f"{url}/lab/tree/chat.ipynb")
-        page.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget")
-        page.wait_for_selector(".jp-Notebook .jp-Cell")
-        page.wait_for_function(  # the kernel is up before the cells are run
-            "window.jupyterapp.shell.currentWidget.sessionContext.session?.kernel?.status"
-            " === 'idle'"
-        )
-        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    with notebook_page(lab[0], "chat.ipynb") as page:
         yield page
-        browser.close()
 
 
 @pytest.fixture(scope="module")

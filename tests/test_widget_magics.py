@@ -8,7 +8,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.testing.globalipapp import get_ipython
 from IPython.utils.capture import capture_output
 
-from specdec_jupyter.widgets import ChatWidget
+from specdec_jupyter.widgets import ChatWidget, TeachWidget
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,9 @@ def magic(ip, line: str, cell: str | None = None):
     return result, captured
 
 
-@pytest.mark.parametrize("line", ["--help", "models --help", "load -h", "chat --help"])
+@pytest.mark.parametrize(
+    "line", ["--help", "models --help", "load -h", "chat --help", "teach --help"]
+)
 def test_help_on_each(ip, line):
     _, captured = magic(ip, line)
     assert "%specdec" in captured.stdout
@@ -53,6 +55,8 @@ def test_cell_magic_help(ip):
         ("load x --engine vulkan", "invalid choice"),
         ("frobnicate", "unknown command 'frobnicate'"),
         ("load x --draft y --no-draft", "not both"),
+        ("teach --k 0", "at least 1"),
+        ("teach --temperature -1", "temperature must be >= 0"),
     ],
 )
 def test_argument_errors_are_one_line(ip, line, message):
@@ -109,3 +113,13 @@ def test_chat_shows_the_widget_on_the_loaded_pair(ip):
     chat.wait(30)
     _, captured = magic(ip, "stats")
     assert "predicted tokens: 7" in captured.stdout
+
+
+def test_teach_shows_the_toy_pair_until_a_pair_is_loaded(ip):
+    teach, _ = magic(ip, "teach --k 2 --seed 3 the main model")
+    assert isinstance(teach, TeachWidget)
+    assert (teach.engine, teach.draft_model, teach.k, teach.seed) == ("toy", "toy-bigram", 2, 3)
+    assert teach.prompt == "the main model" and len(teach.trace["proposals"]) == 2
+    magic(ip, "load toy-trigram --engine toy --no-draft")
+    _, captured = magic(ip, "teach")
+    assert "has no draft" in captured.stderr and len(captured.stderr.strip().splitlines()) == 1

@@ -3,6 +3,7 @@
 // settings. State lives in the Python traits; the reply being generated streams in
 // through custom messages (see stream.js).
 import "./chat.css";
+import { el } from "./dom.js";
 import { dropStream, streamFor } from "./stream.js";
 import {
   appendTokens,
@@ -23,17 +24,6 @@ export const SETTINGS_FIELDS = [
   { key: "use_draft", label: "Speculative decoding (use the draft)", kind: "checkbox" },
   { key: "system_prompt", label: "System prompt", kind: "text" },
 ];
-
-function el(doc, tag, props = {}, children = []) {
-  const node = doc.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key === "dataset") Object.assign(node.dataset, value);
-    else if (key in node) node[key] = value;
-    else node.setAttribute(key, value);
-  }
-  node.append(...children);
-  return node;
-}
 
 function labelled(doc, text, control) {
   return el(doc, "label", { className: "specdec-field" }, [el(doc, "span", { textContent: text }), control]);

@@ -11,7 +11,7 @@ distributed exactly as if drawn from p one at a time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,13 +24,16 @@ class Verdict:
 
     `acceptance[i]` is min(1, p/q) of draft token i for every judged token (the
     accepted ones and, last, the rejected one); `residual` is the distribution
-    the correction was drawn from after a rejection under sampling.
+    the correction was drawn from after a rejection under sampling; `draws[i]` is
+    the uniform u that judged token i under sampling (accepted when u < acceptance[i]),
+    kept so a learner can see each decision.
     """
 
     n_accepted: int
     next_token: int
     acceptance: list[float]
     residual: np.ndarray | None = None
+    draws: list[float] = field(default_factory=list)
 
     @property
     def rejected(self) -> bool:
@@ -73,16 +76,18 @@ def verify_sampling(
     or None for a deterministic draft (q a point mass on each draft token, so token x is
     accepted with probability p(x))."""
     acceptance: list[float] = []
+    draws: list[float] = []
     for i, token in enumerate(draft):
         p = main_probs[i][token]
         q = 1.0 if draft_probs is None else draft_probs[i][token]
         ratio = 1.0 if q <= 0 else min(1.0, float(p / q))
         acceptance.append(ratio)
-        if rng.random() >= ratio:
+        draws.append(rng.random())
+        if draws[-1] >= ratio:
             residual = (
                 point_mass_residual(main_probs[i], token)
                 if draft_probs is None
                 else residual_distribution(main_probs[i], draft_probs[i])
             )
-            return Verdict(i, draw(residual, rng), acceptance, residual)
-    return Verdict(len(draft), draw(main_probs[len(draft)], rng), acceptance)
+            return Verdict(i, draw(residual, rng), acceptance, residual, draws)
+    return Verdict(len(draft), draw(main_probs[len(draft)], rng), acceptance, draws=draws)

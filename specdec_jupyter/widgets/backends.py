@@ -2,8 +2,9 @@
 
 A backend lists main models, splits the other models into compatible drafts (with
 warnings) and incompatible ones (with each reason), remembers a default draft, loads a
-pair ahead of time, and starts a generation on a worker thread. Models are named by a
-`key` the widget keeps in its state (an absolute path for files on disk).
+pair ahead of time, starts a generation on a worker thread, or holds the pair for the
+teaching widget to drive a round at a time. Models are named by a `key` the widget keeps
+in its state (an absolute path for files on disk).
 
 - `LlamaCppBackend`: GGUF models found on disk (discovery), judged and run by the
   kernel's shared `EngineManager`.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Protocol
@@ -66,6 +68,10 @@ class Backend(Protocol):
         ...
 
     def start(self, prompt: Prompt, *, main: str, draft: str | None, **options) -> Generation: ...
+
+    def hold(self, main: str, draft: str) -> AbstractContextManager[Session]:
+        """The pair's session, held from other runs while the caller drives it (teaching)."""
+        ...
 
 
 @cache
@@ -131,6 +137,9 @@ class LlamaCppBackend:
     def start(self, prompt: Prompt, *, main: str, draft: str | None, **options) -> Generation:
         return self.manager.start(prompt, main=main, draft=draft, **options)
 
+    def hold(self, main: str, draft: str) -> AbstractContextManager[Session]:
+        return self.manager.hold(main, draft)
+
 
 def _key(path: os.PathLike[str]) -> str:
     """Models on disk are keyed by absolute path, as the manager names them."""
@@ -189,6 +198,9 @@ class ToyBackend:
             return session.last_stats
 
         return Generation(work, name="specdec toy")
+
+    def hold(self, main: str, draft: str) -> AbstractContextManager[Session]:
+        return nullcontext(self._session)
 
 
 ENGINES: Sequence[str] = (LlamaCppBackend.engine, ToyBackend.engine)

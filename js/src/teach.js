@@ -1,0 +1,282 @@
+// The teaching widget: speculative decoding one round at a time, stage by stage.
+//
+// State lives in the Python traits (specdec_jupyter/widgets/teach.py). `trace` is
+// RoundTrace.to_dict() (specdec_jupyter/decoding/rounds.py): proposals [{token_id, text,
+// q, p, candidates: [{token_id, text, p, q}]}], after_draft [candidates], checks
+// [{position, acceptance, u, accepted}], residual [{token_id, text, prob}] or null,
+// next_token {token_id, text, p, q}, greedy, rejected and stages ("draft", "score",
+// "check"…, "residual", "correction" | "bonus"); `stage` is how far into stages is shown.
+// The running text uses the chat's token spans and colours (transcript.js).
+import "./teach.css";
+import { el } from "./dom.js";
+import { appendTokens, errorElement } from "./transcript.js";
+
+const fmt = (value) => (value === null || value === undefined ? "–" : value.toFixed(3));
+const quoted = (text) => JSON.stringify(text);
+
+/** Which parts of a round stage `stage` shows. */
+export function shownParts(trace, stage) {
+  const upTo = (trace.stages ?? []).slice(0, stage + 1);
+  return {
+    scored: upTo.includes("score"),
+    checks: upTo.filter((name) => name === "check").length,
+    residual: upTo.includes("residual"),
+    result: upTo.includes("correction") || upTo.includes("bonus"),
+  };
+}
+
+/** The sentence that says what stage `stage` of the round does. */
+export function stageCaption(trace, stage) {
+  const name = trace.stages[stage];
+  const k = trace.proposals.length;
+  const next = trace.next_token;
+  if (name === "draft") {
+    return k
+      ? `The draft model proposes ${k} token${k > 1 ? "s" : ""}, one after another. Bars: q, the draft's probabilities.`
+      : "Nothing to draft for the last token: the main model takes one plain step.";
+  }
+  if (name === "score") {
+    return `The main model scores the ${k} draft token${k === 1 ? "" : "s"} and the position after them in one pass: p beside q.`;
+  }
+  if (name === "check") {
+    const index = trace.stages.slice(0, stage + 1).filter((s) => s === "check").length - 1;
+    const check = trace.checks[index];
+    const token = quoted(trace.proposals[index].text);
+    const verdict = check.accepted ? "accepted" : "rejected";
+    if (check.u === null) {
+      const top = check.accepted ? "is" : "is not";
+      return `Draft token ${index + 1}, ${token}, ${top} the main model's top choice (greedy): ${verdict}.`;
+    }
+    const relation = check.accepted ? "<" : "≥";
+    return `Draft token ${index + 1}, ${token}: u = ${fmt(check.u)} ${relation} min(1, p/q) = ${fmt(check.acceptance)}, so it is ${verdict}.`;
+  }
+  if (name === "residual") {
+    return "After a rejection the correction is drawn from the residual normalize(max(0, p − q)): only where the main model is surer than the draft.";
+  }
+  if (name === "correction") {
+    const how = trace.greedy ? "its top choice" : "drawn from the residual";
+    return `The main model's correction ${quoted(next.text)} (${how}) follows the ${trace.n_accepted} accepted draft token${trace.n_accepted === 1 ? "" : "s"}.`;
+  }
+  const how = trace.greedy ? "its top choice" : "drawn from p";
+  return `${k ? "Every draft token was accepted: the" : "The"} main model's bonus token ${quoted(next.text)} (${how}) comes from the same pass.`;
+}
+
+function bar(doc, kind, value) {
+  const fill = el(doc, "span", { className: `specdec-${kind}-bar` });
+  fill.style.width = `${(100 * Math.max(0, Math.min(1, value))).toFixed(1)}%`;
+  return el(doc, "span", { className: "specdec-bar-track", title: `${kind} = ${fmt(value)}` }, [
+    fill,
+    el(doc, "span", { className: "specdec-bar-value", textContent: fmt(value) }),
+  ]);
+}
+
+/** One candidate token: its text, q's bar (where the draft rated it), p's bar once scored. */
+function candidateRow(doc, candidate, { scored, chosen }) {
+  const row = el(doc, "div", { className: "specdec-candidate" }, [
+    el(doc, "code", { className: "specdec-candidate-text", textContent: quoted(candidate.text) }),
+  ]);
+  if (chosen) row.classList.add("specdec-chosen");
+  if (candidate.q !== null) row.append(bar(doc, "q", candidate.q));
+  if (scored) row.append(bar(doc, "p", candidate.p));
+  return row;
+}
+
+/** The row above a column's bars, naming them. */
+function barsHead(doc, labels) {
+  return el(doc, "div", { className: "specdec-candidate specdec-bars-head" }, [
+    el(doc, "span"),
+    ...labels.map((label) => el(doc, "span", { textContent: label })),
+  ]);
+}
+
+function checkMark(doc, check) {
+  const mark = el(doc, "div", { className: `specdec-check specdec-mark-${check.accepted ? "accepted" : "rejected"}` });
+  const test = check.u === null ? "greedy: top choice?" : `u ${fmt(check.u)} vs min(1, p/q) ${fmt(check.acceptance)}`;
+  mark.append(check.accepted ? "✓ accepted" : "✗ rejected", el(doc, "span", { className: "specdec-check-test", textContent: test }));
+  return mark;
+}
+
+function positionColumn(doc, trace, index, shown) {
+  const proposal = trace.proposals[index];
+  const check = index < shown.checks ? trace.checks[index] : null;
+  const judgedLater = index >= trace.checks.length && shown.result;
+  const verdict = check ? (check.accepted ? "accepted" : "rejected") : judgedLater ? "unjudged" : "pending";
+  const facts = [`q ${fmt(proposal.q)}`, ...(shown.scored ? [`p ${fmt(proposal.p)}`] : [])];
+  const column = el(doc, "div", { className: "specdec-position", dataset: { verdict } }, [
+    el(doc, "div", { className: "specdec-position-head" }, [
+      el(doc, "span", { className: "specdec-position-index", textContent: `draft ${index + 1}` }),
+      el(doc, "code", { className: "specdec-position-token", textContent: quoted(proposal.text) }),
+      el(doc, "span", { className: "specdec-position-facts", textContent: facts.join(" · ") }),
+    ]),
+    barsHead(doc, shown.scored ? ["q (draft)", "p (main)"] : ["q (draft)"]),
+    ...proposal.candidates.map((c) => candidateRow(doc, c, { scored: shown.scored, chosen: c.token_id === proposal.token_id })),
+  ]);
+  if (check) column.append(checkMark(doc, check));
+  if (verdict === "unjudged") column.append(el(doc, "div", { className: "specdec-check", textContent: "not judged: an earlier token was rejected" }));
+  return column;
+}
+
+function afterDraftColumn(doc, trace, shown) {
+  const bonus = shown.result && !trace.rejected ? trace.next_token.token_id : null;
+  return el(doc, "div", { className: "specdec-position specdec-after-draft" }, [
+    el(doc, "div", { className: "specdec-position-head" }, [
+      el(doc, "span", { className: "specdec-position-index", textContent: trace.proposals.length ? "after the draft" : "next token" }),
+      el(doc, "span", { className: "specdec-position-facts", textContent: "p only: where a bonus comes from" }),
+    ]),
+    barsHead(doc, ["p (main)"]),
+    ...trace.after_draft.map((c) => candidateRow(doc, c, { scored: true, chosen: c.token_id === bonus })),
+  ]);
+}
+
+function residualBox(doc, trace) {
+  const position = trace.n_accepted + 1;
+  return el(doc, "div", { className: "specdec-residual" }, [
+    el(doc, "div", { className: "specdec-position-head", textContent: `residual at draft ${position}: normalize(max(0, p − q))` }),
+    ...trace.residual.map((b) =>
+      el(doc, "div", { className: `specdec-candidate${b.token_id === trace.next_token.token_id ? " specdec-chosen" : ""}` }, [
+        el(doc, "code", { className: "specdec-candidate-text", textContent: quoted(b.text) }),
+        bar(doc, "r", b.prob),
+      ]),
+    ),
+  ]);
+}
+
+function resultLine(doc, trace) {
+  const kind = trace.rejected ? "correction" : "bonus";
+  return el(doc, "div", { className: `specdec-result specdec-${kind}` }, [
+    `${kind}: `,
+    el(doc, "code", { textContent: quoted(trace.next_token.text) }),
+    ` p ${fmt(trace.next_token.p)}`,
+  ]);
+}
+
+/** The round as far as stage `stage`: draft columns, the position after the draft, the
+ * residual after a rejection, and the correction or bonus. */
+export function renderRound(doc, trace, stage) {
+  const shown = shownParts(trace, stage);
+  const columns = trace.proposals.map((_, i) => positionColumn(doc, trace, i, shown));
+  if (shown.scored) columns.push(afterDraftColumn(doc, trace, shown));
+  const box = el(doc, "div", { className: "specdec-round" }, [
+    el(doc, "div", { className: "specdec-round-head" }, [
+      el(doc, "b", { textContent: `Round ${trace.number}` }),
+      ` · stage ${stage + 1} of ${trace.stages.length}: `,
+      el(doc, "span", { className: "specdec-caption", textContent: stageCaption(trace, stage) }),
+    ]),
+    el(doc, "div", { className: "specdec-positions" }, columns),
+  ]);
+  if (shown.residual) box.append(residualBox(doc, trace));
+  if (shown.result) box.append(resultLine(doc, trace));
+  return box;
+}
+
+/** The counts line: rounds, drafted, accepted, rejected, acceptance rate, and the end. */
+export function countsText(counts, stopReason) {
+  if (!counts || counts.rounds === undefined) return "";
+  const rate = `${(100 * counts.acceptance_rate).toFixed(1)}%`;
+  const parts = [`rounds ${counts.rounds}`, `drafted ${counts.drafted}`, `accepted ${counts.accepted}`, `rejected ${counts.rejected}`, `acceptance rate ${rate}`];
+  if (stopReason) parts.push(`finished: ${stopReason}`);
+  return parts.join(" · ");
+}
+
+const SETTINGS = [
+  { key: "prompt", label: "Prompt", type: "text" },
+  { key: "k", label: "k", type: "number", min: "1", max: "16", step: "1" },
+  { key: "temperature", label: "Temperature", type: "number", min: "0", step: "0.1" },
+  { key: "seed", label: "Seed", type: "number", step: "1" },
+];
+
+/** Build the widget's DOM once; returns the named parts. */
+export function buildView(doc) {
+  const parts = {
+    step: el(doc, "button", { className: "specdec-step", textContent: "Step" }),
+    finish: el(doc, "button", { className: "specdec-finish", textContent: "Finish round" }),
+    play: el(doc, "button", { className: "specdec-play", textContent: "Play" }),
+    reset: el(doc, "button", { className: "specdec-reset", textContent: "Reset" }),
+    models: el(doc, "span", { className: "specdec-teach-models" }),
+    text: el(doc, "div", { className: "specdec-reply specdec-teach-text" }),
+    round: el(doc, "div", { className: "specdec-round-slot" }),
+    counts: el(doc, "div", { className: "specdec-stats specdec-teach-counts" }),
+    error: el(doc, "div", { className: "specdec-error-slot" }),
+    settings: {},
+  };
+  const fields = SETTINGS.map((field) => {
+    const { key, label, ...props } = field;
+    parts.settings[key] = el(doc, "input", { ...props, dataset: { setting: key } });
+    return el(doc, "label", { className: "specdec-field" }, [el(doc, "span", { textContent: label }), parts.settings[key]]);
+  });
+  parts.root = el(doc, "div", { className: "specdec-teach" }, [
+    el(doc, "div", { className: "specdec-teach-bar" }, [parts.step, parts.finish, parts.play, parts.reset, parts.models]),
+    el(doc, "div", { className: "specdec-teach-bar specdec-teach-settings" }, fields),
+    parts.error,
+    parts.text,
+    el(doc, "div", { className: "specdec-legend" }, [
+      el(doc, "span", { className: "specdec-swatch specdec-draft", textContent: "accepted draft token" }),
+      el(doc, "span", { className: "specdec-legend-note", textContent: "plain: the main model's own token · bars:" }),
+      el(doc, "span", { className: "specdec-key specdec-key-q", textContent: "q, the draft's" }),
+      el(doc, "span", { className: "specdec-key specdec-key-p", textContent: "p, the main model's" }),
+      el(doc, "span", { className: "specdec-key specdec-key-r", textContent: "residual" }),
+    ]),
+    parts.round,
+    parts.counts,
+  ]);
+  return parts;
+}
+
+/** Read the settings form back, typed as Python expects. */
+export function readSettings(parts) {
+  const value = (key) => parts.settings[key].value;
+  return { prompt: value("prompt"), k: Number(value("k")), temperature: Number(value("temperature")), seed: Number(value("seed")) };
+}
+
+function render({ model, el: host }) {
+  const doc = host.ownerDocument;
+  const parts = buildView(doc);
+  host.appendChild(parts.root);
+
+  const draw = () => {
+    const trace = model.get("trace");
+    const stage = Math.min(model.get("stage"), (trace.stages?.length ?? 1) - 1);
+    parts.models.textContent = `main ${model.get("main_model")} · draft ${model.get("draft_model")}`;
+    for (const { key } of SETTINGS) parts.settings[key].value = String(model.get(key));
+    parts.text.replaceChildren(el(doc, "span", { className: "specdec-teach-prompt", textContent: model.get("prompt") }));
+    appendTokens(parts.text, model.get("tokens"));
+    parts.round.replaceChildren(...(trace.stages ? [renderRound(doc, trace, stage)] : []));
+    parts.counts.textContent = countsText(model.get("counts"), model.get("stop_reason"));
+    const status = model.get("status");
+    parts.error.replaceChildren(...(status.state === "error" ? [errorElement(doc, status.message)] : []));
+    parts.root.dataset.state = status.state;
+    const finished = Boolean(model.get("stop_reason"));
+    parts.step.disabled = parts.finish.disabled = finished || status.state === "busy";
+    parts.play.disabled = finished;
+    parts.play.textContent = model.get("playing") ? "Pause" : "Play";
+  };
+  // Python sets several traits at once: draw once for all of them.
+  let queued = false;
+  const redraw = () => {
+    if (queued) return;
+    queued = true;
+    queueMicrotask(() => {
+      queued = false;
+      draw();
+    });
+  };
+  const traits = ["trace", "stage", "tokens", "counts", "stop_reason", "playing", "status", "prompt", "k", "temperature", "seed"];
+  for (const name of traits) model.on(`change:${name}`, redraw);
+
+  const listeners = new AbortController();
+  const on = (target, type, callback) => target.addEventListener(type, callback, { signal: listeners.signal });
+  on(parts.step, "click", () => model.send({ type: "step" }));
+  on(parts.finish, "click", () => model.send({ type: "finish_round" }));
+  on(parts.play, "click", () => model.send({ type: model.get("playing") ? "pause" : "play" }));
+  const reset = () => model.send({ type: "reset", settings: readSettings(parts) });
+  on(parts.reset, "click", reset);
+  for (const { key } of SETTINGS) on(parts.settings[key], "change", reset);
+
+  draw();
+  return () => {
+    for (const name of traits) model.off(`change:${name}`, redraw);
+    listeners.abort();
+  };
+}
+
+export default { render };

@@ -1,0 +1,116 @@
+import { describe, expect, it } from "vitest";
+import { buildView, countsText, readSettings, renderRound, shownParts, stageCaption } from "../src/teach.js";
+
+const candidate = (token_id, text, p, q) => ({ token_id, text, p, q });
+
+// A sampled round of k = 3: token 1 accepted, token 2 rejected, token 3 never judged.
+const rejected = {
+  number: 2,
+  greedy: false,
+  proposals: [
+    { token_id: 10, text: " the", q: 0.5, p: 0.6, candidates: [candidate(10, " the", 0.6, 0.5), candidate(11, " a", 0.2, 0.3)] },
+    { token_id: 20, text: " cat", q: 0.8, p: 0.2, candidates: [candidate(20, " cat", 0.2, 0.8), candidate(21, " dog", 0.7, 0.1)] },
+    { token_id: 30, text: " sat", q: 0.9, p: 0.9, candidates: [candidate(30, " sat", 0.9, 0.9)] },
+  ],
+  after_draft: [candidate(40, ".", 0.7, null)],
+  checks: [
+    { position: 0, acceptance: 1, u: 0.42, accepted: true },
+    { position: 1, acceptance: 0.25, u: 0.61, accepted: false },
+  ],
+  residual: [{ token_id: 21, text: " dog", prob: 0.86 }, { token_id: 22, text: " fox", prob: 0.14 }],
+  next_token: candidate(21, " dog", 0.7, 0.1),
+  n_accepted: 1,
+  rejected: true,
+  stages: ["draft", "score", "check", "check", "residual", "correction"],
+};
+
+const accepted = {
+  ...rejected,
+  number: 3,
+  checks: [0, 1, 2].map((position) => ({ position, acceptance: 1, u: 0.1, accepted: true })),
+  residual: null,
+  next_token: candidate(40, ".", 0.7, null),
+  n_accepted: 3,
+  rejected: false,
+  stages: ["draft", "score", "check", "check", "check", "bonus"],
+};
+
+const render = (trace, stage) => renderRound(document, trace, stage);
+
+describe("a round, stage by stage", () => {
+  it("shows only q bars while the draft proposes", () => {
+    const round = render(rejected, 0);
+    expect(round.querySelectorAll(".specdec-q-bar")).toHaveLength(5);
+    expect(round.querySelectorAll(".specdec-p-bar")).toHaveLength(0);
+    expect(round.querySelector(".specdec-after-draft")).toBeNull();
+    expect(round.querySelectorAll(".specdec-position")).toHaveLength(3);
+    expect(round.querySelector(".specdec-caption").textContent).toContain("proposes 3 tokens");
+  });
+
+  it("puts p bars beside q once the main model has scored, and the position after the draft", () => {
+    const round = render(rejected, 1);
+    expect(round.querySelectorAll(".specdec-p-bar")).toHaveLength(6);
+    expect(round.querySelector(".specdec-after-draft .specdec-p-bar")).not.toBeNull();
+    expect(round.querySelector(".specdec-after-draft .specdec-q-bar")).toBeNull();
+    const width = round.querySelector(".specdec-position .specdec-p-bar").style.width;
+    expect(width).toBe("60.0%");
+  });
+
+  it("marks each judged token, with u against min(1, p/q)", () => {
+    let round = render(rejected, 2);
+    expect(round.querySelectorAll(".specdec-mark-accepted")).toHaveLength(1);
+    expect(round.querySelectorAll(".specdec-mark-rejected")).toHaveLength(0);
+    round = render(rejected, 3);
+    const mark = round.querySelector(".specdec-mark-rejected");
+    expect(mark.textContent).toContain("u 0.610 vs min(1, p/q) 0.250");
+    expect(stageCaption(rejected, 3)).toBe('Draft token 2, " cat": u = 0.610 ≥ min(1, p/q) = 0.250, so it is rejected.');
+    expect(round.querySelector(".specdec-residual")).toBeNull();
+  });
+
+  it("draws the residual after a rejection, then the correction; the rest is not judged", () => {
+    let round = render(rejected, 4);
+    const residual = round.querySelector(".specdec-residual");
+    expect(residual.querySelectorAll(".specdec-r-bar")).toHaveLength(2);
+    expect(residual.textContent).toContain("normalize(max(0, p − q))");
+    expect(residual.querySelector(".specdec-chosen").textContent).toContain('" dog"');
+    expect(round.querySelector(".specdec-result")).toBeNull();
+    round = render(rejected, 5);
+    expect(round.querySelector(".specdec-correction").textContent).toContain('correction: " dog"');
+    const verdicts = [...round.querySelectorAll(".specdec-position[data-verdict]")].map((c) => c.dataset.verdict);
+    expect(verdicts).toEqual(["accepted", "rejected", "unjudged"]);
+  });
+
+  it("ends a fully accepted round with the bonus token from the position after the draft", () => {
+    const round = render(accepted, 5);
+    expect(round.querySelector(".specdec-residual")).toBeNull();
+    expect(round.querySelector(".specdec-bonus").textContent).toContain('bonus: "."');
+    expect(round.querySelector(".specdec-after-draft .specdec-chosen")).not.toBeNull();
+    expect(stageCaption(accepted, 5)).toContain("Every draft token was accepted");
+  });
+
+  it("says greedy checks are about the top choice", () => {
+    const greedy = { ...rejected, greedy: true, checks: rejected.checks.map((c) => ({ ...c, u: null })), residual: null };
+    greedy.stages = ["draft", "score", "check", "check", "correction"];
+    expect(stageCaption(greedy, 3)).toContain("is not the main model's top choice");
+    expect(shownParts(greedy, 4)).toEqual({ scored: true, checks: 2, residual: false, result: true });
+  });
+});
+
+describe("controls and counts", () => {
+  it("reads the settings typed for Python", () => {
+    const parts = buildView(document);
+    parts.settings.prompt.value = "the main model";
+    parts.settings.k.value = "3";
+    parts.settings.temperature.value = "0.7";
+    parts.settings.seed.value = "11";
+    expect(readSettings(parts)).toEqual({ prompt: "the main model", k: 3, temperature: 0.7, seed: 11 });
+    expect(parts.root.querySelectorAll("button")).toHaveLength(4);
+  });
+
+  it("sums up the rounds shown", () => {
+    const counts = { rounds: 2, drafted: 8, accepted: 5, rejected: 2, acceptance_rate: 0.625 };
+    expect(countsText(counts, "")).toBe("rounds 2 · drafted 8 · accepted 5 · rejected 2 · acceptance rate 62.5%");
+    expect(countsText(counts, "eosFound")).toContain("finished: eosFound");
+    expect(countsText({}, "")).toBe("");
+  });
+});

@@ -1,0 +1,374 @@
+"""One round of speculative decoding taken apart, stage by stage, for a learner.
+
+`trace_round` runs the loop's round with the loop's own parts — the draft model
+proposes k tokens (`ModelDrafter`), the main model scores `last + draft` in one
+call, `verify_greedy` / `verify_sampling` judge — and keeps what the loop lets go:
+the top candidates of every q and p distribution, each u drawn against
+min(1, p/q), and the residual normalize(max(0, p - q)) a correction was drawn from.
+`Walkthrough` strings rounds into a generation to step through; it draws its random
+numbers in the loop's order, so with the same seed and a fixed k it emits exactly
+the tokens `speculative_decode` emits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from ..engines.base import Engine
+from ..engines.detokenize import IncrementalDetokenizer
+from .drafters import Draft, ModelDrafter, common_prefix_length
+from .events import Source, StopReason, TokenEvent
+from .sampling import SamplingSettings, distribution, draw
+from .verify import verify_greedy, verify_sampling
+
+TOP_N = 5  # candidates shown per distribution: enough to compare, few enough to read
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A token as both models rate it at one position; q is None past the draft."""
+
+    token_id: int
+    text: str
+    p: float
+    q: float | None
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A drafted token: q and p of it, and the top candidates of both at its position."""
+
+    token_id: int
+    text: str
+    q: float
+    p: float
+    candidates: list[Candidate]
+
+
+@dataclass(frozen=True)
+class Check:
+    """How draft token `position` was judged: under sampling accepted when u < min(1, p/q);
+    under greedy (u None) when it is the main model's argmax."""
+
+    position: int
+    acceptance: float
+    u: float | None
+    accepted: bool
+
+
+@dataclass(frozen=True)
+class Bar:
+    token_id: int
+    text: str
+    prob: float
+
+
+@dataclass(frozen=True)
+class RoundTrace:
+    """Everything one round did, in the order a learner sees it (`stages`).
+
+    `after_draft` is the main model's view one past the last draft token, where a
+    bonus comes from; `residual` the top of the distribution a correction was drawn
+    from after a rejection under sampling; `next_token` the main model's own token
+    (the correction or the bonus).
+    """
+
+    number: int
+    greedy: bool
+    proposals: list[Proposal]
+    after_draft: list[Candidate]
+    checks: list[Check]
+    residual: list[Bar] | None
+    next_token: Candidate
+
+    @property
+    def n_accepted(self) -> int:
+        return sum(check.accepted for check in self.checks)
+
+    @property
+    def rejected(self) -> bool:
+        return self.n_accepted < len(self.checks)
+
+    @property
+    def stages(self) -> list[str]:
+        """draft, score, one check per judged token, the residual (sampling, after a
+        rejection), then the correction or the bonus."""
+        residual = ["residual"] if self.residual is not None else []
+        last = "correction" if self.rejected else "bonus"
+        return ["draft", "score", *["check"] * len(self.checks), *residual, last]
+
+    def emitted(self) -> list[tuple[int, Source, float, float | None, float | None]]:
+        """(token, source, p, q, acceptance) of each token the round emits, as the loop's events."""
+        accepted = [
+            (proposal.token_id, "draft", proposal.p, proposal.q, check.acceptance)
+            for proposal, check in zip(self.proposals, self.checks, strict=False)
+            if check.accepted
+        ]
+        token = self.next_token
+        return [*accepted, (token.token_id, "main", token.p, token.q, None)]
+
+    def describe(self) -> str:
+        """The round in words, for a notebook without a live widget."""
+        lines = [f"round {self.number}: the draft proposed {len(self.proposals)} tokens"]
+        for i, proposal in enumerate(self.proposals):
+            line = f"  {proposal.text!r}: q = {proposal.q:.3f}, p = {proposal.p:.3f}"
+            if i >= len(self.checks):
+                lines.append(line + " -> not judged (an earlier token was rejected)")
+                continue
+            check = self.checks[i]
+            test = "" if check.u is None else f", u = {check.u:.3f}"
+            verdict = "accepted" if check.accepted else "rejected"
+            lines.append(f"{line}, min(1, p/q) = {check.acceptance:.3f}{test} -> {verdict}")
+        if self.residual is not None:
+            bars = ", ".join(f"{bar.text!r} {bar.prob:.3f}" for bar in self.residual)
+            lines.append(f"  residual normalize(max(0, p - q)): {bars}")
+        kind = "correction" if self.rejected else "bonus"
+        lines.append(f"  {kind}: {self.next_token.text!r} (p = {self.next_token.p:.3f})")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **asdict(self),
+            "n_accepted": self.n_accepted,
+            "rejected": self.rejected,
+            "stages": self.stages,
+        }
+
+
+class _RowRecorder:
+    """An engine seen through: keeps the logits rows the drafter read, so the trace can
+    show whole q distributions where the drafter keeps only q of its token (greedy)."""
+
+    def __init__(self, engine: Engine):
+        self._engine = engine
+        self.rows: list[np.ndarray] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+    @property
+    def tokens(self) -> list[int]:
+        return self._engine.tokens
+
+    def evaluate(self, tokens: Sequence[int], n_logits: int) -> np.ndarray:
+        rows = self._engine.evaluate(tokens, n_logits)
+        self.rows.extend(rows)
+        return rows
+
+
+def token_text(engine: Engine, token: int) -> str:
+    """A token's text for a label: its bytes, or a name for tokens with none (control tokens)."""
+    if engine.is_end_of_generation(token):
+        return "⟨end⟩"
+    return engine.token_bytes(token).decode("utf-8", errors="replace") or f"⟨{token}⟩"
+
+
+def _top(probs: np.ndarray, n: int) -> list[int]:
+    n = min(n, probs.size)
+    return [int(i) for i in np.argpartition(probs, -n)[-n:]]
+
+
+def _candidates(
+    engine: Engine, p: np.ndarray, q: np.ndarray | None, token: int, top_n: int
+) -> list[Candidate]:
+    """The top of p and of q and `token`, the draft's favourites first."""
+    ids = {token, *_top(p, top_n), *(_top(q, top_n) if q is not None else ())}
+    ranked = sorted(ids, key=lambda i: (-(q[i] if q is not None else p[i]), -p[i]))
+    return [
+        Candidate(i, token_text(engine, i), float(p[i]), None if q is None else float(q[i]))
+        for i in ranked
+    ]
+
+
+def trace_round(
+    main: Engine,
+    draft: Engine,
+    context: Sequence[int],
+    k: int,
+    sampling: SamplingSettings,
+    rng: np.random.Generator,
+    number: int,
+    top_n: int = TOP_N,
+) -> RoundTrace:
+    """One round after `context` (prompt + emitted tokens, the last not yet in the main
+    model's cache): draft up to k tokens, score them, judge them; both caches are left
+    as the loop leaves them."""
+    context = list(context)
+    recorder = _RowRecorder(draft)
+    proposed = ModelDrafter(recorder).propose(context, k, sampling, rng) if k > 0 else Draft()
+    q_rows = proposed.probs or [distribution(row, sampling) for row in recorder.rows]
+
+    keep = min(common_prefix_length(main.tokens, context), len(context) - 1)
+    main.rollback(keep)
+    rows = main.evaluate([*context[keep:], *proposed.tokens], n_logits=len(proposed) + 1)
+    p_rows = [distribution(row, sampling) for row in rows]
+    if sampling.greedy:
+        verdict = verify_greedy(proposed.tokens, rows)
+    else:
+        verdict = verify_sampling(proposed.tokens, proposed.probs, p_rows, rng)
+    main.rollback(len(context) + verdict.n_accepted)
+
+    proposals = [
+        Proposal(
+            token,
+            token_text(main, token),
+            float(q_rows[i][token]),
+            float(p_rows[i][token]),
+            _candidates(main, p_rows[i], q_rows[i], token, top_n),
+        )
+        for i, token in enumerate(proposed.tokens)
+    ]
+    checks = [
+        Check(i, ratio, verdict.draws[i] if verdict.draws else None, i < verdict.n_accepted)
+        for i, ratio in enumerate(verdict.acceptance)
+    ]
+    residual = None
+    if verdict.residual is not None:
+        r = verdict.residual
+        top = sorted((i for i in _top(r, top_n) if r[i] > 0), key=lambda i: -r[i])
+        residual = [Bar(i, token_text(main, i), float(r[i])) for i in top]
+    n, token = verdict.n_accepted, verdict.next_token
+    q_next = float(q_rows[n][token]) if n < len(q_rows) else None
+    return RoundTrace(
+        number,
+        sampling.greedy,
+        proposals,
+        _candidates(main, p_rows[-1], None, int(p_rows[-1].argmax()), top_n),
+        checks,
+        residual,
+        Candidate(token, token_text(main, token), float(p_rows[n][token]), q_next),
+    )
+
+
+class Walkthrough:
+    """A generation taken one round at a time, each round shown stage by stage.
+
+    `step` shows the next stage of the current round, and past its last stage computes
+    the next round; a round's tokens join `visible_events` at its last stage. The first
+    step reads the prompt and takes the first token from that pass, as the loop does.
+    """
+
+    def __init__(
+        self,
+        prompt: Sequence[int],
+        *,
+        k: int = 4,
+        sampling: SamplingSettings | None = None,
+        seed: int | None = 0,
+        max_tokens: int = 64,
+        top_n: int = TOP_N,
+    ):
+        if k < 1:
+            raise ValueError(f"k (draft tokens per round) must be at least 1, got {k}")
+        if max_tokens < 1:
+            raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
+        self.prompt = list(prompt)
+        self.k = k
+        self.sampling = sampling or SamplingSettings(temperature=1.0)
+        self.max_tokens = max_tokens
+        self.top_n = top_n
+        self.rng = np.random.default_rng(seed)
+        self.events: list[TokenEvent] = []
+        self.rounds: list[RoundTrace] = []
+        self.stage = 0
+        self.stop_reason: StopReason | None = None
+        self._round_start = 0  # where the current round's tokens begin in `events`
+        self._detokenizer = IncrementalDetokenizer()
+
+    @property
+    def current(self) -> RoundTrace | None:
+        return self.rounds[-1] if self.rounds else None
+
+    @property
+    def round_shown(self) -> bool:
+        """Whether the current round (if any) is shown to its last stage."""
+        trace = self.current
+        return trace is None or self.stage == len(trace.stages) - 1
+
+    @property
+    def done(self) -> bool:
+        return self.stop_reason is not None and self.round_shown
+
+    @property
+    def visible_events(self) -> list[TokenEvent]:
+        return self.events if self.round_shown else self.events[: self._round_start]
+
+    def step(self, main: Engine, draft: Engine) -> None:
+        """Show the next stage; after a round's last stage, compute and show the next round."""
+        if not self.round_shown:
+            self.stage += 1
+        elif self.stop_reason is None:
+            self._next_round(main, draft)
+
+    def finish_round(self, main: Engine, draft: Engine) -> None:
+        """Show the rest of this round; at its end, all of the next one."""
+        if self.round_shown:
+            self.step(main, draft)
+        if self.current is not None:
+            self.stage = len(self.current.stages) - 1
+
+    def counts(self) -> dict[str, float]:
+        """Drafted, accepted and rejected draft tokens of the rounds shown so far."""
+        shown = self.rounds if self.round_shown else self.rounds[:-1]
+        drafted = sum(len(trace.proposals) for trace in shown)
+        accepted = sum(trace.n_accepted for trace in shown)
+        return {
+            "rounds": len(shown),
+            "drafted": drafted,
+            "accepted": accepted,
+            "rejected": sum(trace.rejected for trace in shown),
+            "acceptance_rate": accepted / drafted if drafted else 0.0,
+        }
+
+    def _next_round(self, main: Engine, draft: Engine) -> None:
+        if not self.events:
+            self._first_token(main, draft)
+        self._round_start = len(self.events)
+        context = self.prompt + [event.token_id for event in self.events]
+        room = main.n_ctx - len(context)
+        if room < 0:
+            self.stop_reason = "contextLengthReached"
+            return
+        if self.stop_reason is not None:
+            return
+        k = min(self.k, self.max_tokens - len(self.events) - 1, room)
+        trace = trace_round(
+            main, draft, context, k, self.sampling, self.rng, len(self.rounds) + 1, self.top_n
+        )
+        self.rounds.append(trace)
+        self.stage = 0
+        for token, source, p, q, acceptance in trace.emitted():
+            self._add(main, token, source, trace.number, p, q, acceptance)
+            if self.stop_reason is not None:
+                break
+
+    def _first_token(self, main: Engine, draft: Engine) -> None:
+        prompt = self.prompt
+        keep = min(common_prefix_length(main.tokens, prompt), len(prompt) - 1)
+        main.rollback(keep)
+        p = distribution(main.evaluate(prompt[keep:], n_logits=1)[0], self.sampling)
+        token = int(p.argmax()) if self.sampling.greedy else draw(p, self.rng)
+        ModelDrafter(draft).prepare(prompt)
+        self._add(main, token, "main", 0, float(p[token]), None, None)
+
+    def _add(
+        self,
+        main: Engine,
+        token: int,
+        source: Source,
+        number: int,
+        p: float,
+        q: float | None,
+        acceptance: float | None,
+    ) -> None:
+        end = main.is_end_of_generation(token)
+        text = "" if end else self._detokenizer.text_of(main.token_bytes(token))
+        self.events.append(TokenEvent(token, text, source, number, p, q, acceptance))
+        if end:
+            self.stop_reason = "eosFound"
+        elif len(self.events) >= self.max_tokens:
+            self.stop_reason = "maxPredictedTokensReached"

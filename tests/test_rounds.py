@@ -1,0 +1,187 @@
+"""Rounds taken apart for the teaching widget: the same tokens and decisions as the loop,
+with every stage's numbers kept."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from specdec_jupyter.decoding.drafters import ModelDrafter
+from specdec_jupyter.decoding.rounds import Walkthrough, trace_round
+from specdec_jupyter.decoding.sampling import SamplingSettings, distribution
+from specdec_jupyter.decoding.verify import residual_distribution, verify_sampling
+from specdec_jupyter.engines.toy import toy_pair
+from specdec_jupyter.session import Session
+
+PROMPT = "when the draft model"
+SAMPLING = SamplingSettings(temperature=1.0)
+
+
+def walk(main, draft, prompt: list[int], **options) -> Walkthrough:
+    walkthrough = Walkthrough(prompt, **options)
+    while not walkthrough.done:
+        walkthrough.finish_round(main, draft)
+    return walkthrough
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0, 0.6])
+@pytest.mark.parametrize("seed", range(6))
+def test_a_walkthrough_emits_the_loops_tokens(temperature, seed):
+    """Same seed, same fixed k: the same tokens from the same sources, round by round."""
+    main, draft = toy_pair()
+    session = Session(main, draft)
+    options = {"max_tokens": 40, "seed": seed}
+    loop = session.generate(PROMPT, draft_tokens=3, temperature=temperature, **options)
+    prompt = session.prompt_tokens(PROMPT)
+    sampling = SamplingSettings(temperature=temperature)
+    walkthrough = walk(*toy_pair(), prompt, k=3, sampling=sampling, **options)
+    assert [(e.token_id, e.source, e.round) for e in walkthrough.events] == [
+        (e.token_id, e.source, e.round) for e in loop.events
+    ]
+    assert walkthrough.stop_reason == loop.stats.stop_reason
+    assert "".join(e.text for e in walkthrough.visible_events) == loop.text
+    counts = walkthrough.counts()
+    assert counts["rounds"] == loop.stats.rounds
+    assert counts["drafted"] == loop.stats.total_draft_tokens_count
+    assert counts["rejected"] == loop.stats.rejected_draft_tokens_count
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_decisions_are_verify_samplings_with_the_same_draws(seed):
+    """Draft with the drafter and judge with verify_sampling from one seeded generator:
+    the trace shows exactly those decisions, and each u decides as min(1, p/q) says."""
+    main, draft = toy_pair()
+    context = main.tokenize(PROMPT)
+    trace = trace_round(main, draft, context, 4, SAMPLING, np.random.default_rng(seed), 1)
+
+    main, draft = toy_pair()
+    rng = np.random.default_rng(seed)
+    proposed = ModelDrafter(draft).propose(context, 4, SAMPLING, rng)
+    rows = main.evaluate([*context, *proposed.tokens], n_logits=len(proposed) + 1)
+    p_rows = [distribution(row, SAMPLING) for row in rows]
+    verdict = verify_sampling(proposed.tokens, proposed.probs, p_rows, rng)
+
+    assert [p.token_id for p in trace.proposals] == proposed.tokens
+    assert trace.n_accepted == verdict.n_accepted
+    assert trace.next_token.token_id == verdict.next_token
+    assert [c.acceptance for c in trace.checks] == verdict.acceptance
+    assert [c.u for c in trace.checks] == verdict.draws
+    for check, proposal in zip(trace.checks, trace.proposals, strict=False):
+        assert check.accepted == (check.u < check.acceptance)
+        assert check.acceptance == pytest.approx(min(1.0, proposal.p / proposal.q))
+    if trace.rejected:
+        i = trace.n_accepted
+        residual = residual_distribution(p_rows[i], proposed.probs[i])
+        assert [bar.prob for bar in trace.residual] == pytest.approx(
+            sorted(residual[residual > 0], reverse=True)[: len(trace.residual)]
+        )
+        assert trace.stages[-2:] == ["residual", "correction"]
+    else:
+        assert trace.residual is None and trace.stages[-1] == "bonus"
+    assert trace.stages[:2] == ["draft", "score"]
+    assert trace.stages.count("check") == len(trace.checks)
+
+
+def test_both_outcomes_occur_over_seeds():
+    outcomes = set()
+    for seed in range(20):
+        main, draft = toy_pair()
+        context = main.tokenize(PROMPT)
+        trace = trace_round(main, draft, context, 4, SAMPLING, np.random.default_rng(seed), 1)
+        outcomes.add(trace.rejected)
+    assert outcomes == {True, False}
+
+
+def test_candidates_show_the_draft_token_and_both_models_favourites():
+    main, draft = toy_pair()
+    context = main.tokenize(PROMPT)
+    trace = trace_round(main, draft, context, 3, SAMPLING, np.random.default_rng(3), 1, top_n=4)
+    for proposal in trace.proposals:
+        ids = [c.token_id for c in proposal.candidates]
+        assert proposal.token_id in ids and len(ids) == len(set(ids)) <= 4 + 4 + 1
+        qs = [c.q for c in proposal.candidates]
+        assert qs[0] == max(qs)
+        assert all(0 <= c.p <= 1 and 0 <= c.q <= 1 for c in proposal.candidates)
+    assert all(c.q is None for c in trace.after_draft) and len(trace.after_draft) == 4
+
+
+def test_greedy_rounds_judge_by_argmax_without_draws():
+    main, draft = toy_pair()
+    context = main.tokenize(PROMPT)
+    trace = trace_round(main, draft, context, 4, SamplingSettings(), np.random.default_rng(0), 1)
+    assert trace.greedy and all(check.u is None for check in trace.checks)
+    assert trace.residual is None
+    for proposal, check in zip(trace.proposals, trace.checks, strict=False):
+        best = max(proposal.candidates, key=lambda c: c.p)
+        assert check.accepted == (best.token_id == proposal.token_id)
+        assert proposal.q == max(c.q for c in proposal.candidates)  # greedy drafts its argmax
+
+
+def test_steps_reveal_a_round_stage_by_stage():
+    main, draft = toy_pair()
+    walkthrough = Walkthrough(main.tokenize(PROMPT), k=4, seed=1)
+    walkthrough.step(main, draft)  # reads the prompt, shows round 1's draft
+    first = walkthrough.current
+    assert first.number == 1 and walkthrough.stage == 0
+    assert [e.round for e in walkthrough.visible_events] == [0]
+    for stage in range(1, len(first.stages)):
+        assert not walkthrough.round_shown
+        walkthrough.step(main, draft)
+        assert walkthrough.stage == stage and walkthrough.current is first
+    assert walkthrough.round_shown
+    assert [e.round for e in walkthrough.visible_events][1:] == [1] * len(first.emitted())
+    assert walkthrough.counts()["rounds"] == 1
+    walkthrough.step(main, draft)
+    assert walkthrough.current.number == 2 and walkthrough.stage == 0
+    assert walkthrough.counts()["rounds"] == 1  # round 2 is not shown yet
+    walkthrough.finish_round(main, draft)
+    assert walkthrough.round_shown and walkthrough.current.number == 2
+
+
+def test_the_last_token_is_a_plain_step_and_then_nothing_moves():
+    main, draft = toy_pair()
+    walkthrough = walk(main, draft, main.tokenize(PROMPT), k=4, seed=0, max_tokens=2)
+    assert len(walkthrough.events) == 2 and walkthrough.stop_reason == "maxPredictedTokensReached"
+    assert walkthrough.current.proposals == [] and walkthrough.current.stages == [
+        "draft",
+        "score",
+        "bonus",
+    ]
+    walkthrough.step(main, draft)
+    assert len(walkthrough.rounds) == 1
+
+
+def test_describe_tells_the_round_in_words():
+    main, draft = toy_pair()
+    context = main.tokenize(PROMPT)
+    trace = trace_round(main, draft, context, 4, SAMPLING, np.random.default_rng(1), 1)
+    text = trace.describe()
+    assert text.startswith("round 1: the draft proposed 4 tokens")
+    assert "min(1, p/q)" in text and "u = " in text
+    assert ("residual" in text) == trace.rejected
+    assert set(trace.to_dict()) >= {"proposals", "checks", "residual", "stages", "next_token"}
+
+
+def test_settings_out_of_range_are_refused():
+    with pytest.raises(ValueError, match="k .* at least 1"):
+        Walkthrough([1, 2], k=0)
+    with pytest.raises(ValueError, match="max_tokens"):
+        Walkthrough([1, 2], max_tokens=0)
+
+
+@pytest.mark.real
+def test_the_real_pair_walks_as_the_loop_runs(qwen_session):
+    """A few greedy rounds on the Qwen pair: the loop's tokens, each round's p and q real."""
+    prompt = "Write a quicksort algorithm in Python. Write code only."
+    qwen_session.reset()
+    loop = qwen_session.generate(prompt, max_tokens=10, draft_tokens=3)
+    qwen_session.reset()
+    tokens = qwen_session.prompt_tokens(prompt)
+    greedy = SamplingSettings()
+    walkthrough = walk(
+        qwen_session.main, qwen_session.draft, tokens, k=3, sampling=greedy, max_tokens=10
+    )
+    assert [e.token_id for e in walkthrough.events] == loop.token_ids
+    first = walkthrough.rounds[0]
+    assert len(first.proposals) == 3 and all(0 < p.q <= 1 for p in first.proposals)
+    assert first.proposals[0].candidates[0].text.strip()

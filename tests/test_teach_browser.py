@@ -1,0 +1,119 @@
+"""The teaching widget in a real browser (JupyterLab, Debian's headless Chromium through
+Playwright), clicked through one full round on the toy pair: q bars, then p bars beside
+them, the accept and reject marks, the residual, the correction in the running text.
+Saves screenshots/teach-widget-residual.png."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from jupyter_lab import CHROMIUM, jupyter_lab, notebook_page
+from test_widget_browser import SCREENSHOTS
+
+from specdec_jupyter.decoding.rounds import Walkthrough
+from specdec_jupyter.engines.toy import toy_pair
+from specdec_jupyter.session import Session
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (.ci/setup)")
+
+PROMPT = "when the draft model"
+
+
+def first_round_rejecting_seed() -> int:
+    """A seed whose first round accepts a draft token and then rejects one, so the round
+    shows both marks and the residual."""
+    for seed in range(200):
+        main, draft = toy_pair()
+        walkthrough = Walkthrough(Session(main, draft).prompt_tokens(PROMPT), k=4, seed=seed)
+        walkthrough.step(main, draft)
+        if walkthrough.current.rejected and walkthrough.current.n_accepted >= 1:
+            return seed
+    raise AssertionError("no seed in 0..199 gives an accept then a reject")
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    cells = [
+        "from specdec_jupyter.widgets import TeachWidget",
+        f'TeachWidget(engine="toy", prompt="{PROMPT}", k=4, seed={first_round_rejecting_seed()})',
+    ]
+    with (
+        jupyter_lab(tmp_path_factory.mktemp("lab"), {"teach.ipynb": cells}) as (url, _),
+        notebook_page(url, "teach.ipynb") as page,
+    ):
+        yield page
+
+
+def stage_of(teach) -> tuple[int, int]:
+    head = teach.locator(".specdec-round-head").inner_text()
+    shown, total = re.search(r"stage (\d+) of (\d+)", head).groups()
+    return int(shown), int(total)
+
+
+def step(page, teach) -> int:
+    """Click Step and wait for the next stage to show; returns it (1-based)."""
+    shown, _ = stage_of(teach)
+    teach.locator(".specdec-step").click()
+    page.wait_for_function(
+        "n => /stage (\\d+) of/.exec(document.querySelector('.specdec-round-head')"
+        ".textContent)[1] !== String(n)",
+        arg=shown,
+    )
+    return stage_of(teach)[0]
+
+
+def test_one_round_clicked_through_shows_every_stage(page):
+    teach = page.locator(".specdec-teach").first
+    teach.locator(".specdec-round").wait_for()
+    assert (
+        stage_of(teach)[0] == 1 and "Round 1" in teach.locator(".specdec-round-head").inner_text()
+    )
+    assert teach.locator(".specdec-position").count() == 4
+    assert teach.locator(".specdec-q-bar").count() > 4
+    assert teach.locator(".specdec-p-bar").count() == 0
+    text_before = teach.locator(".specdec-teach-text").inner_text()
+
+    assert step(page, teach) == 2  # the main model scores the draft
+    assert teach.locator(".specdec-p-bar").count() > 4
+    assert teach.locator(".specdec-after-draft").count() == 1
+
+    while teach.locator(".specdec-mark-rejected").count() == 0:
+        step(page, teach)
+    assert teach.locator(".specdec-mark-accepted").count() >= 1
+    assert "u " in teach.locator(".specdec-mark-rejected").inner_text()
+    assert teach.locator(".specdec-residual").count() == 0
+
+    step(page, teach)  # the residual the correction is drawn from
+    residual = teach.locator(".specdec-residual")
+    assert residual.locator(".specdec-r-bar").count() >= 1
+    assert "normalize(max(0, p \u2212 q))" in residual.inner_text()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    teach.screenshot(path=str(SCREENSHOTS / "teach-widget-residual.png"))
+
+    shown = step(page, teach)  # the correction joins the running text
+    assert shown == stage_of(teach)[1]
+    assert teach.locator(".specdec-correction").count() == 1
+    assert teach.locator(".specdec-position[data-verdict='unjudged']").count() >= 1
+    page.wait_for_function(
+        "n => document.querySelector('.specdec-teach-text').textContent.length > n",
+        arg=len(text_before),
+    )
+    assert teach.locator(".specdec-teach-text .specdec-draft").count() >= 1
+    assert "rounds 1" in teach.locator(".specdec-teach-counts").inner_text()
+
+
+def test_finish_round_and_reset(page):
+    teach = page.locator(".specdec-teach").first
+    teach.locator(".specdec-finish").click()  # all of round 2
+    page.wait_for_function(
+        "document.querySelector('.specdec-round-head').textContent.startsWith('Round 2')"
+    )
+    shown, total = stage_of(teach)
+    assert shown == total
+    teach.locator('[data-setting="k"]').fill("2")
+    teach.locator('[data-setting="k"]').dispatch_event("change")
+    page.wait_for_function(
+        "document.querySelector('.specdec-round-head').textContent.startsWith('Round 1')"
+    )
+    assert teach.locator(".specdec-position").count() == 2
