@@ -7,11 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from conftest import SEED_PROMPTS, catalog_file
 from recording import RecordingEngine, drain
 
 from specdec_jupyter.decoding.drafters import ModelDrafter
 from specdec_jupyter.decoding.loop import GenerationSettings, speculative_decode
+from specdec_jupyter.engines.llamacpp import LlamaCppEngine
 from specdec_jupyter.engines.mlx import MlxEngine
 from specdec_jupyter.models.catalog import CATALOG
 from specdec_jupyter.models.mlx_catalog import catalog_mlx_model
@@ -65,3 +68,24 @@ def test_our_loop_matches_mlx_lms_own_speculative_decoding(mlx_qwen_dirs, capsys
               f"{accepted} from the draft")  # fmt: skip
     main.close()
     draft.close()
+
+
+def test_the_converted_draft_reads_and_predicts_as_its_gguf_original(mlx_qwen_dirs):
+    """Qwen2 (biases, no Q/K reordering) converted from Q4_K_M and quantized again to MLX's
+    4 bits: the same tokens and facts, and nearly the same predictions."""
+    mlx = MlxEngine(mlx_qwen_dirs[1])
+    llama = LlamaCppEngine(catalog_file("qwen2.5-coder-0.5b"), n_ctx=256)
+    messages = [{"role": "user", "content": SEED_PROMPTS[0]}]
+    assert mlx.chat_tokens(messages) == llama.chat_tokens(messages)
+    ours, theirs = mlx.vocabulary(), llama.vocabulary()
+    assert ours.token_texts == theirs.token_texts
+    assert (ours.size, ours.bos_id, ours.eos_id) == (theirs.size, theirs.bos_id, theirs.eos_id)
+    ending = [i for i in range(mlx.n_vocab) if mlx.is_end_of_generation(i)]
+    assert ending == [i for i in range(llama.n_vocab) if llama.is_end_of_generation(i)]
+    tokens = mlx.tokenize(PROMPT)
+    assert tokens == llama.tokenize(PROMPT)
+    a, b = mlx.evaluate(tokens, len(tokens)), llama.evaluate(tokens, len(tokens))
+    assert (a.argmax(axis=1) == b.argmax(axis=1)).mean() >= 0.75
+    assert min(np.corrcoef(x, y)[0, 1] for x, y in zip(a, b, strict=True)) > 0.9
+    mlx.close()
+    llama.close()

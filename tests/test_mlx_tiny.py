@@ -77,17 +77,20 @@ def test_conversion_keeps_the_tokenizer_of_the_gguf_file(engines, llama_main):
     assert ours.token_texts == theirs.token_texts
 
 
-def test_conversion_keeps_the_weights_of_the_gguf_file(engines, llama_main):
-    """Same logits as llama.cpp (whose KV cache is float16), so the names, shapes and
-    llama.cpp's Q/K row order were all undone correctly."""
-    mlx = engines[0]
-    mlx.rollback(0)
-    llama_main.rollback(0)
+@pytest.mark.parametrize("arch", ["llama", "qwen2"])
+def test_conversion_keeps_the_weights_of_the_gguf_file(tmp_path, arch):
+    """Same logits as llama.cpp (whose KV cache is float16), so names, shapes, biases and
+    llama.cpp's Q/K row order for llama were all carried over correctly."""
+    gguf = write_tiny_gguf(tmp_path / f"{arch}.gguf", arch=arch)
+    mlx = MlxEngine(convert_gguf_to_mlx(gguf, tmp_path / arch, bits=32, progress=False))
+    llama = LlamaCppEngine(gguf, n_ctx=256, n_threads=1)
     tokens = mlx.tokenize(TEXT)
     ours = mlx.evaluate(tokens, n_logits=len(tokens))
-    theirs = llama_main.evaluate(tokens, n_logits=len(tokens))
+    theirs = llama.evaluate(tokens, n_logits=len(tokens))
     np.testing.assert_allclose(ours, theirs, atol=0.05)
     assert (ours.argmax(axis=1) == theirs.argmax(axis=1)).all()
+    mlx.close()
+    llama.close()
 
 
 def test_the_folder_appears_only_when_complete(tiny_paths, tiny_mlx, tmp_path):

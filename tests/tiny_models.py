@@ -123,8 +123,9 @@ def build_vocab(vocab: str, n_vocab: int) -> tuple[list[str], list[int], list[st
     return tokens, types, merges
 
 
-def _base_weights(seed: int, tokens: list[str]) -> dict[str, np.ndarray]:
-    """Random weights, in a fixed generation order so a seed always gives the same model."""
+def _base_weights(seed: int, tokens: list[str], arch: str = "llama") -> dict[str, np.ndarray]:
+    """Random weights, in a fixed generation order so a seed always gives the same model;
+    "qwen2" adds Q/K/V biases, drawn last so the weights stay those of "llama"."""
     rng = np.random.default_rng(seed)
     name = gguf.TENSOR_NAMES
     n_vocab, eos_id, dot_id = len(tokens), tokens.index(EOS_TEXT), tokens.index(".")
@@ -157,7 +158,12 @@ def _base_weights(seed: int, tokens: list[str]) -> dict[str, np.ndarray]:
     # RMS-normed hidden state has norm sqrt(n_embd); after ".", it points roughly along embd[dot]
     out[eos_id] = embd[dot_id] / np.linalg.norm(embd[dot_id]) * OUT_SCALE * EOS_GAIN / N_EMBD**0.5
     w[name[gguf.MODEL_TENSOR.OUTPUT]] = out
-    return {f"{k}.weight": v for k, v in w.items()}
+    weights = {f"{k}.weight": v for k, v in w.items()}
+    if arch == "qwen2":
+        for i in range(N_LAYER):
+            for kind, n_out in (("attn_q", N_HEAD), ("attn_k", N_HEAD_KV), ("attn_v", N_HEAD_KV)):
+                weights[f"blk.{i}.{kind}.bias"] = 0.1 * rng.standard_normal(n_out * HEAD_DIM)
+    return weights
 
 
 def write_tiny_gguf(
@@ -168,8 +174,11 @@ def write_tiny_gguf(
     perturb: float = 0.0,
     base_seed: int | None = None,
     vocab: str = "bpe",
+    arch: str = "llama",
 ) -> Path:
-    """Write a tiny F32 llama model (2 layers, n_embd 64, 4 heads, 2 KV heads) and return its path.
+    """Write a tiny F32 model (2 layers, n_embd 64, 4 heads, 2 KV heads) and return its path.
+
+    ``arch`` is "llama" or "qwen2" (the same weights plus Q/K/V biases).
 
     With ``perturb > 0`` the weights are those of ``base_seed`` (default: ``seed``) plus Gaussian
     noise of std ``perturb * std(tensor)`` drawn from ``seed``: a draft that mostly agrees with
@@ -180,7 +189,7 @@ def write_tiny_gguf(
     n_vocab = DEFAULT_N_VOCAB.get(vocab, 0) if n_vocab is None else n_vocab
     tokens, types, merges = build_vocab(vocab, n_vocab)
     bos_id, eos_id = tokens.index(BOS_TEXT), tokens.index(EOS_TEXT)
-    weights = _base_weights(seed if base_seed is None else base_seed, tokens)
+    weights = _base_weights(seed if base_seed is None else base_seed, tokens, arch)
     if perturb > 0:
         noise_rng = np.random.default_rng([seed, 0x5EED])  # differs from every base stream
         weights = {
@@ -189,7 +198,7 @@ def write_tiny_gguf(
         }
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    w = gguf.GGUFWriter(path, gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.LLAMA])
+    w = gguf.GGUFWriter(path, arch)
     w.add_name(f"tiny-{vocab}-s{seed}" + (f"-p{perturb:g}-b{base_seed}" if perturb > 0 else ""))
     w.add_file_type(int(gguf.LlamaFileType.ALL_F32))
     w.add_vocab_size(n_vocab)

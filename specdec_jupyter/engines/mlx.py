@@ -20,14 +20,17 @@ from functools import cache
 from pathlib import Path
 
 import mlx.core as mx
+import mlx.nn as nn
 import numpy as np
 from jinja2 import TemplateError
 from mlx_lm import load as mlx_lm_load
 from mlx_lm.models.cache import can_trim_prompt_cache, make_prompt_cache, trim_prompt_cache
+from mlx_lm.tokenizer_utils import TokenizerWrapper
 from tokenizers import decoders
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
 from ..errors import ContextOverflowError, ModelFileError, ModelLoadError, SpecDecError
+from ..models.mlx_metadata import VOCAB_TYPES
 from .base import ChatMessage, VocabularyFacts
 from .chat_template import ChatTemplateError
 
@@ -144,9 +147,10 @@ class MlxEngine:
             tokenizer = self.tokenizer
             bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
             probe = tokenizer.encode("a")
+            model_type = type(tokenizer.backend_tokenizer.model).__name__
             texts = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
             self._vocabulary = VocabularyFacts(
-                vocab_type=type(tokenizer.backend_tokenizer.model).__name__.upper(),
+                vocab_type=VOCAB_TYPES.get(model_type, model_type),
                 size=tokenizer.vocab_size,
                 bos_id=bos,
                 eos_id=eos,
@@ -166,7 +170,7 @@ class MlxEngine:
         return f"MlxEngine({str(self.path)!r}, n_ctx={self.n_ctx})"
 
 
-def _load(path: Path):
+def _load(path: Path) -> tuple[nn.Module, TokenizerWrapper, dict]:
     """mlx-lm's model, tokenizer and config, with our errors for a folder it cannot load."""
     if not path.exists():
         raise ModelFileError(
