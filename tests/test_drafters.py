@@ -3,6 +3,9 @@ greedy output is the main model's argmax in its verification pass, whatever draf
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections import Counter
 
 import numpy as np
@@ -173,3 +176,23 @@ def test_a_point_mass_draft_is_accepted_with_p_and_corrected_without_it():
     assert corrections[0] == 0, "the rejected token is never the correction"
     assert corrections[1] / corrections[2] == pytest.approx(0.3 / 0.2, rel=0.15)
     assert verify_sampling([1], None, [np.eye(3)[1], p], rng).n_accepted == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "draft_model"),
+    [
+        (["--draft-mode", "lookup", "--draft-tokens", "3"], "prompt-lookup"),
+        (["--draft-mode", "hybrid", "--draft-tokens", "auto"], "tiny-draft + prompt-lookup"),
+    ],
+)
+def test_the_cli_picks_the_draft_mode(tiny_paths, extra, draft_model):
+    main, draft = tiny_paths
+    command = [
+        sys.executable, "-m", "specdec_jupyter.cli", "generate", "--main", str(main),
+        "--draft", str(draft), "--prompt", REPETITIVE, "--raw", "--max-tokens", "20",
+        "--n-ctx", "256", "--json", *extra,
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+    stats = json.loads(done.stdout)["stats"]
+    assert stats["draft_model"] == draft_model
+    assert stats["predicted_tokens_count"] == 20
