@@ -22,7 +22,13 @@ from specdec_jupyter.decoding.loop import GenerationSettings, speculative_decode
 from specdec_jupyter.engines import mlx as mlx_engine
 from specdec_jupyter.engines.llamacpp import LlamaCppEngine
 from specdec_jupyter.engines.mlx import MlxEngine
-from specdec_jupyter.errors import IncompatibleDraftError, ModelFileError, ModelLoadError
+from specdec_jupyter.engines.toy import toy_pair
+from specdec_jupyter.errors import (
+    ContextOverflowError,
+    IncompatibleDraftError,
+    ModelFileError,
+    ModelLoadError,
+)
 from specdec_jupyter.models.convert_mlx import convert_gguf_to_mlx
 from specdec_jupyter.models.gguf_tokenizer import GGUFVocabulary, build_tokenizer
 from specdec_jupyter.models.mlx_catalog import convert_once
@@ -225,3 +231,16 @@ def test_sentencepiece_pieces_become_their_bytes():
     assert mlx_engine._piece_bytes("\u2581the", byte_level=False) == b" the"
     assert mlx_engine._piece_bytes("<0x0A>", byte_level=False) == b"\n"
     assert mlx_engine._piece_bytes("\u0120the", byte_level=True) == b" the"
+
+
+@pytest.mark.parametrize("engine_name", ["mlx", "llama.cpp", "toy"])
+def test_every_engine_refuses_to_overflow_its_context_and_keeps_its_cache(
+    engines, llama_main, engine_name
+):
+    engine = {"mlx": engines[0], "llama.cpp": llama_main, "toy": toy_pair()[0]}[engine_name]
+    engine.rollback(0)
+    tokens = engine.tokenize("hello world")
+    engine.evaluate(tokens, n_logits=0)
+    with pytest.raises(ContextOverflowError, match="exceed the context .* larger n_ctx"):
+        engine.evaluate([tokens[-1]] * engine.n_ctx, n_logits=1)
+    assert engine.tokens == tokens

@@ -12,6 +12,8 @@ from typing import Protocol
 
 import numpy as np
 
+from ..errors import ContextOverflowError
+
 ChatMessage = dict[str, str]
 
 
@@ -66,3 +68,12 @@ class Engine(Protocol):
     def vocabulary(self) -> VocabularyFacts: ...
 
     def close(self) -> None: ...
+
+
+def require_room(name: str, cached: int, new: int, n_ctx: int) -> None:
+    """Refuse an evaluation that would overflow the context, before any cache is touched."""
+    if cached + new > n_ctx:
+        raise ContextOverflowError(
+            f"{name}: {cached} cached + {new} new tokens exceed the context of {n_ctx}; "
+            "load the model with a larger n_ctx"
+        )

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import ModelFileError, ModelLoadError, SpecDecError
 from ..models.gguf_file import check_gguf, diagnose_gguf
-from .base import ChatMessage, VocabularyFacts
+from .base import ChatMessage, VocabularyFacts, require_room
 from .chat_template import render_chat
 
 # llama.cpp's enum llama_vocab_type.
@@ -201,11 +201,7 @@ class LlamaCppEngine:
 
     def evaluate(self, tokens: Sequence[int], n_logits: int) -> np.ndarray:
         tokens = list(tokens)
-        if len(self._tokens) + len(tokens) > self.n_ctx:
-            raise SpecDecError(
-                f"{self.name}: {len(self._tokens)} cached + {len(tokens)} new tokens exceed "
-                f"the context of {self.n_ctx}; load the model with a larger n_ctx"
-            )
+        require_room(self.name, len(self._tokens), len(tokens), self.n_ctx)
         first_logit = len(tokens) - n_logits
         rows = np.empty((n_logits, self.n_vocab), dtype=np.float32)
         for start in range(0, len(tokens), self.n_batch):

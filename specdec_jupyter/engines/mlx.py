@@ -29,9 +29,9 @@ from mlx_lm.tokenizer_utils import TokenizerWrapper
 from tokenizers import decoders
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
-from ..errors import ContextOverflowError, ModelFileError, ModelLoadError, SpecDecError
+from ..errors import ModelFileError, ModelLoadError, SpecDecError
 from ..models.mlx_metadata import VOCAB_TYPES
-from .base import ChatMessage, VocabularyFacts
+from .base import ChatMessage, VocabularyFacts, require_room
 from .chat_template import ChatTemplateError
 
 PREFILL_STEP = 512  # tokens per prefill call, as mlx-lm's speculative generation uses
@@ -108,11 +108,7 @@ class MlxEngine:
 
     def evaluate(self, tokens: Sequence[int], n_logits: int) -> np.ndarray:
         tokens = list(tokens)
-        if len(self._tokens) + len(tokens) > self.n_ctx:
-            raise ContextOverflowError(
-                f"{self.name}: {len(self._tokens)} cached + {len(tokens)} new tokens exceed "
-                f"the context of {self.n_ctx}; load the model with a larger n_ctx"
-            )
+        require_room(self.name, len(self._tokens), len(tokens), self.n_ctx)
         split = len(tokens) - n_logits
         for start in range(0, split, PREFILL_STEP):
             chunk = tokens[start : min(start + PREFILL_STEP, split)]

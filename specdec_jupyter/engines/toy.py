@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import ChatMessage, VocabularyFacts
+from .base import ChatMessage, VocabularyFacts, require_room
 
 SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<unk>")
 BOS, EOS, UNK = 1, 2, 3
@@ -98,6 +98,7 @@ class ToyEngine:
         return token == EOS
 
     def evaluate(self, tokens: Sequence[int], n_logits: int) -> np.ndarray:
+        require_room(self.name, len(self._tokens), len(tokens), self.n_ctx)
         self._tokens.extend(tokens)
         end = len(self._tokens)
         rows = [self._row(position) for position in range(end - n_logits, end)]
