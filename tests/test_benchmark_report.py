@@ -45,3 +45,11 @@ def test_targets_table_and_chart(tmp_path):
     assert "| lookup auto |  | 19.0 (1.58x) |" in table
     bench.bar_chart(rows, tmp_path / "chart.png", "test")
     assert (tmp_path / "chart.png").stat().st_size > 1000
+
+
+def test_repeated_runs_count_by_their_median():
+    median_run = load_benchmark().median_run
+    runs = [{"tokens_per_second": tps, "n": i} for i, tps in enumerate([9.0, 14.0, 12.0])]
+    assert median_run(runs)["n"] == 2  # a stall (9) and a lucky run (14) both drop out
+    assert median_run(runs[:2])["n"] == 0  # of two, the slower: never flatter a mode
+    assert median_run(runs[:1])["n"] == 0
