@@ -7,11 +7,14 @@ import json
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
 from .decoding.drafters import DRAFT_MODES
+from .engines.registry import DEFAULT_KIND, KINDS, EngineNote, engine_kind
+from .engines.resolve import resolve
 from .errors import SpecDecError
 from .models.catalog import CATALOG, DEFAULT_DRAFT, DEFAULT_MAIN, GROUPS, resolve_names
 from .models.fetch import fetch, is_fetched
@@ -23,8 +26,8 @@ from .result import GenerationResult
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="specdec-jupyter",
-        description="Speculative decoding with llama.cpp: a draft model proposes, "
-        "the main model verifies, accepted draft tokens print green.",
+        description="Speculative decoding on llama.cpp, MLX or a toy pair: a draft model "
+        "proposes, the main model verifies, accepted draft tokens print green.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -66,11 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     generate = commands.add_parser("generate", help="generate text, speculatively by default")
     generate.add_argument(
-        "--main", help=f"main model: a .gguf path or catalog name (default {DEFAULT_MAIN})"
+        "--main",
+        help="main model: a catalog name, a path, or a name `models list` prints "
+        f"(default {DEFAULT_MAIN}; toy-trigram on --engine toy)",
     )
     generate.add_argument(
         "--draft",
-        help=f"draft model: a .gguf path or catalog name (default {DEFAULT_DRAFT} "
+        help=f"draft model, named as --main (default {DEFAULT_DRAFT}, or toy-bigram, "
         "when --main is not given, else none)",
     )
     generate.add_argument("--prompt", required=True, help="the user message (or raw text)")
@@ -98,13 +103,24 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--no-draft", action="store_true", help="plain decoding, same loop")
     generate.add_argument(
         "--engine",
-        choices=("llama.cpp", "mlx"),
-        default="llama.cpp",
-        help="llama.cpp runs .gguf files; mlx runs MLX model folders (catalog names are "
-        "converted to MLX on first use)",
+        choices=list(KINDS),
+        help="llama.cpp runs .gguf files, mlx runs MLX model folders (catalog names are "
+        "converted to MLX on first use), toy the numpy n-gram pair; default: the model's own",
     )
     generate.add_argument("--stop", action="append", default=[], help="a stop string (repeatable)")
     generate.add_argument("--n-ctx", type=int, default=4096, help="context size in tokens")
+    generate.add_argument("--threads", type=int, help="CPU threads (default: every core)")
+    generate.add_argument(
+        "--gpu-layers",
+        type=int,
+        help="main model's layers on the GPU, as llama-server's -ngl (-1: all, 0: none; "
+        "default: all when llama.cpp has a GPU backend)",
+    )
+    generate.add_argument(
+        "--gpu-layers-draft",
+        type=int,
+        help="draft model's layers on the GPU, as llama-server's -ngld (default as --gpu-layers)",
+    )
     generate.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
@@ -153,16 +169,16 @@ def _models_list(args: argparse.Namespace) -> int:
 
 def _compat(args: argparse.Namespace) -> int:
     from .listing import compat_report
-    from .models.discovery import discover, locate
+    from .models.discovery import discover
     from .models.metadata import read_model_info
     from .models.verdicts import check_drafts
 
-    main_path = locate(args.main).absolute()
+    main_path = resolve(args.main, fetch=False).path
     main_info = read_model_info(main_path)
     if main_info.problem:
         raise SpecDecError(f"{main_path}: {main_info.problem}")
     if args.candidates:
-        named = [(name, locate(name)) for name in args.candidates]
+        named = [(name, resolve(name, fetch=False).path) for name in args.candidates]
     else:
         named = [(m.name, m.path) for m in discover() if m.path.resolve() != main_path.resolve()]
     verdicts = check_drafts(main_path, [path for _, path in named])
@@ -211,19 +227,27 @@ def _models_convert_mlx(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     from .session import load  # llama.cpp loads only for the commands that need it
 
-    main_ref = args.main or DEFAULT_MAIN
-    draft_ref = args.draft if args.main else (args.draft or DEFAULT_DRAFT)
+    default_main, default_draft = engine_kind(args.engine or DEFAULT_KIND).default_pair
+    main_ref = args.main or default_main
+    draft_ref = args.draft if args.main else (args.draft or default_draft)
     draft_mode = None if args.no_draft else args.draft_mode
     if args.no_draft or draft_mode == "lookup":
         draft_ref = None
-    session = load(
-        main_ref,
-        draft_ref,
-        draft_mode=draft_mode,
-        engine=args.engine,
-        n_ctx=args.n_ctx,
-        progress=not args.json,
-    )
+    with warnings.catch_warnings(record=True) as notes:
+        warnings.simplefilter("always", EngineNote)
+        session = load(
+            main_ref,
+            draft_ref,
+            draft_mode=draft_mode,
+            engine=args.engine,
+            n_ctx=args.n_ctx,
+            n_threads=args.threads,
+            gpu_layers=args.gpu_layers,
+            draft_gpu_layers=args.gpu_layers_draft,
+            progress=not args.json,
+        )
+    for note in notes:
+        print(f"note: {note.message}", file=sys.stderr)
     stopping = _StopOnInterrupt()
     color = sys.stdout.isatty() and not args.json
     events = []

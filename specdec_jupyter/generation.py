@@ -9,6 +9,10 @@
 Waiting (iterating, `result()`) can be interrupted like any cell: the first Ctrl-C
 (or Jupyter's interrupt) cancels the run and the wait goes on until the current
 round ends, so the text so far is kept; a second one interrupts the wait itself.
+
+A listener that must not wait (a widget forwarding tokens to the browser) passes
+`on_event` and `on_end`: they run on the run's own thread as events come and once it
+has ended, so no second thread copies events from one place to another.
 """
 
 from __future__ import annotations
@@ -22,12 +26,24 @@ from .result import GenerationResult
 Emit = Callable[[TokenEvent], None]
 ShouldStop = Callable[[], bool]
 Work = Callable[[Emit, ShouldStop], GenerationStats]
+OnEnd = Callable[["Generation"], None]
 
 
 class Generation:
-    """Handle on one run: iterate for events, `cancel()`, `result()`."""
+    """Handle on one run: iterate for events, `cancel()`, `result()`; or listen with
+    `on_event(event)` and `on_end(run)`, called on the run's thread (`on_end` also after
+    an error, which `run.error` then holds)."""
 
-    def __init__(self, work: Work, *, name: str = "specdec generation"):
+    def __init__(
+        self,
+        work: Work,
+        *,
+        name: str = "specdec generation",
+        on_event: Emit | None = None,
+        on_end: OnEnd | None = None,
+    ):
+        self._on_event = on_event
+        self._on_end = on_end
         self.events: list[TokenEvent] = []
         self.stats: GenerationStats | None = None
         self.error: BaseException | None = None
@@ -43,6 +59,8 @@ class Generation:
         except BaseException as exc:  # handed to whoever waits on the result
             self.error = exc
         finally:
+            if self._on_end is not None:
+                self._on_end(self)  # before waiters wake: a finished run is fully handled
             with self._changed:
                 self._finished = True
                 self._changed.notify_all()
@@ -51,6 +69,8 @@ class Generation:
         with self._changed:
             self.events.append(event)
             self._changed.notify_all()
+        if self._on_event is not None:
+            self._on_event(event)
 
     def cancel(self) -> None:
         """Stop after the current round (the loop polls between rounds); keeps the events."""

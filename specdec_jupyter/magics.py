@@ -18,29 +18,34 @@ from __future__ import annotations
 
 import shlex
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from IPython.display import HTML, display
+from IPython.display import display
 
+from .engines.registry import KINDS, EngineNote, LoadOptions
+from .engines.resolve import resolve
 from .errors import SpecDecError
 from .listing import models_report
 from .models.discovery import discover, model_roots
 from .render import stats_rows
-from .widgets.backends import ENGINES, Backend, ToyBackend, backend_for
+from .service import EngineService
 from .widgets.chat import ChatWidget
+from .widgets.reply import ReplyWidget
 from .widgets.teach import TeachWidget
-from .widgets.transcript import TokenBatcher, conversation_to_html, reply_message, token_from_wire
+from .widgets.transcript import reply_message
 
 SUBCOMMANDS = ("models", "load", "chat", "teach", "stats")
 OVERVIEW = """\
 %specdec models                       list the models on this machine
-%specdec load MAIN [--draft D | --no-draft] [--engine llama.cpp|toy]
+%specdec load MAIN [--draft D | --no-draft] [--engine ENGINE] [--gpu-layers N] ...
 %specdec chat                         the chat widget on the loaded pair
 %specdec teach [PROMPT] [--k K] ...   step through rounds on the loaded pair (else the toy)
 %specdec stats                        stats of the last generation
@@ -58,7 +63,19 @@ def _models_args(line: str) -> None:
 @argument("main", help="main model: catalog name, path, or a name `%%specdec models` lists")
 @argument("--draft", help="draft model (default: the one remembered for MAIN, if any)")
 @argument("--no-draft", action="store_true", help="no draft: plain decoding")
-@argument("--engine", choices=ENGINES, default=ENGINES[0], help="engine (default llama.cpp)")
+@argument(
+    "--engine",
+    choices=list(KINDS),
+    help="engine (default: the model's own: llama.cpp for GGUF files, mlx for MLX folders)",
+)
+@argument("--n-ctx", type=int, default=4096, help="context size in tokens (default 4096)")
+@argument("--threads", type=int, help="CPU threads (default: every core)")
+@argument(
+    "--gpu-layers",
+    type=int,
+    help="main model's layers on the GPU (-1: all; default: all when llama.cpp has a GPU backend)",
+)
+@argument("--gpu-layers-draft", type=int, help="draft's layers on the GPU (as --gpu-layers)")
 def _load_args(line: str) -> None:
     """Load a main model and a draft for `%%specdec` and `%specdec chat`; an incompatible
     draft is refused with the reasons."""
@@ -103,9 +120,10 @@ def _cell_args(line: str) -> None:
 class SpecDecMagics(Magics):
     def __init__(self, shell: Any):
         super().__init__(shell)
-        self.backend: Backend | None = None
+        self.service: EngineService | None = None
         self.main: str | None = None
         self.draft: str | None = None
+        self.load_options: dict[str, LoadOptions] = {}
         self.last_stats: list[list[str]] | None = None  # rows, as stats_rows formats them
 
     @line_cell_magic
@@ -136,23 +154,39 @@ class SpecDecMagics(Magics):
             return
         if args.draft and args.no_draft:
             raise UsageError("%specdec load: give --draft D or --no-draft, not both")
-        backend = backend_for(args.engine)
-        main = backend.key_of(args.main)
-        draft = None if args.no_draft else args.draft and backend.key_of(args.draft)
+        try:
+            options = LoadOptions(
+                n_ctx=args.n_ctx, n_threads=args.threads, gpu_layers=args.gpu_layers
+            )
+        except ValueError as exc:
+            raise UsageError(f"%specdec load: {exc}") from None
+        load_options = {
+            "options": options,
+            "draft_options": replace(options, gpu_layers=args.gpu_layers_draft),
+        }
+        engine = args.engine or resolve(args.main).kind
+        service = EngineService(engine)
+        main = service.key_of(args.main)
+        draft = None if args.no_draft else args.draft and service.key_of(args.draft)
         if draft is None and not args.no_draft:
-            draft = backend.default_draft(main)
+            draft = service.default_draft(main)
         print(f"loading {main}" + (f" with draft {draft}" if draft else " (no draft)") + " …")
-        backend.prepare(main, draft)
-        self.backend, self.main, self.draft = backend, main, draft
-        print(f"ready ({backend.engine})")
+        with warnings.catch_warnings(record=True) as notes:
+            warnings.simplefilter("always", EngineNote)
+            service.prepare(main, draft, **load_options)
+        for note in notes:
+            print(f"note: {note.message}")
+        self.service, self.main, self.draft = service, main, draft
+        self.load_options = load_options
+        print(f"ready ({service.engine})")
 
     def _chat(self, rest: str) -> ChatWidget | None:
         if _parse(_chat_args, rest) is None:
             return None
-        if self.backend is None:
+        if self.service is None:
             chat = ChatWidget()
         else:
-            chat = ChatWidget(self.main, self.draft, engine=self.backend.engine)
+            chat = ChatWidget(self.main, self.draft, engine=self.service.engine)
         chat.observe(self._remember_reply, "messages")
         return chat
 
@@ -160,15 +194,15 @@ class SpecDecMagics(Magics):
         args = _parse(_teach_args, rest)
         if args is None:
             return None
-        if self.backend is None:
-            main, draft, engine = None, None, ToyBackend.engine
+        if self.service is None:
+            main, draft, engine = None, None, "toy"
         elif self.draft is None:
             raise SpecDecError(
                 "the loaded pair has no draft: `%specdec load MAIN --draft D` first "
                 "(or `%specdec load toy-trigram --engine toy`)"
             )
         else:
-            main, draft, engine = self.main, self.draft, self.backend.engine
+            main, draft, engine = self.main, self.draft, self.service.engine
         try:
             return TeachWidget(
                 main,
@@ -200,7 +234,7 @@ class SpecDecMagics(Magics):
         args = _parse(_cell_args, line)
         if args is None:
             return
-        if self.backend is None or self.main is None:
+        if self.service is None or self.main is None:
             raise SpecDecError("no model loaded: run `%specdec load MAIN [--draft D]` first")
         prompt = cell.strip()
         if not prompt:
@@ -212,33 +246,29 @@ class SpecDecMagics(Magics):
             "top_p": args.top_p,
             "draft_tokens": _draft_tokens(args.draft_tokens),
         }
-        run = self.backend.start(
-            prompt, main=self.main, draft=draft, system=args.system, **settings
+        run = self.service.start(
+            prompt,
+            main=self.main,
+            draft=draft,
+            system=args.system,
+            **self.load_options,
+            **settings,
         )
         provenance = {
             "main_model": Path(self.main).name,
             "draft_model": draft and Path(draft).name,
             "settings": settings,
         }
-        shown = display(HTML(""), display_id=True)
-        streamed: list[dict] = []
-
-        def show(tokens: list[dict]) -> None:
-            streamed.extend(tokens)
-            events = [token_from_wire(token) for token in streamed]
-            shown.update(HTML(conversation_to_html([reply_message(events, None, **provenance)])))
-
-        # Updates happen on this thread only: display messages need the cell's context.
-        batcher = TokenBatcher(show, timer=False)
+        reply = ReplyWidget()
+        shown = display(reply, display_id=True)
         error = None
         try:
-            for event in run:
-                batcher.add(event)
+            for event in run:  # on this thread: the widget's messages need the cell's context
+                reply.add(event)
         except SpecDecError as exc:  # shown with the text generated before it
             error = str(exc)
-        batcher.flush()
-        reply = reply_message(run.events, run.stats, error=error, **provenance)
-        shown.update(HTML(conversation_to_html([reply])))
+        reply.finish(reply_message(run.events, run.stats, error=error, **provenance))
+        shown.update(reply)  # once, at the end: the HTML copy for viewers without a kernel
         if run.stats is not None:
             self.last_stats = [list(row) for row in stats_rows(run.stats)]
 

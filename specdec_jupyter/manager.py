@@ -8,12 +8,13 @@
     manager.start(prompt, main=..., draft="path/to/draft.gguf")  # loaded just in time
     with manager.hold(main, draft) as session: ...       # drive the decoding yourself
 
-Models are named by catalog key, path, or a name `specdec-jupyter models list`
-shows. Each loaded model counts its size on disk against `memory_budget`; loading
-one more evicts the least recently used idle models. A run holds its main and
-draft models until it ends: a second run on either is refused (EngineBusyError) or,
-with `wait=True`, queued. Drafts are checked before they load and refused with the
-verdict's reasons; a draft chosen while a run goes on is used from the next run.
+Models are named as `engines.resolve` understands them (catalog name, path, or a name
+`specdec-jupyter models list` shows), on any engine of the registry (`engine=`). Each
+loaded model counts its size on disk against `memory_budget`; loading one more evicts
+the least recently used idle models. A run holds its main and draft models until it
+ends: a second run on either is refused (EngineBusyError) or, with `wait=True`, queued.
+Drafts are checked before they load and refused with the verdict's reasons; a draft
+chosen while a run goes on is used from the next run.
 """
 
 from __future__ import annotations
@@ -24,21 +25,21 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 
 from .decoding.events import GenerationStats
 from .engines.base import Engine
-from .errors import EngineBusyError, MemoryBudgetError, SpecDecError
-from .generation import Emit, Generation, ShouldStop
+from .engines.registry import LoadOptions, ModelRef, engine_kind, require_draft
+from .engines.resolve import ModelReference, resolve
+from .errors import EngineBusyError, MemoryBudgetError
+from .generation import Emit, Generation, OnEnd, ShouldStop
 from .models.defaults import DefaultDrafts
-from .models.discovery import locate
-from .models.metadata import fingerprint
-from .models.verdicts import DraftVerdict, VerdictStore, check_draft
+from .models.verdicts import DraftVerdict, VerdictStore
 from .result import GenerationResult
-from .session import ModelReference, Prompt, Session
+from .session import Prompt, Session
 
-EngineFactory = Callable[[Path], Engine]
+EngineFactory = Callable[[ModelRef, LoadOptions], Engine]
+Slot = tuple[ModelRef, LoadOptions]  # a model opened with some options: one engine, one cache
 
 
 class _UseDefault:
@@ -63,25 +64,18 @@ def default_memory_budget() -> int:
         return 8 << 30
 
 
-def llamacpp_factory(n_ctx: int, n_threads: int | None) -> EngineFactory:
-    """The default way to load a model: GGUF files on llama.cpp (pass another factory for
-    MLX folders, or a wrapped engine in tests)."""
-
-    def load(path: Path) -> Engine:
-        from .engines.llamacpp import LlamaCppEngine
-
-        if path.is_dir():
-            raise SpecDecError(
-                f"{path} is an MLX folder; this manager runs GGUF files with llama.cpp. "
-                "Pass an engine_factory that loads MLX folders, or pick a .gguf model"
-            )
-        return LlamaCppEngine(path, n_ctx=n_ctx, n_threads=n_threads)
-
-    return load
+def open_model(model: ModelRef, options: LoadOptions) -> Engine:
+    """The registry's way to open a model (tests pass a factory that wraps it)."""
+    return engine_kind(model.kind).open(model, options)
 
 
 class EngineManager:
-    """Loaded engines shared by every run of one notebook (or process); thread-safe."""
+    """Loaded engines shared by every run of one notebook (or process); thread-safe.
+
+    `n_ctx`, `n_threads`, `gpu_layers` and `draft_gpu_layers` are the load options runs use
+    unless they pass their own (`options=` / `draft_options=`); a model asked for with other
+    options is opened again as another engine.
+    """
 
     def __init__(
         self,
@@ -89,124 +83,146 @@ class EngineManager:
         memory_budget: int | None = None,
         n_ctx: int = 4096,
         n_threads: int | None = None,
+        gpu_layers: int | None = None,
+        draft_gpu_layers: int | None = None,
         engine_factory: EngineFactory | None = None,
         defaults: DefaultDrafts | None = None,
         verdicts: VerdictStore | None = None,
     ):
         self.memory_budget = memory_budget or default_memory_budget()
         self.defaults = defaults or DefaultDrafts()
-        self._factory = engine_factory or llamacpp_factory(n_ctx, n_threads)
+        self.options = LoadOptions(n_ctx=n_ctx, n_threads=n_threads, gpu_layers=gpu_layers)
+        self.draft_options = replace(self.options, gpu_layers=draft_gpu_layers)
+        self._factory = engine_factory or open_model
         self._verdicts = verdicts
         self._lock = threading.Lock()  # guards everything below
-        self._loaded: OrderedDict[Path, _Loaded] = OrderedDict()  # least recently used first
-        self._loading: dict[Path, Future[Engine]] = {}
+        self._loaded: OrderedDict[Slot, _Loaded] = OrderedDict()  # least recently used first
+        self._loading: dict[Slot, Future[Engine]] = {}
         self._reserved = 0  # bytes of models being loaded right now
-        self._busy: dict[Path, threading.Lock] = {}  # held by the run using the model
-        self._sessions: dict[tuple[Path, Path | None], Session] = {}
+        self._busy: dict[Slot, threading.Lock] = {}  # held by the run using the engine
+        self._sessions: dict[tuple[Slot, Slot | None], Session] = {}
 
     # -- models ----------------------------------------------------------------
 
-    def path_of(self, model: ModelReference) -> Path:
-        """Where a model reference points (catalog models are fetched on first use)."""
-        return Path(os.path.abspath(locate(model, fetch=True)))
+    def model(self, reference: ModelReference, engine: str | None = None) -> ModelRef:
+        """The model a reference names (catalog models are fetched on first use)."""
+        return resolve(reference, engine)
 
-    def engine(self, model: ModelReference) -> Engine:
+    def engine(
+        self,
+        model: ModelReference,
+        engine: str | None = None,
+        options: LoadOptions | None = None,
+    ) -> Engine:
         """The loaded engine of `model`, loading it once however many threads ask.
 
         The manager may close an engine it evicts; runs started with `start` are safe
         from that, an engine kept from here is not.
         """
-        return self._engine(self.path_of(model))
+        return self._engine((self.model(model, engine), options or self.options))
 
-    def loaded(self) -> dict[Path, int]:
+    def loaded(self) -> dict[ModelRef, int]:
         """Loaded models and their estimated bytes, least recently used first."""
         with self._lock:
-            return {path: loaded.size for path, loaded in self._loaded.items()}
+            return {model: loaded.size for (model, _), loaded in self._loaded.items()}
 
-    def unload(self, model: ModelReference) -> None:
-        path = self.path_of(model)
+    def unload(self, model: ModelReference, engine: str | None = None) -> None:
+        """Close every engine of `model` (whatever options opened it)."""
+        model = self.model(model, engine)
         with self._lock:
-            if self._busy_lock(path).locked():
-                raise EngineBusyError(f"{path.name} is generating; cancel the run first")
-            if path in self._loaded:
-                self._evict(path)
+            for slot in [slot for slot in self._loaded if slot[0] == model]:
+                if self._busy_lock(slot).locked():
+                    raise EngineBusyError(f"{model.name} is generating; cancel the run first")
+                self._evict(slot)
 
     def close(self) -> None:
         """Unload every model that no run is using."""
         with self._lock:
-            for path in [p for p in self._loaded if not self._busy_lock(p).locked()]:
-                self._evict(path)
+            for slot in [s for s in self._loaded if not self._busy_lock(s).locked()]:
+                self._evict(slot)
 
-    def _engine(self, path: Path) -> Engine:
+    def _engine(self, slot: Slot) -> Engine:
         with self._lock:
-            if path in self._loaded:
-                self._loaded.move_to_end(path)
-                return self._loaded[path].engine
-            future = self._loading.get(path)
+            if slot in self._loaded:
+                self._loaded.move_to_end(slot)
+                return self._loaded[slot].engine
+            future = self._loading.get(slot)
             loading_elsewhere = future is not None
             if future is None:
-                size = fingerprint(path)[0]
-                self._make_room(size, path)
-                future = self._loading[path] = Future()
+                size = slot[0].size
+                self._make_room(size, slot[0])
+                future = self._loading[slot] = Future()
                 self._reserved += size
         if loading_elsewhere:
             return future.result()
-        return self._load(path, size, future)
+        return self._load(slot, size, future)
 
-    def _load(self, path: Path, size: int, future: Future[Engine]) -> Engine:
+    def _load(self, slot: Slot, size: int, future: Future[Engine]) -> Engine:
         try:
-            engine = self._factory(path)
+            engine = self._factory(*slot)
         except BaseException as exc:
             with self._lock:
-                del self._loading[path]
+                del self._loading[slot]
                 self._reserved -= size
             future.set_exception(exc)
             raise
         with self._lock:
-            del self._loading[path]
+            del self._loading[slot]
             self._reserved -= size
-            self._loaded[path] = _Loaded(engine, size)
+            self._loaded[slot] = _Loaded(engine, size)
         future.set_result(engine)
         return engine
 
-    def _make_room(self, size: int, path: Path) -> None:
+    def _make_room(self, size: int, model: ModelRef) -> None:
         """Evict idle models, least recently used first, until `size` more bytes fit."""
         while self._reserved + sum(m.size for m in self._loaded.values()) + size > (
             self.memory_budget
         ):
-            idle = [p for p in self._loaded if not self._busy_lock(p).locked()]
+            idle = [s for s in self._loaded if not self._busy_lock(s).locked()]
             if not idle:
                 used = sum(m.size for m in self._loaded.values()) + self._reserved
                 raise MemoryBudgetError(
-                    f"{path.name} needs about {size / 1e9:.2f} GB, but {used / 1e9:.2f} GB of "
+                    f"{model.name} needs about {size / 1e9:.2f} GB, but {used / 1e9:.2f} GB of "
                     f"the {self.memory_budget / 1e9:.2f} GB budget is held by running models; "
                     "wait for them, or raise memory_budget"
                 )
             self._evict(idle[0])
 
-    def _evict(self, path: Path) -> None:
-        loaded = self._loaded.pop(path)
-        for key in [k for k in self._sessions if path in k]:
+    def _evict(self, slot: Slot) -> None:
+        loaded = self._loaded.pop(slot)
+        for key in [k for k in self._sessions if slot in k]:
             del self._sessions[key]
         loaded.engine.close()
 
-    def _busy_lock(self, path: Path) -> threading.Lock:
-        return self._busy.setdefault(path, threading.Lock())
+    def _busy_lock(self, slot: Slot) -> threading.Lock:
+        return self._busy.setdefault(slot, threading.Lock())
 
     # -- drafts ------------------------------------------------------------------
 
-    def check_draft(self, main: ModelReference, draft: ModelReference) -> DraftVerdict:
-        """Can `draft` draft for `main`? Per engine, with reasons (cached until files change)."""
-        return check_draft(self.path_of(main), self.path_of(draft), store=self._verdicts)
+    def check_draft(
+        self, main: ModelReference, draft: ModelReference, engine: str | None = None
+    ) -> DraftVerdict:
+        """Can `draft` draft for `main`? The main model's engine's rule, with reasons
+        (cached until files change)."""
+        main_model = self.model(main, engine)
+        draft_model = self.model(draft, main_model.kind)
+        return engine_kind(main_model.kind).judge(main_model, draft_model, self._verdicts)
 
-    def default_draft(self, main: ModelReference) -> str | None:
-        return self.defaults.get(self.path_of(main))
+    def default_draft(self, main: ModelReference, engine: str | None = None) -> str | None:
+        """The draft remembered for `main`, as it was named when remembered."""
+        return self.defaults.get(self.model(main, engine).key)
 
-    def set_default_draft(self, main: ModelReference, draft: ModelReference | None) -> None:
-        """Remember `draft` for `main` (None: no draft). An incompatible draft is refused."""
-        if draft is not None:
-            self.check_draft(main, draft).require_compatible()
-        self.defaults.set(self.path_of(main), draft)
+    def set_default_draft(
+        self, main: ModelReference, draft: ModelReference | None, engine: str | None = None
+    ) -> None:
+        """Remember `draft` for `main` (None: no draft). An unfit draft is refused."""
+        main_model = self.model(main, engine)
+        if draft is None:
+            self.defaults.set(main_model.key, None)
+            return
+        draft_model = self.model(draft, main_model.kind)
+        require_draft(main_model, draft_model, self._verdicts)
+        self.defaults.set(main_model.key, draft_model.key)
 
     # -- generation ----------------------------------------------------------------
 
@@ -216,18 +232,24 @@ class EngineManager:
         *,
         main: ModelReference,
         draft: ModelReference | _UseDefault | None = DEFAULT,
+        engine: str | None = None,
+        options: LoadOptions | None = None,
+        draft_options: LoadOptions | None = None,
         wait: bool = False,
-        **options,
+        on_event: Emit | None = None,
+        on_end: OnEnd | None = None,
+        **generation_options,
     ) -> Generation:
-        """Start generating on a worker thread; `options` are those of `Session.stream`.
+        """Start generating on a worker thread; `generation_options` are `Session.stream`'s,
+        `on_event` / `on_end` listen on that thread (see `Generation`).
 
         Models load inside the run. While another run uses the main or the draft model
         this raises EngineBusyError, unless `wait=True` queues the run behind it.
         """
-        main_path, draft_path = self._pair(main, draft)
-        paths, locks = self._locks(main_path, draft_path)
+        pair = self._pair(main, draft, engine, options, draft_options)
+        locks = self._locks(pair)
         if not wait:
-            self._hold(locks, paths)
+            self._hold(locks, pair)
 
         def work(emit: Emit, should_stop: ShouldStop) -> GenerationStats:
             with ExitStack() as held:
@@ -235,71 +257,90 @@ class EngineManager:
                     if wait:
                         lock.acquire()
                     held.callback(lock.release)
-                session = self._session(main_path, draft_path)
-                for event in session.stream(prompt, should_stop=should_stop, **options):
+                session = self._session(*pair)
+                for event in session.stream(prompt, should_stop=should_stop, **generation_options):
                     emit(event)
                 assert session.last_stats is not None
                 return session.last_stats
 
-        return Generation(work, name=f"specdec {main_path.name}")
+        return Generation(work, name=f"specdec {pair[0][0].name}", on_event=on_event, on_end=on_end)
 
     def generate(self, prompt: Prompt, **options) -> GenerationResult:
         """`start(...)` and wait for the result; Ctrl-C stops after the current round."""
         return self.start(prompt, **options).result()
 
+    def prepare(
+        self,
+        main: ModelReference,
+        draft: ModelReference | _UseDefault | None = DEFAULT,
+        engine: str | None = None,
+        options: LoadOptions | None = None,
+        draft_options: LoadOptions | None = None,
+    ) -> None:
+        """Load the pair now (slow), so that a run on it starts at once."""
+        self._session(*self._pair(main, draft, engine, options, draft_options))
+
     @contextmanager
     def hold(
-        self, main: ModelReference, draft: ModelReference | _UseDefault | None = DEFAULT
+        self,
+        main: ModelReference,
+        draft: ModelReference | _UseDefault | None = DEFAULT,
+        engine: str | None = None,
+        options: LoadOptions | None = None,
+        draft_options: LoadOptions | None = None,
     ) -> Iterator[Session]:
         """The pair's session for a caller that drives decoding itself (the teaching widget,
         a round at a time), held as a run holds it: refused while a run uses either model."""
-        main_path, draft_path = self._pair(main, draft)
-        paths, locks = self._locks(main_path, draft_path)
-        self._hold(locks, paths)
+        pair = self._pair(main, draft, engine, options, draft_options)
+        locks = self._locks(pair)
+        self._hold(locks, pair)
         try:
-            yield self._session(main_path, draft_path)
+            yield self._session(*pair)
         finally:
             for lock in locks:
                 lock.release()
 
     def _pair(
-        self, main: ModelReference, draft: ModelReference | _UseDefault | None
-    ) -> tuple[Path, Path | None]:
-        """The pair's paths; a draft that is the main model or cannot draft for it is refused."""
-        main_path = self.path_of(main)
+        self,
+        main: ModelReference,
+        draft: ModelReference | _UseDefault | None,
+        engine: str | None,
+        options: LoadOptions | None,
+        draft_options: LoadOptions | None,
+    ) -> tuple[Slot, Slot | None]:
+        """The pair's slots; a draft that is the main model or cannot draft for it is refused."""
+        main_model = self.model(main, engine)
         if isinstance(draft, _UseDefault):
-            draft = self.defaults.get(main_path)
-        draft_path = None if draft is None else self.path_of(draft)
-        if draft_path == main_path:
-            raise SpecDecError(
-                f"{main_path.name} cannot draft for itself (it would use the same cache); "
-                "pick a smaller model of its family, or no draft"
-            )
-        if draft_path is not None:
-            check_draft(main_path, draft_path, store=self._verdicts).require_compatible()
-        return main_path, draft_path
+            draft = self.defaults.get(main_model.key)
+        main_slot = (main_model, options or self.options)
+        if draft is None:
+            return main_slot, None
+        draft_model = self.model(draft, main_model.kind)
+        require_draft(main_model, draft_model, self._verdicts)
+        return main_slot, (draft_model, draft_options or self.draft_options)
 
-    def _locks(self, *models: Path | None) -> tuple[list[Path], list[threading.Lock]]:
-        """The models' paths and busy locks, in the one order every holder takes them."""
-        paths = sorted(p for p in models if p is not None)
+    def _locks(self, pair: tuple[Slot, Slot | None]) -> list[threading.Lock]:
+        """The pair's busy locks, in the one order every holder takes them."""
+        slots = sorted((s for s in pair if s is not None), key=_slot_order)
         with self._lock:
-            return paths, [self._busy_lock(path) for path in paths]
+            return [self._busy_lock(slot) for slot in slots]
 
     @staticmethod
-    def _hold(locks: Sequence[threading.Lock], paths: Sequence[Path]) -> None:
+    def _hold(locks: Sequence[threading.Lock], pair: tuple[Slot, Slot | None]) -> None:
         """Take every lock now or none, naming the model that is busy."""
+        slots = sorted((s for s in pair if s is not None), key=_slot_order)
         taken: list[threading.Lock] = []
-        for lock, path in zip(locks, paths, strict=True):
+        for lock, (model, _) in zip(locks, slots, strict=True):
             if not lock.acquire(blocking=False):
                 for other in taken:
                     other.release()
                 raise EngineBusyError(
-                    f"{path.name} is generating for another run; cancel it or wait for its "
+                    f"{model.name} is generating for another run; cancel it or wait for its "
                     "result, or start this one with wait=True to queue it"
                 )
             taken.append(lock)
 
-    def _session(self, main: Path, draft: Path | None) -> Session:
+    def _session(self, main: Slot, draft: Slot | None) -> Session:
         """The session of this pair, kept across runs while both engines stay loaded."""
         main_engine = self._engine(main)
         draft_engine = self._engine(draft) if draft is not None else None
@@ -310,5 +351,10 @@ class EngineManager:
             return session
 
     def __repr__(self) -> str:
-        loaded = ", ".join(path.name for path in self.loaded())
+        loaded = ", ".join(model.name for model in self.loaded())
         return f"EngineManager(loaded=[{loaded}], budget={self.memory_budget / 1e9:.1f} GB)"
+
+
+def _slot_order(slot: Slot) -> tuple[str, str, str]:
+    model, options = slot
+    return model.kind, model.key, repr(options)

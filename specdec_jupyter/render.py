@@ -54,6 +54,8 @@ def stats_rows(stats: GenerationStats) -> list[tuple[str, str]]:
         ("predicted tokens", str(stats.predicted_tokens_count)),
         ("draft model", stats.draft_model or "none"),
     ]
+    if stats.backend:
+        rows.append(("backend", stats.backend))
     if stats.draft_model:
         rows += [
             ("drafted tokens", str(stats.total_draft_tokens_count)),

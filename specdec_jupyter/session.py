@@ -16,11 +16,9 @@ and drafts only as many tokens as pay, down to none.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from functools import partial
-from pathlib import Path
+from dataclasses import replace
 from typing import Literal
 
 from .decoding.drafters import DraftMode, PromptLookupDrafter, make_drafter
@@ -28,15 +26,12 @@ from .decoding.events import GenerationStats, TokenEvent
 from .decoding.loop import GenerationSettings, speculative_decode
 from .decoding.sampling import SamplingSettings
 from .engines.base import ChatMessage, Engine
-from .engines.llamacpp import LlamaCppEngine
+from .engines.registry import LoadOptions, engine_kind, require_draft
+from .engines.resolve import ModelReference, resolve
 from .errors import SpecDecError
-from .models.resolve import resolve_model
-from .models.verdicts import check_draft
 from .result import GenerationResult
 
 Prompt = str | Sequence[ChatMessage]
-ModelReference = str | os.PathLike[str]
-EngineName = Literal["llama.cpp", "mlx"]
 
 
 class Session:
@@ -109,8 +104,16 @@ class Session:
             self.last_stats = yield from speculative_decode(
                 self.main, drafter, tokens, settings, should_stop
             )
+            self.last_stats.backend = self.backend
         finally:
             self._running.release()
+
+    @property
+    def backend(self) -> str:
+        """Where the models run, as the stats report it."""
+        if self.draft is None or self.draft.backend == self.main.backend:
+            return self.main.backend
+        return f"{self.main.backend}; draft: {self.draft.backend}"
 
     def generate(self, prompt: Prompt, **options) -> GenerationResult:
         """Run to the end and return text, events and stats (options as for `stream`)."""
@@ -143,48 +146,38 @@ def load(
     draft: ModelReference | None = None,
     *,
     draft_mode: DraftMode | None = None,
-    engine: EngineName = "llama.cpp",
+    engine: str | None = None,
     n_ctx: int = 4096,
     n_threads: int | None = None,
+    gpu_layers: int | None = None,
+    draft_gpu_layers: int | None = None,
     progress: bool = True,
     verbose: bool = False,
 ) -> Session:
-    """Load a main model and, if given, a draft; names from the catalog are fetched first.
+    """Load a main model and, if given, a draft, named as `engines.resolve` understands
+    (catalog name, path, or any name `specdec-jupyter models list` prints).
 
-    The draft's vocabulary is checked against the main model's before its weights
-    are loaded; an incompatible draft raises IncompatibleDraftError with the reasons.
-    `draft="prompt-lookup"` drafts from the prompt and loads no second model;
-    `draft_mode` sets the session's default (see `Session`). `engine="mlx"` runs MLX
-    model folders; a catalog name is then converted from its GGUF file on first use.
+    `engine` is "llama.cpp", "mlx" or "toy" (`engines.registry.KINDS`); by default the
+    main model's format decides, and a catalog name runs on llama.cpp (with "mlx" it is
+    converted on first use). The draft runs on the main model's engine, and its vocabulary
+    is checked before its weights load: an incompatible draft raises IncompatibleDraftError
+    with the reasons. `draft="prompt-lookup"` drafts from the prompt and loads no second
+    model; `draft_mode` sets the session's default (see `Session`). `gpu_layers` and
+    `draft_gpu_layers` are the layers llama.cpp offloads to a GPU (llama-server's `-ngl`
+    and `-ngld`; None: all when the build has a GPU backend, 0: none, -1: all).
     """
     if draft == PromptLookupDrafter.name:
         draft, draft_mode = None, draft_mode or "lookup"
-    resolve, open_engine = _backend(engine, n_ctx=n_ctx, n_threads=n_threads, verbose=verbose)
-    main_path = resolve(main, progress=progress)
-    draft_path = resolve(draft, progress=progress) if draft is not None else None
-    if draft_path is not None:
-        check_draft(main_path, draft_path).require_compatible()
-    main_engine = open_engine(main_path)
-    draft_engine = open_engine(draft_path) if draft_path is not None else None
+    options = LoadOptions(n_ctx=n_ctx, n_threads=n_threads, gpu_layers=gpu_layers, verbose=verbose)
+    draft_options = replace(options, gpu_layers=draft_gpu_layers)
+    main_model = resolve(main, engine, progress=progress)
+    draft_model = None if draft is None else resolve(draft, main_model.kind, progress=progress)
+    if draft_model is not None:
+        require_draft(main_model, draft_model)
+    kind = engine_kind(main_model.kind)
+    kind.note_ignored(options)
+    if draft_model is not None:
+        kind.note_ignored(draft_options)
+    main_engine = kind.open(main_model, options)
+    draft_engine = None if draft_model is None else kind.open(draft_model, draft_options)
     return Session(main_engine, draft_engine, draft_mode)
-
-
-def _backend(
-    engine: EngineName, *, n_ctx: int, n_threads: int | None, verbose: bool
-) -> tuple[Callable[..., Path], Callable[[Path], Engine]]:
-    """How `engine` finds models and opens them; MLX, an optional extra, loads on demand."""
-    if engine == "llama.cpp":
-        return resolve_model, partial(
-            LlamaCppEngine, n_ctx=n_ctx, n_threads=n_threads, verbose=verbose
-        )
-    if engine == "mlx":
-        try:
-            from .engines.mlx import MlxEngine
-            from .models.mlx_catalog import resolve_mlx_model
-        except ImportError as exc:
-            raise SpecDecError(
-                f"the MLX engine needs mlx and mlx-lm ({exc}); "
-                "install them with: pip install 'specdec_jupyter[mlx]'"
-            ) from exc
-        return resolve_mlx_model, partial(MlxEngine, n_ctx=n_ctx)
-    raise SpecDecError(f"unknown engine {engine!r}; choose 'llama.cpp' or 'mlx'")

@@ -14,7 +14,8 @@ from model_folders import write_damaged_files, write_mlx_folder
 from tiny_models import write_tiny_gguf
 
 from specdec_jupyter.engines.llamacpp import read_vocabulary
-from specdec_jupyter.models.discovery import discover, locate, model_roots
+from specdec_jupyter.engines.resolve import resolve
+from specdec_jupyter.models.discovery import discover, model_roots
 from specdec_jupyter.models.gguf_file import diagnose_gguf
 from specdec_jupyter.models.gguf_metadata import read_gguf_vocabulary
 from specdec_jupyter.models.metadata import read_model_info
@@ -78,7 +79,7 @@ def test_each_store_layout_is_found_and_named_as_its_store_names_it(roots, tiny_
         "4-bit",
     )
     assert mlx.parameters == 300 * 8 * 8, "4-bit weights pack 8 values per uint32; scales left out"
-    assert locate("tiny-publisher/Tiny-GGUF/tiny-draft.gguf") == lmstudio / "tiny-draft.gguf"
+    assert resolve("tiny-publisher/Tiny-GGUF/tiny-draft.gguf").path == lmstudio / "tiny-draft.gguf"
 
 
 def test_unusable_models_are_listed_with_a_reason_and_never_stop_the_listing(roots, tiny_paths):

@@ -14,6 +14,7 @@ import pytest
 from tiny_models import write_tiny_gguf
 
 from specdec_jupyter.engines.llamacpp import LlamaCppEngine
+from specdec_jupyter.engines.registry import LoadOptions, ModelRef
 from specdec_jupyter.errors import (
     ContextOverflowError,
     EngineBusyError,
@@ -46,10 +47,10 @@ class Factory:
         self.delay, self.load_seconds = delay, load_seconds
         self.loads: list[str] = []
 
-    def __call__(self, path: Path):
-        self.loads.append(path.name)
+    def __call__(self, model: ModelRef, options: LoadOptions):
+        self.loads.append(model.name)
         time.sleep(self.load_seconds)
-        engine = LlamaCppEngine(path, n_ctx=256, n_threads=1)
+        engine = LlamaCppEngine(model.path, n_ctx=256, n_threads=1)
         return SlowEngine(engine, self.delay) if self.delay else engine
 
 
@@ -214,10 +215,10 @@ def test_the_default_draft_survives_a_restart(models, tmp_path):
         [sys.executable, "-c",
          "import sys; from pathlib import Path; "
          "from specdec_jupyter.models.defaults import DefaultDrafts; "
-         "print(DefaultDrafts().get(Path(sys.argv[1])))", str(models["main"])],
+         "print(DefaultDrafts().get(sys.argv[1]))", str(models["main"])],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert read_back.stdout.strip() == str(models["draft"])
     assert EngineManager().default_draft(models["main"]) == str(models["draft"])
-    DefaultDrafts().set(models["main"], None)
+    DefaultDrafts().set(str(models["main"]), None)
     assert EngineManager().default_draft(models["main"]) is None

@@ -103,8 +103,10 @@ def tiny_chat(model_folder) -> ChatWidget:
 
 
 def test_toy_state_for_the_front_end(toy):
-    assert toy.engines == ["llama.cpp", "toy"] and toy.engine == "toy"
-    assert [m["key"] for m in toy.models] == ["toy-trigram"]
+    assert [e["name"] for e in toy.engines] == ["llama.cpp", "mlx", "toy"]
+    assert all(e["available"] for e in toy.engines) and toy.engine == "toy"
+    assert "on the CPU here, without acceleration" in toy.engines[1]["note"]
+    assert [m["key"] for m in toy.models] == ["toy-trigram", "toy-bigram"]
     assert toy.main_model == "toy-trigram"
     assert [d["key"] for d in toy.drafts] == ["toy-bigram"] and toy.incompatible == []
     assert toy.draft_model == "toy-bigram"
@@ -115,6 +117,8 @@ def test_toy_state_for_the_front_end(toy):
         "draft_tokens": "auto",
         "use_draft": True,
         "system_prompt": "",
+        "gpu_layers": None,
+        "draft_gpu_layers": None,
     }
     assert toy.messages == [] and toy.status["state"] == "idle"
     assert len(toy._chat_id) == 32
@@ -240,7 +244,7 @@ def test_html_fallback_shows_the_chat_in_the_same_colours(toy):
 
 def test_switching_engine_refills_the_selectors(tiny_chat):
     tiny_chat.engine = "toy"
-    assert [m["key"] for m in tiny_chat.models] == ["toy-trigram"]
+    assert [m["key"] for m in tiny_chat.models] == ["toy-trigram", "toy-bigram"]
     assert tiny_chat.draft_model == "toy-bigram"
 
 

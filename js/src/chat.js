@@ -4,7 +4,7 @@
 // through custom messages (see stream.js).
 import "./chat.css";
 import { el } from "./dom.js";
-import { dropStream, streamFor } from "./stream.js";
+import { routeReplies, streamFor } from "./stream.js";
 import {
   appendTokens,
   errorElement,
@@ -23,6 +23,8 @@ export const SETTINGS_FIELDS = [
   { key: "draft_tokens", label: "Draft tokens", kind: "choice", choices: DRAFT_TOKEN_CHOICES },
   { key: "use_draft", label: "Speculative decoding (use the draft)", kind: "checkbox" },
   { key: "system_prompt", label: "System prompt", kind: "text" },
+  { key: "gpu_layers", label: "GPU layers, main model (empty: all on a GPU build; -1: all)", kind: "layers" },
+  { key: "draft_gpu_layers", label: "GPU layers, draft (empty: all on a GPU build; -1: all)", kind: "layers" },
 ];
 
 function labelled(doc, text, control) {
@@ -35,6 +37,7 @@ export function buildView(doc) {
     main: el(doc, "select", { className: "specdec-main-select", title: "Main model" }),
     draft: el(doc, "select", { className: "specdec-draft-select", title: "Draft model" }),
     engine: el(doc, "select", { className: "specdec-engine-select", title: "Engine" }),
+    engineNote: el(doc, "span", { className: "specdec-engine-note" }),
     setDefault: el(doc, "button", { className: "specdec-set-default", textContent: "Set as default draft for this model" }),
     incompatibleSummary: el(doc, "summary"),
     incompatibleList: el(doc, "ul"),
@@ -66,6 +69,7 @@ export function buildView(doc) {
       labelled(doc, "Main", parts.main),
       labelled(doc, "Draft", parts.draft),
       labelled(doc, "Engine", parts.engine),
+      parts.engineNote,
       parts.setDefault,
       parts.incompatible,
     ]),
@@ -92,6 +96,7 @@ function settingControl(doc, field) {
     return el(doc, "select", { dataset: { setting: field.key } }, field.choices.map((c) => el(doc, "option", { value: c, textContent: c })));
   }
   if (field.kind === "text") return el(doc, "textarea", { rows: 2, dataset: { setting: field.key } });
+  if (field.kind === "layers") return el(doc, "input", { type: "number", step: "1", min: "-1", placeholder: "auto", dataset: { setting: field.key } });
   const props = { type: field.kind, dataset: { setting: field.key } };
   for (const key of ["step", "min", "max"]) if (field[key]) props[key] = field[key];
   return el(doc, "input", props);
@@ -102,6 +107,7 @@ export function readSetting(field, control) {
   if (field.kind === "checkbox") return control.checked;
   if (field.kind === "choice") return control.value === "auto" ? "auto" : Number(control.value);
   if (field.kind === "number") return Number(control.value);
+  if (field.kind === "layers") return control.value === "" ? null : Math.trunc(Number(control.value));
   return control.value;
 }
 
@@ -110,11 +116,23 @@ function writeSetting(field, control, value) {
   else control.value = value === undefined || value === null ? "" : String(value);
 }
 
-/** Replace a select's options, keeping `value` selected. */
+/** Replace a select's options, keeping `value` selected; an option may be disabled, with a title saying why. */
 export function fillSelect(select, options, value) {
   const doc = select.ownerDocument;
-  select.replaceChildren(...options.map((o) => el(doc, "option", { value: o.key, textContent: o.label })));
+  select.replaceChildren(
+    ...options.map((o) => el(doc, "option", { value: o.key, textContent: o.label, disabled: Boolean(o.disabled), title: o.title ?? "" })),
+  );
   select.value = value;
+}
+
+/** The engine selector's options: every engine of the registry, those that cannot run here disabled with the reason. */
+export function engineOptions(engines) {
+  return engines.map((e) => ({
+    key: e.name,
+    label: e.available ? e.name : `${e.name} (unavailable)`,
+    disabled: !e.available,
+    title: e.note,
+  }));
 }
 
 /** The views' half of the widget: draw the traits, send the user's actions. */
@@ -152,7 +170,9 @@ function render({ model, el: host }) {
     fillSelect(parts.main, model.get("models"), model.get("main_model"));
     const drafts = model.get("drafts").map((d) => ({ key: d.key, label: d.notes.length ? `${d.label} ⚠ ${d.notes.join("; ")}` : d.label }));
     fillSelect(parts.draft, [{ key: "", label: "none" }, ...drafts], model.get("draft_model"));
-    fillSelect(parts.engine, model.get("engines").map((e) => ({ key: e, label: e })), model.get("engine"));
+    const engines = model.get("engines");
+    fillSelect(parts.engine, engineOptions(engines), model.get("engine"));
+    parts.engineNote.textContent = engines.find((e) => e.name === model.get("engine"))?.note ?? "";
     const incompatible = model.get("incompatible");
     parts.incompatibleSummary.textContent = `incompatible (${incompatible.length})`;
     parts.incompatibleList.replaceChildren(
@@ -255,19 +275,4 @@ function render({ model, el: host }) {
   };
 }
 
-/** Model-level setup: route streamed replies into the shared stream, once per model. */
-function initialize({ model }) {
-  const id = model.get("_chat_id");
-  const stream = streamFor(id);
-  const onMessage = (message) => stream.handle(message);
-  const onMessages = () => stream.finish();
-  model.on("msg:custom", onMessage);
-  model.on("change:messages", onMessages);
-  return () => {
-    model.off("msg:custom", onMessage);
-    model.off("change:messages", onMessages);
-    dropStream(id);
-  };
-}
-
-export default { initialize, render };
+export default { initialize: routeReplies, render };

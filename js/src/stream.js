@@ -53,3 +53,19 @@ export function streamFor(id) {
 export function dropStream(id) {
   streams.delete(id);
 }
+
+/** Model-level setup of a widget that streams replies (the chat, the reply view): route its
+ * custom messages into its stream, once per model, and end the stream when the reply lands. */
+export function routeReplies({ model }) {
+  const id = model.get("_chat_id");
+  const stream = streamFor(id);
+  const onMessage = (message) => stream.handle(message);
+  const onMessages = () => stream.finish();
+  model.on("msg:custom", onMessage);
+  model.on("change:messages", onMessages);
+  return () => {
+    model.off("msg:custom", onMessage);
+    model.off("change:messages", onMessages);
+    dropStream(id);
+  };
+}

@@ -51,7 +51,11 @@ const initialState = () => ({
   ],
   draft_model: "qwen-0.5b",
   default_draft: "",
-  engines: ["llama.cpp", "toy"],
+  engines: [
+    { name: "llama.cpp", available: true, note: "" },
+    { name: "mlx", available: false, note: "mlx.core does not import; pip install 'specdec_jupyter[mlx]'" },
+    { name: "toy", available: true, note: "" },
+  ],
   engine: "llama.cpp",
   status: { state: "idle", message: "", progress: null },
   settings: { temperature: 0, top_p: 1, max_tokens: 256, draft_tokens: "auto", use_draft: true, system_prompt: "" },
@@ -101,6 +105,16 @@ describe("selectors", () => {
     expect(model.get("main_model")).toBe("gemma");
     model.set("drafts", []);
     expect(host.querySelectorAll(".specdec-draft-select option")).toHaveLength(1);
+  });
+
+  it("list every engine, one that cannot run here disabled with the reason", () => {
+    const options = [...host.querySelectorAll(".specdec-engine-select option")];
+    expect(options.map((o) => [o.value, o.disabled])).toEqual([["llama.cpp", false], ["mlx", true], ["toy", false]]);
+    expect(options[1].textContent).toBe("mlx (unavailable)");
+    expect(options[1].title).toContain("pip install");
+    model.set("engines", [{ name: "llama.cpp", available: true, note: "" }, { name: "mlx", available: true, note: "MLX runs on the CPU here" }]);
+    model.set("engine", "mlx");
+    expect(host.querySelector(".specdec-engine-note").textContent).toBe("MLX runs on the CPU here");
   });
 
   it("offer to remember the chosen draft as the default", () => {
@@ -203,6 +217,13 @@ describe("settings and toggle", () => {
     useDraft.checked = false;
     useDraft.dispatchEvent(new Event("change"));
     expect(model.get("settings").use_draft).toBe(false);
+    const layers = host.querySelector('[data-setting="draft_gpu_layers"]');
+    layers.value = "12";
+    layers.dispatchEvent(new Event("change"));
+    expect(model.get("settings").draft_gpu_layers).toBe(12);
+    layers.value = "";
+    layers.dispatchEvent(new Event("change"));
+    expect(model.get("settings").draft_gpu_layers).toBe(null);
   });
 
   it("hide the green when 'Visualize accepted draft tokens' is off", () => {

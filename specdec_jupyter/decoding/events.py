@@ -68,6 +68,7 @@ class GenerationStats:
     rounds: int = 0
     draft_lengths: list[int] = field(default_factory=list)
     baseline_tokens_per_second: float | None = None
+    backend: str | None = None  # where the models ran: engine, device, layers offloaded
 
     @property
     def acceptance_rate(self) -> float:

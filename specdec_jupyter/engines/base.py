@@ -36,6 +36,11 @@ class Engine(Protocol):
     n_ctx: int
 
     @property
+    def backend(self) -> str:
+        """Where the model runs (engine, device, layers offloaded), as the stats report it."""
+        ...
+
+    @property
     def tokens(self) -> list[int]:
         """The tokens whose keys and values the cache holds, in order."""
         ...

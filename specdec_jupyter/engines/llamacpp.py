@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import sys
 from collections import deque
 from collections.abc import Sequence
@@ -27,16 +28,24 @@ from .chat_template import render_chat
 # llama.cpp's enum llama_vocab_type.
 VOCAB_TYPE_NAMES = {0: "NONE", 1: "SPM", 2: "BPE", 3: "WPM", 4: "UGM", 5: "RWKV", 6: "PLAMO2"}
 GGML_LOG_LEVEL_ERROR = 4
+MAX_LAYERS = 999  # llama-server's "all layers"
+
+LAYER_DEVICE = re.compile(r"layer +(\d+) assigned to device (\w+)")
 
 _log_lines: deque[str] = deque(maxlen=20)
 _verbose = False
+_layer_devices: dict[int, str] = {}  # where the last load put each layer: "CPU", "CUDA0"…
 
 
 @llama_cpp.llama_log_callback
 def _log_callback(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
-    """Keep llama.cpp's recent messages to explain a failure; print them only when verbose."""
+    """Keep llama.cpp's recent messages to explain a failure, and the device of each layer
+    a load placed (llama.cpp tells it only in its log); print them only when verbose."""
     message = text.decode("utf-8", "replace")
     _log_lines.append(message)
+    placed = LAYER_DEVICE.search(message)
+    if placed:
+        _layer_devices[int(placed[1])] = placed[2]
     if _verbose or level == GGML_LOG_LEVEL_ERROR:
         print(message, end="", file=sys.stderr)
 
@@ -45,13 +54,17 @@ llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
 llama_cpp.llama_backend_init()
 
 
-def _load_model(path: Path, *, vocab_only: bool, verbose: bool) -> llama_cpp.llama_model_p:
+def _load_model(
+    path: Path, *, vocab_only: bool, verbose: bool, gpu_layers: int = 0
+) -> llama_cpp.llama_model_p:
     global _verbose
     check_gguf(path)
     _verbose = verbose
+    _layer_devices.clear()
     _log_lines.clear()
     params = llama_cpp.llama_model_default_params()
     params.vocab_only = vocab_only
+    params.n_gpu_layers = gpu_layers if gpu_layers >= 0 else MAX_LAYERS
     model = llama_cpp.llama_model_load_from_file(str(path).encode(), params)
     if not model:
         problem = diagnose_gguf(path)
@@ -102,8 +115,14 @@ def end_of_generation_ids(path: str | os.PathLike[str]) -> list[int]:
         llama_cpp.llama_model_free(model)
 
 
+def gpu_offload_supported() -> bool:
+    """Whether this llama-cpp-python build can put layers on a GPU (CUDA, Metal, Vulkan…)."""
+    return bool(llama_cpp.llama_supports_gpu_offload())
+
+
 class LlamaCppEngine:
-    """One GGUF model with one context (sequence 0) on the CPU."""
+    """One GGUF model with one context (sequence 0); `gpu_layers` of its layers on the GPU
+    (-1: all), the rest on the CPU with `n_threads` threads."""
 
     def __init__(
         self,
@@ -112,11 +131,13 @@ class LlamaCppEngine:
         n_ctx: int = 4096,
         n_batch: int = 512,
         n_threads: int | None = None,
+        gpu_layers: int = 0,
         verbose: bool = False,
     ):
         self.path = Path(path)
         self.name = self.path.stem
-        model = _load_model(self.path, vocab_only=False, verbose=verbose)
+        model = _load_model(self.path, vocab_only=False, verbose=verbose, gpu_layers=gpu_layers)
+        self.layer_devices = dict(_layer_devices)  # layer -> device, as llama.cpp placed it
         self._model = model
         self._vocab = llama_cpp.llama_model_get_vocab(model)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
@@ -145,6 +166,19 @@ class LlamaCppEngine:
         self._piece = ctypes.create_string_buffer(256)
         self._chat_template = self._metadata("tokenizer.chat_template")
         self._vocabulary: VocabularyFacts | None = None
+
+    @property
+    def backend(self) -> str:
+        """Where it runs, as the stats report it: the CPU, or how many layers the GPU holds."""
+        threads = llama_cpp.llama_n_threads(self._ctx)
+        devices = sorted({d for d in self.layer_devices.values() if d != "CPU"})
+        if not devices:
+            return f"llama.cpp on the CPU, {threads} threads"
+        offloaded = sum(d != "CPU" for d in self.layer_devices.values())
+        return (
+            f"llama.cpp, {offloaded}/{len(self.layer_devices)} layers on {', '.join(devices)}, "
+            f"{threads} CPU threads"
+        )
 
     # -- text ---------------------------------------------------------------
 

@@ -61,6 +61,11 @@ class MlxEngine:
         self._pieces: list[bytes] | None = None
         self._vocabulary: VocabularyFacts | None = None
 
+    @property
+    def backend(self) -> str:
+        """Where it runs, as the stats report it."""
+        return "mlx on the GPU (Metal)" if mx.default_device() == mx.gpu else "mlx on the CPU"
+
     # -- text ---------------------------------------------------------------
 
     @property

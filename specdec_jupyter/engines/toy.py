@@ -68,6 +68,8 @@ class NGramModel:
 class ToyEngine:
     """One n-gram model with the engine protocol's cache semantics (a token list)."""
 
+    backend = "toy (numpy, CPU)"
+
     def __init__(self, name: str, model: NGramModel, words: tuple[str, ...], n_ctx: int = 1024):
         self.name = name
         self.n_vocab = len(words)
@@ -132,7 +134,13 @@ def _trained() -> tuple[tuple[str, ...], NGramModel, NGramModel]:
     )
 
 
+def toy_engine(name: str, n_ctx: int = 1024) -> ToyEngine:
+    """A fresh engine on one of the two toy models, "toy-trigram" or "toy-bigram"."""
+    words, trigram, bigram = _trained()
+    models = {"toy-trigram": trigram, "toy-bigram": bigram}
+    return ToyEngine(name, models[name], words, n_ctx)
+
+
 def toy_pair() -> tuple[ToyEngine, ToyEngine]:
     """A fresh (main, draft) pair of toy engines sharing one vocabulary."""
-    words, main, draft = _trained()
-    return ToyEngine("toy-trigram", main, words), ToyEngine("toy-bigram", draft, words)
+    return toy_engine("toy-trigram"), toy_engine("toy-bigram")

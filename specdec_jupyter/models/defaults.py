@@ -9,7 +9,6 @@ at once and never reads half a file.
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
@@ -20,23 +19,24 @@ FILE_NAME = "default-drafts.json"
 
 
 class DefaultDrafts:
-    """main model path -> draft reference (a catalog name or a path)."""
+    """main model key -> draft key (as `ModelRef.key`: an absolute path, or a built-in
+    model's name)."""
 
     def __init__(self, path: Path | None = None):
         self.path = path or config_dir() / FILE_NAME
         self._lock = threading.Lock()
 
-    def get(self, main: Path) -> str | None:
-        return self._read().get(_key(main))
+    def get(self, main: str) -> str | None:
+        return self._read().get(main)
 
-    def set(self, main: Path, draft: str | os.PathLike[str] | None) -> None:
+    def set(self, main: str, draft: str | None) -> None:
         """Remember `draft` for `main`; None forgets it (the main model then runs alone)."""
         with self._lock:
             drafts = self._read()
             if draft is None:
-                drafts.pop(_key(main), None)
+                drafts.pop(main, None)
             else:
-                drafts[_key(main)] = _reference(draft)
+                drafts[main] = draft
             self._write(drafts)
 
     def _read(self) -> dict[str, str]:
@@ -45,13 +45,3 @@ class DefaultDrafts:
 
     def _write(self, drafts: dict[str, str]) -> None:
         write_json_atomically(self.path, {"drafts": drafts})
-
-
-def _key(main: Path) -> str:
-    return os.path.abspath(main)
-
-
-def _reference(draft: str | os.PathLike[str]) -> str:
-    """Paths are kept absolute (the notebook's folder may change); names stay names."""
-    path = Path(draft).expanduser()
-    return os.path.abspath(path) if path.exists() else str(draft)

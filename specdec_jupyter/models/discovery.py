@@ -17,14 +17,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UnknownModelError
-from .catalog import CATALOG
-from .fetch import is_fetched, model_path
 from .metadata import read_model_info
 from .mlx_metadata import CONFIG
 from .model_info import ModelInfo
 from .paths import models_dir
-from .resolve import resolve_model
 
 MAX_DEPTH = 6  # below a root: deep enough for every layout above, bounded on a big folder
 SKIPPED_FOLDERS = {"blobs", "node_modules", "__pycache__"}
@@ -116,32 +112,3 @@ def _name(root: ModelRoot, path: Path) -> str:
         repo = snapshot["repo"].replace("--", "/")
         return f"{repo}/{snapshot['rest']}" if snapshot["rest"] else repo
     return relative
-
-
-def locate(reference: str | os.PathLike[str], *, fetch: bool = False) -> Path:
-    """A path as it is; a catalog name (fetched first when `fetch`, else it must be fetched);
-    else a discovered model's name, file name or stem."""
-    path = Path(reference).expanduser()
-    if path.exists():
-        return path
-    name = str(reference)
-    if name in CATALOG:
-        if fetch:
-            return resolve_model(name)
-        if is_fetched(CATALOG[name]):
-            return model_path(CATALOG[name])
-        raise UnknownModelError(
-            f"{name!r} is in the catalog but not fetched; run `specdec-jupyter models fetch {name}`"
-        )
-    matches = [m for m in discover() if name in (m.name, m.path.name, m.path.stem)]
-    if len(matches) == 1:
-        return matches[0].path
-    if matches:
-        raise UnknownModelError(
-            f"{name!r} matches several models: {', '.join(str(m.path) for m in matches)}; "
-            "give the path of the one you mean"
-        )
-    raise UnknownModelError(
-        f"{name!r} is not a file, a catalog model ({', '.join(CATALOG)}) or a model found in "
-        "the usual folders; `specdec-jupyter models list` shows what is found"
-    )

@@ -8,11 +8,9 @@ converting the same model at once; a folder under its final name is complete.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from ..errors import ModelFileError
-from .catalog import CATALOG, CatalogModel
+from .catalog import CatalogModel
 from .convert_mlx import convert_gguf_to_mlx
 from .fetch import exclusive_lock, fetch
 from .paths import models_dir
@@ -47,20 +45,3 @@ def catalog_mlx_model(
     if not target.is_dir():
         convert_once(fetch(model, progress=progress), target, bits=bits, progress=progress)
     return target
-
-
-def resolve_mlx_model(reference: str | os.PathLike[str], *, progress: bool = True) -> Path:
-    """A folder as it is; a catalog name as its MLX folder (made on first use)."""
-    path = Path(reference).expanduser()
-    if path.is_dir():
-        return path
-    name = str(reference)
-    if name in CATALOG:
-        return catalog_mlx_model(CATALOG[name], progress=progress)
-    if path.is_file():
-        raise ModelFileError(
-            f"{path} is a file, but the MLX engine runs model folders (config.json, "
-            f"*.safetensors, tokenizer files); make one with "
-            f"`specdec-jupyter models convert-mlx {path}`"
-        )
-    return path  # a folder that does not exist: the engine names it in its error

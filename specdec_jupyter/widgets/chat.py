@@ -6,8 +6,8 @@
 The conversation and its provenance are traits, so a saved notebook reopens with the
 chat as it was; the reply being generated streams to the browser in batched custom
 messages (transcript.py). Loading and generating run on worker threads, so the kernel
-stays free; errors land in the widget in words. Behaviour lives in the backends (and the
-EngineManager behind them): this class only wires the user's actions to them.
+stays free; errors land in the widget in words. Behaviour lives in the EngineService (and
+the EngineManager behind it): this class only wires the user's actions to them.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,11 @@ import traitlets as t
 from IPython.display import HTML
 
 from ..decoding.events import GenerationStats, TokenEvent
+from ..engines.registry import DEFAULT_KIND, LoadOptions, engine_choices
 from ..errors import SpecDecError
 from ..generation import Generation
 from ..manager import DEFAULT, EngineManager
-from .backends import ENGINES, Backend, backend_for
+from ..service import EngineService
 from .transcript import Message, TokenBatcher, conversation_to_html, reply_message
 
 STATIC = Path(__file__).parent.parent / "static"
@@ -39,7 +41,10 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "draft_tokens": "auto",
     "use_draft": True,
     "system_prompt": "",
+    "gpu_layers": None,  # None: all layers when llama.cpp has a GPU backend, else none
+    "draft_gpu_layers": None,
 }
+LOAD_SETTINGS = ("gpu_layers", "draft_gpu_layers")  # changing one loads the pair again
 
 
 def _status(state: str = "idle", message: str = "", progress: float | None = None) -> dict:
@@ -54,18 +59,19 @@ def describe(error: BaseException) -> str:
 class ChatWidget(anywidget.AnyWidget):
     """A multi-turn chat whose replies show which tokens the draft model got accepted.
 
-    `main` and `draft` name models as `EngineManager` does (catalog name, path, or a name
+    `main` and `draft` name models as `engines.resolve` does (catalog name, path, or a name
     `specdec-jupyter models list` shows); `draft` defaults to the one remembered for
-    `main`, None means no draft. Keyword settings: temperature, top_p, max_tokens,
-    draft_tokens ("auto" or a number), use_draft, system_prompt.
+    `main`, None means no draft. `engine` is a registry name ("llama.cpp", "mlx", "toy").
+    Keyword settings: temperature, top_p, max_tokens, draft_tokens ("auto" or a number),
+    use_draft, system_prompt, gpu_layers, draft_gpu_layers (None: all on a GPU build).
     """
 
     _esm = STATIC / "chat.js"
     _css = STATIC / "chat.css"
 
     _chat_id = t.Unicode().tag(sync=True)
-    engines = t.List(t.Unicode(), default_value=list(ENGINES)).tag(sync=True)
-    engine = t.Unicode(ENGINES[0]).tag(sync=True)
+    engines = t.List(t.Dict()).tag(sync=True)  # engine_choices(): name, available, note
+    engine = t.Unicode(DEFAULT_KIND).tag(sync=True)
     models = t.List(t.Dict()).tag(sync=True)
     main_model = t.Unicode().tag(sync=True)
     drafts = t.List(t.Dict()).tag(sync=True)
@@ -82,7 +88,7 @@ class ChatWidget(anywidget.AnyWidget):
         main: str | None = None,
         draft: Any = DEFAULT,
         *,
-        engine: str = ENGINES[0],
+        engine: str = DEFAULT_KIND,
         manager: EngineManager | None = None,
         **settings: Any,
     ):
@@ -93,12 +99,17 @@ class ChatWidget(anywidget.AnyWidget):
                 f"known: {', '.join(DEFAULT_SETTINGS)}"
             )
         super().__init__(
-            _chat_id=uuid.uuid4().hex, engine=engine, settings={**DEFAULT_SETTINGS, **settings}
+            _chat_id=uuid.uuid4().hex,
+            engines=engine_choices(),
+            engine=engine,
+            settings={**DEFAULT_SETTINGS, **settings},
         )
         self._manager = manager
-        self._backend: Backend = backend_for(engine, manager)
+        self._service = EngineService(engine, manager)
         self._run: Generation | None = None
-        self._follower: threading.Thread | None = None
+        self._running = threading.Lock()  # taken while a reply starts and while it is recorded
+        self._replied = threading.Event()  # set when no reply is under way
+        self._replied.set()
         self._selection = 0  # counts selections, so a slow load never reports on a newer one
         self._selecting = False
         self.on_msg(self._on_message)
@@ -106,6 +117,7 @@ class ChatWidget(anywidget.AnyWidget):
         self.observe(self._on_engine, "engine")
         self.observe(self._on_main, "main_model")
         self.observe(self._on_draft, "draft_model")
+        self.observe(self._on_settings, "settings")
 
     # -- the user's actions (the buttons call these too) ------------------------------------
 
@@ -139,14 +151,13 @@ class ChatWidget(anywidget.AnyWidget):
 
     def wait(self, timeout: float | None = None) -> Message | None:
         """Wait for the reply being generated; return the last message of the conversation."""
-        if self._follower is not None:
-            self._follower.join(timeout)
+        self._replied.wait(timeout)
         return self.messages[-1] if self.messages else None
 
     def set_default_draft(self) -> None:
         """Remember the chosen draft as this main model's default (across restarts)."""
         with self._reporting():
-            self._backend.set_default_draft(self.main_model, self.draft_model or None)
+            self._service.set_default_draft(self.main_model, self.draft_model or None)
             self.default_draft = self.draft_model
 
     def _on_message(self, _widget: Any, content: dict, _buffers: list) -> None:
@@ -177,39 +188,44 @@ class ChatWidget(anywidget.AnyWidget):
         ]
         self.status = _status("generating", "Generating…")
         self.send({"type": "reply_start"})
-        try:
-            run = self._backend.start(
-                history,
-                main=self.main_model,
-                draft=draft,
-                max_tokens=int(settings["max_tokens"]),
-                temperature=float(settings["temperature"]),
-                top_p=float(settings["top_p"]),
-                draft_tokens=settings["draft_tokens"],
-                system=settings["system_prompt"] or None,
-            )
-        except Exception as exc:  # shown in the widget; the kernel carries on
-            self._finish([], None, exc, provenance)
-            return
-        self._run = run
-        self._follower = threading.Thread(
-            target=self._follow, args=(run, provenance), name="specdec chat", daemon=True
-        )
-        self._follower.start()
-
-    def _follow(self, run: Generation, provenance: dict) -> None:
-        """Forward the run's tokens to the browser in batches, then record the reply."""
+        self._replied.clear()
         batcher = TokenBatcher(lambda tokens: self.send({"type": "tokens", "tokens": tokens}))
-        error = None
-        try:
-            for event in run:
-                batcher.add(event)
-        except Exception as exc:
-            error = exc
-        batcher.flush()
-        self._finish(run.events, run.stats, error, provenance)
+
+        def on_end(run: Generation) -> None:
+            batcher.flush()
+            self._finish(run.events, run.stats, run.error, provenance)
+
+        # The run's listeners record the reply; holding the lock until `_run` is set keeps a
+        # run that ends at once from finishing before it has been recorded as running.
+        with self._running:
+            try:
+                self._run = self._service.start(
+                    history,
+                    main=self.main_model,
+                    draft=draft,
+                    max_tokens=int(settings["max_tokens"]),
+                    temperature=float(settings["temperature"]),
+                    top_p=float(settings["top_p"]),
+                    draft_tokens=settings["draft_tokens"],
+                    system=settings["system_prompt"] or None,
+                    on_event=batcher.add,
+                    on_end=on_end,
+                    **self._load_options(),
+                )
+            except Exception as exc:  # shown in the widget; the kernel carries on
+                self._record([], None, exc, provenance)
 
     def _finish(
+        self,
+        events: list[TokenEvent],
+        stats: GenerationStats | None,
+        error: BaseException | None,
+        provenance: dict,
+    ) -> None:
+        with self._running:
+            self._record(events, stats, error, provenance)
+
+    def _record(
         self,
         events: list[TokenEvent],
         stats: GenerationStats | None,
@@ -220,14 +236,15 @@ class ChatWidget(anywidget.AnyWidget):
         self.messages = [*self.messages, reply]
         self._run = None  # only now: a message sent meanwhile must not land before the reply
         self.status = _status()
+        self._replied.set()
 
     # -- models ------------------------------------------------------------------------------
 
     def _select(self, main: str | None, draft: Any) -> None:
         """Fill the selectors for the engine and choose a main model and a draft."""
         with self._reporting(), self._choosing():
-            self.models = [choice.to_dict() for choice in self._backend.models()]
-            key = self._backend.key_of(main) if main is not None else self._backend.default_main()
+            self.models = [choice.to_dict() for choice in self._service.models()]
+            key = self._service.key_of(main) if main is not None else self._service.default_main()
             if key is None:
                 raise SpecDecError(
                     f"no {self.engine} models found; fetch some with "
@@ -244,7 +261,7 @@ class ChatWidget(anywidget.AnyWidget):
             return self.default_draft if self._is_compatible(self.default_draft) else ""
         if draft is None:
             return ""
-        key = self._backend.key_of(draft)
+        key = self._service.key_of(draft)
         if not self._is_compatible(key):
             reasons = next((m["notes"] for m in self.incompatible if m["key"] == key), [])
             raise SpecDecError(
@@ -258,10 +275,10 @@ class ChatWidget(anywidget.AnyWidget):
         return any(choice["key"] == key for choice in self.drafts)
 
     def _refresh_drafts(self, main: str) -> None:
-        compatible, incompatible = self._backend.drafts(main)
+        compatible, incompatible = self._service.drafts(main)
         self.drafts = [choice.to_dict() for choice in compatible]
         self.incompatible = [choice.to_dict() for choice in incompatible]
-        self.default_draft = self._backend.default_draft(main) or ""
+        self.default_draft = self._service.default_draft(main) or ""
 
     def _label(self, key: str) -> str:
         for choice in [*self.models, *self.drafts, *self.incompatible]:
@@ -276,9 +293,11 @@ class ChatWidget(anywidget.AnyWidget):
         names = " and ".join(self._label(key) for key in (main, draft) if key)
         self.status = _status("loading", f"Loading {names}…")
 
+        load_options = self._load_options()
+
         def load() -> None:
             try:
-                self._backend.prepare(main, draft)
+                self._service.prepare(main, draft, **load_options)
                 outcome = _status()
             except Exception as exc:
                 outcome = _status("error", describe(exc))
@@ -287,11 +306,26 @@ class ChatWidget(anywidget.AnyWidget):
 
         threading.Thread(target=load, name="specdec load", daemon=True).start()
 
+    def _load_options(self) -> dict[str, LoadOptions]:
+        """The manager's load options with the GPU layers of the settings."""
+        manager = self._service.manager
+        return {
+            "options": replace(manager.options, gpu_layers=self.settings["gpu_layers"]),
+            "draft_options": replace(
+                manager.draft_options, gpu_layers=self.settings["draft_gpu_layers"]
+            ),
+        }
+
+    def _on_settings(self, change: dict) -> None:
+        if any(change["old"].get(key) != change["new"].get(key) for key in LOAD_SETTINGS):
+            with self._reporting():
+                self._prepare()
+
     def _on_engine(self, change: dict) -> None:
         if self._refuse_while_running():
             return
         with self._reporting():
-            self._backend = backend_for(change["new"], self._manager)
+            self._service = EngineService(change["new"], self._manager)
             self._select(None, DEFAULT)
 
     def _on_main(self, change: dict) -> None:

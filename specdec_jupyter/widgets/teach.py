@@ -27,17 +27,17 @@ import traitlets as t
 from ..decoding.rounds import Walkthrough
 from ..decoding.sampling import SamplingSettings
 from ..engines.base import Engine
+from ..engines.registry import DEFAULT_KIND
 from ..errors import SpecDecError
 from ..manager import EngineManager
-from .backends import ENGINES, Backend, backend_for
+from ..service import EngineService
 from .chat import STATIC, _status, describe
 from .transcript import token_to_wire
 
 SETTINGS = ("prompt", "k", "temperature", "seed", "max_tokens")
-DEFAULT_PROMPTS = {
-    "toy": "when the draft model",
-    "llama.cpp": "Explain speculative decoding in two sentences.",
-}
+TOY_PROMPT = "when the draft model"  # the toy models know only their corpus's words
+MODEL_PROMPT = "Explain speculative decoding in two sentences."
+
 
 Action = Callable[[Walkthrough, Engine, Engine], None]
 
@@ -75,7 +75,7 @@ class TeachWidget(anywidget.AnyWidget):
         main: str | None = None,
         draft: str | None = None,
         *,
-        engine: str = ENGINES[0],
+        engine: str = DEFAULT_KIND,
         manager: EngineManager | None = None,
         prompt: str | None = None,
         k: int = 4,
@@ -84,17 +84,17 @@ class TeachWidget(anywidget.AnyWidget):
         max_tokens: int = 64,
         interval: float = 1.0,
     ):
-        backend = backend_for(engine, manager)
-        main_key = backend.key_of(main) if main is not None else backend.default_main()
+        service = EngineService(engine, manager)
+        main_key = service.key_of(main) if main is not None else service.default_main()
         if main_key is None:
             raise SpecDecError(
                 f"no {engine} models found; fetch some with "
                 "`specdec-jupyter models fetch qwen2.5-coder-pair`, or use engine='toy'"
             )
-        draft_key = backend.key_of(draft) if draft is not None else _some_draft(backend, main_key)
+        draft_key = service.key_of(draft) if draft is not None else _some_draft(service, main_key)
         super().__init__(engine=engine, main_model=_name(main_key), draft_model=_name(draft_key))
         self.interval = interval
-        self._backend = backend
+        self._service = service
         self._pair = (main_key, draft_key)
         self._lock = threading.Lock()  # one action at a time on the walkthrough
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="specdec teach")
@@ -102,7 +102,7 @@ class TeachWidget(anywidget.AnyWidget):
         self.walkthrough: Walkthrough
         self.on_msg(self._on_message)
         self.reset(
-            prompt=prompt or DEFAULT_PROMPTS[engine],
+            prompt=prompt or (TOY_PROMPT if service.engine == "toy" else MODEL_PROMPT),
             k=k,
             temperature=temperature,
             seed=seed,
@@ -126,7 +126,7 @@ class TeachWidget(anywidget.AnyWidget):
         if unknown:
             raise TypeError(f"unknown settings {', '.join(unknown)}; known: {', '.join(SETTINGS)}")
         values = {name: getattr(self, name) for name in SETTINGS} | settings
-        with self._lock, self._backend.hold(*self._pair) as session:
+        with self._lock, self._service.hold(*self._pair) as session:
             walkthrough = Walkthrough(
                 session.prompt_tokens(values["prompt"]),
                 k=int(values["k"]),
@@ -157,7 +157,7 @@ class TeachWidget(anywidget.AnyWidget):
 
     def _drive(self, action: Action) -> None:
         """Run `action` on the walkthrough with the pair held, then publish the result."""
-        with self._lock, self._backend.hold(*self._pair) as session:
+        with self._lock, self._service.hold(*self._pair) as session:
             walkthrough = self.walkthrough
             if walkthrough.round_shown and walkthrough.stop_reason is None:
                 self.status = _status("busy", f"Computing round {len(walkthrough.rounds) + 1}…")
@@ -217,11 +217,11 @@ class TeachWidget(anywidget.AnyWidget):
         )
 
 
-def _some_draft(backend: Backend, main: str) -> str:
+def _some_draft(service: EngineService, main: str) -> str:
     """The draft remembered for `main`, else the first compatible one: teaching needs one."""
-    draft = backend.default_draft(main)
+    draft = service.default_draft(main)
     if draft is None:
-        compatible, _ = backend.drafts(main)
+        compatible, _ = service.drafts(main)
         draft = compatible[0].key if compatible else None
     if draft is None:
         raise SpecDecError(

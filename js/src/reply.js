@@ -1,0 +1,40 @@
+// One reply streaming into a notebook cell (`%%specdec`): tokens are appended as they come,
+// never re-rendered. Python sends {type: "reply_start"} and batches of {type: "tokens"}
+// (stream.js, as the chat does); the finished reply, with its stats, lands in the
+// `messages` trait (one message), which is what a reopened notebook shows.
+
+import { el } from "./dom.js";
+import { routeReplies, streamFor } from "./stream.js";
+import { appendTokens, renderConversation } from "./transcript.js";
+
+/** The views' half: the finished reply if there is one, else the live tokens, growing. */
+function render({ model, el: host }) {
+  const doc = host.ownerDocument;
+  const transcript = el(doc, "div", { className: "specdec-transcript" });
+  host.appendChild(el(doc, "div", { className: "specdec-chat specdec-reply-view" }, [transcript]));
+  const stream = streamFor(model.get("_chat_id"));
+  let live = null;
+
+  const draw = () => {
+    renderConversation(transcript, model.get("messages"));
+    live = null;
+    if (stream.tokens) {
+      live = el(doc, "div", { className: "specdec-reply" });
+      transcript.appendChild(el(doc, "div", { className: "specdec-msg specdec-assistant specdec-live" }, [live]));
+      appendTokens(live, stream.tokens);
+    }
+  };
+  const onStream = (change) => {
+    if (change.type === "tokens" && live) appendTokens(live, change.tokens);
+    else draw();
+  };
+  model.on("change:messages", draw);
+  const unsubscribe = stream.subscribe(onStream);
+  draw();
+  return () => {
+    model.off("change:messages", draw);
+    unsubscribe();
+  };
+}
+
+export default { initialize: routeReplies, render };
