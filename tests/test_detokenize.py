@@ -13,3 +13,14 @@ def test_incomplete_bytes_at_the_end_become_a_replacement_character():
     detokenizer = IncrementalDetokenizer()
     assert detokenizer.text_of("🙂".encode()[:2]) == ""
     assert detokenizer.flush() == "\ufffd"
+
+
+def test_pending_says_whether_bytes_wait_for_their_character():
+    detokenizer = IncrementalDetokenizer()
+    assert not detokenizer.pending
+    detokenizer.text_of("🙂".encode()[:2])
+    assert detokenizer.pending
+    assert detokenizer.text_of("🙂".encode()[2:]) == "🙂" and not detokenizer.pending
+    detokenizer.text_of(b"\xf0")
+    detokenizer.flush()
+    assert not detokenizer.pending, "a flush ends the character"
