@@ -20,6 +20,8 @@ from specdec_jupyter.decoding.policy import (
     best_draft_length,
     expected_tokens,
 )
+from specdec_jupyter.decoding.round import RoundOutcome, VerifiedToken
+from specdec_jupyter.decoding.verify import Verdict
 
 # models.md: the Qwen2.5-Coder 1.5B on 2 CPU cores, one call of 1/2/4/6/8 tokens (seconds);
 # the 0.5B draft costs about 0.45 of the main model per token.
@@ -75,7 +77,7 @@ class World:
             emitted = list(range(self.position + 1, self.position + n_accepted + 2))
             draft_seconds = self._draft_seconds(draft)
             verify_seconds = self.verify_cost(k + 1)
-            policy.record(draft, n_accepted, emitted, draft_seconds, verify_seconds)
+            policy.record(outcome(draft, n_accepted, emitted, draft_seconds, verify_seconds))
             self.seconds += draft_seconds + verify_seconds
             self.position += n_accepted + 1
             self.behind = 1 if k else self.behind + n_accepted + 1
@@ -94,6 +96,19 @@ class World:
     @property
     def tokens_per_second(self) -> float:
         return self.position / self.seconds
+
+
+def outcome(
+    draft: Draft, n_accepted: int, emitted: list[int], draft_seconds: float, verify_seconds: float
+) -> RoundOutcome:
+    """The round as `run_round` reports it, from the simulated world's numbers."""
+    judged = min(n_accepted + 1, len(draft))
+    acceptance = [1.0] * n_accepted + [0.0] * (judged - n_accepted)
+    verification = Verdict(n_accepted, emitted[-1], acceptance)
+    sources = ["draft"] * n_accepted + ["main"]
+    tokens = tuple(VerifiedToken(t, s, 1.0) for t, s in zip(emitted, sources, strict=True))
+    rows = np.zeros((len(draft) + 1, 0))
+    return RoundOutcome(draft, verification, tokens, rows, None, draft_seconds, verify_seconds)
 
 
 def constant(a: float) -> Callable[[int], float]:

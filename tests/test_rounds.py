@@ -6,6 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from specdec_jupyter.decoding import loop as loop_module
+from specdec_jupyter.decoding import round as one_round
+from specdec_jupyter.decoding import rounds as rounds_module
 from specdec_jupyter.decoding.drafters import ModelDrafter
 from specdec_jupyter.decoding.rounds import Walkthrough, trace_round
 from specdec_jupyter.decoding.sampling import SamplingSettings, distribution
@@ -44,6 +47,43 @@ def test_a_walkthrough_emits_the_loops_tokens(temperature, seed):
     assert counts["rounds"] == loop.stats.rounds
     assert counts["drafted"] == loop.stats.total_draft_tokens_count
     assert counts["rejected"] == loop.stats.rejected_draft_tokens_count
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_the_walkthrough_runs_the_loops_rounds(monkeypatch, temperature):
+    """Both run `run_round`: with one seed and a fixed k, the same outcomes round by round,
+    and the same events, numbers and all."""
+    outcomes: dict[str, list] = {"loop": [], "walkthrough": []}
+    for name, module in [("loop", loop_module), ("walkthrough", rounds_module)]:
+
+        def recorded(*args, name=name):
+            outcome = one_round.run_round(*args)
+            outcomes[name].append(outcome)
+            return outcome
+
+        monkeypatch.setattr(module, "run_round", recorded)
+    main, draft = toy_pair()
+    loop = Session(main, draft).generate(
+        PROMPT, raw=True, max_tokens=30, draft_tokens=3, temperature=temperature, seed=4
+    )
+    sampling = SamplingSettings(temperature=temperature)
+    prompt = main.tokenize(PROMPT)
+    walkthrough = walk(*toy_pair(), prompt, k=3, sampling=sampling, max_tokens=30, seed=4)
+
+    def summary(outcome):
+        verification = outcome.verification
+        return (
+            outcome.draft.tokens,
+            verification.n_accepted,
+            verification.next_token,
+            verification.acceptance,
+            verification.draws,
+            outcome.emitted,
+        )
+
+    assert len(outcomes["loop"]) == loop.stats.rounds >= 3
+    assert list(map(summary, outcomes["walkthrough"])) == list(map(summary, outcomes["loop"]))
+    assert walkthrough.events == loop.events
 
 
 @pytest.mark.parametrize("seed", range(20))

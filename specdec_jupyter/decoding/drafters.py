@@ -83,6 +83,14 @@ def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
     return i
 
 
+def rewind(engine: Engine, context: Sequence[int]) -> list[int]:
+    """Cut the engine's cache back to what it shares with `context`, short of the last
+    token (logits are not kept, so that one is read again); return the tokens still to read."""
+    keep = min(common_prefix_length(engine.tokens, context), len(context) - 1)
+    engine.rollback(keep)
+    return list(context[keep:])
+
+
 class ModelDrafter:
     """Drafts with a smaller model that shares the main model's vocabulary."""
 
@@ -108,11 +116,9 @@ class ModelDrafter:
     ) -> Draft:
         """Up to `k` tokens that might follow `context` (prompt plus everything emitted)."""
         engine = self.engine
-        # Re-evaluate at least the last context token: its logits are not kept.
-        keep = min(common_prefix_length(engine.tokens, context), len(context) - 1)
-        engine.rollback(keep)
-        logits = engine.evaluate(context[keep:], n_logits=1)[0]
-        draft = Draft(source=self.name, caught_up=len(context) - keep)
+        unread = rewind(engine, context)
+        logits = engine.evaluate(unread, n_logits=1)[0]
+        draft = Draft(source=self.name, caught_up=len(unread))
         while True:
             probs = distribution(logits, sampling)
             token = int(logits.argmax()) if sampling.greedy else draw(probs, rng)

@@ -16,8 +16,8 @@ for free, at every position up to K, also beyond the k it drafted. A costly draf
 model) is probed instead, on a budget of a few per cent of the run's time, counting what the
 probe really costs: a draft model left idle must first read every token it missed.
 
-The maths is pure (`expected_tokens`, `best_draft_length`); the loop measures the times and
-reports them through `DraftPolicy.record`.
+The maths is pure (`expected_tokens`, `best_draft_length`); each round's outcome, with its
+measured times, reaches the policy through `DraftPolicy.record`.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from .drafters import Draft, DraftOption
+from .round import RoundOutcome
 
 PRIOR_ACCEPTANCE = 0.5  # before any evidence a draft token is a coin flip...
 PRIOR_WEIGHT = 0.5  # ...worth half an observation, so evidence soon dominates
@@ -189,15 +190,8 @@ class DraftLengthPolicy(Protocol):
         """Which option drafts this round and how many tokens (0: a plain step)."""
         ...
 
-    def record(
-        self,
-        draft: Draft,
-        n_accepted: int,
-        emitted: Sequence[int],
-        draft_seconds: float,
-        verify_seconds: float,
-    ) -> None:
-        """The round's outcome: what was drafted and accepted, the tokens it emitted, and
+    def record(self, outcome: RoundOutcome) -> None:
+        """Learn from a round: what was drafted and accepted, the tokens it emitted, and
         the time spent drafting and in the main model's call on last + draft."""
         ...
 
@@ -211,14 +205,7 @@ class FixedDraftLength:
     def choose(self, options: Sequence[DraftOption], limit: int) -> tuple[DraftOption | None, int]:
         return (options[0], min(self.max_tokens, limit)) if options else (None, 0)
 
-    def record(
-        self,
-        draft: Draft,
-        n_accepted: int,
-        emitted: Sequence[int],
-        draft_seconds: float,
-        verify_seconds: float,
-    ) -> None:
+    def record(self, outcome: RoundOutcome) -> None:
         """A fixed length learns nothing."""
 
 
@@ -260,17 +247,10 @@ class DraftPolicy:
             return best[0], best[1]
         return self._probe(options, limit, plain)
 
-    def record(
-        self,
-        draft: Draft,
-        n_accepted: int,
-        emitted: Sequence[int],
-        draft_seconds: float,
-        verify_seconds: float,
-    ) -> None:
-        k = len(draft)
-        self.verify.record(k + 1, verify_seconds)
-        round_seconds = draft_seconds + verify_seconds
+    def record(self, outcome: RoundOutcome) -> None:
+        draft, emitted = outcome.draft, outcome.tokens
+        self.verify.record(len(draft) + 1, outcome.verify_seconds)
+        round_seconds = outcome.draft_seconds + outcome.verify_seconds
         self.credit += self.probe_budget * round_seconds
         if self._probing:
             plain = self.verify.estimate(1) or 0.0
@@ -278,8 +258,8 @@ class DraftPolicy:
         for name, state in self.sources.items():
             if state.free:
                 self._check_hindsight(state, emitted)
-            if k > 0 and name == draft.source:
-                self._record_draft(state, draft, n_accepted, draft_seconds)
+            if len(draft) > 0 and name == draft.source:
+                self._record_draft(state, draft, outcome.n_accepted, outcome.draft_seconds)
             else:
                 state.behind += len(emitted)
 

@@ -1,13 +1,12 @@
 """One round of speculative decoding taken apart, stage by stage, for a learner.
 
-`trace_round` runs the loop's round with the loop's own parts — the draft model
-proposes k tokens (`ModelDrafter`), the main model scores `last + draft` in one
-call, `verify_greedy` / `verify_sampling` judge — and keeps what the loop lets go:
-the top candidates of every q and p distribution, each u drawn against
-min(1, p/q), and the residual normalize(max(0, p - q)) a correction was drawn from.
-`Walkthrough` strings rounds into a generation to step through; it draws its random
-numbers in the loop's order, so with the same seed and a fixed k it emits exactly
-the tokens `speculative_decode` emits.
+`trace_round` runs the loop's own round (`run_round`, with the draft model as
+drafter) and takes its outcome apart, keeping what the loop lets go: the top
+candidates of every q and p distribution, each u drawn against min(1, p/q), and the
+residual normalize(max(0, p - q)) a correction was drawn from. `Walkthrough` strings
+rounds into a generation to step through with the loop's prefill and emitter, so
+with the same seed and a fixed k it emits exactly the events `speculative_decode`
+emits.
 """
 
 from __future__ import annotations
@@ -19,11 +18,11 @@ from typing import Any
 import numpy as np
 
 from ..engines.base import Engine
-from ..engines.detokenize import IncrementalDetokenizer
-from .drafters import Draft, ModelDrafter, common_prefix_length
+from .drafters import ModelDrafter, rewind
+from .emission import Emitter
 from .events import Source, StopReason, TokenEvent
-from .sampling import SamplingSettings, distribution, draw
-from .verify import verify_greedy, verify_sampling
+from .round import RoundOutcome, prefill, run_round
+from .sampling import SamplingSettings, distribution
 
 TOP_N = 5  # candidates shown per distribution: enough to compare, few enough to read
 
@@ -197,21 +196,38 @@ def trace_round(
     """One round after `context` (prompt + emitted tokens, the last not yet in the main
     model's cache): draft up to k tokens, score them, judge them; both caches are left
     as the loop leaves them."""
-    context = list(context)
+    return _traced_round(main, draft, context, k, sampling, rng, number, top_n)[0]
+
+
+def _traced_round(
+    main: Engine,
+    draft: Engine,
+    context: Sequence[int],
+    k: int,
+    sampling: SamplingSettings,
+    rng: np.random.Generator,
+    number: int,
+    top_n: int,
+) -> tuple[RoundTrace, RoundOutcome]:
+    """The loop's round with the draft model as drafter, and its trace."""
     recorder = _RowRecorder(draft)
-    proposed = ModelDrafter(recorder).propose(context, k, sampling, rng) if k > 0 else Draft()
-    q_rows = proposed.probs or [distribution(row, sampling) for row in recorder.rows]
+    option = ModelDrafter(recorder).options(context, k)[0]
+    outcome = run_round(main, rewind(main, context), option, k, sampling, rng)
+    q_rows = outcome.draft.probs or [distribution(row, sampling) for row in recorder.rows]
+    return _trace(main, outcome, q_rows, sampling, number, top_n), outcome
 
-    keep = min(common_prefix_length(main.tokens, context), len(context) - 1)
-    main.rollback(keep)
-    rows = main.evaluate([*context[keep:], *proposed.tokens], n_logits=len(proposed) + 1)
-    p_rows = [distribution(row, sampling) for row in rows]
-    if sampling.greedy:
-        verdict = verify_greedy(proposed.tokens, rows)
-    else:
-        verdict = verify_sampling(proposed.tokens, proposed.probs, p_rows, rng)
-    main.rollback(len(context) + verdict.n_accepted)
 
+def _trace(
+    main: Engine,
+    outcome: RoundOutcome,
+    q_rows: Sequence[np.ndarray],
+    sampling: SamplingSettings,
+    number: int,
+    top_n: int,
+) -> RoundTrace:
+    """A round's outcome, with whole p and q distributions, as the learner sees it."""
+    proposed, verdict = outcome.draft, outcome.verification
+    p_rows = outcome.main_probs or [distribution(row, sampling) for row in outcome.rows]
     proposals = [
         Proposal(
             token,
@@ -275,9 +291,13 @@ class Walkthrough:
         self.events: list[TokenEvent] = []
         self.rounds: list[RoundTrace] = []
         self.stage = 0
-        self.stop_reason: StopReason | None = None
         self._round_start = 0  # where the current round's tokens begin in `events`
-        self._detokenizer = IncrementalDetokenizer()
+        self._context: list[int] = []  # prompt + tokens emitted, shown or not
+        self._out: Emitter | None = None  # made at the first step, which brings the engine
+
+    @property
+    def stop_reason(self) -> StopReason | None:
+        return self._out.stop_reason if self._out is not None else None
 
     @property
     def current(self) -> RoundTrace | None:
@@ -325,50 +345,29 @@ class Walkthrough:
         }
 
     def _next_round(self, main: Engine, draft: Engine) -> None:
-        if not self.events:
-            self._first_token(main, draft)
+        """The loop's round, as `speculative_decode` runs it with a fixed k."""
+        if self._out is None:
+            self._out = Emitter(main, self.max_tokens)
+            first = prefill(main, ModelDrafter(draft), self.prompt, self.sampling, self.rng)
+            self._context = [*self.prompt, first.token_id]
+            self.events += self._out.add(first, 0)
+        out = self._out
         self._round_start = len(self.events)
-        context = self.prompt + [event.token_id for event in self.events]
-        room = main.n_ctx - len(context)
+        if out.stop_reason is not None:
+            return
+        room = main.n_ctx - len(self._context)  # as the loop's: `last` is not yet cached
         if room < 0:
-            self.stop_reason = "contextLengthReached"
+            self.events += out.finish("contextLengthReached")
             return
-        if self.stop_reason is not None:
-            return
-        k = min(self.k, self.max_tokens - len(self.events) - 1, room)
-        trace = trace_round(
-            main, draft, context, k, self.sampling, self.rng, len(self.rounds) + 1, self.top_n
+        k = min(self.k, out.remaining - 1, room)
+        number = len(self.rounds) + 1
+        trace, outcome = _traced_round(
+            main, draft, self._context, k, self.sampling, self.rng, number, self.top_n
         )
         self.rounds.append(trace)
         self.stage = 0
-        for token, source, p, q, acceptance in trace.emitted():
-            self._add(main, token, source, trace.number, p, q, acceptance)
-            if self.stop_reason is not None:
+        self._context = [*self._context, *outcome.tokens]
+        for token in outcome.emitted:
+            self.events += out.add(token, number)
+            if out.stop_reason is not None:
                 break
-
-    def _first_token(self, main: Engine, draft: Engine) -> None:
-        prompt = self.prompt
-        keep = min(common_prefix_length(main.tokens, prompt), len(prompt) - 1)
-        main.rollback(keep)
-        p = distribution(main.evaluate(prompt[keep:], n_logits=1)[0], self.sampling)
-        token = int(p.argmax()) if self.sampling.greedy else draw(p, self.rng)
-        ModelDrafter(draft).prepare(prompt)
-        self._add(main, token, "main", 0, float(p[token]), None, None)
-
-    def _add(
-        self,
-        main: Engine,
-        token: int,
-        source: Source,
-        number: int,
-        p: float,
-        q: float | None,
-        acceptance: float | None,
-    ) -> None:
-        end = main.is_end_of_generation(token)
-        text = "" if end else self._detokenizer.text_of(main.token_bytes(token))
-        self.events.append(TokenEvent(token, text, source, number, p, q, acceptance))
-        if end:
-            self.stop_reason = "eosFound"
-        elif len(self.events) >= self.max_tokens:
-            self.stop_reason = "maxPredictedTokensReached"
