@@ -2,12 +2,16 @@
 
 An event's text is the bytes its token adds, decoded across multi-byte characters; the
 end-of-generation token ends the run with empty text; stop strings hold text back until
-they are found or ruled out (stops.py); max_tokens ends the run at its count.
+they are found or ruled out (stops.py); max_tokens ends the run at its count. A token that
+ends inside a character waits, as in llama.cpp's server, for the token that completes it;
+when the run ends first, the bytes left over are flushed into its text (U+FFFD for a cut
+character), so the events' texts hold every byte generated.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from ..engines.base import Engine
 from ..engines.detokenize import IncrementalDetokenizer
@@ -26,14 +30,15 @@ class Emitter:
         self.stop_reason: StopReason | None = None
         self._detokenizer = IncrementalDetokenizer()
         self._stops = StopStringFilter(tuple(stop))
+        self._waiting: list[TokenEvent] = []  # past the stop strings, inside a character
 
     @property
     def remaining(self) -> int:
         return self.max_tokens - self.count
 
     def add(self, token: VerifiedToken, n_round: int) -> list[TokenEvent]:
-        """The events this token makes visible (none while a stop string may be forming);
-        sets `stop_reason` when it ends the run."""
+        """The events this token makes visible (none while a stop string may be forming
+        or a character is incomplete); sets `stop_reason` when it ends the run."""
         self.count += 1
         token_id = token.token_id
         end = self.main.is_end_of_generation(token_id)
@@ -42,17 +47,34 @@ class Emitter:
             token_id, text, token.source, n_round, token.p_main, token.q_draft, token.acceptance
         )
         if end:
-            self.stop_reason = "eosFound"
-            return [*self._stops.flush(), event]
+            return self._end("eosFound", [*self._stops.flush(), event])
         released, stopped = self._stops.push(event)
-        if stopped:
+        if stopped:  # bytes still pending lie past the stop string, cut with it
             self.stop_reason = "stopStringFound"
         elif self.count >= self.max_tokens:
-            self.stop_reason = "maxPredictedTokensReached"
-            released += self._stops.flush()
-        return released
+            return self._end("maxPredictedTokensReached", released + self._stops.flush())
+        return self._release(released)
 
     def finish(self, reason: StopReason) -> list[TokenEvent]:
         """End for a reason outside the token stream (a cancel, a full context)."""
+        return self._end(reason, self._stops.flush())
+
+    def _end(self, reason: StopReason, events: list[TokenEvent]) -> list[TokenEvent]:
+        """Flush the bytes left over into the last token that brought some."""
         self.stop_reason = reason
-        return self._stops.flush()
+        self._waiting += events
+        tail = self._detokenizer.flush()
+        if tail:
+            waiting = self._waiting
+            i = max(
+                i for i, e in enumerate(waiting) if not self.main.is_end_of_generation(e.token_id)
+            )
+            waiting[i] = replace(waiting[i], text=waiting[i].text + tail)
+        return self._release([])
+
+    def _release(self, events: list[TokenEvent]) -> list[TokenEvent]:
+        self._waiting += events
+        if self.stop_reason is None and self._detokenizer.pending:
+            return []
+        released, self._waiting = self._waiting, []
+        return released
