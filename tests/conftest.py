@@ -53,3 +53,23 @@ def tiny_session(tiny_paths):
     session = load(*tiny_paths, n_ctx=256, n_threads=1, progress=False)
     yield session
     session.close()
+
+
+@pytest.fixture(scope="session")
+def shell():
+    """IPython's test shell; it starts once per process (later calls return None)."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.testing.globalipapp import get_ipython
+
+    return get_ipython() or InteractiveShell.instance()
+
+
+@pytest.fixture
+def ip(shell, tmp_path, monkeypatch):
+    """The shell with `%load_ext specdec_jupyter` fresh, private config and cache folders,
+    and displays captured as text and HTML."""
+    monkeypatch.setenv("SPECDEC_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("SPECDEC_CACHE_DIR", str(tmp_path / "cache"))
+    shell.run_line_magic("reload_ext", "specdec_jupyter")  # loads it, with fresh magics state
+    monkeypatch.setattr(shell.display_formatter, "active_types", ["text/plain", "text/html"])
+    return shell

@@ -306,3 +306,16 @@ def test_a_prompt_too_long_is_reported_and_the_chat_goes_on(tiny_chat):
     tiny_chat.clear()
     tiny_chat.ask("hello")
     assert "error" not in tiny_chat.wait(60)
+
+
+def test_an_engine_that_cannot_run_here_says_why(toy, monkeypatch):
+    from specdec_jupyter.engines import registry
+
+    monkeypatch.setattr(registry.MlxKind, "modules", ("specdec_no_such_module",))
+    chat = ChatWidget(engine="toy", max_tokens=8)
+    mlx = next(e for e in chat.engines if e["name"] == "mlx")
+    assert not mlx["available"] and "specdec_no_such_module does not import" in mlx["note"]
+    assert "pip install 'specdec_jupyter[mlx]'" in mlx["note"]
+    chat.engine = "mlx"
+    assert chat.status["state"] == "error"
+    assert chat.status["message"].startswith("the mlx engine cannot run here")

@@ -4,35 +4,10 @@ from __future__ import annotations
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
-from IPython.testing.globalipapp import get_ipython
 from IPython.utils.capture import capture_output
+from magic_shell import magic
 
 from specdec_jupyter.widgets import ChatWidget, TeachWidget
-
-
-@pytest.fixture(scope="module")
-def shell():
-    """IPython's test shell; it starts once per process (later calls return None)."""
-    return get_ipython() or InteractiveShell.instance()
-
-
-@pytest.fixture
-def ip(shell, tmp_path, monkeypatch):
-    monkeypatch.setenv("SPECDEC_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("SPECDEC_CACHE_DIR", str(tmp_path / "cache"))
-    shell.run_line_magic("reload_ext", "specdec_jupyter")  # loads it, with fresh magics state
-    monkeypatch.setattr(shell.display_formatter, "active_types", ["text/plain", "text/html"])
-    return shell
-
-
-def magic(ip, line: str, cell: str | None = None):
-    with capture_output() as captured:
-        if cell is None:
-            result = ip.run_line_magic("specdec", line)
-        else:
-            result = ip.run_cell_magic("specdec", line, cell)
-    return result, captured
 
 
 @pytest.mark.parametrize(

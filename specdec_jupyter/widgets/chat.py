@@ -243,6 +243,7 @@ class ChatWidget(anywidget.AnyWidget):
     def _select(self, main: str | None, draft: Any) -> None:
         """Fill the selectors for the engine and choose a main model and a draft."""
         with self._reporting(), self._choosing():
+            self._service.kind.require_available()
             self.models = [choice.to_dict() for choice in self._service.models()]
             key = self._service.key_of(main) if main is not None else self._service.default_main()
             if key is None:
