@@ -21,7 +21,7 @@ from specdec_jupyter.decoding.policy import (
     expected_tokens,
 )
 from specdec_jupyter.decoding.round import RoundOutcome, VerifiedToken
-from specdec_jupyter.decoding.verify import Verdict
+from specdec_jupyter.decoding.verify import Verification
 
 # models.md: the Qwen2.5-Coder 1.5B on 2 CPU cores, one call of 1/2/4/6/8 tokens (seconds);
 # the 0.5B draft costs about 0.45 of the main model per token.
@@ -104,7 +104,7 @@ def outcome(
     """The round as `run_round` reports it, from the simulated world's numbers."""
     judged = min(n_accepted + 1, len(draft))
     acceptance = [1.0] * n_accepted + [0.0] * (judged - n_accepted)
-    verification = Verdict(n_accepted, emitted[-1], acceptance)
+    verification = Verification(n_accepted, emitted[-1], acceptance)
     sources = ["draft"] * n_accepted + ["main"]
     tokens = tuple(VerifiedToken(t, s, 1.0) for t, s in zip(emitted, sources, strict=True))
     rows = np.zeros((len(draft) + 1, 0))

@@ -21,7 +21,7 @@ from ..errors import ContextOverflowError
 from .drafters import Draft, Drafter, DraftOption, rewind
 from .events import Source
 from .sampling import SamplingSettings, distribution, draw, probability_of
-from .verify import Verdict, verify_greedy, verify_sampling
+from .verify import Verification, verify_greedy, verify_sampling
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class RoundOutcome:
     """
 
     draft: Draft
-    verification: Verdict
+    verification: Verification
     emitted: tuple[VerifiedToken, ...]
     rows: np.ndarray
     main_probs: list[np.ndarray] | None
@@ -121,7 +121,7 @@ def run_round(
 
 
 def _emitted(
-    draft: Draft, verification: Verdict, rows: np.ndarray, main_probs: list[np.ndarray] | None
+    draft: Draft, verification: Verification, rows: np.ndarray, main_probs: list[np.ndarray] | None
 ) -> tuple[VerifiedToken, ...]:
     """The accepted draft tokens and the main model's own, each with p (under greedy from
     its logits row, without a whole softmax), q and the acceptance probability."""

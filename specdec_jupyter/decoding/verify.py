@@ -19,8 +19,8 @@ from .sampling import draw
 
 
 @dataclass(frozen=True)
-class Verdict:
-    """The outcome of one round: how many draft tokens stand, and the main model's token.
+class Verification:
+    """How a round's draft was judged: how many of its tokens stand, and the main model's token.
 
     `acceptance[i]` is min(1, p/q) of draft token i for every judged token (the
     accepted ones and, last, the rejected one); `residual` is the distribution
@@ -40,7 +40,7 @@ class Verdict:
         return len(self.acceptance) > self.n_accepted
 
 
-def verify_greedy(draft: list[int], main_rows: np.ndarray) -> Verdict:
+def verify_greedy(draft: list[int], main_rows: np.ndarray) -> Verification:
     """`main_rows[i]` are the main model's logits (or probs) after draft[:i]; k+1 rows."""
     choices = main_rows.argmax(axis=-1)
     n_accepted = 0
@@ -48,7 +48,7 @@ def verify_greedy(draft: list[int], main_rows: np.ndarray) -> Verdict:
         n_accepted += 1
     judged = min(n_accepted + 1, len(draft))
     acceptance = [1.0] * n_accepted + [0.0] * (judged - n_accepted)
-    return Verdict(n_accepted, int(choices[n_accepted]), acceptance)
+    return Verification(n_accepted, int(choices[n_accepted]), acceptance)
 
 
 def residual_distribution(p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -71,7 +71,7 @@ def verify_sampling(
     draft_probs: list[np.ndarray] | None,
     main_probs: list[np.ndarray],
     rng: np.random.Generator,
-) -> Verdict:
+) -> Verification:
     """Rejection sampling over k draft tokens; `main_probs` has k+1 rows, `draft_probs` k,
     or None for a deterministic draft (q a point mass on each draft token, so token x is
     accepted with probability p(x))."""
@@ -89,5 +89,5 @@ def verify_sampling(
                 if draft_probs is None
                 else residual_distribution(main_probs[i], draft_probs[i])
             )
-            return Verdict(i, draw(residual, rng), acceptance, residual, draws)
-    return Verdict(len(draft), draw(main_probs[len(draft)], rng), acceptance, draws=draws)
+            return Verification(i, draw(residual, rng), acceptance, residual, draws)
+    return Verification(len(draft), draw(main_probs[len(draft)], rng), acceptance, draws=draws)
