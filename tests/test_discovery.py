@@ -16,8 +16,8 @@ from tiny_models import write_tiny_gguf
 from specdec_jupyter.engines.llamacpp import read_vocabulary
 from specdec_jupyter.engines.resolve import resolve
 from specdec_jupyter.models.discovery import discover, model_roots
-from specdec_jupyter.models.gguf_file import diagnose_gguf
-from specdec_jupyter.models.gguf_metadata import read_gguf_vocabulary
+from specdec_jupyter.models.gguf.check import diagnose_gguf
+from specdec_jupyter.models.gguf.metadata import read_gguf_vocabulary
 from specdec_jupyter.models.metadata import read_model_info
 
 

@@ -30,7 +30,7 @@ from specdec_jupyter.errors import (
     ModelLoadError,
 )
 from specdec_jupyter.models.convert_mlx import convert_gguf_to_mlx
-from specdec_jupyter.models.gguf_tokenizer import GGUFVocabulary, build_tokenizer
+from specdec_jupyter.models.gguf.tokenizer import GGUFVocabulary, build_tokenizer
 from specdec_jupyter.models.mlx_catalog import convert_once
 
 TEXT = "hello world from the draft model. def return ünïcödé 😀 <|im_start|> ok"

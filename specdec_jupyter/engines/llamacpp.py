@@ -21,7 +21,7 @@ import llama_cpp
 import numpy as np
 
 from ..errors import ModelFileError, ModelLoadError, SpecDecError
-from ..models.gguf_file import check_gguf, diagnose_gguf
+from ..models.gguf.check import check_gguf, diagnose_gguf
 from .base import ChatMessage, VocabularyFacts, require_room
 from .chat_template import render_chat
 

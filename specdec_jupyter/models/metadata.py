@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import UnusableModelError
-from .gguf_metadata import read_gguf_info
+from .gguf.metadata import read_gguf_info
 from .mlx_metadata import read_mlx_info
 from .model_info import ModelInfo
 

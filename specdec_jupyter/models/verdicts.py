@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import IncompatibleDraftError, ModelFileError
 from .compat import Compatibility, llamacpp_compatibility, mlx_compatibility, size_warnings
-from .gguf_metadata import read_gguf_vocabulary
+from .gguf.metadata import read_gguf_vocabulary
 from .json_file import read_json_object, write_json_atomically
 from .metadata import fingerprint, read_model_info
 from .model_info import ModelInfo

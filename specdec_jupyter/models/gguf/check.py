@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import ModelFileError, UnusableModelError
-from .gguf_header import GGUF_MAGIC, open_gguf
+from ...errors import ModelFileError, UnusableModelError
+from .header import GGUF_MAGIC, open_gguf
 
 
 def check_gguf(path: Path) -> None:

@@ -22,7 +22,7 @@ import numpy as np
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFEndian, GGUFReader, GGUFValueType
 from gguf.gguf_reader import ReaderField
 
-from ..errors import UnusableModelError
+from ...errors import UnusableModelError
 
 GGUF_MAGIC = b"GGUF"
 _ARRAY_HEADER_BYTES = 12  # item type (uint32) + item count (uint64)

@@ -20,7 +20,7 @@ from gguf import TokenType
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast
 
-from ..errors import ModelFileError
+from ...errors import ModelFileError
 
 # llama.cpp's `tokenizer.ggml.pre` names -> the split regex its merges were learned with.
 PRE_TOKENIZER_SPLITS = {
