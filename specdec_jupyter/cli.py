@@ -196,7 +196,7 @@ def _compat(args: argparse.Namespace) -> int:
 
 def _models_convert_mlx(args: argparse.Namespace) -> int:
     try:
-        from .models.mlx_catalog import convert_once, mlx_model_dir
+        from .models.mlx.catalog import convert_once, mlx_model_dir
     except ImportError as exc:
         raise SpecDecError(
             f"converting to MLX needs mlx and mlx-lm ({exc}); "

@@ -17,7 +17,7 @@ from specdec_jupyter.engines.registry import EngineNote
 from specdec_jupyter.engines.resolve import resolve
 from specdec_jupyter.errors import UnknownModelError
 from specdec_jupyter.manager import EngineManager
-from specdec_jupyter.models.convert_mlx import convert_gguf_to_mlx
+from specdec_jupyter.models.mlx.convert import convert_gguf_to_mlx
 from specdec_jupyter.widgets import ChatWidget
 
 PROMPT = "the draft model"

@@ -17,7 +17,7 @@ from specdec_jupyter.decoding.loop import GenerationSettings, speculative_decode
 from specdec_jupyter.engines.llamacpp import LlamaCppEngine
 from specdec_jupyter.engines.mlx import MlxEngine
 from specdec_jupyter.models.catalog import CATALOG
-from specdec_jupyter.models.mlx_catalog import catalog_mlx_model
+from specdec_jupyter.models.mlx.catalog import catalog_mlx_model
 
 pytestmark = pytest.mark.real
 

@@ -29,9 +29,9 @@ from specdec_jupyter.errors import (
     ModelFileError,
     ModelLoadError,
 )
-from specdec_jupyter.models.convert_mlx import convert_gguf_to_mlx
 from specdec_jupyter.models.gguf.tokenizer import GGUFVocabulary, build_tokenizer
-from specdec_jupyter.models.mlx_catalog import convert_once
+from specdec_jupyter.models.mlx.catalog import convert_once
+from specdec_jupyter.models.mlx.convert import convert_gguf_to_mlx
 
 TEXT = "hello world from the draft model. def return ünïcödé 😀 <|im_start|> ok"
 

@@ -30,7 +30,7 @@ from tokenizers import decoders
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
 from ..errors import ModelFileError, ModelLoadError, SpecDecError
-from ..models.mlx_metadata import VOCAB_TYPES
+from ..models.mlx.metadata import VOCAB_TYPES
 from .base import ChatMessage, VocabularyFacts, require_room
 from .chat_template import ChatTemplateError
 

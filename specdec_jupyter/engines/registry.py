@@ -224,7 +224,7 @@ class MlxKind(EngineKind):
         return MlxEngine(model.path, n_ctx=options.n_ctx)
 
     def catalog_model(self, key: str, *, fetch_now: bool, progress: bool) -> Path:
-        from ..models.mlx_catalog import catalog_mlx_model, mlx_model_dir
+        from ..models.mlx.catalog import catalog_mlx_model, mlx_model_dir
 
         folder = mlx_model_dir(key)
         if fetch_now:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .metadata import read_model_info
-from .mlx_metadata import CONFIG
+from .mlx.metadata import CONFIG
 from .model_info import ModelInfo
 from .paths import models_dir
 

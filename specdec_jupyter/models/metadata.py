@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..errors import UnusableModelError
 from .gguf.metadata import read_gguf_info
-from .mlx_metadata import read_mlx_info
+from .mlx.metadata import read_mlx_info
 from .model_info import ModelInfo
 
 Fingerprint = tuple[int, int]  # (bytes, newest modification time in ns)

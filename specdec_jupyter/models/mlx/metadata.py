@@ -14,8 +14,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..errors import UnusableModelError
-from .model_info import ModelInfo, size_label
+from ...errors import UnusableModelError
+from ..model_info import ModelInfo, size_label
 
 CONFIG = "config.json"
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer.model")

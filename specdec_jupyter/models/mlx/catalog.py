@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .catalog import CatalogModel
-from .convert_mlx import convert_gguf_to_mlx
-from .fetch import exclusive_lock, fetch
-from .paths import models_dir
+from ..catalog import CatalogModel
+from ..fetch import exclusive_lock, fetch
+from ..paths import models_dir
+from .convert import convert_gguf_to_mlx
 
 DEFAULT_BITS = 4
 

@@ -5,7 +5,7 @@ quantizations; so every tensor is dequantized with the gguf package, renamed to
 the Hugging Face names mlx-lm's model classes expect (shaped as the model's own
 parameters, which also checks them), loaded into the mlx-lm model and quantized
 there with mlx-lm's own quantizer. The tokenizer is rebuilt from the GGUF
-vocabulary (gguf/tokenizer.py); the tokens that end a generation are the ones
+vocabulary (models/gguf/tokenizer.py); the tokens that end a generation are the ones
 llama.cpp ends on for this file. The folder is written under a hidden name
 beside the target and renamed when complete, so a folder under the final name
 is always a whole model.
@@ -28,10 +28,10 @@ from mlx.utils import tree_flatten
 from mlx_lm.utils import quantize_model, save_config, save_model
 from tqdm.auto import tqdm
 
-from ..engines.llamacpp import end_of_generation_ids
-from ..errors import ModelFileError
-from .gguf.header import GGUFHeader, TensorInfo, open_gguf
-from .gguf.tokenizer import GGUFVocabulary, build_tokenizer
+from ...engines.llamacpp import end_of_generation_ids
+from ...errors import ModelFileError
+from ..gguf.header import GGUFHeader, TensorInfo, open_gguf
+from ..gguf.tokenizer import GGUFVocabulary, build_tokenizer
 
 SUPPORTED_ARCHITECTURES = ("qwen2", "llama")
 QUANTIZED_BITS = (4, 8)
