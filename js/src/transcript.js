@@ -1,10 +1,35 @@
 // Rendering of the chat transcript: token spans with provenance, stats, tooltips.
 //
-// The transcript format is the Python side's (specdec_jupyter/widgets/transcript.py):
-// a token is TokenEvent.to_dict() — {token_id, text, source, round, p_main, q_draft,
-// acceptance} — and a message is {role, content, tokens?, stats?, stats_rows?, error?,
-// main_model?, draft_model?}. The green shade follows render.py's draft_shade, so the
-// live widget and the HTML fallback look the same (a pytest test checks they agree).
+// The transcript format is the Python side's (specdec_jupyter/widgets/transcript.py, the one
+// module that writes it); the typedefs below are its shape here. The green shade follows
+// render.py's draft_shade, so the live widget and the HTML fallback look the same (a pytest
+// test checks they agree).
+
+/**
+ * One token on the wire: `TokenEvent.to_dict()` with probabilities rounded.
+ * @typedef {object} Token
+ * @property {number} token_id
+ * @property {string} text the bytes this token adds, decoded
+ * @property {"draft" | "main"} source "draft": an accepted draft token; "main": the main model's own
+ * @property {number} round
+ * @property {number | null} p_main the main model's probability of the token
+ * @property {number | null} q_draft the draft's probability of the token
+ * @property {number | null} acceptance min(1, p/q), for draft tokens
+ */
+
+/**
+ * One message of a conversation.
+ * @typedef {object} Message
+ * @property {"user" | "assistant" | "system"} role
+ * @property {string} content
+ * @property {Token[]} [tokens] a reply's tokens
+ * @property {object} [stats] LM Studio's names
+ * @property {Array<[string, string]>} [stats_rows] the stats as Python formats them for people
+ * @property {string} [main_model]
+ * @property {string | null} [draft_model]
+ * @property {object} [settings]
+ * @property {string} [error] why the reply ended early
+ */
 
 const GREEN = "34, 197, 94";
 
