@@ -82,10 +82,6 @@ def result_to_html(events: list[TokenEvent], stats: GenerationStats) -> str:
     )
 
 
-def events_to_ansi(events: Iterable[TokenEvent], color: bool) -> str:
-    return "".join(event_to_ansi(event, color) for event in events)
-
-
 def event_to_ansi(event: TokenEvent, color: bool) -> str:
     if color and event.source == "draft" and event.text:
         return f"{ANSI_GREEN}{event.text}{ANSI_RESET}"
