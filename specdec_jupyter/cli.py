@@ -170,8 +170,8 @@ def _models_list(args: argparse.Namespace) -> int:
 def _compat(args: argparse.Namespace) -> int:
     from .listing import compat_report
     from .models.discovery import discover
+    from .models.drafts.verdicts import check_drafts
     from .models.metadata import read_model_info
-    from .models.verdicts import check_drafts
 
     main_path = resolve(args.main, fetch=False).path
     main_info = read_model_info(main_path)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .models.discovery import DiscoveredModel, ModelRoot
+from .models.drafts.verdicts import DraftVerdict
 from .models.model_info import ModelInfo
-from .models.verdicts import DraftVerdict
 
 
 def models_report(models: Sequence[DiscoveredModel], roots: Sequence[ModelRoot]) -> str:

@@ -33,8 +33,8 @@ from .engines.registry import LoadOptions, ModelRef, engine_kind, require_draft
 from .engines.resolve import ModelReference, resolve
 from .errors import EngineBusyError, MemoryBudgetError
 from .generation import Emit, Generation, OnEnd, ShouldStop
-from .models.defaults import DefaultDrafts
-from .models.verdicts import DraftVerdict, VerdictStore
+from .models.drafts.defaults import DefaultDrafts
+from .models.drafts.verdicts import DraftVerdict, VerdictStore
 from .result import GenerationResult
 from .session import Prompt, Session
 

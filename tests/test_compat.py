@@ -3,7 +3,7 @@
 from dataclasses import replace
 
 from specdec_jupyter.engines.base import VocabularyFacts
-from specdec_jupyter.models.compat import llamacpp_compatibility
+from specdec_jupyter.models.drafts.compat import llamacpp_compatibility
 
 BASE = VocabularyFacts(
     vocab_type="BPE",

@@ -13,9 +13,9 @@ from model_folders import write_mlx_folder
 from tiny_models import write_tiny_gguf
 
 from specdec_jupyter.errors import IncompatibleDraftError, ModelFileError
-from specdec_jupyter.models import verdicts
-from specdec_jupyter.models.compat import mlx_compatibility
-from specdec_jupyter.models.verdicts import VerdictStore, check_draft, check_drafts
+from specdec_jupyter.models.drafts import verdicts
+from specdec_jupyter.models.drafts.compat import mlx_compatibility
+from specdec_jupyter.models.drafts.verdicts import VerdictStore, check_draft, check_drafts
 
 
 @pytest.fixture

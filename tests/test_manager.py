@@ -22,7 +22,7 @@ from specdec_jupyter.errors import (
     SpecDecError,
 )
 from specdec_jupyter.manager import EngineManager
-from specdec_jupyter.models.defaults import DefaultDrafts
+from specdec_jupyter.models.drafts.defaults import DefaultDrafts
 
 
 class SlowEngine:
@@ -214,7 +214,7 @@ def test_the_default_draft_survives_a_restart(models, tmp_path):
     read_back = subprocess.run(
         [sys.executable, "-c",
          "import sys; from pathlib import Path; "
-         "from specdec_jupyter.models.defaults import DefaultDrafts; "
+         "from specdec_jupyter.models.drafts.defaults import DefaultDrafts; "
          "print(DefaultDrafts().get(sys.argv[1]))", str(models["main"])],
         capture_output=True, text=True, check=True,
     )  # fmt: skip

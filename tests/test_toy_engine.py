@@ -13,7 +13,7 @@ from specdec_jupyter.decoding.drafters import ModelDrafter
 from specdec_jupyter.decoding.loop import GenerationSettings, speculative_decode
 from specdec_jupyter.decoding.sampling import SamplingSettings, distribution
 from specdec_jupyter.engines.toy import toy_pair
-from specdec_jupyter.models.compat import llamacpp_compatibility
+from specdec_jupyter.models.drafts.compat import llamacpp_compatibility
 from specdec_jupyter.session import Session
 
 END = -1

@@ -21,10 +21,10 @@ from typing import ClassVar
 
 from ..errors import IncompatibleDraftError, ModelFileError, SpecDecError, UnknownModelError
 from ..models.catalog import CATALOG, DEFAULT_DRAFT, DEFAULT_MAIN
-from ..models.compat import Compatibility
 from ..models.discovery import discover
+from ..models.drafts.compat import Compatibility
+from ..models.drafts.verdicts import DraftVerdict, VerdictStore, check_draft
 from ..models.fetch import fetch, is_fetched, model_path
-from ..models.verdicts import DraftVerdict, VerdictStore, check_draft
 from .base import Engine
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from .json_file import read_json_object, write_json_atomically
-from .paths import config_dir
+from ..json_file import read_json_object, write_json_atomically
+from ..paths import config_dir
 
 FILE_NAME = "default-drafts.json"
 

@@ -18,13 +18,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from ..errors import IncompatibleDraftError, ModelFileError
+from ...errors import IncompatibleDraftError, ModelFileError
+from ..gguf.metadata import read_gguf_vocabulary
+from ..json_file import read_json_object, write_json_atomically
+from ..metadata import fingerprint, read_model_info
+from ..model_info import ModelInfo
+from ..paths import cache_dir
 from .compat import Compatibility, llamacpp_compatibility, mlx_compatibility, size_warnings
-from .gguf.metadata import read_gguf_vocabulary
-from .json_file import read_json_object, write_json_atomically
-from .metadata import fingerprint, read_model_info
-from .model_info import ModelInfo
-from .paths import cache_dir
 
 CACHE_VERSION = 1  # bump when a rule or a reason's wording changes
 
