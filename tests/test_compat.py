@@ -2,8 +2,8 @@
 
 from dataclasses import replace
 
-from specdec_jupyter.engines.base import VocabularyFacts
 from specdec_jupyter.models.drafts.compat import llamacpp_compatibility
+from specdec_jupyter.models.vocabulary import VocabularyFacts
 
 BASE = VocabularyFacts(
     vocab_type="BPE",

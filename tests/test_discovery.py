@@ -13,10 +13,10 @@ from conftest import catalog_file
 from model_folders import write_damaged_files, write_mlx_folder
 from tiny_models import write_tiny_gguf
 
-from specdec_jupyter.engines.llamacpp import read_vocabulary
 from specdec_jupyter.engines.resolve import resolve
 from specdec_jupyter.models.discovery import discover, model_roots
 from specdec_jupyter.models.gguf.check import diagnose_gguf
+from specdec_jupyter.models.gguf.llama_load import read_vocabulary
 from specdec_jupyter.models.gguf.metadata import read_gguf_vocabulary
 from specdec_jupyter.models.metadata import read_model_info
 

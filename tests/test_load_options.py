@@ -13,6 +13,7 @@ from specdec_jupyter.cli import main as cli
 from specdec_jupyter.engines import llamacpp
 from specdec_jupyter.engines.registry import EngineNote, LoadOptions
 from specdec_jupyter.manager import EngineManager
+from specdec_jupyter.models.gguf import llama_load
 
 
 @pytest.fixture
@@ -59,11 +60,11 @@ def test_main_and_draft_layers_are_offloaded_separately(tiny_paths, layers_asked
     monkeypatch.setattr(llamacpp, "gpu_offload_supported", lambda: True)
     load(*tiny_paths, gpu_layers=2, draft_gpu_layers=0, n_ctx=128, progress=False).close()
     load(*tiny_paths, n_ctx=128, progress=False).close()  # default: all, as LM Studio does
-    assert layers_asked == [2, 0, llamacpp.MAX_LAYERS, llamacpp.MAX_LAYERS]
+    assert layers_asked == [2, 0, llama_load.MAX_LAYERS, llama_load.MAX_LAYERS]
 
     manager = EngineManager(n_ctx=128, gpu_layers=1, draft_gpu_layers=-1)
     manager.generate("hi", main=tiny_paths[0], draft=tiny_paths[1], raw=True, max_tokens=2)
-    assert layers_asked[4:] == [1, llamacpp.MAX_LAYERS]
+    assert layers_asked[4:] == [1, llama_load.MAX_LAYERS]
     manager.close()
 
 

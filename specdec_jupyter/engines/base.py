@@ -1,4 +1,4 @@
-"""The protocol every engine implements, and the vocabulary facts compatibility needs.
+"""The protocol every engine implements.
 
 An engine owns one model and one KV cache holding `tokens`. The decoding loop
 only appends (`evaluate`) and truncates (`rollback`); it never sees a backend type.
@@ -7,27 +7,14 @@ only appends (`evaluate`) and truncates (`rollback`); it never sees a backend ty
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 from ..errors import ContextOverflowError
+from ..models.vocabulary import VocabularyFacts
 
 ChatMessage = dict[str, str]
-
-
-@dataclass(frozen=True)
-class VocabularyFacts:
-    """What llama.cpp compares before it lets one model draft for another."""
-
-    vocab_type: str
-    size: int
-    bos_id: int | None
-    eos_id: int | None
-    add_bos: bool
-    add_eos: bool
-    token_texts: tuple[str, ...]
 
 
 class Engine(Protocol):

@@ -4,115 +4,25 @@ Why low level: the high-level `Llama` keeps logits for every position when a
 draft model is attached (n_ctx x n_vocab floats, 1.2 GB for Qwen at 2048
 tokens). Here a batch asks for logits only on the rows the caller verifies,
 those rows are copied out at once, and rollback is one memory sequence-removal
-call.
+call. The model is loaded by models/gguf/llama_load.py, which also keeps llama.cpp's log
+(where each layer went, why a load failed).
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
-import re
-import sys
-from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
 import llama_cpp
 import numpy as np
 
-from ..errors import ModelFileError, ModelLoadError, SpecDecError
-from ..models.gguf.check import check_gguf, diagnose_gguf
-from .base import ChatMessage, VocabularyFacts, require_room
+from ..errors import ModelLoadError, SpecDecError
+from ..models.gguf.llama_load import load_model, vocabulary_facts
+from ..models.vocabulary import VocabularyFacts
+from .base import ChatMessage, require_room
 from .chat_template import render_chat
-
-# llama.cpp's enum llama_vocab_type.
-VOCAB_TYPE_NAMES = {0: "NONE", 1: "SPM", 2: "BPE", 3: "WPM", 4: "UGM", 5: "RWKV", 6: "PLAMO2"}
-GGML_LOG_LEVEL_ERROR = 4
-MAX_LAYERS = 999  # llama-server's "all layers"
-
-LAYER_DEVICE = re.compile(r"layer +(\d+) assigned to device (\w+)")
-
-_log_lines: deque[str] = deque(maxlen=20)
-_verbose = False
-_layer_devices: dict[int, str] = {}  # where the last load put each layer: "CPU", "CUDA0"…
-
-
-@llama_cpp.llama_log_callback
-def _log_callback(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
-    """Keep llama.cpp's recent messages to explain a failure, and the device of each layer
-    a load placed (llama.cpp tells it only in its log); print them only when verbose."""
-    message = text.decode("utf-8", "replace")
-    _log_lines.append(message)
-    placed = LAYER_DEVICE.search(message)
-    if placed:
-        _layer_devices[int(placed[1])] = placed[2]
-    if _verbose or level == GGML_LOG_LEVEL_ERROR:
-        print(message, end="", file=sys.stderr)
-
-
-llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
-llama_cpp.llama_backend_init()
-
-
-def _load_model(
-    path: Path, *, vocab_only: bool, verbose: bool, gpu_layers: int = 0
-) -> llama_cpp.llama_model_p:
-    global _verbose
-    check_gguf(path)
-    _verbose = verbose
-    _layer_devices.clear()
-    _log_lines.clear()
-    params = llama_cpp.llama_model_default_params()
-    params.vocab_only = vocab_only
-    params.n_gpu_layers = gpu_layers if gpu_layers >= 0 else MAX_LAYERS
-    model = llama_cpp.llama_model_load_from_file(str(path).encode(), params)
-    if not model:
-        problem = diagnose_gguf(path)
-        if problem:
-            raise ModelFileError(f"{path}: {problem}; download it again")
-        said = "".join(_log_lines).strip().splitlines()[-3:]
-        raise ModelLoadError(
-            f"llama.cpp (llama-cpp-python {llama_cpp.__version__}) could not load {path}: "
-            + (" / ".join(said) or "no reason given")
-            + "; a newer llama-cpp-python may know this model's architecture"
-        )
-    return model
-
-
-def _vocabulary_facts(vocab: llama_cpp.llama_vocab_p) -> VocabularyFacts:
-    size = llama_cpp.llama_vocab_n_tokens(vocab)
-    return VocabularyFacts(
-        vocab_type=VOCAB_TYPE_NAMES.get(llama_cpp.llama_vocab_type(vocab), "unknown"),
-        size=size,
-        bos_id=llama_cpp.llama_vocab_bos(vocab),
-        eos_id=llama_cpp.llama_vocab_eos(vocab),
-        add_bos=bool(llama_cpp.llama_vocab_get_add_bos(vocab)),
-        add_eos=bool(llama_cpp.llama_vocab_get_add_eos(vocab)),
-        token_texts=tuple(
-            llama_cpp.llama_vocab_get_text(vocab, i).decode("utf-8", "replace") for i in range(size)
-        ),
-    )
-
-
-def read_vocabulary(path: str | os.PathLike[str]) -> VocabularyFacts:
-    """A GGUF file's vocabulary as llama.cpp sees it, loading no weights (0.4 s for Qwen)."""
-    model = _load_model(Path(path), vocab_only=True, verbose=False)
-    try:
-        return _vocabulary_facts(llama_cpp.llama_model_get_vocab(model))
-    finally:
-        llama_cpp.llama_model_free(model)
-
-
-def end_of_generation_ids(path: str | os.PathLike[str]) -> list[int]:
-    """The tokens llama.cpp ends a generation on: EOS, EOT and those it knows by their text
-    (for Qwen also <|endoftext|> and the FIM separators), loading no weights."""
-    model = _load_model(Path(path), vocab_only=True, verbose=False)
-    try:
-        vocab = llama_cpp.llama_model_get_vocab(model)
-        size = llama_cpp.llama_vocab_n_tokens(vocab)
-        return [i for i in range(size) if llama_cpp.llama_vocab_is_eog(vocab, i)]
-    finally:
-        llama_cpp.llama_model_free(model)
 
 
 def gpu_offload_supported() -> bool:
@@ -136,8 +46,9 @@ class LlamaCppEngine:
     ):
         self.path = Path(path)
         self.name = self.path.stem
-        model = _load_model(self.path, vocab_only=False, verbose=verbose, gpu_layers=gpu_layers)
-        self.layer_devices = dict(_layer_devices)  # layer -> device, as llama.cpp placed it
+        model, self.layer_devices = load_model(  # layer -> device, as llama.cpp placed it
+            self.path, vocab_only=False, verbose=verbose, gpu_layers=gpu_layers
+        )
         self._model = model
         self._vocab = llama_cpp.llama_model_get_vocab(model)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
@@ -276,7 +187,7 @@ class LlamaCppEngine:
 
     def vocabulary(self) -> VocabularyFacts:
         if self._vocabulary is None:
-            self._vocabulary = _vocabulary_facts(self._vocab)
+            self._vocabulary = vocabulary_facts(self._vocab)
         return self._vocabulary
 
     def _token_text(self, token: int | None) -> str:

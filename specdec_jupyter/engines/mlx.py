@@ -31,7 +31,8 @@ from transformers.convert_slow_tokenizer import bytes_to_unicode
 
 from ..errors import ModelFileError, ModelLoadError, SpecDecError
 from ..models.mlx.metadata import VOCAB_TYPES
-from .base import ChatMessage, VocabularyFacts, require_room
+from ..models.vocabulary import VocabularyFacts
+from .base import ChatMessage, require_room
 from .chat_template import ChatTemplateError
 
 PREFILL_STEP = 512  # tokens per prefill call, as mlx-lm's speculative generation uses

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import ChatMessage, VocabularyFacts, require_room
+from ..models.vocabulary import VocabularyFacts
+from .base import ChatMessage, require_room
 
 SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<unk>")
 BOS, EOS, UNK = 1, 2, 3

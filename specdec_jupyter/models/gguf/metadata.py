@@ -14,9 +14,9 @@ from pathlib import Path
 
 from gguf import Keys, LlamaFileType
 
-from ...engines.base import VocabularyFacts
 from ...errors import UnusableModelError
 from ..model_info import ModelInfo, size_label
+from ..vocabulary import VocabularyFacts
 from .header import GGUFHeader, open_gguf
 
 NO_TOKEN = -1  # llama.cpp's LLAMA_TOKEN_NULL

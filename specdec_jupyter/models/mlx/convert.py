@@ -28,9 +28,9 @@ from mlx.utils import tree_flatten
 from mlx_lm.utils import quantize_model, save_config, save_model
 from tqdm.auto import tqdm
 
-from ...engines.llamacpp import end_of_generation_ids
 from ...errors import ModelFileError
 from ..gguf.header import GGUFHeader, TensorInfo, open_gguf
+from ..gguf.llama_load import end_of_generation_ids
 from ..gguf.tokenizer import GGUFVocabulary, build_tokenizer
 
 SUPPORTED_ARCHITECTURES = ("qwen2", "llama")

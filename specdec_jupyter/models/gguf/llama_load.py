@@ -1,0 +1,117 @@
+"""A GGUF file loaded by llama.cpp: the one way a file reaches it, the one log callback, and
+the vocabulary read without weights.
+
+llama.cpp reports through one process-wide log callback, set here at import: it keeps the
+recent messages, to explain a load that fails, and the device each layer of a load was put
+on, which llama.cpp tells only in its log. `load_model` loads a whole model for the
+llama.cpp engine (engines/llamacpp.py) or only its vocabulary, for `read_vocabulary` and
+`end_of_generation_ids` (0.4 s for Qwen).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+import sys
+from collections import deque
+from pathlib import Path
+
+import llama_cpp
+
+from ...errors import ModelFileError, ModelLoadError
+from ..vocabulary import VocabularyFacts
+from .check import check_gguf, diagnose_gguf
+
+# llama.cpp's enum llama_vocab_type.
+VOCAB_TYPE_NAMES = {0: "NONE", 1: "SPM", 2: "BPE", 3: "WPM", 4: "UGM", 5: "RWKV", 6: "PLAMO2"}
+GGML_LOG_LEVEL_ERROR = 4
+MAX_LAYERS = 999  # llama-server's "all layers"
+
+LAYER_DEVICE = re.compile(r"layer +(\d+) assigned to device (\w+)")
+
+_log_lines: deque[str] = deque(maxlen=20)
+_verbose = False
+_layer_devices: dict[int, str] = {}  # where the current load puts each layer: "CPU", "CUDA0"…
+
+
+@llama_cpp.llama_log_callback
+def _log_callback(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
+    """Keep llama.cpp's recent messages to explain a failure, and the device of each layer
+    a load placed (llama.cpp tells it only in its log); print them only when verbose."""
+    message = text.decode("utf-8", "replace")
+    _log_lines.append(message)
+    placed = LAYER_DEVICE.search(message)
+    if placed:
+        _layer_devices[int(placed[1])] = placed[2]
+    if _verbose or level == GGML_LOG_LEVEL_ERROR:
+        print(message, end="", file=sys.stderr)
+
+
+llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
+llama_cpp.llama_backend_init()
+
+
+def load_model(
+    path: Path, *, vocab_only: bool, verbose: bool = False, gpu_layers: int = 0
+) -> tuple[llama_cpp.llama_model_p, dict[int, str]]:
+    """llama.cpp's model of the GGUF file `path` (its vocabulary alone if `vocab_only`), with
+    `gpu_layers` layers on the GPU (-1: all), and the device llama.cpp put each layer on.
+    The caller frees the model (`llama_cpp.llama_model_free`)."""
+    global _verbose
+    check_gguf(path)
+    _verbose = verbose
+    _layer_devices.clear()
+    _log_lines.clear()
+    params = llama_cpp.llama_model_default_params()
+    params.vocab_only = vocab_only
+    params.n_gpu_layers = gpu_layers if gpu_layers >= 0 else MAX_LAYERS
+    model = llama_cpp.llama_model_load_from_file(str(path).encode(), params)
+    if not model:
+        problem = diagnose_gguf(path)
+        if problem:
+            raise ModelFileError(f"{path}: {problem}; download it again")
+        said = "".join(_log_lines).strip().splitlines()[-3:]
+        raise ModelLoadError(
+            f"llama.cpp (llama-cpp-python {llama_cpp.__version__}) could not load {path}: "
+            + (" / ".join(said) or "no reason given")
+            + "; a newer llama-cpp-python may know this model's architecture"
+        )
+    return model, dict(_layer_devices)
+
+
+def vocabulary_facts(vocab: llama_cpp.llama_vocab_p) -> VocabularyFacts:
+    """A loaded vocabulary's facts, as llama.cpp's draft compatibility check reads them."""
+    size = llama_cpp.llama_vocab_n_tokens(vocab)
+    return VocabularyFacts(
+        vocab_type=VOCAB_TYPE_NAMES.get(llama_cpp.llama_vocab_type(vocab), "unknown"),
+        size=size,
+        bos_id=llama_cpp.llama_vocab_bos(vocab),
+        eos_id=llama_cpp.llama_vocab_eos(vocab),
+        add_bos=bool(llama_cpp.llama_vocab_get_add_bos(vocab)),
+        add_eos=bool(llama_cpp.llama_vocab_get_add_eos(vocab)),
+        token_texts=tuple(
+            llama_cpp.llama_vocab_get_text(vocab, i).decode("utf-8", "replace") for i in range(size)
+        ),
+    )
+
+
+def read_vocabulary(path: str | os.PathLike[str]) -> VocabularyFacts:
+    """A GGUF file's vocabulary as llama.cpp sees it, loading no weights (0.4 s for Qwen)."""
+    model, _ = load_model(Path(path), vocab_only=True)
+    try:
+        return vocabulary_facts(llama_cpp.llama_model_get_vocab(model))
+    finally:
+        llama_cpp.llama_model_free(model)
+
+
+def end_of_generation_ids(path: str | os.PathLike[str]) -> list[int]:
+    """The tokens llama.cpp ends a generation on: EOS, EOT and those it knows by their text
+    (for Qwen also <|endoftext|> and the FIM separators), loading no weights."""
+    model, _ = load_model(Path(path), vocab_only=True)
+    try:
+        vocab = llama_cpp.llama_model_get_vocab(model)
+        size = llama_cpp.llama_vocab_n_tokens(vocab)
+        return [i for i in range(size) if llama_cpp.llama_vocab_is_eog(vocab, i)]
+    finally:
+        llama_cpp.llama_model_free(model)
