@@ -1,11 +1,12 @@
 """The chat transcript format, shared by the Python widget, the JS front end and the HTML fallback.
 
 A token on the wire is `TokenEvent.to_dict()` with probabilities rounded (js/src/transcript.js
-reads the same keys, and types them as `Token` and `Message`). A message is a dict: `role` ("user" | "assistant"), `content`, and for a
-reply `tokens`, `stats` (LM Studio's names), `stats_rows` (the same stats formatted for people,
-so Python alone decides how they read), `main_model`, `draft_model`, `settings`, and `error`
-when the reply ended on one. Streaming replies travel in batches of at most `MAX_UPDATES_PER_SECOND`
-custom messages, so a fast model does not flood the browser.
+reads the same keys, and types them as `Token` and `Message`). A message is a dict: `role`
+("user" | "assistant"), `content`, and for a reply `tokens`, `stats` (LM Studio's names),
+`stats_rows` (the same stats formatted for people, so Python alone decides how they read),
+`main_model`, `draft_model`, `settings`, and `error` when the reply ended on one. Streaming
+replies travel in batches of at most `MAX_UPDATES_PER_SECOND` custom messages, so a fast model
+does not flood the browser.
 """
 
 from __future__ import annotations
