@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 
 from .decoding.drafters import DRAFT_MODES
-from .engines.registry import DEFAULT_KIND, KINDS, EngineNote, engine_kind
+from .engines.registry import DEFAULT_KIND, KIND_OF_FORMAT, KINDS, EngineNote, engine_kind
 from .engines.resolve import resolve
 from .errors import SpecDecError
 from .models.catalog import CATALOG, DEFAULT_DRAFT, DEFAULT_MAIN, GROUPS, resolve_names
@@ -161,7 +161,8 @@ def _models_list(args: argparse.Namespace) -> int:
 
     models = discover(args.folders)
     if args.json:
-        print(json.dumps([m.to_dict() for m in models], ensure_ascii=False, indent=1))
+        listed = [{**m.to_dict(), "engine": KIND_OF_FORMAT[m.info.format]} for m in models]
+        print(json.dumps(listed, ensure_ascii=False, indent=1))
     else:
         print(models_report(models, model_roots(args.folders)))
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .engines.registry import KIND_OF_FORMAT
 from .models.discovery import DiscoveredModel, ModelRoot
 from .models.drafts.verdicts import DraftVerdict
 from .models.model_info import ModelInfo
@@ -21,7 +22,7 @@ def models_report(models: Sequence[DiscoveredModel], roots: Sequence[ModelRoot])
     rows += [
         (
             m.name,
-            m.info.engine,
+            KIND_OF_FORMAT[m.info.format],
             _gigabytes(m.info.size_bytes),
             m.info.size_label or "?",
             m.info.quantization or "?",
@@ -42,10 +43,11 @@ def models_report(models: Sequence[DiscoveredModel], roots: Sequence[ModelRoot])
 def compat_report(
     main_name: str, main: ModelInfo, verdicts: Sequence[tuple[str, DraftVerdict]]
 ) -> str:
-    lines = [f"main: {main_name} ({main.engine}, {_vocabulary(main)}, {main.size_label})"]
+    engine = KIND_OF_FORMAT[main.format]
+    lines = [f"main: {main_name} ({engine}, {_vocabulary(main)}, {main.size_label})"]
     compatible = [(name, v) for name, v in verdicts if v.compatible]
     incompatible = [(name, v) for name, v in verdicts if not v.compatible]
-    lines.append(f"compatible drafts for {main.engine} ({len(compatible)}):")
+    lines.append(f"compatible drafts for {engine} ({len(compatible)}):")
     for name, verdict in compatible:
         lines.append(f"  {name}")
         lines += [f"    warning: {warning}" for warning in verdict.warnings]

@@ -72,7 +72,7 @@ def test_each_store_layout_is_found_and_named_as_its_store_names_it(roots, tiny_
     ]
     assert all(m.info.usable for m in found.values())
     mlx = found["mlx-org/Tiny-4bit"].info
-    assert (mlx.engine, mlx.vocab_type, mlx.vocab_size, mlx.quantization) == (
+    assert (mlx.format, mlx.vocab_type, mlx.vocab_size, mlx.quantization) == (
         "mlx",
         "BPE",
         300,

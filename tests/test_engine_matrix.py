@@ -136,6 +136,16 @@ def test_every_door_runs_the_pair_and_agrees(folder, kind, ip, capsys):
     assert reference.stats.draft_model in texts["magics"]
 
 
+def test_mlx_on_a_linux_cpu_is_a_note_wherever_it_loads(folder, ip, capsys):
+    main = names(folder, "mlx", "main")[0]
+    with pytest.warns(EngineNote, match="MLX runs on the CPU here, without acceleration"):
+        load(main, n_ctx=256, progress=False).close()
+    assert cli(["generate", "--main", main, "--prompt", "hi", "--max-tokens", "1", "--json"]) == 0
+    assert "note: MLX runs on the CPU here" in capsys.readouterr().err
+    _, captured = magic(ip, f"load {main} --no-draft")
+    assert "note: MLX runs on the CPU here" in captured.stdout
+
+
 def test_gpu_layers_on_a_model_without_layers_is_a_note(folder):
     with pytest.warns(EngineNote, match="mlx engine does not take gpu_layers"):
         session = load(names(folder, "mlx", "main")[0], gpu_layers=4, n_ctx=256, progress=False)

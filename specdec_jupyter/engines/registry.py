@@ -115,8 +115,12 @@ class EngineKind(ABC):
             raise SpecDecError(f"the {self.name} engine cannot run here: {availability.note}")
 
     def open(self, model: ModelRef, options: LoadOptions) -> Engine:
-        """Load `model` with `options` (those this kind does not take are ignored)."""
+        """Load `model` with `options` (those this kind does not take are ignored); what a
+        user should know about this engine here (MLX without acceleration) is a note."""
         self.require_available()
+        note = self.availability().note
+        if note:
+            warnings.warn(EngineNote(note), stacklevel=3)
         return self._open(model, options)
 
     def note_ignored(self, options: LoadOptions) -> None:

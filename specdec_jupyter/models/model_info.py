@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 ModelFormat = Literal["gguf", "mlx"]
-ENGINE_OF_FORMAT: dict[str, str] = {"gguf": "llama.cpp", "mlx": "mlx"}
 
 
 @dataclass(frozen=True)
@@ -34,13 +33,8 @@ class ModelInfo:
     def usable(self) -> bool:
         return self.problem is None
 
-    @property
-    def engine(self) -> str:
-        """The engine that runs this model as it is on disk."""
-        return ENGINE_OF_FORMAT[self.format]
-
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "path": str(self.path), "engine": self.engine}
+        return {**asdict(self), "path": str(self.path)}
 
 
 def size_label(parameters: int) -> str:

@@ -18,6 +18,8 @@ from ..vocabulary import VocabularyFacts
 
 MAX_VOCAB_SIZE_DIFFERENCE = 128  # llama.cpp's SPEC_VOCAB_MAX_SIZE_DIFFERENCE
 FIRST_CHECKED_TOKEN = 5  # llama.cpp's SPEC_VOCAB_CHECK_START_TOKEN_ID
+# The rule that decides for a main model as it is on disk, named after the engine it is from.
+RULE_OF_FORMAT = {"gguf": "llama.cpp", "mlx": "mlx"}
 
 
 @dataclass(frozen=True)

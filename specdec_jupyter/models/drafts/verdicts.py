@@ -24,7 +24,13 @@ from ..json_file import read_json_object, write_json_atomically
 from ..metadata import fingerprint, read_model_info
 from ..model_info import ModelInfo
 from ..paths import cache_dir
-from .compat import Compatibility, llamacpp_compatibility, mlx_compatibility, size_warnings
+from .compat import (
+    RULE_OF_FORMAT,
+    Compatibility,
+    llamacpp_compatibility,
+    mlx_compatibility,
+    size_warnings,
+)
 
 CACHE_VERSION = 1  # bump when a rule or a reason's wording changes
 
@@ -137,7 +143,7 @@ def judge_draft(main: Path, draft: Path, read: _Reader) -> DraftVerdict:
         return DraftVerdict(
             main,
             draft,
-            main_info.engine,
+            RULE_OF_FORMAT[main_info.format],
             {"llama.cpp": refused, "mlx": refused},
             problem=f"{first.path}: {first.problem}",
         )
@@ -149,7 +155,7 @@ def judge_draft(main: Path, draft: Path, read: _Reader) -> DraftVerdict:
             ("mlx", mlx_compatibility(main_info.vocab_size, draft_info.vocab_size)),
         )
     }
-    return DraftVerdict(main, draft, main_info.engine, engines)
+    return DraftVerdict(main, draft, RULE_OF_FORMAT[main_info.format], engines)
 
 
 def _llamacpp_rule(main: ModelInfo, draft: ModelInfo, read: _Reader) -> Compatibility:
