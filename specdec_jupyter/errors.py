@@ -36,6 +36,10 @@ class IncompatibleDraftError(SpecDecError):
         self.reasons = reasons
 
 
+class SettingsError(SpecDecError, ValueError):
+    """A setting is out of range (a ValueError too, as Python's own checks raise)."""
+
+
 class ContextOverflowError(SpecDecError):
     """The prompt does not fit in the model's context window."""
 

@@ -68,7 +68,10 @@ def test_main_and_draft_layers_are_offloaded_separately(tiny_paths, layers_asked
     manager.close()
 
 
-def test_options_out_of_range_are_refused_in_words():
+def test_options_out_of_range_are_refused_in_words(capsys):
+    arguments = ["generate", "--engine", "toy", "--prompt", "the", "--max-tokens", "1"]
+    assert cli([*arguments, "--gpu-layers", "-3"]) == 2
+    assert capsys.readouterr().err.startswith("error: gpu_layers must be -1 (all), 0 (none)")
     with pytest.raises(ValueError, match="gpu_layers must be -1 .all., 0 .none."):
         LoadOptions(gpu_layers=-2)
     with pytest.raises(ValueError, match="n_threads must be at least 1"):

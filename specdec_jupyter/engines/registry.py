@@ -19,7 +19,13 @@ from functools import cache
 from pathlib import Path
 from typing import ClassVar
 
-from ..errors import IncompatibleDraftError, ModelFileError, SpecDecError, UnknownModelError
+from ..errors import (
+    IncompatibleDraftError,
+    ModelFileError,
+    SettingsError,
+    SpecDecError,
+    UnknownModelError,
+)
 from ..models.catalog import CATALOG, DEFAULT_DRAFT, DEFAULT_MAIN
 from ..models.discovery import discover
 from ..models.drafts.compat import Compatibility
@@ -46,11 +52,11 @@ class LoadOptions:
 
     def __post_init__(self) -> None:
         if isinstance(self.n_ctx, bool) or not isinstance(self.n_ctx, int) or self.n_ctx < 1:
-            raise ValueError(f"n_ctx must be a positive number of tokens, got {self.n_ctx!r}")
+            raise SettingsError(f"n_ctx must be a positive number of tokens, got {self.n_ctx!r}")
         if self.n_threads is not None and self.n_threads < 1:
-            raise ValueError(f"n_threads must be at least 1 (or None), got {self.n_threads!r}")
+            raise SettingsError(f"n_threads must be at least 1 (or None), got {self.n_threads!r}")
         if self.gpu_layers is not None and self.gpu_layers < -1:
-            raise ValueError(
+            raise SettingsError(
                 f"gpu_layers must be -1 (all), 0 (none) or a number of layers, "
                 f"got {self.gpu_layers!r}"
             )
