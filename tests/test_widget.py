@@ -314,7 +314,7 @@ def test_an_engine_that_cannot_run_here_says_why(toy, monkeypatch):
     monkeypatch.setattr(registry.MlxKind, "modules", ("specdec_no_such_module",))
     chat = ChatWidget(engine="toy", max_tokens=8)
     mlx = next(e for e in chat.engines if e["name"] == "mlx")
-    assert not mlx["available"] and "specdec_no_such_module does not import" in mlx["note"]
+    assert not mlx["available"] and "specdec_no_such_module is not installed" in mlx["note"]
     assert "pip install 'specdec_jupyter[mlx]'" in mlx["note"]
     chat.engine = "mlx"
     assert chat.status["state"] == "error"

@@ -19,7 +19,7 @@ const initialState = () => ({
   default_draft: "",
   engines: [
     { name: "llama.cpp", available: true, note: "" },
-    { name: "mlx", available: false, note: "mlx.core does not import; pip install 'specdec_jupyter[mlx]'" },
+    { name: "mlx", available: false, note: "mlx.core is not installed; pip install 'specdec_jupyter[mlx]'" },
     { name: "toy", available: true, note: "" },
   ],
   engine: "llama.cpp",

@@ -9,7 +9,7 @@ still lists it, with the reason it cannot run.
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import platform
 import warnings
 from abc import ABC, abstractmethod
@@ -127,7 +127,12 @@ class EngineKind(ABC):
         note = self.availability().note
         if note:
             warnings.warn(EngineNote(note), stacklevel=3)
-        return self._open(model, options)
+        try:
+            return self._open(model, options)
+        except ImportError as exc:  # installed, but broken
+            raise SpecDecError(
+                f"the {self.name} engine cannot run here: {exc}; {self.install_hint}"
+            ) from exc
 
     def note_ignored(self, options: LoadOptions) -> None:
         """A note for each option a user set that this kind does not take (an MLX model has
@@ -307,11 +312,15 @@ def engine_choices() -> list[dict[str, object]]:
 
 @cache
 def _import_availability(modules: Sequence[str], install_hint: str) -> Availability:
+    """Whether the backend's modules are installed, found without importing them (MLX and
+    mlx-lm take seconds to import; a selector should not)."""
     for module in modules:
         try:
-            importlib.import_module(module)
-        except Exception as exc:  # a broken install is as unavailable as a missing one
-            return Availability(False, f"{module} does not import ({exc}); {install_hint}")
+            found = importlib.util.find_spec(module) is not None
+        except ImportError:  # its parent package is missing
+            found = False
+        if not found:
+            return Availability(False, f"{module} is not installed; {install_hint}")
     return Availability(True)
 
 
