@@ -27,15 +27,20 @@ from specdec_jupyter.models.drafts.defaults import DefaultDrafts
 
 class SlowEngine:
     """A tiny engine whose every evaluation takes `delay` seconds, so a run lasts long
-    enough to be cancelled, interrupted or raced."""
+    enough to be cancelled, interrupted or raced; with a `gate`, evaluations after the
+    second wait for it, holding the run at a known step."""
 
-    def __init__(self, engine: LlamaCppEngine, delay: float):
-        self._engine, self.delay = engine, delay
+    def __init__(self, engine: LlamaCppEngine, delay: float, gate: threading.Event | None):
+        self._engine, self.delay, self.gate = engine, delay, gate
+        self.calls = 0
 
     def __getattr__(self, name: str):
         return getattr(self._engine, name)
 
     def evaluate(self, tokens, n_logits):
+        self.calls += 1
+        if self.gate is not None and self.calls > 2:
+            self.gate.wait(30)
         time.sleep(self.delay)
         return self._engine.evaluate(tokens, n_logits)
 
@@ -43,15 +48,17 @@ class SlowEngine:
 class Factory:
     """Loads tiny engines (one thread, small context), counting loads."""
 
-    def __init__(self, delay: float = 0.0, load_seconds: float = 0.0):
-        self.delay, self.load_seconds = delay, load_seconds
+    def __init__(
+        self, delay: float = 0.0, load_seconds: float = 0.0, gate: threading.Event | None = None
+    ):
+        self.delay, self.load_seconds, self.gate = delay, load_seconds, gate
         self.loads: list[str] = []
 
     def __call__(self, model: ModelRef, options: LoadOptions):
         self.loads.append(model.name)
         time.sleep(self.load_seconds)
         engine = LlamaCppEngine(model.path, n_ctx=256, n_threads=1)
-        return SlowEngine(engine, self.delay) if self.delay else engine
+        return SlowEngine(engine, self.delay, self.gate) if self.delay else engine
 
 
 @pytest.fixture(autouse=True)
@@ -75,6 +82,24 @@ def models(tiny_paths, tmp_path) -> dict[str, Path]:
 
 def manager_with(factory: Factory, **options) -> EngineManager:
     return EngineManager(engine_factory=factory, **options)
+
+
+def interrupt_main_once_waiting(then: threading.Event) -> None:
+    """What Jupyter's interrupt does, sent once the main thread waits on a run (an interrupt
+    sent before would land outside the wait, and a timer cannot know when that is); `then`
+    is set after it, to let the held run go on."""
+    main = threading.main_thread().ident
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        frame = sys._current_frames().get(main)
+        while frame is not None and frame.f_code.co_name != "_wait":
+            frame = frame.f_back
+        if frame is not None:
+            _thread.interrupt_main()
+            then.set()
+            return
+        time.sleep(0.005)
+    raise AssertionError("the main thread never waited on the run")
 
 
 def wait_for_events(run, count: int) -> None:
@@ -156,13 +181,14 @@ def test_cancel_stops_between_rounds_and_keeps_the_text(models):
 
 
 def test_a_keyboard_interrupt_while_waiting_cancels_and_keeps_the_text(models):
-    manager = manager_with(Factory(delay=0.02))
+    gate = threading.Event()  # the run is held at its third evaluation until the interrupt
+    manager = manager_with(Factory(delay=0.02, gate=gate))
     run = manager.start("hello world", main=models["main"], raw=True, max_tokens=200)
     wait_for_events(run, 2)
-    timer = threading.Timer(0.1, _thread.interrupt_main)  # what Jupyter's interrupt does
-    timer.start()
+    interrupter = threading.Thread(target=interrupt_main_once_waiting, args=(gate,))
+    interrupter.start()
     result = run.result(timeout=30)  # catches the interrupt, waits for the round to end
-    timer.join()
+    interrupter.join()
     assert result.stats.stop_reason == "userStopped"
     assert 2 <= len(result.events) < 200
     manager.close()
