@@ -176,11 +176,13 @@ def test_the_stream_is_batched_to_at_most_30_updates_a_second():
 
 def test_tokens_left_after_a_batch_are_sent_by_the_timer():
     sent: list[list[dict]] = []
-    batcher = TokenBatcher(sent.append)
+    timer_sent = threading.Event()
+    batcher = TokenBatcher(lambda batch: (sent.append(batch), len(sent) == 2 and timer_sent.set()),
+                           rate=0.5)  # fmt: skip
     batcher.add(TokenEvent(1, "a", "main", 0))
-    batcher.add(TokenEvent(2, "b", "draft", 1, 0.9, 0.8, 1.0))  # too soon: waits
+    batcher.add(TokenEvent(2, "b", "draft", 1, 0.9, 0.8, 1.0))  # within 2 s: waits
     assert len(sent) == 1
-    time.sleep(3 / MAX_UPDATES_PER_SECOND)
+    assert timer_sent.wait(30), "the timer never sent the waiting token"
     assert [[t["text"] for t in batch] for batch in sent] == [["a"], ["b"]]
 
 
