@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import _thread
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -180,7 +181,16 @@ def test_cancel_stops_between_rounds_and_keeps_the_text(models):
     manager.close()
 
 
-def test_a_keyboard_interrupt_while_waiting_cancels_and_keeps_the_text(models):
+@pytest.fixture
+def interrupts_raise():
+    """Ctrl-C raises KeyboardInterrupt, as in a kernel: a process a shell starts in the
+    background inherits SIGINT ignored, and there an interrupt would do nothing."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_a_keyboard_interrupt_while_waiting_cancels_and_keeps_the_text(models, interrupts_raise):
     gate = threading.Event()  # the run is held at its third evaluation until the interrupt
     manager = manager_with(Factory(delay=0.02, gate=gate))
     run = manager.start("hello world", main=models["main"], raw=True, max_tokens=200)
