@@ -12,15 +12,15 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
-from .decoding.drafters import DRAFT_MODES
 from .engines.registry import DEFAULT_KIND, KIND_OF_FORMAT, KINDS, EngineNote, engine_kind
 from .engines.resolve import resolve
-from .errors import SpecDecError
+from .errors import SettingsError, SpecDecError, one_line
 from .models.catalog import CATALOG, DEFAULT_DRAFT, DEFAULT_MAIN, GROUPS, resolve_names
 from .models.fetch import fetch, is_fetched
 from .models.paths import models_dir
 from .render import event_to_ansi, stats_to_text
 from .result import GenerationResult
+from .settings import DRAFT_MODES, RunSettings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,8 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "compat":
             return _compat(args)
         return _generate(args)
-    except SpecDecError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (SpecDecError, OSError) as exc:
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
 
 
@@ -231,15 +231,26 @@ def _generate(args: argparse.Namespace) -> int:
     default_main, default_draft = engine_kind(args.engine or DEFAULT_KIND).default_pair
     main_ref = args.main or default_main
     draft_ref = args.draft if args.main else (args.draft or default_draft)
-    draft_mode = None if args.no_draft else args.draft_mode
-    if args.no_draft or draft_mode == "lookup":
+    if args.no_draft and (args.draft or args.draft_mode):
+        raise SettingsError("--no-draft runs plain decoding: drop --draft and --draft-mode")
+    settings = RunSettings(
+        max_tokens=args.max_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        draft_tokens=args.draft_tokens,
+        draft_mode=args.draft_mode,
+        stop=args.stop,
+        seed=args.seed,
+    )  # checked before any model loads
+    if args.no_draft or settings.draft_mode == "lookup":
         draft_ref = None
     with warnings.catch_warnings(record=True) as notes:
         warnings.simplefilter("always", EngineNote)
         session = load(
             main_ref,
             draft_ref,
-            draft_mode=draft_mode,
+            draft_mode=settings.draft_mode,
             engine=args.engine,
             n_ctx=args.n_ctx,
             n_threads=args.threads,
@@ -254,13 +265,13 @@ def _generate(args: argparse.Namespace) -> int:
     events = []
     stream = session.stream(
         args.prompt,
-        max_tokens=args.max_tokens,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        seed=args.seed,
-        draft_tokens=args.draft_tokens,
-        stop=args.stop,
+        max_tokens=settings.max_tokens,
+        temperature=settings.temperature,
+        top_k=settings.top_k,
+        top_p=settings.top_p,
+        seed=settings.seed,
+        draft_tokens=settings.draft_tokens,
+        stop=settings.stop,
         system=args.system,
         raw=args.raw,
         should_stop=stopping,

@@ -58,3 +58,13 @@ class EngineBusyError(SpecDecError):
 
 class MemoryBudgetError(SpecDecError):
     """Loading a model would exceed the engine manager's memory budget."""
+
+
+def one_line(error: BaseException) -> str:
+    """An error as one line for a user: the package's message as it is; an OS error about a
+    user's file as its reason and the file (not a traceback from deep inside)."""
+    if isinstance(error, OSError) and not isinstance(error, SpecDecError):
+        reason = error.strerror or type(error).__name__
+        names = [str(name) for name in (error.filename, error.filename2) if name is not None]
+        return f"{' -> '.join(names)}: {reason}" if names else str(error)
+    return str(error)

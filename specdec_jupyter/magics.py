@@ -32,7 +32,7 @@ from IPython.display import display
 
 from .engines.registry import KINDS, EngineNote, LoadOptions
 from .engines.resolve import resolve
-from .errors import SpecDecError
+from .errors import SpecDecError, one_line
 from .listing import models_report
 from .models.discovery import discover, model_roots
 from .render import stats_rows
@@ -294,5 +294,5 @@ def _one_line_errors() -> Iterator[None]:
     """The package's errors are written for users: show the message, not a traceback."""
     try:
         yield
-    except SpecDecError as exc:
-        print(f"specdec: {exc}", file=sys.stderr)
+    except (SpecDecError, OSError) as exc:  # OSError: the user's files (permissions, folders)
+        print(f"specdec: {one_line(exc)}", file=sys.stderr)

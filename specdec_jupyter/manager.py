@@ -37,6 +37,7 @@ from .models.drafts.defaults import DefaultDrafts
 from .models.drafts.verdicts import DraftVerdict, VerdictStore
 from .result import GenerationResult
 from .session import Prompt, Session
+from .settings import RunSettings
 
 EngineFactory = Callable[[ModelRef, LoadOptions], Engine]
 Slot = tuple[ModelRef, LoadOptions]  # a model opened with some options: one engine, one cache
@@ -246,6 +247,7 @@ class EngineManager:
         Models load inside the run. While another run uses the main or the draft model
         this raises EngineBusyError, unless `wait=True` queues the run behind it.
         """
+        RunSettings.among(generation_options)  # bad settings fail here, before models load
         pair = self._pair(main, draft, engine, options, draft_options)
         locks = self._locks(pair)
         if not wait:

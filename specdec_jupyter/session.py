@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Literal
 
-from .decoding.drafters import DraftMode, PromptLookupDrafter, make_drafter
+from .decoding.drafters import PromptLookupDrafter, make_drafter
 from .decoding.events import GenerationStats, TokenEvent
 from .decoding.loop import GenerationSettings, speculative_decode
 from .decoding.sampling import SamplingSettings
@@ -30,6 +30,7 @@ from .engines.registry import LoadOptions, engine_kind, require_draft
 from .engines.resolve import ModelReference, resolve
 from .errors import SpecDecError
 from .result import GenerationResult
+from .settings import DraftMode, RunSettings
 
 Prompt = str | Sequence[ChatMessage]
 
@@ -75,7 +76,7 @@ class Session:
         top_p: float = 1.0,
         draft_tokens: int | Literal["auto"] = "auto",
         draft_mode: DraftMode | None = None,
-        stop: Sequence[str] = (),
+        stop: str | Sequence[str] = (),
         seed: int | None = None,
         use_draft: bool = True,
         system: str | None = None,
@@ -86,16 +87,28 @@ class Session:
 
         `draft_tokens`: "auto" or a fixed k per round; `draft_mode`: "model", "lookup" or
         "hybrid" (default: the session's `draft_mode`); `use_draft=False`: plain decoding.
+        `stop`: one stop string or several. Settings are checked (`settings.RunSettings`)
+        before anything runs.
         """
-        settings = GenerationSettings(
+        run = RunSettings(
             max_tokens=max_tokens,
-            sampling=SamplingSettings(temperature=temperature, top_k=top_k, top_p=top_p),
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
             draft_tokens=draft_tokens,
-            stop=tuple(stop),
+            draft_mode=draft_mode,
+            stop=stop,
             seed=seed,
         )
+        settings = GenerationSettings(
+            max_tokens=run.max_tokens,
+            sampling=SamplingSettings(run.temperature, run.top_k, run.top_p),
+            draft_tokens=run.draft_tokens,
+            stop=run.stop,
+            seed=run.seed,
+        )
         tokens = self.prompt_tokens(prompt, system=system, raw=raw)
-        drafter = make_drafter(draft_mode or self.draft_mode, self.draft) if use_draft else None
+        drafter = make_drafter(run.draft_mode or self.draft_mode, self.draft) if use_draft else None
         if not self._running.acquire(blocking=False):
             raise SpecDecError(
                 "a generation is already running on this session; stop it or wait for it"

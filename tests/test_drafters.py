@@ -142,7 +142,7 @@ def test_draft_modes_are_chosen_by_name(tiny_session):
     assert make_drafter(None, tiny_session.draft) is None
     with pytest.raises(SpecDecError, match="needs a draft model"):
         make_drafter("model", None)
-    with pytest.raises(SpecDecError, match="unknown draft mode"):
+    with pytest.raises(SpecDecError, match="draft_mode must be one of model, lookup, hybrid"):
         make_drafter("ngram", None)
 
 

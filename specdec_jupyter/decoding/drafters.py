@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Literal, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from ..engines.base import Engine
 from ..errors import SpecDecError
+from ..settings import DraftMode, check_draft_mode
 from .sampling import SamplingSettings, distribution, draw
 
 
@@ -217,18 +218,12 @@ class HybridDrafter:
         return [*self.lookup.options(context, max_tokens), *self.model.options(context, max_tokens)]
 
 
-DraftMode = Literal["model", "lookup", "hybrid"]
-DRAFT_MODES: tuple[DraftMode, ...] = ("model", "lookup", "hybrid")
-
-
 def make_drafter(mode: DraftMode | None, draft_engine: Engine | None) -> Drafter | None:
     """The drafter for a mode: "model" (the draft model), "lookup" (prompt lookup, no model)
     or "hybrid" (both); None is plain decoding."""
     if mode is None:
         return None
-    if mode not in DRAFT_MODES:
-        raise SpecDecError(f"unknown draft mode {mode!r}; use one of {', '.join(DRAFT_MODES)}")
-    if mode == "lookup":
+    if check_draft_mode(mode) == "lookup":
         return PromptLookupDrafter()
     if draft_engine is None:
         raise SpecDecError(

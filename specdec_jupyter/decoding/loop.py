@@ -21,6 +21,7 @@ import numpy as np
 
 from ..engines.base import Engine
 from ..errors import SpecDecError
+from ..settings import check_draft_tokens, check_max_tokens, check_seed, check_stops
 from .drafters import Drafter
 from .emission import Emitter
 from .events import GenerationStats, TokenEvent
@@ -42,11 +43,10 @@ class GenerationSettings:
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        if self.max_tokens < 1:
-            raise ValueError(f"max_tokens must be at least 1, got {self.max_tokens}")
-        k = self.draft_tokens
-        if k != "auto" and (isinstance(k, bool) or not isinstance(k, int) or k < 0):
-            raise ValueError(f'draft_tokens must be "auto" or an integer >= 0, got {k!r}')
+        object.__setattr__(self, "max_tokens", check_max_tokens(self.max_tokens))
+        object.__setattr__(self, "draft_tokens", check_draft_tokens(self.draft_tokens))
+        object.__setattr__(self, "stop", check_stops(self.stop))
+        object.__setattr__(self, "seed", check_seed(self.seed))
         if self.max_draft_tokens < 1:
             raise ValueError(f"max_draft_tokens must be at least 1, got {self.max_draft_tokens}")
 

@@ -1,0 +1,114 @@
+"""One validation of a run's settings, before any model loads, in every entry point."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from magic_shell import magic
+
+from specdec_jupyter import cli, load
+from specdec_jupyter.errors import SettingsError
+from specdec_jupyter.manager import EngineManager
+from specdec_jupyter.settings import RunSettings
+
+BAD = [
+    ({"temperature": math.nan}, "temperature must be >= 0 and finite"),
+    ({"temperature": math.inf}, "temperature must be >= 0 and finite"),
+    ({"temperature": -1}, "temperature must be >= 0"),
+    ({"top_p": 0}, r"top_p must be in \(0, 1\]"),
+    ({"top_p": math.nan}, r"top_p must be in \(0, 1\]"),
+    ({"top_k": 2.5}, "top_k must be an integer >= 0"),
+    ({"max_tokens": 0}, "max_tokens must be an integer >= 1"),
+    ({"max_tokens": 2.5}, "max_tokens must be an integer >= 1"),
+    ({"seed": -1}, "seed must be an integer >= 0"),
+    ({"stop": [""]}, "each stop must be a non-empty string"),
+    ({"stop": ["ok", 5]}, "each stop must be a non-empty string"),
+    ({"draft_tokens": -1}, '"auto" or an integer >= 0'),
+    ({"draft_mode": "both"}, "draft_mode must be one of model, lookup, hybrid"),
+]
+
+
+@pytest.mark.parametrize(("raw", "message"), BAD)
+def test_each_bad_setting_is_named_with_its_range(raw, message):
+    with pytest.raises(SettingsError, match=message) as caught:
+        RunSettings(**raw)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_string_stop_is_one_stop():
+    assert RunSettings(stop=", 5").stop == (", 5",)
+
+
+def test_a_string_stop_stops_at_the_whole_string_only():
+    session = load("toy-trigram", "toy-bigram", progress=False)
+    plain = session.generate("the cat sat on the", raw=True, max_tokens=40).text
+    stopped = session.generate("the cat sat on the", raw=True, max_tokens=40, stop=" zq")
+    assert stopped.text == plain, "no single character of the stop string ends the text"
+
+
+@pytest.mark.parametrize(("raw", "message"), BAD[:4])
+def test_the_session_refuses_before_tokenizing(raw, message):
+    session = load("toy-trigram", progress=False)
+    with pytest.raises(SettingsError, match=message):
+        session.generate("the cat", **raw)
+
+
+def test_the_manager_refuses_before_any_model_loads():
+    manager = EngineManager()
+    with pytest.raises(SettingsError, match="max_tokens"):
+        manager.start("the cat", main="toy-trigram", draft=None, max_tokens=0)
+    assert manager.loaded() == {}, "nothing was opened for a run that cannot start"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--max-tokens", "0"], "max_tokens must be an integer >= 1, got 0"),
+        (["--temperature", "nan"], "temperature must be >= 0 and finite (0 is greedy), got nan"),
+        (["--temperature", "-1"], "temperature must be >= 0"),
+        (["--top-p", "0"], "top_p must be in (0, 1]"),
+        (["--seed", "-1"], "seed must be an integer >= 0"),
+        (["--stop", ""], "each stop must be a non-empty string"),
+        (["--no-draft", "--draft-mode", "hybrid"], "--no-draft runs plain decoding"),
+        (["--no-draft", "--draft", "toy-bigram"], "--no-draft runs plain decoding"),
+    ],
+)
+def test_the_cli_refuses_in_one_line_before_loading(argv, message, capsys, monkeypatch):
+    monkeypatch.setattr("specdec_jupyter.session.load", _no_loading)
+    code = cli.main(["generate", "--engine", "toy", "--prompt", "hi", "--json", *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and err == f"error: {err[7:]}" and message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def _no_loading(*args, **kwargs):
+    raise AssertionError("a model was loaded for settings that are refused")
+
+
+def test_the_cli_json_is_json_at_any_valid_temperature(capsys):
+    code = cli.main(
+        ["generate", "--engine", "toy", "--prompt", "the cat", "--raw", "--json",
+         "--temperature", "0.8", "--seed", "3", "--max-tokens", "8"]
+    )  # fmt: skip
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["stats"]["predicted_tokens_count"] == len(out["tokens"]) >= 1
+
+
+def test_unreadable_and_misplaced_files_are_one_line(tmp_path, capsys, monkeypatch):
+    models = tmp_path / "models"
+    models.write_text("a file where the models folder should be")
+    monkeypatch.setenv("SPECDEC_MODELS_DIR", str(models))
+    code = cli.main(["models", "fetch", "--quiet", "smollm2-135m-instruct"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1
+
+
+def test_the_cell_magic_refuses_settings_in_one_line(ip):
+    magic(ip, "load toy-trigram --engine toy")
+    _, captured = magic(ip, "--max-tokens 0", "the cat")
+    assert captured.stderr == "specdec: max_tokens must be an integer >= 1, got 0\n"
+    _, captured = magic(ip, "--temperature nan", "the cat")
+    assert captured.stderr.startswith("specdec: temperature must be >= 0 and finite")
