@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -92,3 +93,28 @@ def test_the_cli_reports_errors_in_one_line(tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith("error: model file not found")
     assert "Traceback" not in done.stderr
+
+
+def _cli(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "specdec_jupyter.cli", "generate", *argv],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def test_a_small_context_is_chunked_to_the_batch_llama_cpp_allocated(tiny_paths):
+    """llama.cpp caps its batch at the requested context (16) and pads the context (to 256):
+    a prompt between the two once aborted the process in GGML_ASSERT."""
+    prompt = "hello world " * 20
+    done = _cli("--main", str(tiny_paths[0]), "--prompt", prompt, "--raw", "--n-ctx", "16",
+                "--max-tokens", "4", "--threads", "1", "--json")  # fmt: skip
+    assert done.returncode == 0, done.stderr[-500:]
+    assert len(json.loads(done.stdout)["tokens"]) >= 1
+
+
+def test_a_prompt_past_the_allocated_context_is_one_line_not_an_abort(tiny_paths):
+    done = _cli("--main", str(tiny_paths[0]), "--prompt", "hello world " * 400, "--raw",
+                "--n-ctx", "16", "--threads", "1", "--json")  # fmt: skip
+    assert done.returncode == 2, done.stderr[-500:]
+    assert done.stderr.startswith("error: ") and "larger n_ctx" in done.stderr
+    assert "Traceback" not in done.stderr and "GGML_ASSERT" not in done.stderr

@@ -70,9 +70,11 @@ class LlamaCppEngine:
             )
         self._ctx = context
         self._memory = llama_cpp.llama_get_memory(context)
+        # What llama.cpp allocated, not what was asked: it pads the context (16 -> 256) and
+        # caps the batch at the requested context; a chunk over the cap aborts the process.
         self.n_ctx = llama_cpp.llama_n_ctx(context)
-        self.n_batch = n_batch
-        self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
+        self.n_batch = min(llama_cpp.llama_n_batch(context), llama_cpp.llama_n_ubatch(context))
+        self._batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
         self._tokens: list[int] = []
         self._piece = ctypes.create_string_buffer(256)
         self._chat_template = self._metadata("tokenizer.chat_template")
