@@ -12,6 +12,7 @@ from conftest import catalog_file
 from model_folders import write_mlx_folder
 from tiny_models import write_tiny_gguf
 
+from specdec_jupyter import load
 from specdec_jupyter.errors import IncompatibleDraftError, ModelFileError
 from specdec_jupyter.models.drafts import verdicts
 from specdec_jupyter.models.drafts.compat import mlx_compatibility
@@ -83,6 +84,17 @@ def test_a_damaged_cache_file_is_only_a_cache(tiny_paths, store, judged):
     store.path.write_text(json.dumps({"version": verdicts.CACHE_VERSION, "verdicts": {"x": 1}}))
     assert check_draft(*tiny_paths, store=store).compatible
     assert len(judged) == 2
+
+
+def test_a_cache_that_cannot_be_written_is_skipped_with_a_note(tiny_paths, tmp_path, monkeypatch):
+    """A cache is safe to lose: a cache folder that is a file must not stop a load."""
+    blocked = tmp_path / "cache-is-a-file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("SPECDEC_CACHE_DIR", str(blocked))
+    with pytest.warns(verdicts.CacheNote, match="not cached .*SPECDEC_CACHE_DIR"):
+        session = load(*tiny_paths, n_ctx=64, n_threads=1, progress=False)
+    assert session.generate("hello", raw=True, max_tokens=2).stats.predicted_tokens_count >= 1
+    session.close()
 
 
 def test_an_unusable_file_is_named_not_called_incompatible(tiny_paths, tmp_path, store):
