@@ -213,14 +213,37 @@ def test_stop_keeps_what_was_generated(toy, monkeypatch):
     assert reply["content"] == "".join(t["text"] for t in reply["tokens"])
 
 
-def test_sending_while_a_reply_runs_is_refused_in_words(toy, monkeypatch):
+def test_a_message_sent_while_a_reply_runs_is_queued_not_dropped(toy, monkeypatch):
     _, release = hold_toy_at(monkeypatch, evaluation=1)
     toy.ask("one")
     toy.ask("two")
-    assert "Stop it first" in toy.status["message"]
+    assert "Queued" in toy.status["message"]
     release.set()
     toy.wait(30)
-    assert [m["content"] for m in toy.messages if m["role"] == "user"] == ["one"]
+    assert [m["role"] for m in toy.messages] == ["user", "assistant", "user", "assistant"]
+    assert [m["content"] for m in toy.messages if m["role"] == "user"] == ["one", "two"]
+
+
+def test_a_partial_settings_dict_keeps_the_other_defaults(toy):
+    toy.settings = {"temperature": 0.5}
+    assert toy.settings["max_tokens"] == 512 and toy.settings["use_draft"] is True
+    toy.ask("the cat")
+    reply = toy.wait(30)
+    assert "error" not in reply and reply["content"]
+
+
+def test_a_setting_out_of_range_is_a_reply_in_words(toy):
+    toy.settings = {**toy.settings, "max_tokens": 2.5}
+    toy.ask("the cat")
+    assert "max_tokens must be an integer >= 1, got 2.5" in toy.wait(30)["error"]
+
+
+def test_asking_without_a_main_model_says_so():
+    chat = ChatWidget("no-such-model", engine="toy", max_tokens=8)
+    settled(chat)
+    assert chat.main_model == ""
+    chat.ask("the cat")
+    assert "no main model is chosen" in chat.wait(30)["error"]
 
 
 def test_no_draft_setting_runs_plain_decoding(toy):

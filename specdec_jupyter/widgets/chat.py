@@ -110,6 +110,7 @@ class ChatWidget(anywidget.AnyWidget):
         self._running = threading.Lock()  # taken while a reply starts and while it is recorded
         self._replied = threading.Event()  # set when no reply is under way
         self._replied.set()
+        self._queued: list[str] = []  # messages sent while a reply ran, oldest first
         self._selection = 0  # counts selections, so a slow load never reports on a newer one
         self._selecting = False
         self.on_msg(self._on_message)
@@ -122,9 +123,17 @@ class ChatWidget(anywidget.AnyWidget):
     # -- the user's actions (the buttons call these too) ------------------------------------
 
     def ask(self, text: str) -> None:
-        """Send a user message and start the reply (returns at once; `wait()` for the end)."""
-        if not text.strip() or self._refuse_while_running():
+        """Send a user message and start the reply (returns at once; `wait()` for the end).
+        A message sent while a reply runs is queued and sent when that reply ends."""
+        if not text.strip():
             return
+        with self._running:
+            if self._run is not None:  # kept, not dropped: sent when the reply ends
+                self._queued.append(text)
+                self.status = _status(
+                    "generating", f"Queued: sent when this reply ends ({len(self._queued)})."
+                )
+                return
         self.messages = [*self.messages, {"role": "user", "content": text}]
         self._reply()
 
@@ -199,13 +208,15 @@ class ChatWidget(anywidget.AnyWidget):
         # run that ends at once from finishing before it has been recorded as running.
         with self._running:
             try:
+                if not self.main_model:  # "" would resolve to the current folder
+                    raise SpecDecError("no main model is chosen: pick one in the selector")
                 self._run = self._service.start(
                     history,
                     main=self.main_model,
                     draft=draft,
-                    max_tokens=int(settings["max_tokens"]),
-                    temperature=float(settings["temperature"]),
-                    top_p=float(settings["top_p"]),
+                    max_tokens=settings["max_tokens"],  # checked as given: 2.5 is refused
+                    temperature=settings["temperature"],
+                    top_p=settings["top_p"],
                     draft_tokens=settings["draft_tokens"],
                     system=settings["system_prompt"] or None,
                     on_event=batcher.add,
@@ -223,7 +234,11 @@ class ChatWidget(anywidget.AnyWidget):
         provenance: dict,
     ) -> None:
         with self._running:
-            self._record(events, stats, error, provenance)
+            queued = self._queued.pop(0) if self._queued else None
+            self._record(events, stats, error, provenance, settled=queued is None)
+        if queued is not None:
+            self.messages = [*self.messages, {"role": "user", "content": queued}]
+            self._reply()
 
     def _record(
         self,
@@ -231,12 +246,16 @@ class ChatWidget(anywidget.AnyWidget):
         stats: GenerationStats | None,
         error: BaseException | None,
         provenance: dict,
+        *,
+        settled: bool = True,
     ) -> None:
+        """Add the reply; `settled=False` when a queued message follows, so `wait()` goes on."""
         reply = reply_message(events, stats, error=describe(error) if error else None, **provenance)
         self.messages = [*self.messages, reply]
         self._run = None  # only now: a message sent meanwhile must not land before the reply
         self.status = _status()
-        self._replied.set()
+        if settled:
+            self._replied.set()
 
     # -- models ------------------------------------------------------------------------------
 
@@ -316,6 +335,11 @@ class ChatWidget(anywidget.AnyWidget):
                 manager.draft_options, gpu_layers=self.settings["draft_gpu_layers"]
             ),
         }
+
+    @t.validate("settings")
+    def _complete_settings(self, proposal: dict) -> dict[str, Any]:
+        """A partial settings dict keeps the defaults of what it leaves out."""
+        return {**DEFAULT_SETTINGS, **proposal["value"]}
 
     def _on_settings(self, change: dict) -> None:
         if any(change["old"].get(key) != change["new"].get(key) for key in LOAD_SETTINGS):
