@@ -5,19 +5,35 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from recording import drain
 
 from specdec_jupyter.decoding import loop as loop_module
 from specdec_jupyter.decoding import round as one_round
 from specdec_jupyter.decoding import rounds as rounds_module
 from specdec_jupyter.decoding.drafters import ModelDrafter
+from specdec_jupyter.decoding.loop import GenerationSettings, speculative_decode
 from specdec_jupyter.decoding.rounds import Walkthrough, trace_round
 from specdec_jupyter.decoding.sampling import SamplingSettings, distribution
 from specdec_jupyter.decoding.verify import residual_distribution, verify_sampling
 from specdec_jupyter.engines.toy import toy_pair
+from specdec_jupyter.result import GenerationResult
 from specdec_jupyter.session import Session
 
 PROMPT = "when the draft model"
 SAMPLING = SamplingSettings(temperature=1.0)
+
+
+def sequential_loop(main, draft, prompt: list[int], *, temperature: float, seed: int,
+                    max_tokens: int) -> GenerationResult:  # fmt: skip
+    """The loop at k = 3 with the walkthrough's randomness: one generator from the seed,
+    drawn in sequence (a seeded loop otherwise draws by keyed noise)."""
+    settings = GenerationSettings(
+        max_tokens=max_tokens, sampling=SamplingSettings(temperature), draft_tokens=3, seed=seed
+    )
+    run = speculative_decode(
+        main, ModelDrafter(draft), prompt, settings, rng=np.random.default_rng(seed)
+    )
+    return GenerationResult(*drain(run))
 
 
 def walk(main, draft, prompt: list[int], **options) -> Walkthrough:
@@ -32,10 +48,9 @@ def walk(main, draft, prompt: list[int], **options) -> Walkthrough:
 def test_a_walkthrough_emits_the_loops_tokens(temperature, seed):
     """Same seed, same fixed k: the same tokens from the same sources, round by round."""
     main, draft = toy_pair()
-    session = Session(main, draft)
     options = {"max_tokens": 40, "seed": seed}
-    loop = session.generate(PROMPT, draft_tokens=3, temperature=temperature, **options)
-    prompt = session.prompt_tokens(PROMPT)
+    prompt = Session(main, draft).prompt_tokens(PROMPT)
+    loop = sequential_loop(main, draft, prompt, temperature=temperature, **options)
     sampling = SamplingSettings(temperature=temperature)
     walkthrough = walk(*toy_pair(), prompt, k=3, sampling=sampling, **options)
     assert [(e.token_id, e.source, e.round) for e in walkthrough.events] == [
@@ -63,11 +78,9 @@ def test_the_walkthrough_runs_the_loops_rounds(monkeypatch, temperature):
 
         monkeypatch.setattr(module, "run_round", recorded)
     main, draft = toy_pair()
-    loop = Session(main, draft).generate(
-        PROMPT, raw=True, max_tokens=30, draft_tokens=3, temperature=temperature, seed=4
-    )
-    sampling = SamplingSettings(temperature=temperature)
     prompt = main.tokenize(PROMPT)
+    loop = sequential_loop(main, draft, prompt, temperature=temperature, seed=4, max_tokens=30)
+    sampling = SamplingSettings(temperature=temperature)
     walkthrough = walk(*toy_pair(), prompt, k=3, sampling=sampling, max_tokens=30, seed=4)
 
     def summary(outcome):

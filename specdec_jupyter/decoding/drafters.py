@@ -20,7 +20,7 @@ import numpy as np
 from ..engines.base import Engine
 from ..errors import SpecDecError
 from ..settings import DraftMode, check_draft_mode
-from .sampling import SamplingSettings, distribution, draw
+from .sampling import Randomness, SamplingSettings, distribution, draw
 
 
 @dataclass
@@ -46,7 +46,7 @@ class Draft:
         return len(self.tokens)
 
 
-ProposeFn = Callable[[int, SamplingSettings, np.random.Generator], Draft]
+ProposeFn = Callable[[int, SamplingSettings, Randomness], Draft]
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ class ModelDrafter:
         context: Sequence[int],
         k: int,
         sampling: SamplingSettings,
-        rng: np.random.Generator,
+        rng: Randomness,
     ) -> Draft:
         """Up to `k` tokens that might follow `context` (prompt plus everything emitted)."""
         engine = self.engine
@@ -122,7 +122,8 @@ class ModelDrafter:
         draft = Draft(source=self.name, caught_up=len(unread))
         while True:
             probs = distribution(logits, sampling)
-            token = int(logits.argmax()) if sampling.greedy else draw(probs, rng)
+            position = len(context) + len(draft.tokens)
+            token = int(logits.argmax()) if sampling.greedy else draw(probs, rng, position)
             draft.tokens.append(token)
             draft.q.append(float(probs[token]))
             if not sampling.greedy:

@@ -27,7 +27,7 @@ from .emission import Emitter
 from .events import GenerationStats, TokenEvent
 from .policy import make_policy
 from .round import RoundOutcome, prefill, run_round
-from .sampling import SamplingSettings
+from .sampling import KeyedNoise, Randomness, SamplingSettings
 
 
 @dataclass(frozen=True)
@@ -57,17 +57,22 @@ def speculative_decode(
     prompt: Sequence[int],
     settings: GenerationSettings,
     should_stop: Callable[[], bool] | None = None,
+    rng: Randomness | None = None,
 ) -> Generator[TokenEvent, None, GenerationStats]:
     """Yield token events as they are verified; return the run's stats.
 
     `should_stop` is polled between rounds; when it says so the run ends with
-    stop reason "userStopped" and everything emitted so far stands.
+    stop reason "userStopped" and everything emitted so far stands. The randomness is
+    keyed noise from `settings.seed` (the same text whatever k the policy picks; see
+    `KeyedNoise`), fresh entropy without a seed, or `rng` when given: a generator drawn
+    in sequence, as the teaching walkthrough's rejection sampling draws.
     """
     prompt = list(prompt)
     if not prompt:
         raise SpecDecError("the prompt is empty; give at least one token of text")
     sampling = settings.sampling
-    rng = np.random.default_rng(settings.seed)
+    if rng is None:
+        rng = np.random.default_rng() if settings.seed is None else KeyedNoise(settings.seed)
     policy = make_policy(settings.draft_tokens, settings.max_draft_tokens)
     out = Emitter(main, settings.max_tokens, settings.stop)
     stats = GenerationStats(

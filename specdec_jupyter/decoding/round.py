@@ -20,7 +20,7 @@ from ..engines.base import Engine
 from ..errors import ContextOverflowError
 from .drafters import Draft, Drafter, DraftOption, rewind
 from .events import Source
-from .sampling import SamplingSettings, distribution, draw, probability_of
+from .sampling import Randomness, SamplingSettings, distribution, draw, probability_of
 from .verify import Verification, verify_greedy, verify_sampling
 
 
@@ -68,7 +68,7 @@ def prefill(
     drafter: Drafter | None,
     prompt: Sequence[int],
     sampling: SamplingSettings,
-    rng: np.random.Generator,
+    rng: Randomness,
 ) -> VerifiedToken:
     """Read the prompt (reusing what the cache shares with it) and take the first token;
     the drafter reads the prompt too, so its cost counts in the time to first token."""
@@ -80,7 +80,7 @@ def prefill(
             "shorten the prompt or load the model with a larger n_ctx"
         ) from None
     p = distribution(logits, sampling)
-    token = int(p.argmax()) if sampling.greedy else draw(p, rng)
+    token = int(p.argmax()) if sampling.greedy else draw(p, rng, len(prompt))
     if drafter is not None:
         drafter.prepare(prompt)
     return VerifiedToken(token, "main", float(p[token]))
@@ -92,7 +92,7 @@ def run_round(
     option: DraftOption | None,
     k: int,
     sampling: SamplingSettings,
-    rng: np.random.Generator,
+    rng: Randomness,
 ) -> RoundOutcome:
     """Draft up to k tokens with `option` (none: a plain decoding step), score `pending +
     draft` in one main-model call, verify, and keep in the cache only what stands.
@@ -112,7 +112,9 @@ def run_round(
     else:
         main_probs = [distribution(row, sampling) for row in rows]
         draft_probs = None if draft.deterministic else draft.probs
-        verification = verify_sampling(draft.tokens, draft_probs, main_probs, rng)
+        verification = verify_sampling(
+            draft.tokens, draft_probs, main_probs, rng, n_past + len(pending)
+        )
     main.rollback(n_past + len(pending) + verification.n_accepted)
     emitted = _emitted(draft, verification, rows, main_probs)
     return RoundOutcome(

@@ -63,8 +63,46 @@ def distribution(logits: np.ndarray, settings: SamplingSettings) -> np.ndarray:
     return probs / probs.sum()
 
 
-def draw(probs: np.ndarray, rng: np.random.Generator) -> int:
-    """One token from `probs` by inverse CDF (faster than rng.choice on 150k entries)."""
+class KeyedNoise:
+    """A seeded run's randomness, keyed by seed and position instead of drawn in sequence.
+
+    Each position of the text gets its own exponential noise from a counter-based generator
+    (Philox keyed by (seed, position)), and a token is chosen as argmax(probs / noise): the
+    Gumbel-max trick, an exact draw from `probs`. The draft and the main model use the same
+    noise at the same position, so the main model's token at a position is the one plain
+    sampling picks at that seed, whatever the policy drafted: the text depends on the seed
+    and settings alone, not on k or timings. A draft token is accepted when it is that token.
+    """
+
+    KEPT_POSITIONS = 16  # a round's draft and bonus positions, read by draft then main
+
+    def __init__(self, seed: int):
+        self.seed = seed
+        self._noise: dict[int, np.ndarray] = {}
+
+    def choose(self, probs: np.ndarray, position: int) -> int:
+        """The token at `position`: an exact draw from `probs`, fixed by seed and position."""
+        return int(np.argmax(probs / self._exponentials(position, probs.size)))
+
+    def _exponentials(self, position: int, size: int) -> np.ndarray:
+        noise = self._noise.get(position)
+        if noise is None or noise.size != size:
+            key = np.array([self.seed % 2**64, position], dtype=np.uint64)
+            noise = np.random.Generator(np.random.Philox(key=key)).standard_exponential(size)
+            if len(self._noise) >= self.KEPT_POSITIONS:
+                self._noise.pop(next(iter(self._noise)))
+            self._noise[position] = noise
+        return noise
+
+
+Randomness = np.random.Generator | KeyedNoise
+
+
+def draw(probs: np.ndarray, rng: Randomness, position: int = 0) -> int:
+    """One token from `probs`: by keyed noise at `position` for a seeded run, else by
+    inverse CDF (faster than rng.choice on 150k entries)."""
+    if isinstance(rng, KeyedNoise):
+        return rng.choose(probs, position)
     cumulative = np.cumsum(probs)
     index = int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
     return min(index, probs.size - 1)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .sampling import draw
+from .sampling import KeyedNoise, Randomness, draw
 
 
 @dataclass(frozen=True)
@@ -66,15 +66,32 @@ def point_mass_residual(p: np.ndarray, token: int) -> np.ndarray:
     return residual / total if total > 0 else p
 
 
+def verify_keyed(draft: list[int], main_probs: list[np.ndarray], noise: KeyedNoise,
+                 position: int) -> Verification:  # fmt: skip
+    """A seeded run's verification: the main model's token at each position is its keyed
+    draw there (see `KeyedNoise`); draft tokens stand while they equal it."""
+    choices = [noise.choose(main_probs[0], position)]
+    while len(choices) <= len(draft) and draft[len(choices) - 1] == choices[-1]:
+        choices.append(noise.choose(main_probs[len(choices)], position + len(choices)))
+    n_accepted = len(choices) - 1
+    judged = min(n_accepted + 1, len(draft))
+    acceptance = [1.0] * n_accepted + [0.0] * (judged - n_accepted)
+    return Verification(n_accepted, choices[-1], acceptance)
+
+
 def verify_sampling(
     draft: list[int],
     draft_probs: list[np.ndarray] | None,
     main_probs: list[np.ndarray],
-    rng: np.random.Generator,
+    rng: Randomness,
+    position: int = 0,
 ) -> Verification:
     """Rejection sampling over k draft tokens; `main_probs` has k+1 rows, `draft_probs` k,
     or None for a deterministic draft (q a point mass on each draft token, so token x is
-    accepted with probability p(x))."""
+    accepted with probability p(x)). With keyed noise (a seeded run) `verify_keyed` judges,
+    `position` being the first draft token's place in the text."""
+    if isinstance(rng, KeyedNoise):
+        return verify_keyed(draft, main_probs, rng, position)
     acceptance: list[float] = []
     draws: list[float] = []
     for i, token in enumerate(draft):
