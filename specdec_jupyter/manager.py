@@ -329,13 +329,17 @@ class EngineManager:
 
     @staticmethod
     def _hold(locks: Sequence[threading.Lock], pair: tuple[Slot, Slot | None]) -> None:
-        """Take every lock now or none, naming the model that is busy."""
+        """Take every lock now or none, naming the model that is busy (the main model asked
+        for when it is, though the locks are taken in another order)."""
         slots = sorted((s for s in pair if s is not None), key=_slot_order)
+        main_lock = locks[slots.index(pair[0])]
         taken: list[threading.Lock] = []
         for lock, (model, _) in zip(locks, slots, strict=True):
             if not lock.acquire(blocking=False):
                 for other in taken:
                     other.release()
+                if main_lock not in taken and main_lock.locked():
+                    model = pair[0][0]
                 raise EngineBusyError(
                     f"{model.name} is generating for another run; cancel it or wait for its "
                     "result, or start this one with wait=True to queue it"

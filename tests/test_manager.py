@@ -219,6 +219,18 @@ def test_a_second_run_on_a_busy_model_is_refused_or_queued(models):
     manager.close()
 
 
+def test_the_busy_error_names_the_main_model_asked_for(models):
+    manager = manager_with(Factory(delay=0.02))
+    pair = {"main": models["main"], "draft": models["draft"]}
+    first = manager.start("hello", **pair, raw=True, max_tokens=200)
+    wait_for_events(first, 1)
+    with pytest.raises(EngineBusyError, match="^tiny-main.gguf is generating"):
+        manager.start("world", **pair, raw=True, max_tokens=3)
+    first.cancel()
+    first.result(timeout=30)
+    manager.close()
+
+
 def test_a_failed_run_raises_to_its_reader_and_frees_the_model(models):
     manager = manager_with(Factory())
     run = manager.start("hello world " * 200, main=models["main"], raw=True)
