@@ -118,3 +118,28 @@ def test_a_prompt_past_the_allocated_context_is_one_line_not_an_abort(tiny_paths
     assert done.returncode == 2, done.stderr[-500:]
     assert done.stderr.startswith("error: ") and "larger n_ctx" in done.stderr
     assert "Traceback" not in done.stderr and "GGML_ASSERT" not in done.stderr
+
+
+OVERWRITE_LOADED = """
+import shutil, sys
+from specdec_jupyter import load
+from specdec_jupyter.errors import ModelFileError
+model = shutil.copy({source!r}, {copy!r})
+session = load(model, n_ctx=64, n_threads=1, progress=False)
+session.generate("hello", raw=True, max_tokens=2)
+with open(model, "r+b") as file:  # rewritten in place, as a copy over the old file does
+    file.seek(file.seek(0, 2) // 2)
+    file.truncate()
+try:
+    session.generate("hello again", raw=True, max_tokens=2)
+except ModelFileError as error:
+    sys.exit(f"refused: {{error}}")
+"""
+
+
+def test_a_model_file_rewritten_after_loading_is_refused_not_a_crash(tiny_paths, tmp_path):
+    script = OVERWRITE_LOADED.format(source=str(tiny_paths[0]), copy=str(tmp_path / "m.gguf"))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 1, f"rc {done.returncode}: {done.stderr[-300:]}"
+    assert "refused: " in done.stderr and "changed on disk since it was loaded" in done.stderr

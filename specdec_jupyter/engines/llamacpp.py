@@ -18,8 +18,9 @@ from pathlib import Path
 import llama_cpp
 import numpy as np
 
-from ..errors import ModelLoadError, SpecDecError
+from ..errors import ModelFileError, ModelLoadError, SpecDecError
 from ..models.gguf.llama_load import load_model, vocabulary_facts
+from ..models.metadata import fingerprint
 from ..models.vocabulary import VocabularyFacts
 from .base import ChatMessage, require_room
 from .chat_template import render_chat
@@ -46,6 +47,7 @@ class LlamaCppEngine:
     ):
         self.path = Path(path)
         self.name = self.path.stem
+        self._fingerprint = fingerprint(self.path)
         model, self.layer_devices = load_model(  # layer -> device, as llama.cpp placed it
             self.path, vocab_only=False, verbose=verbose, gpu_layers=gpu_layers
         )
@@ -148,6 +150,7 @@ class LlamaCppEngine:
 
     def evaluate(self, tokens: Sequence[int], n_logits: int) -> np.ndarray:
         tokens = list(tokens)
+        self._require_unchanged()
         require_room(self.name, len(self._tokens), len(tokens), self.n_ctx)
         first_logit = len(tokens) - n_logits
         rows = np.empty((n_logits, self.n_vocab), dtype=np.float32)
@@ -162,6 +165,15 @@ class LlamaCppEngine:
                         pointer, shape=(self.n_vocab,)
                     )
         return rows
+
+    def _require_unchanged(self) -> None:
+        """llama.cpp maps the weights from the file: one rewritten in place since loading
+        would end the process with SIGBUS, so it is refused first (a stat per call)."""
+        if fingerprint(self.path) != self._fingerprint:
+            raise ModelFileError(
+                f"{self.path} changed on disk since it was loaded; load it again "
+                "(to replace a model file, write a new file and rename it over the old one)"
+            )
 
     def _decode(self, chunk: list[int], want_logits: list[bool]) -> None:
         batch = self._batch
