@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 
@@ -39,3 +41,11 @@ def test_draw_never_picks_a_zero_probability_token():
 def test_bad_settings_are_refused_with_the_name(options):
     with pytest.raises(ValueError, match=next(iter(options))):
         SamplingSettings(**options)
+
+
+def test_a_tiny_temperature_is_greedy_not_nan():
+    logits = np.array([1.0, 3.0, 2.0], dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        probs = distribution(logits, SamplingSettings(temperature=1e-308))
+    assert probs.tolist() == [0.0, 1.0, 0.0]

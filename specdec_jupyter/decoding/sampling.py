@@ -49,7 +49,9 @@ def distribution(logits: np.ndarray, settings: SamplingSettings) -> np.ndarray:
     """Probabilities after temperature, top-k and top-p (greedy: softmax at T=1, for display)."""
     if settings.greedy:
         return softmax(logits)
-    probs = softmax(logits.astype(np.float64) / settings.temperature)
+    with np.errstate(over="ignore"):  # a tiny temperature sends all but the top to -inf
+        scaled = (logits.astype(np.float64) - logits.max()) / settings.temperature
+    probs = softmax(scaled)
     if settings.top_k and settings.top_k < probs.size:
         cutoff = np.partition(probs, -settings.top_k)[-settings.top_k]
         probs = np.where(probs >= cutoff, probs, 0.0)
