@@ -320,3 +320,23 @@ def test_real_pair_through_the_openai_client(qwen_paths, private_folders):
         assert streamed == whole.choices[0].message.content
         check_stats(whole.model_extra)
         assert whole.model_extra["stats"]["total_draft_tokens_count"] > 0
+
+
+def test_a_continued_assistant_message_keeps_its_provenance(client):
+    settings = {"model": "toy-trigram", "temperature": 0, "extra_body": {"draft_tokens": 2}}
+    user = {"role": "user", "content": TOY_PROMPT}
+    whole = client.chat.completions.create(messages=[user], max_tokens=12, **settings)
+    tokens = whole.model_extra["provenance"]
+    begun = "".join(t["text"] for t in tokens[:5])
+    chunks = list(
+        client.chat.completions.create(
+            messages=[user, {"role": "assistant", "content": begun}],
+            max_tokens=7,
+            stream=True,
+            **settings,
+        )
+    )
+    continued = [t for c in chunks for t in c.model_extra["provenance"]]
+    assert begun + "".join(t["text"] for t in continued) == whole.choices[0].message.content
+    assert [t["id"] for t in continued] == [t["id"] for t in tokens[5:]]
+    check_stats({"stats": chunks[-1].model_extra["stats"], "provenance": continued})
