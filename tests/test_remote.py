@@ -75,3 +75,18 @@ def test_remote_errors_are_the_servers_messages(url):
 def test_connect_picks_a_served_model(url):
     remote = sd.connect(url, api_key="k")
     assert remote.model in {m["id"] for m in remote.models()}
+
+
+def test_specdec_connect_runs_cells_on_the_server(ip, url):
+    from magic_shell import magic
+
+    _, captured = magic(ip, f"connect {url} --model toy-trigram --draft toy-bigram --api-key k")
+    assert "connected" in captured.stdout and "toy-bigram" in captured.stdout
+    _, captured = magic(ip, "--max-tokens 12 --temperature 0 --draft-tokens 3", PROMPT)
+    html = captured.outputs[-1].data["text/html"]
+    assert "specdec-draft" in html and "toy-trigram · draft toy-bigram" in html
+    assert "predicted tokens 12" in html
+    _, captured = magic(ip, "stats")
+    assert "predicted tokens: 12" in captured.stdout
+    _, captured = magic(ip, f"connect {url} --model nope --api-key k")
+    assert "does not serve 'nope'" in captured.stderr
