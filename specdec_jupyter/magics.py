@@ -36,6 +36,7 @@ from .engines.registry import KINDS, EngineNote, LoadOptions
 from .engines.resolve import resolve
 from .errors import SpecDecError
 from .listing import models_report
+from .manager import DEFAULT
 from .models.discovery import discover, model_roots
 from .remote import RemoteSession, connect
 from .render import stats_rows
@@ -218,7 +219,11 @@ class SpecDecMagics(Magics):
     def _chat(self, rest: str) -> ChatWidget | None:
         if _parse(_chat_args, rest) is None:
             return None
-        if self.service is None:
+        if self.remote is not None:
+            remote = self.remote
+            draft = DEFAULT if remote.draft == "default" else remote.draft
+            chat = ChatWidget(remote.model, draft, server=remote.url, api_key=remote.api_key)
+        elif self.service is None:
             chat = ChatWidget()
         else:
             chat = ChatWidget(self.main, self.draft, engine=self.service.engine)

@@ -56,8 +56,12 @@ class RemoteSession:
 
     def models(self) -> list[dict[str, Any]]:
         """The server's models as LM Studio lists them (id, arch, format, state, ...)."""
-        with self._open("GET", "/api/v0/models") as reply:
-            return json.load(reply)["data"]
+        return self.get("/api/v0/models")["data"]
+
+    def get(self, path: str) -> Any:
+        """The JSON the server answers a GET of `path` with."""
+        with self._open("GET", path) as reply:
+            return json.load(reply)
 
     def stream(
         self,

@@ -90,3 +90,30 @@ def test_specdec_connect_runs_cells_on_the_server(ip, url):
     assert "predicted tokens: 12" in captured.stdout
     _, captured = magic(ip, f"connect {url} --model nope --api-key k")
     assert "does not serve 'nope'" in captured.stderr
+
+
+def test_chat_widget_on_a_server_lists_its_models_and_drafts(url):
+    from specdec_jupyter.widgets import ChatWidget
+
+    chat = ChatWidget("toy-trigram", server=url, api_key="k", max_tokens=16, draft_tokens=3)
+    assert {"toy-trigram", "toy-bigram"} <= {m["key"] for m in chat.models}
+    assert [d["key"] for d in chat.drafts] == ["toy-bigram"]
+    assert chat.draft_model == chat.default_draft == "toy-bigram"
+    chat.ask(PROMPT)
+    reply = chat.wait(60)
+    here = Session(*toy_pair()).generate(
+        [{"role": "user", "content": PROMPT}], max_tokens=16, draft_tokens=3
+    )
+    assert reply["content"] == here.text
+    assert reply["stats"]["accepted_draft_tokens_count"] == here.stats.accepted_draft_tokens_count
+    assert reply["draft_model"].startswith("toy-bigram")
+    assert reply["stats"]["accepted_draft_tokens_count"] > 0
+
+
+def test_specdec_chat_after_connect_is_the_servers_chat(ip, url):
+    from magic_shell import magic
+
+    magic(ip, f"connect {url} --model toy-trigram --api-key k")
+    chat, _ = magic(ip, "chat")
+    assert chat.main_model == "toy-trigram" and chat.draft_model == "toy-bigram"
+    assert chat._service.url == url

@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ..decoding.events import TokenEvent
+from ..engines.registry import engine_kind
 from ..errors import (
     ContextOverflowError,
     EngineBusyError,
@@ -148,6 +149,31 @@ class SpecDecServer:
     async def one_model(self, request: Request) -> Response:
         served = self.models.get(request.path_params["model_id"])
         return JSONResponse(served.describe(served.model in self.manager.loaded()))
+
+    async def drafts(self, request: Request) -> Response:
+        """Our extension: which served models can draft for a model, each with its notes
+        (warnings, or why not), and its default draft; what a remote chat's selector shows."""
+        served = self.models.get(request.path_params["model_id"])
+        return JSONResponse(await run_in_threadpool(self._drafts_of, served))
+
+    def _drafts_of(self, main: ServedModel) -> dict[str, Any]:
+        compatible, incompatible = [], []
+        for other in self.models:
+            if other.model.kind != main.model.kind or other.model == main.model:
+                continue
+            verdict = self.manager.check_draft(main.model, other.model)
+            notes = verdict.warnings if verdict.compatible else verdict.reasons
+            entry = {"id": other.id, "notes": list(notes)}
+            (compatible if verdict.compatible else incompatible).append(entry)
+        remembered = self.manager.default_draft(main.model)
+        if remembered is not None:
+            default = self.models.id_of_key(remembered)
+        else:  # the engine's default pair, as the local chat opens it
+            pair_main, pair_draft = engine_kind(main.model.kind).default_pair
+            default = pair_draft if main.id == pair_main else None
+        if default not in {entry["id"] for entry in compatible}:
+            default = None
+        return {"compatible": compatible, "incompatible": incompatible, "default": default}
 
     # -- completions ---------------------------------------------------------------
 
@@ -304,6 +330,7 @@ def create_app(server: SpecDecServer) -> Starlette:
             Route(f"{prefix}/chat/completions", g(server.chat_completions), methods=["POST"]),
             Route(f"{prefix}/completions", g(server.completions), methods=["POST"]),
         ]
+    routes.append(Route("/api/v0/drafts/{model_id:path}", g(server.drafts)))
     routes.append(Route("/api/v0/models/{model_id:path}", g(server.one_model)))
     return Starlette(routes=routes)
 
