@@ -4,7 +4,6 @@ and stats an in-process session yields."""
 from __future__ import annotations
 
 import pytest
-from live_server import running
 
 import specdec_jupyter as sd
 from specdec_jupyter.engines.toy import toy_pair
@@ -12,6 +11,7 @@ from specdec_jupyter.errors import SettingsError, UnknownModelError
 from specdec_jupyter.manager import EngineManager
 from specdec_jupyter.remote import RemoteError
 from specdec_jupyter.server.app import SpecDecServer
+from specdec_jupyter.server.serve import serving_in_background as running
 from specdec_jupyter.server.served import ServedModels
 from specdec_jupyter.session import Session
 

@@ -10,12 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import openai
 import pytest
-from live_server import running
 from tiny_models import make_tiny_pair, write_tiny_gguf
 
 from specdec_jupyter.engines.registry import LoadOptions, ModelRef
 from specdec_jupyter.manager import EngineManager, open_model
 from specdec_jupyter.server.app import SpecDecServer
+from specdec_jupyter.server.serve import serving_in_background as running
 from specdec_jupyter.server.served import ServedModels
 
 TOY_PROMPT = "the cat sat on"

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 from jupyter_lab import CHROMIUM, jupyter_lab, notebook_page
-from live_server import running
 
 from specdec_jupyter.manager import EngineManager
 from specdec_jupyter.server.app import SpecDecServer
+from specdec_jupyter.server.serve import serving_in_background as running
 from specdec_jupyter.server.served import ServedModels
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (.ci/setup)")
