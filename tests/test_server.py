@@ -13,6 +13,7 @@ import pytest
 from tiny_models import make_tiny_pair, write_tiny_gguf
 
 from specdec_jupyter.engines.registry import LoadOptions, ModelRef
+from specdec_jupyter.errors import ModelLoadError
 from specdec_jupyter.manager import EngineManager, open_model
 from specdec_jupyter.server.app import SpecDecServer
 from specdec_jupyter.server.serve import serving_in_background as running
@@ -340,3 +341,16 @@ def test_a_continued_assistant_message_keeps_its_provenance(client):
     assert begun + "".join(t["text"] for t in continued) == whole.choices[0].message.content
     assert [t["id"] for t in continued] == [t["id"] for t in tokens[5:]]
     check_stats({"stats": chunks[-1].model_extra["stats"], "provenance": continued})
+
+
+def test_a_model_that_fails_to_load_is_a_503(private_folders):
+    def broken(model: ModelRef, options: LoadOptions):
+        raise ModelLoadError(f"{model.name}: the backend refused the file")
+
+    manager = EngineManager(engine_factory=broken)
+    with running(SpecDecServer(manager, ServedModels(toy_only=True))) as base:
+        body = chat_body("toy-trigram", draft_model=None)
+        for stream in (False, True):
+            reply = httpx.post(f"{base}/v1/chat/completions", json={**body, "stream": stream})
+            assert reply.status_code == 503
+            assert "refused the file" in reply.json()["error"]["message"]
