@@ -3,16 +3,27 @@
 import specdec_jupyter as sd
 session = sd.load("qwen2.5-coder-1.5b", draft="qwen2.5-coder-0.5b")
 session.generate("Write a quicksort algorithm in Python. Write code only.")
+remote = sd.connect("http://host:1234")  # the same API on `specdec-jupyter serve`
 
 In a notebook, `%load_ext specdec_jupyter` adds `%specdec` / `%%specdec` and the chat widget.
 """
 
 from .decoding.events import GenerationStats, TokenEvent
 from .errors import SpecDecError
+from .remote import RemoteSession, connect
 from .result import GenerationResult
 from .session import Session, load
 
-__all__ = ["GenerationResult", "GenerationStats", "Session", "SpecDecError", "TokenEvent", "load"]
+__all__ = [
+    "GenerationResult",
+    "GenerationStats",
+    "RemoteSession",
+    "Session",
+    "SpecDecError",
+    "TokenEvent",
+    "connect",
+    "load",
+]
 __version__ = "0.1.0"
 
 

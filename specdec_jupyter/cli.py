@@ -67,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compat.add_argument("--json", action="store_true", help="print one JSON object")
 
+    serve = commands.add_parser(
+        "serve", help="LM Studio's /api/v0 and OpenAI's /v1 API, with draft_model and stats"
+    )
+    serve.add_argument("folders", nargs="*", help="more folders to find models in")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    serve.add_argument("--port", type=int, default=1234)
+    serve.add_argument("--api-key", help="require 'Authorization: Bearer KEY' on every request")
+
     generate = commands.add_parser("generate", help="generate text, speculatively by default")
     generate.add_argument(
         "--main",
@@ -133,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return handlers.get(args.models_command, _models_fetch)(args)
         if args.command == "compat":
             return _compat(args)
+        if args.command == "serve":
+            return _serve(args)
         return _generate(args)
     except (SpecDecError, OSError) as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
@@ -222,6 +232,13 @@ def _models_convert_mlx(args: argparse.Namespace) -> int:
             print(f"{label}: converted in {time.perf_counter() - started:.0f} s to {target}")
         else:
             print(f"{label}: already there at {target}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .server.serve import serve
+
+    serve(args.host, args.port, api_key=args.api_key, folders=args.folders)
     return 0
 
 

@@ -2,6 +2,7 @@
 
     %specdec models                                   # what is on this machine
     %specdec load qwen2.5-coder-1.5b --draft qwen2.5-coder-0.5b
+    %specdec connect http://gpu-box:1234 --model M --draft D   # or run on a server
     %specdec chat                                     # the chat widget on that pair
     %specdec teach --k 3 the main model               # speculative decoding step by step
     %%specdec --max-tokens 128                        # the cell is the prompt
@@ -19,7 +20,7 @@ from __future__ import annotations
 import shlex
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -30,11 +31,14 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
+from .decoding.events import GenerationStats, TokenEvent
 from .engines.registry import KINDS, EngineNote, LoadOptions
 from .engines.resolve import resolve
 from .errors import SpecDecError, one_line
 from .listing import models_report
+from .manager import DEFAULT
 from .models.discovery import discover, model_roots
+from .remote import RemoteSession, connect
 from .render import stats_rows
 from .service import EngineService
 from .widgets.chat import ChatWidget
@@ -42,10 +46,11 @@ from .widgets.reply import ReplyWidget
 from .widgets.teach import TeachWidget
 from .widgets.transcript import reply_message
 
-SUBCOMMANDS = ("models", "load", "chat", "teach", "stats")
+SUBCOMMANDS = ("models", "load", "connect", "chat", "teach", "stats")
 OVERVIEW = """\
 %specdec models                       list the models on this machine
 %specdec load MAIN [--draft D | --no-draft] [--engine ENGINE] [--gpu-layers N] ...
+%specdec connect URL [--model M] [--draft D | --no-draft] [--api-key KEY]   run on a server
 %specdec chat                         the chat widget on the loaded pair
 %specdec teach [PROMPT] [--k K] ...   step through rounds on the loaded pair (else the toy)
 %specdec stats                        stats of the last generation
@@ -79,6 +84,17 @@ def _models_args(line: str) -> None:
 def _load_args(line: str) -> None:
     """Load a main model and a draft for `%%specdec` and `%specdec chat`; an incompatible
     draft is refused with the reasons."""
+
+
+@magic_arguments(name="specdec connect")
+@argument("url", help="a `specdec-jupyter serve` server, e.g. http://gpu-box:1234")
+@argument("--model", help="main model id (default: the server's first GGUF model)")
+@argument("--draft", help="draft model id (default: the model's default draft there)")
+@argument("--no-draft", action="store_true", help="no draft: plain decoding")
+@argument("--api-key", help="the server's --api-key")
+def _connect_args(line: str) -> None:
+    """Run `%%specdec` cells on a server instead of this kernel (`sd.connect`); `%specdec
+    load` switches back to local models."""
 
 
 @magic_arguments(name="specdec chat")
@@ -121,6 +137,7 @@ class SpecDecMagics(Magics):
     def __init__(self, shell: Any):
         super().__init__(shell)
         self.service: EngineService | None = None
+        self.remote: RemoteSession | None = None  # `%specdec connect`: cells run there
         self.main: str | None = None
         self.draft: str | None = None
         self.load_options: dict[str, LoadOptions] = {}
@@ -177,13 +194,36 @@ class SpecDecMagics(Magics):
         for note in notes:
             print(f"note: {note.message}")
         self.service, self.main, self.draft = service, main, draft
-        self.load_options = load_options
+        self.load_options, self.remote = load_options, None
         print(f"ready ({service.engine})")
+
+    def _connect(self, rest: str) -> None:
+        args = _parse(_connect_args, rest)
+        if args is None:
+            return
+        if args.draft and args.no_draft:
+            raise UsageError("%specdec connect: give --draft D or --no-draft, not both")
+        draft = None if args.no_draft else (args.draft or "default")
+        remote = connect(args.url, args.model, draft, api_key=args.api_key)
+        served = {m["id"] for m in remote.models()}
+        if remote.model not in served:
+            raise SpecDecError(
+                f"{args.url} does not serve {remote.model!r}; it serves {', '.join(sorted(served))}"
+            )
+        self.remote = remote
+        print(
+            f"connected to {remote.url}: {remote.model}"
+            + (" (no draft)" if draft is None else f" with draft {draft}")
+        )
 
     def _chat(self, rest: str) -> ChatWidget | None:
         if _parse(_chat_args, rest) is None:
             return None
-        if self.service is None:
+        if self.remote is not None:
+            remote = self.remote
+            draft = DEFAULT if remote.draft == "default" else remote.draft
+            chat = ChatWidget(remote.model, draft, server=remote.url, api_key=remote.api_key)
+        elif self.service is None:
             chat = ChatWidget()
         else:
             chat = ChatWidget(self.main, self.draft, engine=self.service.engine)
@@ -234,18 +274,50 @@ class SpecDecMagics(Magics):
         args = _parse(_cell_args, line)
         if args is None:
             return
-        if self.service is None or self.main is None:
-            raise SpecDecError("no model loaded: run `%specdec load MAIN [--draft D]` first")
         prompt = cell.strip()
         if not prompt:
             raise UsageError("%%specdec: the cell is empty; write the prompt below the magic")
-        draft = None if args.no_draft else self.draft
         settings = {
             "max_tokens": args.max_tokens,
             "temperature": args.temperature,
             "top_p": args.top_p,
             "draft_tokens": _draft_tokens(args.draft_tokens),
         }
+        events, stats_of, main, draft = self._run(prompt, args, settings)
+        provenance = {"main_model": main, "draft_model": draft, "settings": settings}
+        reply = ReplyWidget()
+        shown = display(reply, display_id=True)
+        error, shown_events = None, []
+        try:
+            for event in events:  # on this thread: the widget's messages need the cell's context
+                shown_events.append(event)
+                reply.add(event)
+        except SpecDecError as exc:  # shown with the text generated before it
+            error = str(exc)
+        stats = stats_of()
+        reply.finish(reply_message(shown_events, stats, error=error, **provenance))
+        shown.update(reply)  # once, at the end: the HTML copy for viewers without a kernel
+        if stats is not None:
+            self.last_stats = [list(row) for row in stats_rows(stats)]
+
+    def _run(
+        self, prompt: str, args: Any, settings: dict[str, Any]
+    ) -> tuple[Iterable[TokenEvent], Callable[[], GenerationStats | None], str, str | None]:
+        """The cell's events, where its stats will be, and the two models' names: from the
+        server after `%specdec connect`, else from the loaded pair."""
+        if self.remote is not None:
+            remote = self.remote
+            draft = None if args.no_draft or remote.draft is None else remote.draft
+            events = remote.stream(
+                prompt, system=args.system, use_draft=draft is not None, **settings
+            )
+            return events, lambda: remote.last_stats, remote.model, draft
+        if self.service is None or self.main is None:
+            raise SpecDecError(
+                "no model loaded: run `%specdec load MAIN [--draft D]` (or `%specdec connect "
+                "URL`) first"
+            )
+        draft = None if args.no_draft else self.draft
         run = self.service.start(
             prompt,
             main=self.main,
@@ -254,23 +326,7 @@ class SpecDecMagics(Magics):
             **self.load_options,
             **settings,
         )
-        provenance = {
-            "main_model": Path(self.main).name,
-            "draft_model": draft and Path(draft).name,
-            "settings": settings,
-        }
-        reply = ReplyWidget()
-        shown = display(reply, display_id=True)
-        error = None
-        try:
-            for event in run:  # on this thread: the widget's messages need the cell's context
-                reply.add(event)
-        except SpecDecError as exc:  # shown with the text generated before it
-            error = str(exc)
-        reply.finish(reply_message(run.events, run.stats, error=error, **provenance))
-        shown.update(reply)  # once, at the end: the HTML copy for viewers without a kernel
-        if run.stats is not None:
-            self.last_stats = [list(row) for row in stats_rows(run.stats)]
+        return run, lambda: run.stats, Path(self.main).name, draft and Path(draft).name
 
 
 def _parse(func: Callable, rest: str) -> Any:

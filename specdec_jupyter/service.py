@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
@@ -86,6 +86,16 @@ class EngineService:
 
     def set_default_draft(self, main: str, draft: str | None) -> None:
         self.manager.set_default_draft(main, draft, self.engine)
+
+    def load_options(
+        self, gpu_layers: int | None, draft_gpu_layers: int | None
+    ) -> dict[str, LoadOptions]:
+        """The manager's load options with these GPU layers (a run's `options=` and
+        `draft_options=`)."""
+        return {
+            "options": replace(self.manager.options, gpu_layers=gpu_layers),
+            "draft_options": replace(self.manager.draft_options, gpu_layers=draft_gpu_layers),
+        }
 
     def prepare(self, main: str, draft: str | None, **load: LoadOptions | None) -> None:
         """Load the pair now (slow), so the first reply starts at once."""

@@ -28,7 +28,7 @@ from .decoding.sampling import SamplingSettings
 from .engines.base import ChatMessage, Engine
 from .engines.registry import LoadOptions, engine_kind, require_draft
 from .engines.resolve import ModelReference, resolve
-from .errors import SpecDecError
+from .errors import SettingsError, SpecDecError
 from .result import GenerationResult
 from .settings import DraftMode, RunSettings
 
@@ -55,8 +55,23 @@ class Session:
         self.last_stats: GenerationStats | None = None
         self._running = threading.Lock()
 
-    def prompt_tokens(self, prompt: Prompt, *, system: str | None = None, raw: bool = False):
+    def prompt_tokens(
+        self,
+        prompt: Prompt,
+        *,
+        system: str | None = None,
+        raw: bool = False,
+        continue_: bool = False,
+    ) -> list[int]:
+        """The prompt's tokens. A conversation ending with the assistant's message (or
+        `continue_=True`) continues that message: the template opens the assistant's turn
+        and its text follows, so the reply carries on where the text ends (no new turn)."""
         if isinstance(prompt, str):
+            if continue_:
+                raise SettingsError(
+                    "continue_=True continues the assistant's last message; pass the "
+                    "conversation as messages ending with it"
+                )
             if raw:
                 return self.main.tokenize(prompt)
             messages = [{"role": "user", "content": prompt}]
@@ -64,7 +79,23 @@ class Session:
             messages = list(prompt)
         if system is not None:
             messages = [{"role": "system", "content": system}, *messages]
+        if messages and messages[-1].get("role") == "assistant":
+            return self._continued(messages)
+        if continue_:
+            raise SettingsError(
+                "continue_=True needs the conversation to end with the assistant's message; "
+                "add it, or leave continue_ off for a new reply"
+            )
         return self.main.chat_tokens(messages)
+
+    def _continued(self, messages: Sequence[ChatMessage]) -> list[int]:
+        """The turn before the assistant's last message, then that message's own tokens."""
+        *before, last = messages
+        start = self.main.tokenize("")  # what the tokenizer puts first (BOS), not part of text
+        text = self.main.tokenize(last["content"], special=False)
+        if text[: len(start)] == start:
+            text = text[len(start) :]
+        return [*self.main.chat_tokens(before), *text]
 
     def stream(
         self,
@@ -81,6 +112,7 @@ class Session:
         use_draft: bool = True,
         system: str | None = None,
         raw: bool = False,
+        continue_: bool = False,
         should_stop: Callable[[], bool] | None = None,
     ) -> Iterator[TokenEvent]:
         """Yield tokens as they are verified; `last_stats` holds the stats afterwards.
@@ -88,7 +120,8 @@ class Session:
         `draft_tokens`: "auto" or a fixed k per round; `draft_mode`: "model", "lookup" or
         "hybrid" (default: the session's `draft_mode`); `use_draft=False`: plain decoding.
         `stop`: one stop string or several. Settings are checked (`settings.RunSettings`)
-        before anything runs.
+        before anything runs. A trailing assistant message, or `continue_=True`, continues
+        that message.
         """
         run = RunSettings(
             max_tokens=max_tokens,
@@ -107,7 +140,7 @@ class Session:
             stop=run.stop,
             seed=run.seed,
         )
-        tokens = self.prompt_tokens(prompt, system=system, raw=raw)
+        tokens = self.prompt_tokens(prompt, system=system, raw=raw, continue_=continue_)
         drafter = make_drafter(run.draft_mode or self.draft_mode, self.draft) if use_draft else None
         if not self._running.acquire(blocking=False):
             raise SpecDecError(

@@ -16,7 +16,6 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from ..engines.registry import DEFAULT_KIND, LoadOptions, engine_choices
 from ..errors import SpecDecError
 from ..generation import Generation
 from ..manager import DEFAULT, EngineManager
+from ..remote_service import RemoteService
 from ..service import EngineService
 from .transcript import Message, TokenBatcher, conversation_to_html, reply_message
 
@@ -64,6 +64,8 @@ class ChatWidget(anywidget.AnyWidget):
     `main`, None means no draft. `engine` is a registry name ("llama.cpp", "mlx", "toy").
     Keyword settings: temperature, top_p, max_tokens, draft_tokens ("auto" or a number),
     use_draft, system_prompt, gpu_layers, draft_gpu_layers (None: all on a GPU build).
+    `server="http://host:1234"` (with `api_key`) chats with the models of a
+    `specdec-jupyter serve` server instead, which loads and runs them with its own options.
     """
 
     _esm = STATIC / "chat.js"
@@ -90,6 +92,8 @@ class ChatWidget(anywidget.AnyWidget):
         *,
         engine: str = DEFAULT_KIND,
         manager: EngineManager | None = None,
+        server: str | None = None,
+        api_key: str | None = None,
         **settings: Any,
     ):
         unknown = sorted(set(settings) - set(DEFAULT_SETTINGS))
@@ -105,7 +109,10 @@ class ChatWidget(anywidget.AnyWidget):
             settings={**DEFAULT_SETTINGS, **settings},
         )
         self._manager = manager
-        self._service = EngineService(engine, manager)
+        # `server=URL`: the models of a `specdec-jupyter serve` server, run there.
+        self._service: EngineService | RemoteService = (
+            RemoteService(server, api_key) if server else EngineService(engine, manager)
+        )
         self._run: Generation | None = None
         self._running = threading.Lock()  # taken while a reply starts and while it is recorded
         self._replied = threading.Event()  # set when no reply is under way
@@ -327,14 +334,9 @@ class ChatWidget(anywidget.AnyWidget):
         threading.Thread(target=load, name="specdec load", daemon=True).start()
 
     def _load_options(self) -> dict[str, LoadOptions]:
-        """The manager's load options with the GPU layers of the settings."""
-        manager = self._service.manager
-        return {
-            "options": replace(manager.options, gpu_layers=self.settings["gpu_layers"]),
-            "draft_options": replace(
-                manager.draft_options, gpu_layers=self.settings["draft_gpu_layers"]
-            ),
-        }
+        """The load options with the GPU layers of the settings."""
+        settings = self.settings
+        return self._service.load_options(settings["gpu_layers"], settings["draft_gpu_layers"])
 
     @t.validate("settings")
     def _complete_settings(self, proposal: dict) -> dict[str, Any]:
@@ -347,7 +349,7 @@ class ChatWidget(anywidget.AnyWidget):
                 self._prepare()
 
     def _on_engine(self, change: dict) -> None:
-        if self._refuse_while_running():
+        if self._refuse_while_running() or isinstance(self._service, RemoteService):
             return
         with self._reporting():
             self._service = EngineService(change["new"], self._manager)

@@ -1,0 +1,45 @@
+"""The chat widget pointed at a server (`ChatWidget(server=URL)`), in JupyterLab in headless
+Chromium: the kernel has no model of its own; the toy pair runs in a real server that this
+test process starts, and the reply's accepted draft tokens show green."""
+
+from __future__ import annotations
+
+import pytest
+from jupyter_lab import CHROMIUM, jupyter_lab, notebook_page
+
+from specdec_jupyter.manager import EngineManager
+from specdec_jupyter.server.app import SpecDecServer
+from specdec_jupyter.server.serve import serving_in_background as running
+from specdec_jupyter.server.served import ServedModels
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (.ci/setup)")
+
+
+@pytest.fixture(scope="module")
+def server_url(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SPECDEC_CONFIG_DIR", str(tmp_path_factory.mktemp("config")))
+        with running(SpecDecServer(EngineManager(), ServedModels(toy_only=True))) as url:
+            yield url
+
+
+def test_a_chat_on_a_server_shows_green_draft_tokens(server_url, tmp_path):
+    cells = [
+        "from specdec_jupyter.widgets import ChatWidget\n"
+        f'ChatWidget("toy-trigram", server="{server_url}", max_tokens=24, draft_tokens=3)'
+    ]
+    with (
+        jupyter_lab(tmp_path, {"remote.ipynb": cells}) as (url, _),
+        notebook_page(url, "remote.ipynb") as page,
+    ):
+        chat = page.locator(".specdec-chat").first
+        chat.wait_for(timeout=180_000)
+        drafts = chat.locator(".specdec-draft-select option").all_inner_texts()
+        assert any("toy-bigram" in d for d in drafts), drafts
+        chat.locator(".specdec-input").fill("the cat sat on")
+        chat.locator(".specdec-input").press("Enter")
+        reply = chat.locator(".specdec-assistant:not(.specdec-live)").first
+        reply.locator(".specdec-stats").wait_for(timeout=180_000)
+        assert reply.locator(".specdec-draft").count() > 0
+        background = reply.locator(".specdec-draft").first.evaluate("e => e.style.background")
+        assert background.startswith("rgba(34, 197, 94")
