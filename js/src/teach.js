@@ -11,7 +11,12 @@ import "./teach.css";
 import { el } from "./dom.js";
 import { appendTokens, errorElement } from "./transcript.js";
 
-const fmt = (value) => (value === null || value === undefined ? "–" : value.toFixed(3));
+/** A probability with enough digits to read: three decimals, two significant below 0.01
+ * (0.0012, not 0.001 beside a ratio it does not give). */
+export const fmt = (value) => {
+  if (value === null || value === undefined) return "–";
+  return value >= 0.01 || value === 0 ? value.toFixed(3) : value.toPrecision(2);
+};
 const quoted = (text) => JSON.stringify(text);
 
 /** Which parts of a round stage `stage` shows. */
@@ -21,7 +26,8 @@ export function shownParts(trace, stage) {
     scored: upTo.includes("score"),
     checks: upTo.filter((name) => name === "check").length,
     residual: upTo.includes("residual"),
-    result: upTo.includes("correction") || upTo.includes("bonus"),
+    rejection: upTo.filter((name) => name === "check").length > (trace.checks ?? []).filter((c) => c.accepted).length,
+    result: upTo.includes("correction") || upTo.includes("bonus") || upTo.includes("end"),
   };
 }
 
@@ -48,13 +54,16 @@ export function stageCaption(trace, stage) {
       return `Draft token ${index + 1}, ${token}, ${top} the main model's top choice (greedy): ${verdict}.`;
     }
     const relation = check.accepted ? "<" : "≥";
-    return `Draft token ${index + 1}, ${token}: u = ${fmt(check.u)} ${relation} min(1, p/q) = ${fmt(check.acceptance)}, so it is ${verdict}.`;
+    return `Draft token ${index + 1}, ${token}: u = ${fmt(check.u)} ${relation} min(1, p/q) = ${fmt(check.acceptance)}, so it is ${verdict}. (u is a random number drawn evenly between 0 and 1: the token is kept with probability min(1, p/q).)`;
+  }
+  if (name === "end") {
+    return `The accepted draft token ${quoted(trace.proposals[trace.checks.length - 1].text)} ends the generation: nothing is drawn after it.`;
   }
   if (name === "residual") {
     return "After a rejection the correction is drawn from the residual normalize(max(0, p − q)): only where the main model is surer than the draft.";
   }
   if (name === "correction") {
-    const how = trace.greedy ? "its top choice" : "drawn from the residual";
+    const how = trace.greedy ? "its top choice" : `drawn from the residual with probability ${fmt(trace.drawn_with)}`;
     return `The main model's correction ${quoted(next.text)} (${how}) follows the ${trace.n_accepted} accepted draft token${trace.n_accepted === 1 ? "" : "s"}.`;
   }
   const how = trace.greedy ? "its top choice" : "drawn from p";
@@ -73,7 +82,7 @@ function bar(doc, kind, value) {
 /** One candidate token: its text, q's bar (where the draft rated it), p's bar once scored. */
 function candidateRow(doc, candidate, { scored, chosen }) {
   const row = el(doc, "div", { className: "specdec-candidate" }, [
-    el(doc, "code", { className: "specdec-candidate-text", textContent: quoted(candidate.text) }),
+    el(doc, "code", { className: "specdec-candidate-text", textContent: quoted(candidate.text), title: quoted(candidate.text) }),
   ]);
   if (chosen) row.classList.add("specdec-chosen");
   if (candidate.q !== null) row.append(bar(doc, "q", candidate.q));
@@ -91,7 +100,8 @@ function barsHead(doc, labels) {
 
 function checkMark(doc, check) {
   const mark = el(doc, "div", { className: `specdec-check specdec-mark-${check.accepted ? "accepted" : "rejected"}` });
-  const test = check.u === null ? "greedy: top choice?" : `u ${fmt(check.u)} vs min(1, p/q) ${fmt(check.acceptance)}`;
+  const greedy = check.accepted ? "greedy: the main model's top choice" : "greedy: not the main model's top choice";
+  const test = check.u === null ? greedy : `u ${fmt(check.u)} ${check.accepted ? "<" : "≥"} min(1, p/q) ${fmt(check.acceptance)}`;
   mark.append(check.accepted ? "✓ accepted" : "✗ rejected", el(doc, "span", { className: "specdec-check-test", textContent: test }));
   return mark;
 }
@@ -101,7 +111,8 @@ function positionColumn(doc, trace, index, shown) {
   const check = index < shown.checks ? trace.checks[index] : null;
   const judgedLater = index >= trace.checks.length && shown.result;
   const verdict = check ? (check.accepted ? "accepted" : "rejected") : judgedLater ? "unjudged" : "pending";
-  const facts = [`q ${fmt(proposal.q)}`, ...(shown.scored ? [`p ${fmt(proposal.p)}`] : [])];
+  const ratio = shown.scored ? [`p ${fmt(proposal.p)}`, `p/q ${fmt(proposal.p / proposal.q)}`] : [];
+  const facts = [`q ${fmt(proposal.q)}`, ...ratio];
   const column = el(doc, "div", { className: "specdec-position", dataset: { verdict } }, [
     el(doc, "div", { className: "specdec-position-head" }, [
       el(doc, "span", { className: "specdec-position-index", textContent: `draft ${index + 1}` }),
@@ -112,13 +123,15 @@ function positionColumn(doc, trace, index, shown) {
     ...proposal.candidates.map((c) => candidateRow(doc, c, { scored: shown.scored, chosen: c.token_id === proposal.token_id })),
   ]);
   if (check) column.append(checkMark(doc, check));
-  if (verdict === "unjudged") column.append(el(doc, "div", { className: "specdec-check", textContent: "not judged: an earlier token was rejected" }));
+  const why = trace.next_token === null ? "not judged: the generation ended" : "not judged: an earlier token was rejected";
+  if (verdict === "unjudged") column.append(el(doc, "div", { className: "specdec-check", textContent: why }));
   return column;
 }
 
 function afterDraftColumn(doc, trace, shown) {
-  const bonus = shown.result && !trace.rejected ? trace.next_token.token_id : null;
-  return el(doc, "div", { className: "specdec-position specdec-after-draft" }, [
+  const bonus = shown.result && !trace.rejected && trace.next_token ? trace.next_token.token_id : null;
+  const unused = shown.rejection || (shown.result && trace.next_token === null);
+  return el(doc, "div", { className: "specdec-position specdec-after-draft", dataset: { verdict: unused ? "unjudged" : "pending" } }, [
     el(doc, "div", { className: "specdec-position-head" }, [
       el(doc, "span", { className: "specdec-position-index", textContent: trace.proposals.length ? "after the draft" : "next token" }),
       el(doc, "span", { className: "specdec-position-facts", textContent: "p only: where a bonus comes from" }),
@@ -142,11 +155,15 @@ function residualBox(doc, trace) {
 }
 
 function resultLine(doc, trace) {
+  if (trace.next_token === null) {
+    return el(doc, "div", { className: "specdec-result specdec-end" }, ["end of generation: nothing is drawn after ⟨end⟩"]);
+  }
   const kind = trace.rejected ? "correction" : "bonus";
+  const drawn = trace.rejected && !trace.greedy ? ` drawn with residual probability ${fmt(trace.drawn_with)} (p ${fmt(trace.next_token.p)})` : ` p ${fmt(trace.next_token.p)}`;
   return el(doc, "div", { className: `specdec-result specdec-${kind}` }, [
     `${kind}: `,
     el(doc, "code", { textContent: quoted(trace.next_token.text) }),
-    ` p ${fmt(trace.next_token.p)}`,
+    drawn,
   ]);
 }
 
@@ -169,11 +186,18 @@ export function renderRound(doc, trace, stage) {
   return box;
 }
 
+/** Why a token stands before round 1: the main model's pass over the prompt gave it. */
+export function firstTokenNote(trace, tokens) {
+  if (trace.number !== 1 || !tokens?.length) return "";
+  return `The first token, ${quoted(tokens[0].text)}, came from the main model reading the prompt, as in plain decoding; drafting starts after it.`;
+}
+
 /** The counts line: rounds, drafted, accepted, rejected, acceptance rate, and the end. */
 export function countsText(counts, stopReason) {
   if (!counts || counts.rounds === undefined) return "";
   const rate = `${(100 * counts.acceptance_rate).toFixed(1)}%`;
-  const parts = [`rounds ${counts.rounds}`, `drafted ${counts.drafted}`, `accepted ${counts.accepted}`, `rejected ${counts.rejected}`, `acceptance rate ${rate}`];
+  const parts = [`rounds ${counts.rounds}`, `drafted ${counts.drafted}`, `accepted ${counts.accepted}`, `rejected ${counts.rejected}`, `acceptance rate α ${rate}`];
+  if (counts.expected_per_round !== undefined) parts.push(`expected tokens per round (1 − α^(k+1)) / (1 − α) = ${counts.expected_per_round.toFixed(2)}`);
   if (stopReason) parts.push(`finished: ${stopReason}`);
   return parts.join(" · ");
 }
@@ -194,6 +218,7 @@ export function buildView(doc) {
     reset: el(doc, "button", { className: "specdec-reset", textContent: "Reset" }),
     models: el(doc, "span", { className: "specdec-teach-models" }),
     text: el(doc, "div", { className: "specdec-reply specdec-teach-text" }),
+    note: el(doc, "div", { className: "specdec-legend-note specdec-first-token" }),
     round: el(doc, "div", { className: "specdec-round-slot" }),
     counts: el(doc, "div", { className: "specdec-stats specdec-teach-counts" }),
     error: el(doc, "div", { className: "specdec-error-slot" }),
@@ -216,6 +241,7 @@ export function buildView(doc) {
       el(doc, "span", { className: "specdec-key specdec-key-p", textContent: "p, the main model's" }),
       el(doc, "span", { className: "specdec-key specdec-key-r", textContent: "residual" }),
     ]),
+    parts.note,
     parts.round,
     parts.counts,
   ]);
@@ -240,6 +266,7 @@ function render({ model, el: host }) {
     for (const { key } of SETTINGS) parts.settings[key].value = String(model.get(key));
     parts.text.replaceChildren(el(doc, "span", { className: "specdec-teach-prompt", textContent: model.get("prompt") }));
     appendTokens(parts.text, model.get("tokens"));
+    parts.note.textContent = firstTokenNote(trace, model.get("tokens"));
     parts.round.replaceChildren(...(trace.stages ? [renderRound(doc, trace, stage)] : []));
     parts.counts.textContent = countsText(model.get("counts"), model.get("stop_reason"));
     const status = model.get("status");
