@@ -126,6 +126,10 @@ def test_decisions_are_verify_samplings_with_the_same_draws(seed):
         assert [bar.prob for bar in trace.residual] == pytest.approx(
             sorted(residual[residual > 0], reverse=True)[: len(trace.residual)]
         )
+        excess = np.maximum(p_rows[i] - proposed.probs[i], 0.0)  # p - q before normalising
+        for bar in trace.residual:
+            assert bar.excess == pytest.approx(excess[bar.token_id])
+            assert bar.prob == pytest.approx(bar.excess / excess.sum())
         assert trace.stages[-2:] == ["residual", "correction"]
     else:
         assert trace.residual is None and trace.stages[-1] == "bonus"
@@ -301,3 +305,33 @@ def test_expected_tokens_per_round():
 
 def test_small_probabilities_keep_their_digits():
     assert prob(0.2904) == "0.290" and prob(0.0012) == "0.0012" and prob(0.0) == "0.000"
+
+
+def test_back_retraces_the_stages_and_forward_shows_the_same_draws():
+    main, draft = toy_pair()
+    walkthrough = Walkthrough(main.tokenize(PROMPT), k=3, seed=2, max_tokens=20)
+
+    def view() -> tuple:
+        trace = walkthrough.current
+        shown = [e.token_id for e in walkthrough.visible_events]
+        return trace.number, walkthrough.stage, trace, shown, walkthrough.counts()
+
+    walkthrough.step(main, draft)
+    assert not walkthrough.can_go_back
+    forward = [view()]
+    while not walkthrough.done:
+        walkthrough.step(main, draft)
+        forward.append(view())
+    assert forward[-1][0] >= 3  # several rounds to go back through
+    backward = [view()]
+    while walkthrough.can_go_back:
+        walkthrough.back()
+        backward.append(view())
+    assert backward == forward[::-1]
+    walkthrough.back()  # at round 1's draft: stays
+    assert view() == forward[0]
+    again = [view()]
+    while not walkthrough.done:
+        walkthrough.step(main, draft)
+        again.append(view())
+    assert again == forward and len(walkthrough.rounds) == forward[-1][0]

@@ -98,11 +98,28 @@ function barsHead(doc, labels) {
   ]);
 }
 
+/** u on a line from 0 to 1: the acceptance zone [0, min(1, p/q)) shaded, a tick at u. */
+export function numberLine(doc, check) {
+  const percent = (value) => `${(100 * Math.max(0, Math.min(1, value))).toFixed(1)}%`;
+  const zone = el(doc, "span", { className: "specdec-accept-zone" });
+  zone.style.width = percent(check.acceptance);
+  const tick = el(doc, "span", { className: "specdec-u-tick" });
+  tick.style.left = percent(check.u);
+  const title = `accepted when u falls in the shaded zone [0, ${fmt(check.acceptance)})`;
+  return el(doc, "span", { className: "specdec-number-line", title }, [
+    zone,
+    tick,
+    el(doc, "span", { className: "specdec-line-end specdec-line-0", textContent: "0" }),
+    el(doc, "span", { className: "specdec-line-end specdec-line-1", textContent: "1" }),
+  ]);
+}
+
 function checkMark(doc, check) {
   const mark = el(doc, "div", { className: `specdec-check specdec-mark-${check.accepted ? "accepted" : "rejected"}` });
   const greedy = check.accepted ? "greedy: the main model's top choice" : "greedy: not the main model's top choice";
   const test = check.u === null ? greedy : `u ${fmt(check.u)} ${check.accepted ? "<" : "≥"} min(1, p/q) ${fmt(check.acceptance)}`;
   mark.append(check.accepted ? "✓ accepted" : "✗ rejected", el(doc, "span", { className: "specdec-check-test", textContent: test }));
+  if (check.u !== null) mark.append(numberLine(doc, check));
   return mark;
 }
 
@@ -144,10 +161,12 @@ function afterDraftColumn(doc, trace, shown) {
 function residualBox(doc, trace) {
   const position = trace.n_accepted + 1;
   return el(doc, "div", { className: "specdec-residual" }, [
-    el(doc, "div", { className: "specdec-position-head", textContent: `residual at draft ${position}: normalize(max(0, p − q))` }),
+    el(doc, "div", { className: "specdec-position-head", textContent: `residual at draft ${position}: max(0, p − q), then normalised to sum to 1` }),
+    barsHead(doc, ["max(0, p − q)", "normalised"]),
     ...trace.residual.map((b) =>
       el(doc, "div", { className: `specdec-candidate${b.token_id === trace.next_token.token_id ? " specdec-chosen" : ""}` }, [
-        el(doc, "code", { className: "specdec-candidate-text", textContent: quoted(b.text) }),
+        el(doc, "code", { className: "specdec-candidate-text", textContent: quoted(b.text), title: quoted(b.text) }),
+        bar(doc, "excess", b.excess),
         bar(doc, "r", b.prob),
       ]),
     ),
@@ -202,6 +221,8 @@ export function countsText(counts, stopReason) {
   return parts.join(" · ");
 }
 
+const SPEEDS = [0.25, 0.5, 1, 2, 4]; // seconds between Play's steps
+
 const SETTINGS = [
   { key: "prompt", label: "Prompt", type: "text" },
   { key: "k", label: "k", type: "number", min: "1", max: "16", step: "1" },
@@ -212,9 +233,11 @@ const SETTINGS = [
 /** Build the widget's DOM once; returns the named parts. */
 export function buildView(doc) {
   const parts = {
+    back: el(doc, "button", { className: "specdec-back", textContent: "Back" }),
     step: el(doc, "button", { className: "specdec-step", textContent: "Step" }),
     finish: el(doc, "button", { className: "specdec-finish", textContent: "Finish round" }),
     play: el(doc, "button", { className: "specdec-play", textContent: "Play" }),
+    speed: el(doc, "select", { className: "specdec-speed", title: "Play: seconds between steps" }, SPEEDS.map((seconds) => el(doc, "option", { value: String(seconds), textContent: `${seconds} s a step` }))),
     reset: el(doc, "button", { className: "specdec-reset", textContent: "Reset" }),
     models: el(doc, "span", { className: "specdec-teach-models" }),
     text: el(doc, "div", { className: "specdec-reply specdec-teach-text" }),
@@ -230,7 +253,7 @@ export function buildView(doc) {
     return el(doc, "label", { className: "specdec-field" }, [el(doc, "span", { textContent: label }), parts.settings[key]]);
   });
   parts.root = el(doc, "div", { className: "specdec-teach" }, [
-    el(doc, "div", { className: "specdec-teach-bar" }, [parts.step, parts.finish, parts.play, parts.reset, parts.models]),
+    el(doc, "div", { className: "specdec-teach-bar" }, [parts.back, parts.step, parts.finish, parts.play, parts.speed, parts.reset, parts.models]),
     el(doc, "div", { className: "specdec-teach-bar specdec-teach-settings" }, fields),
     parts.error,
     parts.text,
@@ -275,6 +298,8 @@ function render({ model, el: host }) {
     const finished = Boolean(model.get("stop_reason"));
     parts.step.disabled = parts.finish.disabled = finished || status.state === "busy";
     parts.play.disabled = finished;
+    parts.back.disabled = !model.get("can_go_back") || status.state === "busy";
+    parts.speed.value = String(model.get("interval"));
     parts.play.textContent = model.get("playing") ? "Pause" : "Play";
   };
   // Python sets several traits at once: draw once for all of them.
@@ -287,13 +312,18 @@ function render({ model, el: host }) {
       draw();
     });
   };
-  const traits = ["trace", "stage", "tokens", "counts", "stop_reason", "playing", "status", "prompt", "k", "temperature", "seed"];
+  const traits = ["trace", "stage", "tokens", "counts", "stop_reason", "playing", "status", "prompt", "k", "temperature", "seed", "can_go_back", "interval"];
   for (const name of traits) model.on(`change:${name}`, redraw);
 
   const listeners = new AbortController();
   const on = (target, type, callback) => target.addEventListener(type, callback, { signal: listeners.signal });
   on(parts.step, "click", () => model.send({ type: "step" }));
   on(parts.finish, "click", () => model.send({ type: "finish_round" }));
+  on(parts.back, "click", () => model.send({ type: "back" }));
+  on(parts.speed, "change", () => {
+    model.set("interval", Number(parts.speed.value));
+    model.save_changes();
+  });
   on(parts.play, "click", () => model.send({ type: model.get("playing") ? "pause" : "play" }));
   const reset = () => model.send({ type: "reset", settings: readSettings(parts) });
   on(parts.reset, "click", reset);

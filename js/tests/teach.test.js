@@ -17,7 +17,7 @@ const rejected = {
     { position: 0, acceptance: 1, u: 0.42, accepted: true },
     { position: 1, acceptance: 0.25, u: 0.61, accepted: false },
   ],
-  residual: [{ token_id: 21, text: " dog", prob: 0.86 }, { token_id: 22, text: " fox", prob: 0.14 }],
+  residual: [{ token_id: 21, text: " dog", prob: 0.86, excess: 0.6 }, { token_id: 22, text: " fox", prob: 0.14, excess: 0.1 }],
   next_token: candidate(21, " dog", 0.7, 0.1),
   drawn_with: 0.86,
   n_accepted: 1,
@@ -74,7 +74,9 @@ describe("a round, stage by stage", () => {
     let round = render(rejected, 4);
     const residual = round.querySelector(".specdec-residual");
     expect(residual.querySelectorAll(".specdec-r-bar")).toHaveLength(2);
-    expect(residual.textContent).toContain("normalize(max(0, p − q))");
+    const excess = [...residual.querySelectorAll(".specdec-excess-bar")].map((b) => b.style.width);
+    expect(excess).toEqual(["60.0%", "10.0%"]); // p − q before normalising, beside the residual
+    expect(residual.textContent).toContain("max(0, p − q), then normalised to sum to 1");
     expect(residual.querySelector(".specdec-chosen").textContent).toContain('" dog"');
     expect(round.querySelector(".specdec-result")).toBeNull();
     round = render(rejected, 5);
@@ -98,6 +100,13 @@ describe("a round, stage by stage", () => {
     expect(shownParts(greedy, 4)).toEqual({ scored: true, checks: 2, rejection: true, residual: false, result: true });
     const marks = [...render(greedy, 3).querySelectorAll(".specdec-check-test")].map((m) => m.textContent);
     expect(marks).toEqual(["greedy: the main model's top choice", "greedy: not the main model's top choice"]);
+  });
+
+  it("puts u on a number line against the acceptance zone", () => {
+    const line = render(rejected, 3).querySelectorAll(".specdec-number-line")[1];
+    expect(line.querySelector(".specdec-accept-zone").style.width).toBe("25.0%");
+    expect(line.querySelector(".specdec-u-tick").style.left).toBe("61.0%");
+    expect(line.title).toContain("[0, 0.250)");
   });
 
   it("shows the correction with the residual probability it was drawn with", () => {
@@ -158,7 +167,9 @@ describe("controls and counts", () => {
     parts.settings.temperature.value = "0.7";
     parts.settings.seed.value = "11";
     expect(readSettings(parts)).toEqual({ prompt: "the main model", k: 3, temperature: 0.7, seed: 11 });
-    expect(parts.root.querySelectorAll("button")).toHaveLength(4);
+    const buttons = [...parts.root.querySelectorAll("button")].map((b) => b.textContent);
+    expect(buttons).toEqual(["Back", "Step", "Finish round", "Play", "Reset"]);
+    expect([...parts.speed.options].map((o) => o.value)).toContain("1");
   });
 
   it("sums up the rounds shown", () => {

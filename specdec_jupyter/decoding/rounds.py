@@ -61,9 +61,12 @@ class Check:
 
 @dataclass(frozen=True)
 class Bar:
+    """A token of the residual: max(0, p - q) before normalising (`excess`), and after."""
+
     token_id: int
     text: str
     prob: float
+    excess: float
 
 
 @dataclass(frozen=True)
@@ -276,9 +279,10 @@ def _trace(
         return RoundTrace(number, sampling.greedy, proposals, after_draft, checks, None, None, None)
     residual = None
     if verdict.residual is not None:
-        r = verdict.residual
+        r, at = verdict.residual, verdict.n_accepted
+        excess = np.maximum(p_rows[at] - q_rows[at], 0.0)
         top = sorted((i for i in _top(r, top_n) if r[i] > 0), key=lambda i: -r[i])
-        residual = [Bar(i, token_text(main, i), float(r[i])) for i in top]
+        residual = [Bar(i, token_text(main, i), float(r[i]), float(excess[i])) for i in top]
     n, token = verdict.n_accepted, verdict.next_token
     q_next = float(q_rows[n][token]) if n < len(q_rows) else None
     p_next = float(p_rows[n][token])
@@ -305,9 +309,11 @@ def expected_tokens_per_round(alpha: float, k: int) -> float:
 class Walkthrough:
     """A generation taken one round at a time, each round shown stage by stage.
 
-    `step` shows the next stage of the current round, and past its last stage computes
-    the next round; a round's tokens join `visible_events` at its last stage. The first
-    step reads the prompt and takes the first token from that pass, as the loop does.
+    `step` shows the next stage of the round on show, and past its last stage the next
+    round, computing it if it is new; `back` shows the stage before, into earlier rounds,
+    which are kept, so stepping forward again shows the same draws. A round's tokens
+    join `visible_events` at its last stage. The first step reads the prompt and takes
+    the first token from that pass, as the loop does.
     """
 
     def __init__(
@@ -333,7 +339,8 @@ class Walkthrough:
         self.events: list[TokenEvent] = []
         self.rounds: list[RoundTrace] = []
         self.stage = 0
-        self._round_start = 0  # where the current round's tokens begin in `events`
+        self._at = -1  # which of `rounds` is on show
+        self._starts: list[int] = []  # where each round's tokens begin in `events`
         self._context: list[int] = []  # prompt + tokens emitted, shown or not
         self._out: Emitter | None = None  # made at the first step, which brings the engine
 
@@ -343,7 +350,17 @@ class Walkthrough:
 
     @property
     def current(self) -> RoundTrace | None:
-        return self.rounds[-1] if self.rounds else None
+        """The round on show."""
+        return self.rounds[self._at] if self.rounds else None
+
+    @property
+    def latest(self) -> bool:
+        """Whether the round on show is the last one computed."""
+        return self._at == len(self.rounds) - 1
+
+    @property
+    def can_go_back(self) -> bool:
+        return self._at > 0 or self.stage > 0
 
     @property
     def round_shown(self) -> bool:
@@ -353,18 +370,35 @@ class Walkthrough:
 
     @property
     def done(self) -> bool:
-        return self.stop_reason is not None and self.round_shown
+        return self.stop_reason is not None and self.latest and self.round_shown
 
     @property
     def visible_events(self) -> list[TokenEvent]:
-        return self.events if self.round_shown else self.events[: self._round_start]
+        if self.current is None:
+            return self.events
+        if not self.round_shown:
+            return self.events[: self._starts[self._at]]
+        return self.events if self.latest else self.events[: self._starts[self._at + 1]]
 
     def step(self, main: Engine, draft: Engine) -> None:
-        """Show the next stage; after a round's last stage, compute and show the next round."""
+        """Show the next stage; after a round's last stage, show the next round, computing
+        it if it is new."""
         if not self.round_shown:
             self.stage += 1
+        elif not self.latest:
+            self._at += 1
+            self.stage = 0
         elif self.stop_reason is None:
             self._next_round(main, draft)
+
+    def back(self) -> None:
+        """Show the stage before, or the last stage of the round before; round 1's draft
+        is as far back as it goes."""
+        if self.stage > 0:
+            self.stage -= 1
+        elif self._at > 0:
+            self._at -= 1
+            self.stage = len(self.rounds[self._at].stages) - 1
 
     def finish_round(self, main: Engine, draft: Engine) -> None:
         """Show the rest of this round; at its end, all of the next one."""
@@ -379,7 +413,7 @@ class Walkthrough:
         alpha = accepted / judged, and the tokens a round of k is expected to yield at
         that rate."""
         drafted = judged = accepted = 0
-        for trace in self.rounds:
+        for trace in self.rounds[: self._at + 1]:
             shown = trace.checks
             if trace is self.current and not self.round_shown:
                 shown = shown[: trace.stages[: self.stage + 1].count("check")]
@@ -388,7 +422,7 @@ class Walkthrough:
             accepted += sum(check.accepted for check in shown)
         alpha = accepted / judged if judged else 0.0
         return {
-            "rounds": len(self.rounds),
+            "rounds": self._at + 1,
             "drafted": drafted,
             "judged": judged,
             "accepted": accepted,
@@ -405,7 +439,6 @@ class Walkthrough:
             self._context = [*self.prompt, first.token_id]
             self.events += self._out.add(first, 0)
         out = self._out
-        self._round_start = len(self.events)
         if out.stop_reason is not None:
             return
         room = main.n_ctx - len(self._context)  # as the loop's: `last` is not yet cached
@@ -418,6 +451,8 @@ class Walkthrough:
             main, draft, self._context, k, self.sampling, self.rng, number, self.top_n
         )
         self.rounds.append(trace)
+        self._starts.append(len(self.events))
+        self._at = len(self.rounds) - 1
         self.stage = 0
         self._context = [*self._context, *outcome.tokens]
         for token in outcome.emitted:
