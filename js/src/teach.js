@@ -126,7 +126,7 @@ function checkMark(doc, check) {
 function positionColumn(doc, trace, index, shown) {
   const proposal = trace.proposals[index];
   const check = index < shown.checks ? trace.checks[index] : null;
-  const judgedLater = index >= trace.checks.length && shown.result;
+  const judgedLater = index >= trace.checks.length && (shown.result || shown.rejection);
   const verdict = check ? (check.accepted ? "accepted" : "rejected") : judgedLater ? "unjudged" : "pending";
   const ratio = shown.scored ? [`p ${fmt(proposal.p)}`, `p/q ${fmt(proposal.p / proposal.q)}`] : [];
   const facts = [`q ${fmt(proposal.q)}`, ...ratio];

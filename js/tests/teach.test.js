@@ -118,6 +118,8 @@ describe("a round, stage by stage", () => {
   it("dims the position after the draft once a rejection is shown", () => {
     const after = (stage) => render(rejected, stage).querySelector(".specdec-after-draft").dataset.verdict;
     expect([after(2), after(3), after(5)]).toEqual(["pending", "unjudged", "unjudged"]);
+    const third = (stage) => render(rejected, stage).querySelectorAll(".specdec-position")[2].dataset.verdict;
+    expect([third(2), third(3)]).toEqual(["pending", "unjudged"]); // past the rejection: never judged
     expect(render(accepted, 5).querySelector(".specdec-after-draft").dataset.verdict).toBe("pending");
   });
 
