@@ -70,6 +70,13 @@ def click_and_wait(page, teach, button: str) -> None:
     teach.locator(".specdec-round-head").filter(has_not_text=before).wait_for()
 
 
+def column_places(teach) -> list[tuple[float, int]]:
+    """Where each column sits: its left edge, and which row of columns it is in."""
+    boxes = [c.bounding_box() for c in teach.locator(".specdec-position").all()]
+    tops = sorted({box["y"] for box in boxes})
+    return [(box["x"], tops.index(box["y"])) for box in boxes]
+
+
 def stage_of(teach) -> tuple[int, int]:
     head = teach.locator(".specdec-round-head").inner_text()
     shown, total = re.search(r"stage (\d+) of (\d+)", head).groups()
@@ -103,8 +110,10 @@ def test_one_round_clicked_through_shows_every_stage(page):
     assert teach.locator(".specdec-p-bar").count() > 4
     assert teach.locator(".specdec-after-draft").count() == 1
 
+    places = column_places(teach)  # from here on no column moves: the layout does not reflow
     while teach.locator(".specdec-mark-rejected").count() == 0:
         step(page, teach)
+        assert column_places(teach) == places
     assert teach.locator(".specdec-mark-accepted").count() >= 1
     assert "u " in teach.locator(".specdec-mark-rejected").inner_text()
     assert teach.locator(".specdec-residual").count() == 0
@@ -118,6 +127,7 @@ def test_one_round_clicked_through_shows_every_stage(page):
     teach.screenshot(path=str(SCREENSHOTS / "teach-widget-residual.png"))
 
     shown = step(page, teach)  # the correction joins the running text
+    assert column_places(teach) == places
     assert shown == stage_of(teach)[1]
     assert teach.locator(".specdec-correction").count() == 1
     assert teach.locator(".specdec-position[data-verdict='unjudged']").count() >= 1
