@@ -3,9 +3,11 @@
 // State lives in the Python traits (specdec_jupyter/widgets/teach.py). `trace` is
 // RoundTrace.to_dict() (specdec_jupyter/decoding/rounds.py): proposals [{token_id, text,
 // q, p, candidates: [{token_id, text, p, q}]}], after_draft [candidates], checks
-// [{position, acceptance, u, accepted}], residual [{token_id, text, prob}] or null,
-// next_token {token_id, text, p, q}, greedy, rejected and stages ("draft", "score",
-// "check"…, "residual", "correction" | "bonus"); `stage` is how far into stages is shown.
+// [{position, acceptance, u, accepted}], residual [{token_id, text, prob, excess}] or null
+// (excess: max(0, p − q) before normalising), next_token {token_id, text, p, q} or null
+// after an accepted ⟨end⟩, drawn_with (the probability next_token was drawn with), greedy,
+// rejected and stages ("draft", "score", "check"…, "residual", "correction" | "bonus" |
+// "end"); `stage` is how far into stages is shown.
 // The running text uses the chat's token spans and colours (transcript.js).
 import "./teach.css";
 import { el } from "./dom.js";

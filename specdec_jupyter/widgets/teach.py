@@ -6,11 +6,12 @@
 
 A round, in stages: the draft proposes k tokens (q of each, its top alternatives as
 bars); the main model scores them in one pass (p bars beside q); each draft token is
-judged, u against min(1, p/q); a rejection shows the residual normalize(max(0, p - q))
-the correction is drawn from, a full accept the bonus token. The rounds are computed by
-`decoding.rounds` with the loop's own parts; this class wires the buttons to it and
-publishes its state as traits. Front-end actions run on a worker thread, so the kernel
-stays free while a real model computes a round.
+judged, u against min(1, p/q); a rejection shows max(0, p - q) and the residual it
+normalises to, which the correction is drawn from, a full accept the bonus token, an
+accepted end-of-generation token nothing more; Back steps back through earlier rounds.
+The rounds are computed by `decoding.rounds` with the loop's own parts; this class wires
+the buttons to it and publishes its state as traits. Front-end actions run on a worker
+thread, so the kernel stays free while a real model computes a round.
 """
 
 from __future__ import annotations
