@@ -47,17 +47,20 @@ def write_notebook(path: Path, sources: Sequence[str]) -> None:
 
 
 @contextmanager
-def jupyter_lab(home: Path, notebooks: dict[str, Sequence[str]]) -> Iterator[tuple[str, Path]]:
-    """A JupyterLab server in `home` serving `notebooks` (file name: cell sources); yields
-    its URL and the notebooks' folder."""
+def jupyter_lab(
+    home: Path, notebooks: dict[str, Sequence[str]], settings: dict[str, dict] | None = None
+) -> Iterator[tuple[str, Path]]:
+    """A JupyterLab server in `home` serving `notebooks` (file name: cell sources), with
+    `settings` (plugin: values) beside the quiet defaults; yields its URL and the
+    notebooks' folder."""
     folder = home / "notebooks"
     folder.mkdir()
     for name, sources in notebooks.items():
         write_notebook(folder / name, sources)
-    for plugin, values in LAB_SETTINGS.items():
-        settings = home / "settings" / f"{plugin}.jupyterlab-settings"
-        settings.parent.mkdir(parents=True, exist_ok=True)
-        settings.write_text(json.dumps(values))
+    for plugin, values in {**LAB_SETTINGS, **(settings or {})}.items():
+        path = home / "settings" / f"{plugin}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
     env = {
         **os.environ,
         "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),

@@ -6,13 +6,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from recording import drain
+from scripted_engine import END, ScriptedEngine
 
 from specdec_jupyter.decoding import loop as loop_module
 from specdec_jupyter.decoding import round as one_round
 from specdec_jupyter.decoding import rounds as rounds_module
 from specdec_jupyter.decoding.drafters import ModelDrafter
 from specdec_jupyter.decoding.loop import GenerationSettings, speculative_decode
-from specdec_jupyter.decoding.rounds import Walkthrough, trace_round
+from specdec_jupyter.decoding.rounds import (
+    Walkthrough,
+    expected_tokens_per_round,
+    prob,
+    trace_round,
+)
 from specdec_jupyter.decoding.sampling import SamplingSettings, distribution
 from specdec_jupyter.decoding.verify import residual_distribution, verify_sampling
 from specdec_jupyter.engines.toy import toy_pair
@@ -115,10 +121,15 @@ def test_decisions_are_verify_samplings_with_the_same_draws(seed):
     verdict = verify_sampling(proposed.tokens, proposed.probs, p_rows, rng)
 
     assert [p.token_id for p in trace.proposals] == proposed.tokens
+    n = len(trace.checks)  # all verify_sampling judged, unless an accepted ⟨end⟩ came first
+    assert [c.acceptance for c in trace.checks] == verdict.acceptance[:n]
+    assert [c.u for c in trace.checks] == verdict.draws[:n]
+    if trace.ended:
+        assert main.is_end_of_generation(proposed.tokens[n - 1]) and verdict.n_accepted >= n
+        assert trace.n_accepted == n and trace.stages[-1] == "end"
+        return
     assert trace.n_accepted == verdict.n_accepted
     assert trace.next_token.token_id == verdict.next_token
-    assert [c.acceptance for c in trace.checks] == verdict.acceptance
-    assert [c.u for c in trace.checks] == verdict.draws
     for check, proposal in zip(trace.checks, trace.proposals, strict=False):
         assert check.accepted == (check.u < check.acceptance)
         assert check.acceptance == pytest.approx(min(1.0, proposal.p / proposal.q))
@@ -128,6 +139,10 @@ def test_decisions_are_verify_samplings_with_the_same_draws(seed):
         assert [bar.prob for bar in trace.residual] == pytest.approx(
             sorted(residual[residual > 0], reverse=True)[: len(trace.residual)]
         )
+        excess = np.maximum(p_rows[i] - proposed.probs[i], 0.0)  # p - q before normalising
+        for bar in trace.residual:
+            assert bar.excess == pytest.approx(excess[bar.token_id])
+            assert bar.prob == pytest.approx(bar.excess / excess.sum())
         assert trace.stages[-2:] == ["residual", "correction"]
     else:
         assert trace.residual is None and trace.stages[-1] == "bonus"
@@ -186,7 +201,8 @@ def test_steps_reveal_a_round_stage_by_stage():
     assert walkthrough.counts()["rounds"] == 1
     walkthrough.step(main, draft)
     assert walkthrough.current.number == 2 and walkthrough.stage == 0
-    assert walkthrough.counts()["rounds"] == 1  # round 2 is not shown yet
+    counts = walkthrough.counts()  # round 2's draft is on show, none of it judged yet
+    assert counts["rounds"] == 2 and counts["judged"] == len(first.checks)
     walkthrough.finish_round(main, draft)
     assert walkthrough.round_shown and walkthrough.current.number == 2
 
@@ -238,3 +254,97 @@ def test_the_real_pair_walks_as_the_loop_runs(qwen_session):
     first = walkthrough.rounds[0]
     assert len(first.proposals) == 3 and all(0 < p.q <= 1 for p in first.proposals)
     assert first.proposals[0].candidates[0].text.strip()
+
+
+def end_pair() -> tuple[ScriptedEngine, ScriptedEngine]:
+    """Both models say "a" then "b" then ⟨end⟩: the draft drafts ⟨end⟩ and the main model,
+    agreeing exactly (min(1, p/q) = 1), accepts it whatever u is drawn."""
+    script = {ord("a"): ord("b"), ord("b"): END}
+    return ScriptedEngine(script, name="main"), ScriptedEngine(script, name="draft")
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_nothing_is_drawn_after_an_accepted_end(temperature):
+    main, draft = end_pair()
+    walkthrough = Walkthrough(main.tokenize("a"), k=4, sampling=SamplingSettings(temperature))
+    walkthrough.finish_round(main, draft)
+    trace = walkthrough.current
+    assert trace.proposals[0].token_id == END and trace.checks[0].accepted
+    assert len(trace.checks) == 1 and trace.ended and trace.next_token is None
+    assert trace.stages == ["draft", "score", "check", "end"]
+    assert [token for token, *_ in trace.emitted()] == [END]
+    assert "end of generation" in trace.describe() and "bonus" not in trace.describe()
+    assert [e.token_id for e in walkthrough.visible_events] == [ord("b"), END]
+    assert walkthrough.done and walkthrough.stop_reason == "eosFound"
+
+
+def test_a_correction_shows_the_residual_probability_it_was_drawn_with():
+    """Not p: under sampling a correction is drawn from normalize(max(0, p - q))."""
+    for seed in range(50):
+        main, draft = toy_pair()
+        walkthrough = Walkthrough(main.tokenize(PROMPT), k=4, seed=seed)
+        walkthrough.finish_round(main, draft)
+        trace = walkthrough.current
+        bars = {bar.token_id: bar.prob for bar in trace.residual or []}
+        if trace.rejected and trace.next_token.token_id in bars:
+            break
+    else:
+        pytest.fail("no seed in 50 gave a correction among the residual's top tokens")
+    assert trace.drawn_with == pytest.approx(bars[trace.next_token.token_id])
+    assert trace.drawn_with != pytest.approx(trace.next_token.p)
+    assert f"residual {prob(trace.drawn_with)}" in trace.describe()
+
+
+def test_the_counts_match_the_marks_on_show():
+    main, draft = toy_pair()
+    walkthrough = Walkthrough(main.tokenize(PROMPT), k=4, seed=1)
+    for _ in range(20):
+        walkthrough.step(main, draft)
+        trace, stage = walkthrough.current, walkthrough.stage
+        marks = trace.checks[: trace.stages[: stage + 1].count("check")]
+        before = walkthrough.rounds[:-1]
+        counts = walkthrough.counts()
+        accepted = sum(t.n_accepted for t in before) + sum(c.accepted for c in marks)
+        judged = sum(len(t.checks) for t in before) + len(marks)
+        assert (counts["accepted"], counts["judged"]) == (accepted, judged)
+        assert counts["rejected"] == judged - accepted
+
+
+def test_expected_tokens_per_round():
+    assert expected_tokens_per_round(0.0, 4) == 1.0
+    assert expected_tokens_per_round(1.0, 4) == 5.0
+    assert expected_tokens_per_round(0.5, 2) == pytest.approx(1 + 0.5 + 0.25)
+
+
+def test_small_probabilities_keep_their_digits():
+    assert prob(0.2904) == "0.290" and prob(0.0012) == "0.0012" and prob(0.0) == "0.000"
+
+
+def test_back_retraces_the_stages_and_forward_shows_the_same_draws():
+    main, draft = toy_pair()
+    walkthrough = Walkthrough(main.tokenize(PROMPT), k=3, seed=2, max_tokens=20)
+
+    def view() -> tuple:
+        trace = walkthrough.current
+        shown = [e.token_id for e in walkthrough.visible_events]
+        return trace.number, walkthrough.stage, trace, shown, walkthrough.counts()
+
+    walkthrough.step(main, draft)
+    assert not walkthrough.can_go_back
+    forward = [view()]
+    while not walkthrough.done:
+        walkthrough.step(main, draft)
+        forward.append(view())
+    assert forward[-1][0] >= 3  # several rounds to go back through
+    backward = [view()]
+    while walkthrough.can_go_back:
+        walkthrough.back()
+        backward.append(view())
+    assert backward == forward[::-1]
+    walkthrough.back()  # at round 1's draft: stays
+    assert view() == forward[0]
+    again = [view()]
+    while not walkthrough.done:
+        walkthrough.step(main, draft)
+        again.append(view())
+    assert again == forward and len(walkthrough.rounds) == forward[-1][0]

@@ -4,12 +4,14 @@ pair held through the EngineManager (the tiny GGUF models)."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
+from traitlets import TraitError
 
 from specdec_jupyter.errors import EngineBusyError, SpecDecError
 from specdec_jupyter.manager import EngineManager
-from specdec_jupyter.widgets import TeachWidget
+from specdec_jupyter.widgets import TeachWidget, colours
 
 
 def click(widget: TeachWidget, kind: str, **content) -> None:
@@ -55,6 +57,25 @@ def test_the_buttons_in_the_browser_do_the_same(toy):
     click(toy, "reset", settings={"k": 2, "temperature": 0, "seed": 5, "prompt": "the main model"})
     assert (toy.k, toy.temperature, toy.seed, toy.prompt) == (2, 0.0, 5, "the main model")
     assert toy.trace["number"] == 1 and toy.trace["greedy"] and len(toy.trace["proposals"]) == 2
+
+
+def test_back_in_the_browser_shows_the_stage_before(toy):
+    assert not toy.can_go_back
+    click(toy, "finish_round")
+    click(toy, "step")
+    second = (toy.trace, toy.tokens, toy.counts)
+    click(toy, "back")
+    assert toy.trace["number"] == 1 and toy.stage == len(toy.trace["stages"]) - 1
+    assert toy.can_go_back and toy.counts["rounds"] == 1
+    click(toy, "step")
+    assert (toy.trace, toy.tokens, toy.counts) == second  # the same draws, not new ones
+
+
+def test_play_speed_is_an_interval_of_0_or_more(toy):
+    toy.interval = 0.25
+    assert toy.interval == 0.25
+    with pytest.raises(TraitError, match="interval .* must be 0 or more"):
+        toy.interval = -1
 
 
 def test_the_same_seed_gives_the_same_rounds(toy):
@@ -121,3 +142,10 @@ def test_no_draft_to_teach_with_is_said_in_words(tiny_paths, tmp_path, monkeypat
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "no-hub"))
     with pytest.raises(SpecDecError, match="no draft model can draft for tiny-main.gguf"):
         TeachWidget(str(tiny_paths[0]), manager=EngineManager(n_ctx=256, n_threads=1))
+
+
+def test_p_and_q_have_one_colour_each_in_the_widget_and_the_plots():
+    css = (Path(__file__).parent.parent / "js" / "src" / "teach.css").read_text()
+    for name, hex_colour in [("p", colours.P), ("q", colours.Q), ("r", colours.RESIDUAL)]:
+        rgb = ", ".join(str(int(hex_colour[i : i + 2], 16)) for i in (1, 3, 5))
+        assert f"--specdec-{name}: {rgb};" in css

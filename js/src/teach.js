@@ -3,15 +3,22 @@
 // State lives in the Python traits (specdec_jupyter/widgets/teach.py). `trace` is
 // RoundTrace.to_dict() (specdec_jupyter/decoding/rounds.py): proposals [{token_id, text,
 // q, p, candidates: [{token_id, text, p, q}]}], after_draft [candidates], checks
-// [{position, acceptance, u, accepted}], residual [{token_id, text, prob}] or null,
-// next_token {token_id, text, p, q}, greedy, rejected and stages ("draft", "score",
-// "check"…, "residual", "correction" | "bonus"); `stage` is how far into stages is shown.
+// [{position, acceptance, u, accepted}], residual [{token_id, text, prob, excess}] or null
+// (excess: max(0, p − q) before normalising), next_token {token_id, text, p, q} or null
+// after an accepted ⟨end⟩, drawn_with (the probability next_token was drawn with), greedy,
+// rejected and stages ("draft", "score", "check"…, "residual", "correction" | "bonus" |
+// "end"); `stage` is how far into stages is shown.
 // The running text uses the chat's token spans and colours (transcript.js).
 import "./teach.css";
 import { el } from "./dom.js";
 import { appendTokens, errorElement } from "./transcript.js";
 
-const fmt = (value) => (value === null || value === undefined ? "–" : value.toFixed(3));
+/** A probability with enough digits to read: three decimals, two significant below 0.01
+ * (0.0012, not 0.001 beside a ratio it does not give). */
+export const fmt = (value) => {
+  if (value === null || value === undefined) return "–";
+  return value >= 0.01 || value === 0 ? value.toFixed(3) : value.toPrecision(2);
+};
 const quoted = (text) => JSON.stringify(text);
 
 /** Which parts of a round stage `stage` shows. */
@@ -21,7 +28,8 @@ export function shownParts(trace, stage) {
     scored: upTo.includes("score"),
     checks: upTo.filter((name) => name === "check").length,
     residual: upTo.includes("residual"),
-    result: upTo.includes("correction") || upTo.includes("bonus"),
+    rejection: upTo.filter((name) => name === "check").length > (trace.checks ?? []).filter((c) => c.accepted).length,
+    result: upTo.includes("correction") || upTo.includes("bonus") || upTo.includes("end"),
   };
 }
 
@@ -48,13 +56,16 @@ export function stageCaption(trace, stage) {
       return `Draft token ${index + 1}, ${token}, ${top} the main model's top choice (greedy): ${verdict}.`;
     }
     const relation = check.accepted ? "<" : "≥";
-    return `Draft token ${index + 1}, ${token}: u = ${fmt(check.u)} ${relation} min(1, p/q) = ${fmt(check.acceptance)}, so it is ${verdict}.`;
+    return `Draft token ${index + 1}, ${token}: u = ${fmt(check.u)} ${relation} min(1, p/q) = ${fmt(check.acceptance)}, so it is ${verdict}. (u is a random number drawn evenly between 0 and 1: the token is kept with probability min(1, p/q).)`;
+  }
+  if (name === "end") {
+    return `The accepted draft token ${quoted(trace.proposals[trace.checks.length - 1].text)} ends the generation: nothing is drawn after it.`;
   }
   if (name === "residual") {
     return "After a rejection the correction is drawn from the residual normalize(max(0, p − q)): only where the main model is surer than the draft.";
   }
   if (name === "correction") {
-    const how = trace.greedy ? "its top choice" : "drawn from the residual";
+    const how = trace.greedy ? "its top choice" : `drawn from the residual with probability ${fmt(trace.drawn_with)}`;
     return `The main model's correction ${quoted(next.text)} (${how}) follows the ${trace.n_accepted} accepted draft token${trace.n_accepted === 1 ? "" : "s"}.`;
   }
   const how = trace.greedy ? "its top choice" : "drawn from p";
@@ -73,7 +84,7 @@ function bar(doc, kind, value) {
 /** One candidate token: its text, q's bar (where the draft rated it), p's bar once scored. */
 function candidateRow(doc, candidate, { scored, chosen }) {
   const row = el(doc, "div", { className: "specdec-candidate" }, [
-    el(doc, "code", { className: "specdec-candidate-text", textContent: quoted(candidate.text) }),
+    el(doc, "code", { className: "specdec-candidate-text", textContent: quoted(candidate.text), title: quoted(candidate.text) }),
   ]);
   if (chosen) row.classList.add("specdec-chosen");
   if (candidate.q !== null) row.append(bar(doc, "q", candidate.q));
@@ -89,19 +100,38 @@ function barsHead(doc, labels) {
   ]);
 }
 
+/** u on a line from 0 to 1: the acceptance zone [0, min(1, p/q)) shaded, a tick at u. */
+export function numberLine(doc, check) {
+  const percent = (value) => `${(100 * Math.max(0, Math.min(1, value))).toFixed(1)}%`;
+  const zone = el(doc, "span", { className: "specdec-accept-zone" });
+  zone.style.width = percent(check.acceptance);
+  const tick = el(doc, "span", { className: "specdec-u-tick" });
+  tick.style.left = percent(check.u);
+  const title = `accepted when u falls in the shaded zone [0, ${fmt(check.acceptance)})`;
+  return el(doc, "span", { className: "specdec-number-line", title }, [
+    zone,
+    tick,
+    el(doc, "span", { className: "specdec-line-end specdec-line-0", textContent: "0" }),
+    el(doc, "span", { className: "specdec-line-end specdec-line-1", textContent: "1" }),
+  ]);
+}
+
 function checkMark(doc, check) {
   const mark = el(doc, "div", { className: `specdec-check specdec-mark-${check.accepted ? "accepted" : "rejected"}` });
-  const test = check.u === null ? "greedy: top choice?" : `u ${fmt(check.u)} vs min(1, p/q) ${fmt(check.acceptance)}`;
+  const greedy = check.accepted ? "greedy: the main model's top choice" : "greedy: not the main model's top choice";
+  const test = check.u === null ? greedy : `u ${fmt(check.u)} ${check.accepted ? "<" : "≥"} min(1, p/q) ${fmt(check.acceptance)}`;
   mark.append(check.accepted ? "✓ accepted" : "✗ rejected", el(doc, "span", { className: "specdec-check-test", textContent: test }));
+  if (check.u !== null) mark.append(numberLine(doc, check));
   return mark;
 }
 
 function positionColumn(doc, trace, index, shown) {
   const proposal = trace.proposals[index];
   const check = index < shown.checks ? trace.checks[index] : null;
-  const judgedLater = index >= trace.checks.length && shown.result;
+  const judgedLater = index >= trace.checks.length && (shown.result || shown.rejection);
   const verdict = check ? (check.accepted ? "accepted" : "rejected") : judgedLater ? "unjudged" : "pending";
-  const facts = [`q ${fmt(proposal.q)}`, ...(shown.scored ? [`p ${fmt(proposal.p)}`] : [])];
+  const ratio = shown.scored ? [`p ${fmt(proposal.p)}`, `p/q ${fmt(proposal.p / proposal.q)}`] : [];
+  const facts = [`q ${fmt(proposal.q)}`, ...ratio];
   const column = el(doc, "div", { className: "specdec-position", dataset: { verdict } }, [
     el(doc, "div", { className: "specdec-position-head" }, [
       el(doc, "span", { className: "specdec-position-index", textContent: `draft ${index + 1}` }),
@@ -112,13 +142,15 @@ function positionColumn(doc, trace, index, shown) {
     ...proposal.candidates.map((c) => candidateRow(doc, c, { scored: shown.scored, chosen: c.token_id === proposal.token_id })),
   ]);
   if (check) column.append(checkMark(doc, check));
-  if (verdict === "unjudged") column.append(el(doc, "div", { className: "specdec-check", textContent: "not judged: an earlier token was rejected" }));
+  const why = trace.next_token === null ? "not judged: the generation ended" : "not judged: an earlier token was rejected";
+  if (verdict === "unjudged") column.append(el(doc, "div", { className: "specdec-check", textContent: why }));
   return column;
 }
 
 function afterDraftColumn(doc, trace, shown) {
-  const bonus = shown.result && !trace.rejected ? trace.next_token.token_id : null;
-  return el(doc, "div", { className: "specdec-position specdec-after-draft" }, [
+  const bonus = shown.result && !trace.rejected && trace.next_token ? trace.next_token.token_id : null;
+  const unused = shown.rejection || (shown.result && trace.next_token === null);
+  return el(doc, "div", { className: "specdec-position specdec-after-draft", dataset: { verdict: unused ? "unjudged" : "pending" } }, [
     el(doc, "div", { className: "specdec-position-head" }, [
       el(doc, "span", { className: "specdec-position-index", textContent: trace.proposals.length ? "after the draft" : "next token" }),
       el(doc, "span", { className: "specdec-position-facts", textContent: "p only: where a bonus comes from" }),
@@ -131,10 +163,12 @@ function afterDraftColumn(doc, trace, shown) {
 function residualBox(doc, trace) {
   const position = trace.n_accepted + 1;
   return el(doc, "div", { className: "specdec-residual" }, [
-    el(doc, "div", { className: "specdec-position-head", textContent: `residual at draft ${position}: normalize(max(0, p − q))` }),
+    el(doc, "div", { className: "specdec-position-head", textContent: `residual at draft ${position}: max(0, p − q), then normalised to sum to 1` }),
+    barsHead(doc, ["max(0, p − q)", "normalised"]),
     ...trace.residual.map((b) =>
       el(doc, "div", { className: `specdec-candidate${b.token_id === trace.next_token.token_id ? " specdec-chosen" : ""}` }, [
-        el(doc, "code", { className: "specdec-candidate-text", textContent: quoted(b.text) }),
+        el(doc, "code", { className: "specdec-candidate-text", textContent: quoted(b.text), title: quoted(b.text) }),
+        bar(doc, "excess", b.excess),
         bar(doc, "r", b.prob),
       ]),
     ),
@@ -142,11 +176,15 @@ function residualBox(doc, trace) {
 }
 
 function resultLine(doc, trace) {
+  if (trace.next_token === null) {
+    return el(doc, "div", { className: "specdec-result specdec-end" }, ["end of generation: nothing is drawn after ⟨end⟩"]);
+  }
   const kind = trace.rejected ? "correction" : "bonus";
+  const drawn = trace.rejected && !trace.greedy ? ` drawn with residual probability ${fmt(trace.drawn_with)} (p ${fmt(trace.next_token.p)})` : ` p ${fmt(trace.next_token.p)}`;
   return el(doc, "div", { className: `specdec-result specdec-${kind}` }, [
     `${kind}: `,
     el(doc, "code", { textContent: quoted(trace.next_token.text) }),
-    ` p ${fmt(trace.next_token.p)}`,
+    drawn,
   ]);
 }
 
@@ -169,14 +207,23 @@ export function renderRound(doc, trace, stage) {
   return box;
 }
 
+/** Why a token stands before round 1: the main model's pass over the prompt gave it. */
+export function firstTokenNote(trace, tokens) {
+  if (trace.number !== 1 || !tokens?.length) return "";
+  return `The first token, ${quoted(tokens[0].text)}, came from the main model reading the prompt, as in plain decoding; drafting starts after it.`;
+}
+
 /** The counts line: rounds, drafted, accepted, rejected, acceptance rate, and the end. */
 export function countsText(counts, stopReason) {
   if (!counts || counts.rounds === undefined) return "";
   const rate = `${(100 * counts.acceptance_rate).toFixed(1)}%`;
-  const parts = [`rounds ${counts.rounds}`, `drafted ${counts.drafted}`, `accepted ${counts.accepted}`, `rejected ${counts.rejected}`, `acceptance rate ${rate}`];
+  const parts = [`rounds ${counts.rounds}`, `drafted ${counts.drafted}`, `accepted ${counts.accepted}`, `rejected ${counts.rejected}`, `acceptance rate α ${rate}`];
+  if (counts.expected_per_round !== undefined) parts.push(`expected tokens per round (1 − α^(k+1)) / (1 − α) = ${counts.expected_per_round.toFixed(2)}`);
   if (stopReason) parts.push(`finished: ${stopReason}`);
   return parts.join(" · ");
 }
+
+const SPEEDS = [0.25, 0.5, 1, 2, 4]; // seconds between Play's steps
 
 const SETTINGS = [
   { key: "prompt", label: "Prompt", type: "text" },
@@ -188,12 +235,15 @@ const SETTINGS = [
 /** Build the widget's DOM once; returns the named parts. */
 export function buildView(doc) {
   const parts = {
+    back: el(doc, "button", { className: "specdec-back", textContent: "Back" }),
     step: el(doc, "button", { className: "specdec-step", textContent: "Step" }),
     finish: el(doc, "button", { className: "specdec-finish", textContent: "Finish round" }),
     play: el(doc, "button", { className: "specdec-play", textContent: "Play" }),
+    speed: el(doc, "select", { className: "specdec-speed", title: "Play: seconds between steps" }, SPEEDS.map((seconds) => el(doc, "option", { value: String(seconds), textContent: `${seconds} s a step` }))),
     reset: el(doc, "button", { className: "specdec-reset", textContent: "Reset" }),
     models: el(doc, "span", { className: "specdec-teach-models" }),
     text: el(doc, "div", { className: "specdec-reply specdec-teach-text" }),
+    note: el(doc, "div", { className: "specdec-legend-note specdec-first-token" }),
     round: el(doc, "div", { className: "specdec-round-slot" }),
     counts: el(doc, "div", { className: "specdec-stats specdec-teach-counts" }),
     error: el(doc, "div", { className: "specdec-error-slot" }),
@@ -205,7 +255,7 @@ export function buildView(doc) {
     return el(doc, "label", { className: "specdec-field" }, [el(doc, "span", { textContent: label }), parts.settings[key]]);
   });
   parts.root = el(doc, "div", { className: "specdec-teach" }, [
-    el(doc, "div", { className: "specdec-teach-bar" }, [parts.step, parts.finish, parts.play, parts.reset, parts.models]),
+    el(doc, "div", { className: "specdec-teach-bar" }, [parts.back, parts.step, parts.finish, parts.play, parts.speed, parts.reset, parts.models]),
     el(doc, "div", { className: "specdec-teach-bar specdec-teach-settings" }, fields),
     parts.error,
     parts.text,
@@ -216,6 +266,7 @@ export function buildView(doc) {
       el(doc, "span", { className: "specdec-key specdec-key-p", textContent: "p, the main model's" }),
       el(doc, "span", { className: "specdec-key specdec-key-r", textContent: "residual" }),
     ]),
+    parts.note,
     parts.round,
     parts.counts,
   ]);
@@ -240,6 +291,7 @@ function render({ model, el: host }) {
     for (const { key } of SETTINGS) parts.settings[key].value = String(model.get(key));
     parts.text.replaceChildren(el(doc, "span", { className: "specdec-teach-prompt", textContent: model.get("prompt") }));
     appendTokens(parts.text, model.get("tokens"));
+    parts.note.textContent = firstTokenNote(trace, model.get("tokens"));
     parts.round.replaceChildren(...(trace.stages ? [renderRound(doc, trace, stage)] : []));
     parts.counts.textContent = countsText(model.get("counts"), model.get("stop_reason"));
     const status = model.get("status");
@@ -248,6 +300,8 @@ function render({ model, el: host }) {
     const finished = Boolean(model.get("stop_reason"));
     parts.step.disabled = parts.finish.disabled = finished || status.state === "busy";
     parts.play.disabled = finished;
+    parts.back.disabled = !model.get("can_go_back") || status.state === "busy";
+    parts.speed.value = String(model.get("interval"));
     parts.play.textContent = model.get("playing") ? "Pause" : "Play";
   };
   // Python sets several traits at once: draw once for all of them.
@@ -260,13 +314,18 @@ function render({ model, el: host }) {
       draw();
     });
   };
-  const traits = ["trace", "stage", "tokens", "counts", "stop_reason", "playing", "status", "prompt", "k", "temperature", "seed"];
+  const traits = ["trace", "stage", "tokens", "counts", "stop_reason", "playing", "status", "prompt", "k", "temperature", "seed", "can_go_back", "interval"];
   for (const name of traits) model.on(`change:${name}`, redraw);
 
   const listeners = new AbortController();
   const on = (target, type, callback) => target.addEventListener(type, callback, { signal: listeners.signal });
   on(parts.step, "click", () => model.send({ type: "step" }));
   on(parts.finish, "click", () => model.send({ type: "finish_round" }));
+  on(parts.back, "click", () => model.send({ type: "back" }));
+  on(parts.speed, "change", () => {
+    model.set("interval", Number(parts.speed.value));
+    model.save_changes();
+  });
   on(parts.play, "click", () => model.send({ type: model.get("playing") ? "pause" : "play" }));
   const reset = () => model.send({ type: "reset", settings: readSettings(parts) });
   on(parts.reset, "click", reset);

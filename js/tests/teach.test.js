@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { buildView, countsText, readSettings, renderRound, shownParts, stageCaption } from "../src/teach.js";
+import { buildView, countsText, firstTokenNote, fmt, readSettings, renderRound, shownParts, stageCaption } from "../src/teach.js";
 
 const candidate = (token_id, text, p, q) => ({ token_id, text, p, q });
 
@@ -17,8 +17,9 @@ const rejected = {
     { position: 0, acceptance: 1, u: 0.42, accepted: true },
     { position: 1, acceptance: 0.25, u: 0.61, accepted: false },
   ],
-  residual: [{ token_id: 21, text: " dog", prob: 0.86 }, { token_id: 22, text: " fox", prob: 0.14 }],
+  residual: [{ token_id: 21, text: " dog", prob: 0.86, excess: 0.6 }, { token_id: 22, text: " fox", prob: 0.14, excess: 0.1 }],
   next_token: candidate(21, " dog", 0.7, 0.1),
+  drawn_with: 0.86,
   n_accepted: 1,
   rejected: true,
   stages: ["draft", "score", "check", "check", "residual", "correction"],
@@ -30,6 +31,7 @@ const accepted = {
   checks: [0, 1, 2].map((position) => ({ position, acceptance: 1, u: 0.1, accepted: true })),
   residual: null,
   next_token: candidate(40, ".", 0.7, null),
+  drawn_with: 0.7,
   n_accepted: 3,
   rejected: false,
   stages: ["draft", "score", "check", "check", "check", "bonus"],
@@ -62,8 +64,9 @@ describe("a round, stage by stage", () => {
     expect(round.querySelectorAll(".specdec-mark-rejected")).toHaveLength(0);
     round = render(rejected, 3);
     const mark = round.querySelector(".specdec-mark-rejected");
-    expect(mark.textContent).toContain("u 0.610 vs min(1, p/q) 0.250");
-    expect(stageCaption(rejected, 3)).toBe('Draft token 2, " cat": u = 0.610 ≥ min(1, p/q) = 0.250, so it is rejected.');
+    expect(mark.textContent).toContain("u 0.610 ≥ min(1, p/q) 0.250");
+    expect(stageCaption(rejected, 3)).toContain('Draft token 2, " cat": u = 0.610 ≥ min(1, p/q) = 0.250, so it is rejected.');
+    expect(stageCaption(rejected, 3)).toContain("u is a random number drawn evenly between 0 and 1");
     expect(round.querySelector(".specdec-residual")).toBeNull();
   });
 
@@ -71,13 +74,15 @@ describe("a round, stage by stage", () => {
     let round = render(rejected, 4);
     const residual = round.querySelector(".specdec-residual");
     expect(residual.querySelectorAll(".specdec-r-bar")).toHaveLength(2);
-    expect(residual.textContent).toContain("normalize(max(0, p − q))");
+    const excess = [...residual.querySelectorAll(".specdec-excess-bar")].map((b) => b.style.width);
+    expect(excess).toEqual(["60.0%", "10.0%"]); // p − q before normalising, beside the residual
+    expect(residual.textContent).toContain("max(0, p − q), then normalised to sum to 1");
     expect(residual.querySelector(".specdec-chosen").textContent).toContain('" dog"');
     expect(round.querySelector(".specdec-result")).toBeNull();
     round = render(rejected, 5);
     expect(round.querySelector(".specdec-correction").textContent).toContain('correction: " dog"');
     const verdicts = [...round.querySelectorAll(".specdec-position[data-verdict]")].map((c) => c.dataset.verdict);
-    expect(verdicts).toEqual(["accepted", "rejected", "unjudged"]);
+    expect(verdicts).toEqual(["accepted", "rejected", "unjudged", "unjudged"]); // the last: after the draft
   });
 
   it("ends a fully accepted round with the bonus token from the position after the draft", () => {
@@ -92,7 +97,67 @@ describe("a round, stage by stage", () => {
     const greedy = { ...rejected, greedy: true, checks: rejected.checks.map((c) => ({ ...c, u: null })), residual: null };
     greedy.stages = ["draft", "score", "check", "check", "correction"];
     expect(stageCaption(greedy, 3)).toContain("is not the main model's top choice");
-    expect(shownParts(greedy, 4)).toEqual({ scored: true, checks: 2, residual: false, result: true });
+    expect(shownParts(greedy, 4)).toEqual({ scored: true, checks: 2, rejection: true, residual: false, result: true });
+    const marks = [...render(greedy, 3).querySelectorAll(".specdec-check-test")].map((m) => m.textContent);
+    expect(marks).toEqual(["greedy: the main model's top choice", "greedy: not the main model's top choice"]);
+  });
+
+  it("puts u on a number line against the acceptance zone", () => {
+    const line = render(rejected, 3).querySelectorAll(".specdec-number-line")[1];
+    expect(line.querySelector(".specdec-accept-zone").style.width).toBe("25.0%");
+    expect(line.querySelector(".specdec-u-tick").style.left).toBe("61.0%");
+    expect(line.title).toContain("[0, 0.250)");
+  });
+
+  it("shows the correction with the residual probability it was drawn with", () => {
+    const line = render(rejected, 5).querySelector(".specdec-correction").textContent;
+    expect(line).toContain("drawn with residual probability 0.860 (p 0.700)");
+    expect(stageCaption(rejected, 5)).toContain("with probability 0.860");
+  });
+
+  it("dims the position after the draft once a rejection is shown", () => {
+    const after = (stage) => render(rejected, stage).querySelector(".specdec-after-draft").dataset.verdict;
+    expect([after(2), after(3), after(5)]).toEqual(["pending", "unjudged", "unjudged"]);
+    const third = (stage) => render(rejected, stage).querySelectorAll(".specdec-position")[2].dataset.verdict;
+    expect([third(2), third(3)]).toEqual(["pending", "unjudged"]); // past the rejection: never judged
+    expect(render(accepted, 5).querySelector(".specdec-after-draft").dataset.verdict).toBe("pending");
+  });
+
+  it("draws nothing after an accepted end of generation", () => {
+    const ended = {
+      ...accepted,
+      checks: [{ position: 0, acceptance: 1, u: 0.3, accepted: true }],
+      proposals: [{ ...accepted.proposals[0], text: "⟨end⟩" }, accepted.proposals[1]],
+      next_token: null,
+      drawn_with: null,
+      n_accepted: 1,
+      stages: ["draft", "score", "check", "end"],
+    };
+    const round = render(ended, 3);
+    expect(round.querySelector(".specdec-bonus")).toBeNull();
+    expect(round.querySelector(".specdec-end").textContent).toContain("nothing is drawn");
+    expect(round.querySelector(".specdec-after-draft .specdec-chosen")).toBeNull();
+    expect(round.querySelector(".specdec-after-draft").dataset.verdict).toBe("unjudged");
+    expect(round.querySelectorAll(".specdec-position")[1].textContent).toContain("not judged: the generation ended");
+    expect(stageCaption(ended, 3)).toBe('The accepted draft token "⟨end⟩" ends the generation: nothing is drawn after it.');
+  });
+
+  it("gives small probabilities enough digits, and p/q beside them", () => {
+    expect([fmt(0.2904), fmt(0.0012), fmt(0), fmt(null)]).toEqual(["0.290", "0.0012", "0.000", "–"]);
+    const facts = render(rejected, 1).querySelectorAll(".specdec-position-facts")[1].textContent;
+    expect(facts).toBe("q 0.800 · p 0.200 · p/q 0.250");
+  });
+
+  it("keeps whole labels: wrapped, and in a tooltip", () => {
+    const long = { ...rejected, proposals: [{ ...rejected.proposals[0], candidates: [candidate(10, " quadratic", 0.6, 0.5)] }] };
+    const label = render(long, 0).querySelector(".specdec-candidate-text");
+    expect(label.textContent).toBe('" quadratic"');
+    expect(label.title).toBe('" quadratic"');
+  });
+
+  it("says where the first token came from, in round 1 only", () => {
+    expect(firstTokenNote({ number: 1 }, [{ text: " guesses" }])).toContain('The first token, " guesses", came from the main model reading the prompt');
+    expect(firstTokenNote({ number: 2 }, [{ text: " guesses" }])).toBe("");
   });
 });
 
@@ -104,12 +169,15 @@ describe("controls and counts", () => {
     parts.settings.temperature.value = "0.7";
     parts.settings.seed.value = "11";
     expect(readSettings(parts)).toEqual({ prompt: "the main model", k: 3, temperature: 0.7, seed: 11 });
-    expect(parts.root.querySelectorAll("button")).toHaveLength(4);
+    const buttons = [...parts.root.querySelectorAll("button")].map((b) => b.textContent);
+    expect(buttons).toEqual(["Back", "Step", "Finish round", "Play", "Reset"]);
+    expect([...parts.speed.options].map((o) => o.value)).toContain("1");
   });
 
   it("sums up the rounds shown", () => {
     const counts = { rounds: 2, drafted: 8, accepted: 5, rejected: 2, acceptance_rate: 0.625 };
-    expect(countsText(counts, "")).toBe("rounds 2 · drafted 8 · accepted 5 · rejected 2 · acceptance rate 62.5%");
+    expect(countsText(counts, "")).toBe("rounds 2 · drafted 8 · accepted 5 · rejected 2 · acceptance rate α 62.5%");
+    expect(countsText({ ...counts, expected_per_round: 2.2857 }, "")).toContain("expected tokens per round (1 − α^(k+1)) / (1 − α) = 2.29");
     expect(countsText(counts, "eosFound")).toContain("finished: eosFound");
     expect(countsText({}, "")).toBe("");
   });

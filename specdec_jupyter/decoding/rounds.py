@@ -61,9 +61,12 @@ class Check:
 
 @dataclass(frozen=True)
 class Bar:
+    """A token of the residual: max(0, p - q) before normalising (`excess`), and after."""
+
     token_id: int
     text: str
     prob: float
+    excess: float
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,10 @@ class RoundTrace:
     `after_draft` is the main model's view one past the last draft token, where a
     bonus comes from; `residual` the top of the distribution a correction was drawn
     from after a rejection under sampling; `next_token` the main model's own token
-    (the correction or the bonus).
+    (the correction or the bonus) and `drawn_with` the probability it was drawn with
+    (the residual's for a correction under sampling, else p). When an accepted draft
+    token ends the generation, nothing is drawn after it: the checks stop there and
+    `next_token` is None.
     """
 
     number: int
@@ -82,7 +88,13 @@ class RoundTrace:
     after_draft: list[Candidate]
     checks: list[Check]
     residual: list[Bar] | None
-    next_token: Candidate
+    next_token: Candidate | None
+    drawn_with: float | None
+
+    @property
+    def ended(self) -> bool:
+        """Whether an accepted draft token ended the generation (no correction or bonus)."""
+        return self.next_token is None
 
     @property
     def n_accepted(self) -> int:
@@ -95,9 +107,9 @@ class RoundTrace:
     @property
     def stages(self) -> list[str]:
         """draft, score, one check per judged token, the residual (sampling, after a
-        rejection), then the correction or the bonus."""
+        rejection), then the correction, the bonus, or the end of generation."""
         residual = ["residual"] if self.residual is not None else []
-        last = "correction" if self.rejected else "bonus"
+        last = "end" if self.ended else "correction" if self.rejected else "bonus"
         return ["draft", "score", *["check"] * len(self.checks), *residual, last]
 
     def emitted(self) -> list[tuple[int, Source, float, float | None, float | None]]:
@@ -108,25 +120,35 @@ class RoundTrace:
             if check.accepted
         ]
         token = self.next_token
+        if token is None:
+            return accepted
         return [*accepted, (token.token_id, "main", token.p, token.q, None)]
 
     def describe(self) -> str:
         """The round in words, for a notebook without a live widget."""
         lines = [f"round {self.number}: the draft proposed {len(self.proposals)} tokens"]
         for i, proposal in enumerate(self.proposals):
-            line = f"  {proposal.text!r}: q = {proposal.q:.3f}, p = {proposal.p:.3f}"
+            line = f"  {proposal.text!r}: q = {prob(proposal.q)}, p = {prob(proposal.p)}"
             if i >= len(self.checks):
-                lines.append(line + " -> not judged (an earlier token was rejected)")
+                why = "the generation ended" if self.ended else "an earlier token was rejected"
+                lines.append(f"{line} -> not judged ({why})")
                 continue
             check = self.checks[i]
             test = "" if check.u is None else f", u = {check.u:.3f}"
             verdict = "accepted" if check.accepted else "rejected"
             lines.append(f"{line}, min(1, p/q) = {check.acceptance:.3f}{test} -> {verdict}")
         if self.residual is not None:
-            bars = ", ".join(f"{bar.text!r} {bar.prob:.3f}" for bar in self.residual)
+            bars = ", ".join(f"{bar.text!r} {prob(bar.prob)}" for bar in self.residual)
             lines.append(f"  residual normalize(max(0, p - q)): {bars}")
-        kind = "correction" if self.rejected else "bonus"
-        lines.append(f"  {kind}: {self.next_token.text!r} (p = {self.next_token.p:.3f})")
+        token = self.next_token
+        if token is None:
+            lines.append("  end of generation: nothing is drawn after it")
+        elif self.rejected and not self.greedy:
+            drawn = f"residual {prob(self.drawn_with)}, p = {prob(token.p)}"
+            lines.append(f"  correction: {token.text!r} ({drawn})")
+        else:
+            kind = "correction" if self.rejected else "bonus"
+            lines.append(f"  {kind}: {token.text!r} (p = {prob(token.p)})")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -157,6 +179,13 @@ class _RowRecorder:
         rows = self._engine.evaluate(tokens, n_logits)
         self.rows.extend(rows)
         return rows
+
+
+def prob(value: float | None) -> str:
+    """A probability with enough digits to read: three decimals, two significant below 0.01."""
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if value >= 0.01 or value == 0 else f"{value:.2g}"
 
 
 def token_text(engine: Engine, token: int) -> str:
@@ -242,30 +271,49 @@ def _trace(
         Check(i, ratio, verdict.draws[i] if verdict.draws else None, i < verdict.n_accepted)
         for i, ratio in enumerate(verdict.acceptance)
     ]
+    after_draft = _candidates(main, p_rows[-1], None, int(p_rows[-1].argmax()), top_n)
+    accepted = proposed.tokens[: verdict.n_accepted]
+    ended = [i for i, token in enumerate(accepted) if main.is_end_of_generation(token)]
+    if ended:  # an accepted ⟨end⟩: the loop emits nothing after it, so nothing is drawn
+        checks = checks[: ended[0] + 1]
+        return RoundTrace(number, sampling.greedy, proposals, after_draft, checks, None, None, None)
     residual = None
     if verdict.residual is not None:
-        r = verdict.residual
+        r, at = verdict.residual, verdict.n_accepted
+        excess = np.maximum(p_rows[at] - q_rows[at], 0.0)
         top = sorted((i for i in _top(r, top_n) if r[i] > 0), key=lambda i: -r[i])
-        residual = [Bar(i, token_text(main, i), float(r[i])) for i in top]
+        residual = [Bar(i, token_text(main, i), float(r[i]), float(excess[i])) for i in top]
     n, token = verdict.n_accepted, verdict.next_token
     q_next = float(q_rows[n][token]) if n < len(q_rows) else None
+    p_next = float(p_rows[n][token])
+    drawn_with = float(verdict.residual[token]) if verdict.residual is not None else p_next
     return RoundTrace(
         number,
         sampling.greedy,
         proposals,
-        _candidates(main, p_rows[-1], None, int(p_rows[-1].argmax()), top_n),
+        after_draft,
         checks,
         residual,
-        Candidate(token, token_text(main, token), float(p_rows[n][token]), q_next),
+        Candidate(token, token_text(main, token), p_next, q_next),
+        drawn_with,
     )
+
+
+def expected_tokens_per_round(alpha: float, k: int) -> float:
+    """Tokens a round of k draft tokens yields when each is accepted with probability
+    alpha: 1 + alpha + ... + alpha^k = (1 - alpha^(k+1)) / (1 - alpha), k + 1 when every
+    one is (Leviathan et al., 2023)."""
+    return float(k + 1) if alpha >= 1 else (1 - alpha ** (k + 1)) / (1 - alpha)
 
 
 class Walkthrough:
     """A generation taken one round at a time, each round shown stage by stage.
 
-    `step` shows the next stage of the current round, and past its last stage computes
-    the next round; a round's tokens join `visible_events` at its last stage. The first
-    step reads the prompt and takes the first token from that pass, as the loop does.
+    `step` shows the next stage of the round on show, and past its last stage the next
+    round, computing it if it is new; `back` shows the stage before, into earlier rounds,
+    which are kept, so stepping forward again shows the same draws. A round's tokens
+    join `visible_events` at its last stage. The first step reads the prompt and takes
+    the first token from that pass, as the loop does.
     """
 
     def __init__(
@@ -291,7 +339,8 @@ class Walkthrough:
         self.events: list[TokenEvent] = []
         self.rounds: list[RoundTrace] = []
         self.stage = 0
-        self._round_start = 0  # where the current round's tokens begin in `events`
+        self._at = -1  # which of `rounds` is on show
+        self._starts: list[int] = []  # where each round's tokens begin in `events`
         self._context: list[int] = []  # prompt + tokens emitted, shown or not
         self._out: Emitter | None = None  # made at the first step, which brings the engine
 
@@ -301,7 +350,17 @@ class Walkthrough:
 
     @property
     def current(self) -> RoundTrace | None:
-        return self.rounds[-1] if self.rounds else None
+        """The round on show."""
+        return self.rounds[self._at] if self.rounds else None
+
+    @property
+    def latest(self) -> bool:
+        """Whether the round on show is the last one computed."""
+        return self._at == len(self.rounds) - 1
+
+    @property
+    def can_go_back(self) -> bool:
+        return self._at > 0 or self.stage > 0
 
     @property
     def round_shown(self) -> bool:
@@ -311,18 +370,35 @@ class Walkthrough:
 
     @property
     def done(self) -> bool:
-        return self.stop_reason is not None and self.round_shown
+        return self.stop_reason is not None and self.latest and self.round_shown
 
     @property
     def visible_events(self) -> list[TokenEvent]:
-        return self.events if self.round_shown else self.events[: self._round_start]
+        if self.current is None:
+            return self.events
+        if not self.round_shown:
+            return self.events[: self._starts[self._at]]
+        return self.events if self.latest else self.events[: self._starts[self._at + 1]]
 
     def step(self, main: Engine, draft: Engine) -> None:
-        """Show the next stage; after a round's last stage, compute and show the next round."""
+        """Show the next stage; after a round's last stage, show the next round, computing
+        it if it is new."""
         if not self.round_shown:
             self.stage += 1
+        elif not self.latest:
+            self._at += 1
+            self.stage = 0
         elif self.stop_reason is None:
             self._next_round(main, draft)
+
+    def back(self) -> None:
+        """Show the stage before, or the last stage of the round before; round 1's draft
+        is as far back as it goes."""
+        if self.stage > 0:
+            self.stage -= 1
+        elif self._at > 0:
+            self._at -= 1
+            self.stage = len(self.rounds[self._at].stages) - 1
 
     def finish_round(self, main: Engine, draft: Engine) -> None:
         """Show the rest of this round; at its end, all of the next one."""
@@ -332,16 +408,27 @@ class Walkthrough:
             self.stage = len(self.current.stages) - 1
 
     def counts(self) -> dict[str, float]:
-        """Drafted, accepted and rejected draft tokens of the rounds shown so far."""
-        shown = self.rounds if self.round_shown else self.rounds[:-1]
-        drafted = sum(len(trace.proposals) for trace in shown)
-        accepted = sum(trace.n_accepted for trace in shown)
+        """The rounds on show and their draft tokens, as the marks on screen show them:
+        drafted, judged, accepted (✓) and rejected (✗) so far, the acceptance rate
+        alpha = accepted / judged, and the tokens a round of k is expected to yield at
+        that rate."""
+        drafted = judged = accepted = 0
+        for trace in self.rounds[: self._at + 1]:
+            shown = trace.checks
+            if trace is self.current and not self.round_shown:
+                shown = shown[: trace.stages[: self.stage + 1].count("check")]
+            drafted += len(trace.proposals)
+            judged += len(shown)
+            accepted += sum(check.accepted for check in shown)
+        alpha = accepted / judged if judged else 0.0
         return {
-            "rounds": len(shown),
+            "rounds": self._at + 1,
             "drafted": drafted,
+            "judged": judged,
             "accepted": accepted,
-            "rejected": sum(trace.rejected for trace in shown),
-            "acceptance_rate": accepted / drafted if drafted else 0.0,
+            "rejected": judged - accepted,
+            "acceptance_rate": alpha,
+            "expected_per_round": expected_tokens_per_round(alpha, self.k),
         }
 
     def _next_round(self, main: Engine, draft: Engine) -> None:
@@ -352,7 +439,6 @@ class Walkthrough:
             self._context = [*self.prompt, first.token_id]
             self.events += self._out.add(first, 0)
         out = self._out
-        self._round_start = len(self.events)
         if out.stop_reason is not None:
             return
         room = main.n_ctx - len(self._context)  # as the loop's: `last` is not yet cached
@@ -365,6 +451,8 @@ class Walkthrough:
             main, draft, self._context, k, self.sampling, self.rng, number, self.top_n
         )
         self.rounds.append(trace)
+        self._starts.append(len(self.events))
+        self._at = len(self.rounds) - 1
         self.stage = 0
         self._context = [*self._context, *outcome.tokens]
         for token in outcome.emitted:

@@ -6,11 +6,12 @@
 
 A round, in stages: the draft proposes k tokens (q of each, its top alternatives as
 bars); the main model scores them in one pass (p bars beside q); each draft token is
-judged, u against min(1, p/q); a rejection shows the residual normalize(max(0, p - q))
-the correction is drawn from, a full accept the bonus token. The rounds are computed by
-`decoding.rounds` with the loop's own parts; this class wires the buttons to it and
-publishes its state as traits. Front-end actions run on a worker thread, so the kernel
-stays free while a real model computes a round.
+judged, u against min(1, p/q); a rejection shows max(0, p - q) and the residual it
+normalises to, which the correction is drawn from, a full accept the bonus token, an
+accepted end-of-generation token nothing more; Back steps back through earlier rounds.
+The rounds are computed by `decoding.rounds` with the loop's own parts; this class wires
+the buttons to it and publishes its state as traits. Front-end actions run on a worker
+thread, so the kernel stays free while a real model computes a round.
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ Action = Callable[[Walkthrough, Engine, Engine], None]
 
 
 class TeachWidget(anywidget.AnyWidget):
-    """Step through speculative decoding on a model pair: Step, Finish round, Play/Pause,
-    Reset, and the settings prompt, k, temperature, seed and max_tokens.
+    """Step through speculative decoding on a model pair: Back, Step, Finish round,
+    Play/Pause (a step every `interval` seconds), Reset, and the settings prompt, k,
+    temperature, seed and max_tokens.
 
     `main` and `draft` name models as `EngineManager` does (on engine="toy" the pair is
     toy-trigram and toy-bigram); without `draft`, the one remembered for `main`, else the
@@ -68,6 +70,8 @@ class TeachWidget(anywidget.AnyWidget):
     counts = t.Dict().tag(sync=True)
     stop_reason = t.Unicode().tag(sync=True)  # "" until the generation has ended
     playing = t.Bool(False).tag(sync=True)
+    interval = t.Float(1.0).tag(sync=True)  # seconds between Play's steps: the speed control
+    can_go_back = t.Bool(False).tag(sync=True)
     status = t.Dict(_status()).tag(sync=True)
 
     def __init__(
@@ -92,8 +96,12 @@ class TeachWidget(anywidget.AnyWidget):
                 "`specdec-jupyter models fetch qwen2.5-coder-pair`, or use engine='toy'"
             )
         draft_key = service.key_of(draft) if draft is not None else _some_draft(service, main_key)
-        super().__init__(engine=engine, main_model=_name(main_key), draft_model=_name(draft_key))
-        self.interval = interval
+        super().__init__(
+            engine=engine,
+            main_model=_name(main_key),
+            draft_model=_name(draft_key),
+            interval=interval,
+        )
         self._service = service
         self._pair = (main_key, draft_key)
         self._lock = threading.Lock()  # one action at a time on the walkthrough
@@ -114,6 +122,12 @@ class TeachWidget(anywidget.AnyWidget):
     def step(self) -> None:
         """Show the next stage of the round; after its last, compute the next round."""
         self._drive(Walkthrough.step)
+
+    def back(self) -> None:
+        """Show the stage before (into earlier rounds, as they were drawn)."""
+        with self._lock, self.hold_sync():
+            self.walkthrough.back()
+            self._publish()
 
     def finish_round(self) -> None:
         """Show the rest of the round (at its end: all of the next round)."""
@@ -153,6 +167,15 @@ class TeachWidget(anywidget.AnyWidget):
         self.playing = False
         self._wake.set()
 
+    @t.validate("interval")
+    def _interval_not_negative(self, proposal: dict) -> float:
+        if proposal["value"] < 0:
+            raise t.TraitError(
+                f"interval (seconds between Play's steps) must be 0 or more, "
+                f"got {proposal['value']}"
+            )
+        return proposal["value"]
+
     # -- wiring ----------------------------------------------------------------------------
 
     def _drive(self, action: Action) -> None:
@@ -172,6 +195,7 @@ class TeachWidget(anywidget.AnyWidget):
         self.stage = walkthrough.stage
         self.tokens = [token_to_wire(event) for event in walkthrough.visible_events]
         self.counts = walkthrough.counts()
+        self.can_go_back = walkthrough.can_go_back
         self.stop_reason = walkthrough.stop_reason if walkthrough.done else ""
         self.status = _status("done" if walkthrough.done else "idle")
 
@@ -197,7 +221,7 @@ class TeachWidget(anywidget.AnyWidget):
             self.play()
             return
         self.pause()
-        if kind in ("step", "finish_round"):
+        if kind in ("step", "back", "finish_round"):
             self._worker.submit(self._reported, getattr(self, kind))
         elif kind == "reset":
             settings = {k: v for k, v in content.get("settings", {}).items() if k in SETTINGS}
