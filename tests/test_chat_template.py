@@ -31,9 +31,7 @@ def test_nested_loops_are_refused_in_bounded_time():
         "t = '{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}'\n"
         "render_chat(t, [{'role': 'user', 'content': 'hi'}], model_name='m')\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
-    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert "ChatTemplateError: the chat template of m runs too long" in done.stderr
 
 

@@ -57,9 +57,7 @@ def test_auto_reproduces_whatever_the_timings(session_name, request, monkeypatch
 
 def test_keyed_noise_draws_from_the_distribution():
     probs = np.array([0.5, 0.3, 0.15, 0.05])
-    counts = np.bincount(
-        [KeyedNoise(seed).choose(probs, 7) for seed in range(4000)], minlength=4
-    )
+    counts = np.bincount([KeyedNoise(seed).choose(probs, 7) for seed in range(4000)], minlength=4)
     assert np.allclose(counts / 4000, probs, atol=0.03)
 
 

@@ -104,11 +104,15 @@ def render_chat(
             )
     budget = _Budget(model_name)
     try:
-        chunks = _environment(budget).from_string(template).generate(
-            messages=list(messages),
-            add_generation_prompt=True,
-            bos_token=bos_token,
-            eos_token=eos_token,
+        chunks = (
+            _environment(budget)
+            .from_string(template)
+            .generate(
+                messages=list(messages),
+                add_generation_prompt=True,
+                bos_token=bos_token,
+                eos_token=eos_token,
+            )
         )
         return _bounded_output(chunks, budget)
     except ChatTemplateError:
