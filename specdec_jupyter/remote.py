@@ -89,6 +89,8 @@ class RemoteSession:
                 if "error" in chunk:
                     raise RemoteError(chunk["error"]["message"], 500)
                 for token in chunk.get("provenance", []):
+                    if should_stop is not None and should_stop():
+                        return  # a chunk may carry many rounds: stop between its tokens too
                     yield _event(token)
                 if "stats" in chunk:
                     self.last_stats = _stats(chunk["stats"])
