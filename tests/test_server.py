@@ -354,3 +354,55 @@ def test_a_model_that_fails_to_load_is_a_503(private_folders):
             reply = httpx.post(f"{base}/v1/chat/completions", json={**body, "stream": stream})
             assert reply.status_code == 503
             assert "refused the file" in reply.json()["error"]["message"]
+
+
+class FailingToy(GatedToy):
+    """A toy engine whose third evaluation fails the way a backend does mid-run."""
+
+    def evaluate(self, tokens, n_logits):
+        self.calls += 1
+        if self.calls > 2:
+            raise RuntimeError("llama_decode returned -1")
+        return self._engine.evaluate(tokens, n_logits)
+
+
+def test_an_error_mid_stream_is_an_error_chunk_after_the_tokens(private_folders):
+    def failing(model: ModelRef, options: LoadOptions):
+        return FailingToy(open_model(model, options), threading.Event())
+
+    manager = EngineManager(engine_factory=failing)
+    with running(SpecDecServer(manager, ServedModels(toy_only=True))) as base:
+        body = chat_body("toy-trigram", draft_model=None, max_tokens=20, stream=True)
+        with httpx.stream("POST", f"{base}/v1/chat/completions", json=body) as reply:
+            assert reply.status_code == 200  # the first token went out before the failure
+            payloads = [line[6:] for line in reply.iter_lines() if line.startswith("data: ")]
+        assert payloads[-1] == "[DONE]"
+        chunks = [json.loads(p) for p in payloads[:-1]]
+        assert chunks[0]["provenance"], "the tokens before the failure arrive"
+        failure = chunks[-1]["error"]
+        assert failure["type"] == "server_error"
+        assert failure["message"] == "internal error: RuntimeError"  # no traceback, no internals
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key="x", max_retries=0)
+        settings = {"model": "toy-trigram", "messages": body["messages"], "max_tokens": 20}
+        with pytest.raises(openai.APIError, match="internal error"):
+            list(client.chat.completions.create(**settings, stream=True))
+
+
+def test_listings_show_loaded_models_and_eviction_through_the_server(tiny_folder):
+    size = (tiny_folder / "tiny-main.gguf").stat().st_size
+    manager = EngineManager(n_ctx=256, n_threads=1, memory_budget=int(size * 1.5))
+    with running(SpecDecServer(manager, ServedModels([tiny_folder]))) as base:
+
+        def states() -> dict[str, str]:
+            listed = httpx.get(f"{base}/api/v0/models").json()["data"]
+            return {m["id"]: m["state"] for m in listed if m["id"].endswith(".gguf")}
+
+        assert set(states().values()) == {"not-loaded"}
+        for model in ("tiny-main.gguf", "other.gguf"):
+            body = chat_body(model, draft_model=None, max_tokens=2)
+            reply = httpx.post(f"{base}/api/v0/chat/completions", json=body, timeout=TIMEOUT)
+            assert reply.status_code == 200, reply.text
+            loaded = [m for m, state in states().items() if state == "loaded"]
+            assert loaded == [model], "one model fits the budget: the idle one was evicted"
+            one = httpx.get(f"{base}/api/v0/models/{model}").json()
+            assert one["state"] == "loaded"
