@@ -84,8 +84,9 @@ def _models_args(line: str) -> None:
 )
 @argument("--gpu-layers-draft", type=int, help="draft's layers on the GPU (as --gpu-layers)")
 def _load_args(line: str) -> None:
-    """Load a main model and a draft for `%%specdec` and `%specdec chat`; an incompatible
-    draft is refused with the reasons."""
+    """Load a main model and a draft for `%%specdec` and `%specdec chat` (a bar in the cell
+    shows how far each fetch and load has got); an incompatible draft is refused with the
+    reasons."""
 
 
 @magic_arguments(name="specdec connect")

@@ -7,8 +7,10 @@ from typing import Any
 from urllib.parse import quote
 
 from .decoding.events import GenerationStats
+from .engines.registry import LoadOptions
 from .errors import SpecDecError, UnknownModelError
 from .generation import Emit, Generation, ShouldStop
+from .progress import ProgressListener
 from .remote import RemoteSession
 from .service import Choice
 from .session import Prompt
@@ -69,7 +71,12 @@ class RemoteService:
         return {}
 
     def prepare(
-        self, main: str, draft: str | None, *, on_progress: object = None, **load: object
+        self,
+        main: str,
+        draft: str | None,
+        *,
+        on_progress: ProgressListener | None = None,
+        **load: LoadOptions | None,
     ) -> None:
         """The server loads a model when the first request needs it (so no progress here)."""
 
