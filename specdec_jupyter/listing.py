@@ -13,6 +13,7 @@ from .engines.registry import KIND_OF_FORMAT
 from .models.discovery import DiscoveredModel, ModelRoot
 from .models.drafts.verdicts import DraftVerdict
 from .models.model_info import ModelInfo
+from .models.names import file_size
 
 
 def models_report(models: Sequence[DiscoveredModel], roots: Sequence[ModelRoot]) -> str:
@@ -23,7 +24,7 @@ def models_report(models: Sequence[DiscoveredModel], roots: Sequence[ModelRoot])
         (
             m.name,
             KIND_OF_FORMAT[m.info.format],
-            _gigabytes(m.info.size_bytes),
+            file_size(m.info.size_bytes),
             m.info.size_label or "?",
             m.info.quantization or "?",
             _vocabulary(m.info),
@@ -68,10 +69,6 @@ def _searched(roots: Sequence[ModelRoot]) -> str:
 
 def _vocabulary(info: ModelInfo) -> str:
     return f"{info.vocab_type or '?'} {info.vocab_size or '?'}"
-
-
-def _gigabytes(size: int) -> str:
-    return f"{size / 1e9:.2f} GB"
 
 
 def _table(rows: Sequence[Sequence[str]]) -> list[str]:

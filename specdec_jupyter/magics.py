@@ -38,6 +38,8 @@ from .errors import SpecDecError, one_line
 from .listing import models_report
 from .manager import DEFAULT
 from .models.discovery import discover, model_roots
+from .models.names import short_name
+from .progress_display import default_display
 from .remote import RemoteSession, connect
 from .render import stats_rows
 from .service import EngineService
@@ -82,8 +84,9 @@ def _models_args(line: str) -> None:
 )
 @argument("--gpu-layers-draft", type=int, help="draft's layers on the GPU (as --gpu-layers)")
 def _load_args(line: str) -> None:
-    """Load a main model and a draft for `%%specdec` and `%specdec chat`; an incompatible
-    draft is refused with the reasons."""
+    """Load a main model and a draft for `%%specdec` and `%specdec chat` (a bar in the cell
+    shows how far each fetch and load has got); an incompatible draft is refused with the
+    reasons."""
 
 
 @magic_arguments(name="specdec connect")
@@ -187,10 +190,11 @@ class SpecDecMagics(Magics):
         draft = None if args.no_draft else args.draft and service.key_of(args.draft)
         if draft is None and not args.no_draft:
             draft = service.default_draft(main)
-        print(f"loading {main}" + (f" with draft {draft}" if draft else " (no draft)") + " …")
+        named = short_name(Path(main)) + (f" with draft {short_name(Path(draft))}" if draft else "")
+        print(f"loading {named}" + ("" if draft else " (no draft)") + " …")
         with warnings.catch_warnings(record=True) as notes:
             warnings.simplefilter("always", EngineNote)
-            service.prepare(main, draft, **load_options)
+            service.prepare(main, draft, on_progress=default_display(), **load_options)
         for note in notes:
             print(f"note: {note.message}")
         self.service, self.main, self.draft = service, main, draft
@@ -326,7 +330,12 @@ class SpecDecMagics(Magics):
             **self.load_options,
             **settings,
         )
-        return run, lambda: run.stats, Path(self.main).name, draft and Path(draft).name
+        return (
+            run,
+            lambda: run.stats,
+            short_name(Path(self.main)),
+            draft and short_name(Path(draft)),
+        )
 
 
 def _parse(func: Callable, rest: str) -> Any:

@@ -10,6 +10,7 @@ from .decoding.events import GenerationStats
 from .engines.registry import LoadOptions
 from .errors import SpecDecError, UnknownModelError
 from .generation import Emit, Generation, ShouldStop
+from .progress import ProgressListener
 from .remote import RemoteSession
 from .service import Choice
 from .session import Prompt
@@ -33,7 +34,7 @@ class RemoteService:
         """The server answered when this service was made."""
 
     def models(self) -> list[Choice]:
-        return [Choice(m["id"], _label(m)) for m in self._listed]
+        return [Choice(m["id"], m["id"], details=_details(m)) for m in self._listed]
 
     def default_main(self) -> str | None:
         gguf = [m["id"] for m in self._listed if m.get("compatibility_type") == "gguf"]
@@ -47,11 +48,11 @@ class RemoteService:
 
     def drafts(self, main: str) -> tuple[list[Choice], list[Choice]]:
         listed = self._drafts(main)
-        labels = {m["id"]: _label(m) for m in self._listed}
+        about = {m["id"]: _details(m) for m in self._listed}
 
         def choices(entries: list[dict[str, Any]]) -> list[Choice]:
             return [
-                Choice(e["id"], labels.get(e["id"], e["id"]), tuple(e["notes"])) for e in entries
+                Choice(e["id"], e["id"], tuple(e["notes"]), about.get(e["id"], "")) for e in entries
             ]
 
         return choices(listed["compatible"]), choices(listed["incompatible"])
@@ -69,8 +70,15 @@ class RemoteService:
         """The server loads with its own options; none are sent from here."""
         return {}
 
-    def prepare(self, main: str, draft: str | None, **load: LoadOptions | None) -> None:
-        """The server loads a model when the first request needs it."""
+    def prepare(
+        self,
+        main: str,
+        draft: str | None,
+        *,
+        on_progress: ProgressListener | None = None,
+        **load: LoadOptions | None,
+    ) -> None:
+        """The server loads a model when the first request needs it (so no progress here)."""
 
     def start(
         self, prompt: Prompt, *, main: str, draft: str | None, on_event=None, on_end=None, **options
@@ -92,6 +100,7 @@ class RemoteService:
         return self._session.get(f"/api/v0/drafts/{quote(main)}")
 
 
-def _label(model: dict[str, Any]) -> str:
+def _details(model: dict[str, Any]) -> str:
+    """A served model's tooltip: its architecture and quantization, as the server lists them."""
     facts = [f for f in (model.get("arch"), model.get("quantization")) if f and f != "none"]
-    return f"{model['id']} ({', '.join(facts)})" if facts else model["id"]
+    return " · ".join(facts)

@@ -9,30 +9,38 @@ model's name); everything else is the registry's and the EngineManager's.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
-from .engines.registry import LoadOptions, engine_kind
+from .engines.registry import ListedModel, LoadOptions, engine_kind
 from .engines.resolve import ModelReference, resolve
 from .errors import SpecDecError
 from .generation import Generation
 from .manager import EngineManager
+from .progress import ProgressListener, reporting_to
 from .session import Prompt, Session
 
 
 @dataclass(frozen=True)
 class Choice:
-    """One entry of a selector; `notes` are a draft's warnings, or why it is incompatible."""
+    """One entry of a selector: a short `label`, the model's `details` for its tooltip;
+    `notes` are a draft's warnings, or why it is incompatible."""
 
     key: str
     label: str
     notes: tuple[str, ...] = ()
+    details: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "label": self.label, "notes": list(self.notes)}
+        return {
+            "key": self.key,
+            "label": self.label,
+            "notes": list(self.notes),
+            "title": self.details,
+        }
 
 
 @cache
@@ -50,7 +58,7 @@ class EngineService:
         self.manager = manager or shared_manager()
 
     def models(self) -> list[Choice]:
-        return [Choice(listed.model.key, listed.label) for listed in self.kind.models()]
+        return [_choice(listed) for listed in self.kind.models()]
 
     def default_main(self) -> str | None:
         """The kind's default main model when it is here, else the first model found."""
@@ -66,9 +74,9 @@ class EngineService:
                 continue
             verdict = self.manager.check_draft(main, listed.model, self.engine)
             if verdict.compatible:
-                compatible.append(Choice(listed.model.key, listed.label, tuple(verdict.warnings)))
+                compatible.append(_choice(listed, verdict.warnings))
             else:
-                incompatible.append(Choice(listed.model.key, listed.label, tuple(verdict.reasons)))
+                incompatible.append(_choice(listed, verdict.reasons))
         return compatible, incompatible
 
     def key_of(self, reference: ModelReference) -> str:
@@ -97,9 +105,18 @@ class EngineService:
             "draft_options": replace(self.manager.draft_options, gpu_layers=draft_gpu_layers),
         }
 
-    def prepare(self, main: str, draft: str | None, **load: LoadOptions | None) -> None:
-        """Load the pair now (slow), so the first reply starts at once."""
-        self.manager.prepare(main, draft, self.engine, **load)
+    def prepare(
+        self,
+        main: str,
+        draft: str | None,
+        *,
+        on_progress: ProgressListener | None = None,
+        **load: LoadOptions | None,
+    ) -> None:
+        """Load the pair now (slow), so the first reply starts at once; `on_progress` hears
+        how far each fetch, conversion and load has got."""
+        with reporting_to(on_progress):
+            self.manager.prepare(main, draft, self.engine, **load)
 
     def start(self, prompt: Prompt, *, main: str, draft: str | None, **options) -> Generation:
         """A run on the pair; `options` are `EngineManager.start`'s."""
@@ -116,3 +133,7 @@ class EngineService:
             return resolve(reference, self.engine, fetch=False).key
         except SpecDecError:
             return None
+
+
+def _choice(listed: ListedModel, notes: Sequence[str] = ()) -> Choice:
+    return Choice(listed.model.key, listed.label, tuple(notes), listed.details)

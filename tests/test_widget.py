@@ -14,6 +14,7 @@ from tiny_models import write_tiny_gguf
 from specdec_jupyter.decoding.events import TokenEvent
 from specdec_jupyter.engines.toy import ToyEngine
 from specdec_jupyter.manager import EngineManager
+from specdec_jupyter.models.names import short_name
 from specdec_jupyter.widgets import ChatWidget
 from specdec_jupyter.widgets.transcript import MAX_UPDATES_PER_SECOND, TokenBatcher
 
@@ -122,10 +123,10 @@ def test_toy_state_for_the_front_end(toy):
     }
     assert toy.messages == [] and toy.status["state"] == "idle"
     assert len(toy._chat_id) == 32
-    assert repr(toy) == (
-        "ChatWidget(engine='toy', main='toy-trigram (numpy trigram model)', "
-        "draft='toy-bigram (numpy bigram model)', 0 messages)"
+    assert (
+        repr(toy) == "ChatWidget(engine='toy', main='toy-trigram', draft='toy-bigram', 0 messages)"
     )
+    assert [m["title"] for m in toy.models] == ["numpy trigram model", "numpy bigram model"]
 
 
 def test_unknown_settings_are_refused():
@@ -282,6 +283,36 @@ def test_tiny_models_drafts_and_reasons(tiny_chat, model_folder):
     assert any("vocabulary" in note for note in other["notes"])
 
 
+def test_selectors_show_short_names_with_the_details_in_the_tooltip(tiny_chat, model_folder):
+    main = next(m for m in tiny_chat.models if m["key"] == str(model_folder["tiny-main"]))
+    assert main["label"] == "tiny-main"
+    assert " MB · " in main["title"] and main["title"].endswith(str(model_folder["tiny-main"]))
+    assert [d["label"] for d in tiny_chat.drafts] == ["tiny-draft"]
+    (other,) = tiny_chat.incompatible
+    assert other["label"] == "other" and other["title"] and other["notes"]
+    catalog_file = Path("/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf")
+    assert short_name(catalog_file) == "qwen2.5-coder-1.5b"
+
+
+def test_loading_shows_which_model_and_how_far_in_the_status(tiny_chat):
+    statuses, loaded = [], threading.Event()
+
+    def seen(change: dict) -> None:
+        statuses.append(change["new"])
+        if change["new"]["state"] != "loading":
+            loaded.set()
+
+    tiny_chat.observe(seen, "status")
+    # other GPU-layer settings are other load options: the pair loads again
+    tiny_chat.settings = {**tiny_chat.settings, "gpu_layers": 0, "draft_gpu_layers": 0}
+    assert loaded.wait(60) and statuses[-1]["state"] == "idle", statuses[-1]
+    for name in ("tiny-main", "tiny-draft"):
+        steps = [s for s in statuses if s["message"].startswith(f"loading {name}: ")]
+        fractions = [s["progress"] for s in steps]
+        assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
+        assert steps[-1]["message"] == f"loading {name}: 100%"
+
+
 def test_changing_the_main_model_refreshes_the_drafts(tiny_chat, model_folder):
     tiny_chat.main_model = str(model_folder["tiny-draft"])
     assert [d["key"] for d in tiny_chat.drafts] == [str(model_folder["tiny-main"])]
@@ -304,7 +335,7 @@ def test_generation_on_the_tiny_models(tiny_chat):
     assert "error" not in reply, reply.get("error")
     assert 0 < len(reply["tokens"]) <= 24
     assert reply["stats"]["draft_model"] and reply["stats"]["total_draft_tokens_count"] > 0
-    assert reply["main_model"].startswith("tiny-main.gguf")
+    assert reply["main_model"] == "tiny-main"
     assert browser.streamed_tokens() == reply["tokens"]
     browser.click("send", text="and again")  # a second turn carries the conversation
     assert "error" not in tiny_chat.wait(60)

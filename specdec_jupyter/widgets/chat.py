@@ -28,6 +28,7 @@ from ..engines.registry import DEFAULT_KIND, LoadOptions, engine_choices
 from ..errors import SpecDecError
 from ..generation import Generation
 from ..manager import DEFAULT, EngineManager
+from ..progress import Progress
 from ..remote_service import RemoteService
 from ..service import EngineService
 from .transcript import Message, TokenBatcher, conversation_to_html, reply_message
@@ -322,9 +323,13 @@ class ChatWidget(anywidget.AnyWidget):
 
         load_options = self._load_options()
 
+        def report(event: Progress) -> None:  # the status bar: what is loading, how far
+            if selection == self._selection and self.status["state"] == "loading":
+                self.status = _status("loading", event.describe(), event.fraction)
+
         def load() -> None:
             try:
-                self._service.prepare(main, draft, **load_options)
+                self._service.prepare(main, draft, on_progress=report, **load_options)
                 outcome = _status()
             except Exception as exc:
                 outcome = _status("error", describe(exc))

@@ -4,7 +4,8 @@ the vocabulary read without weights.
 llama.cpp reports through one process-wide log callback, set here at import: it keeps the
 recent messages, to explain a load that fails, and the device each layer of a load was put
 on, which llama.cpp tells only in its log. `load_model` loads a whole model for the
-llama.cpp engine (engines/llamacpp.py) or only its vocabulary, for `read_vocabulary` and
+llama.cpp engine (engines/llamacpp.py), reporting how far it has got through llama.cpp's
+load progress callback (progress.py), or only its vocabulary, for `read_vocabulary` and
 `end_of_generation_ids` (0.4 s for Qwen).
 """
 
@@ -20,6 +21,8 @@ from pathlib import Path
 import llama_cpp
 
 from ...errors import ModelFileError, ModelLoadError
+from ...progress import Tracker
+from ..names import short_name
 from ..vocabulary import VocabularyFacts
 from .check import check_gguf, diagnose_gguf
 
@@ -52,12 +55,32 @@ llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
 llama_cpp.llama_backend_init()
 
 
+class _LoadProgress:
+    """llama.cpp's load progress callback, reporting to a Tracker. An exception the listener
+    raises cancels the load (the callback returns False, llama.cpp frees what it loaded) and
+    is raised again once llama.cpp has returned."""
+
+    def __init__(self, tracker: Tracker):
+        self.tracker = tracker
+        self.error: BaseException | None = None
+        self.callback = llama_cpp.llama_progress_callback(self._called)  # kept alive with self
+
+    def _called(self, fraction: float, _user_data: ctypes.c_void_p) -> bool:
+        try:
+            self.tracker.update(fraction)
+        except BaseException as exc:  # raising through C would go unseen and return "cancel"
+            self.error = exc
+            return False
+        return True
+
+
 def load_model(
     path: Path, *, vocab_only: bool, verbose: bool = False, gpu_layers: int = 0
 ) -> tuple[llama_cpp.llama_model_p, dict[int, str]]:
     """llama.cpp's model of the GGUF file `path` (its vocabulary alone if `vocab_only`), with
     `gpu_layers` layers on the GPU (-1: all), and the device llama.cpp put each layer on.
-    The caller frees the model (`llama_cpp.llama_model_free`)."""
+    A whole model's load reports its progress to the block's listener (progress.py), which
+    can cancel it by raising. The caller frees the model (`llama_cpp.llama_model_free`)."""
     global _verbose
     check_gguf(path)
     _verbose = verbose
@@ -66,7 +89,15 @@ def load_model(
     params = llama_cpp.llama_model_default_params()
     params.vocab_only = vocab_only
     params.n_gpu_layers = gpu_layers if gpu_layers >= 0 else MAX_LAYERS
+    tracker = None if vocab_only else Tracker("loading", short_name(path), 1.0)
+    progress = _LoadProgress(tracker) if tracker is not None and tracker.listener else None
+    if progress is not None:
+        params.progress_callback = progress.callback
     model = llama_cpp.llama_model_load_from_file(str(path).encode(), params)
+    if progress is not None and progress.error is not None:
+        if model:  # llama.cpp finished before it read the answer
+            llama_cpp.llama_model_free(model)
+        raise progress.error
     if not model:
         problem = diagnose_gguf(path)
         if problem:
@@ -77,6 +108,8 @@ def load_model(
             + (" / ".join(said) or "no reason given")
             + "; a newer llama-cpp-python may know this model's architecture"
         )
+    if tracker is not None:
+        tracker.finish()
     return model, dict(_layer_devices)
 
 

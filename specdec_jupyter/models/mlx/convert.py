@@ -8,7 +8,8 @@ there with mlx-lm's own quantizer. The tokenizer is rebuilt from the GGUF
 vocabulary (models/gguf/tokenizer.py); the tokens that end a generation are the ones
 llama.cpp ends on for this file. The folder is written under a hidden name
 beside the target and renamed when complete, so a folder under the final name
-is always a whole model.
+is always a whole model. Progress is reported as `Progress("converting", ...)`: one step
+per tensor, and a last one for quantizing and writing the folder (progress.py).
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ import numpy as np
 from gguf.quants import dequantize
 from mlx.utils import tree_flatten
 from mlx_lm.utils import quantize_model, save_config, save_model
-from tqdm.auto import tqdm
 
 from ...errors import ModelFileError
+from ...progress import Tracker
+from ...progress_display import showing
 from ..gguf.header import GGUFHeader, TensorInfo, open_gguf
 from ..gguf.llama_load import end_of_generation_ids
 from ..gguf.tokenizer import GGUFVocabulary, build_tokenizer
+from ..names import short_name
 
 SUPPORTED_ARCHITECTURES = ("qwen2", "llama")
 QUANTIZED_BITS = (4, 8)
@@ -66,20 +69,28 @@ def convert_gguf_to_mlx(
     """Write the mlx-lm folder `out` for the GGUF file `source` and return its path.
 
     `bits` 4 or 8 quantizes (affine, group size 64, as mlx-lm's convert does);
-    16 keeps bfloat16 and 32 float32 weights. An existing `out` is an error.
+    16 keeps bfloat16 and 32 float32 weights. An existing `out` is an error. `progress`
+    shows how far it is when the caller does not listen itself (progress_display.py).
     """
     source, out = Path(source), Path(out)
     if bits not in (*QUANTIZED_BITS, *FLOAT_BITS):
         raise ValueError(f"bits must be one of {(*QUANTIZED_BITS, *FLOAT_BITS)}, got {bits}")
     if out.exists():
         raise FileExistsError(f"{out} already exists; remove it or choose another --out")
+    with showing(progress):
+        return _convert(source, out, bits)
+
+
+def _convert(source: Path, out: Path, bits: int) -> Path:
+    """`convert_gguf_to_mlx` once its arguments are checked."""
     header = open_gguf(source)
     config = _config(header, end_of_generation_ids(source))
     module = importlib.import_module(f"mlx_lm.models.{config['model_type']}")
     model = module.Model(module.ModelArgs.from_dict(config))
     shapes = {name: value.shape for name, value in tree_flatten(model.parameters())}
     dtype = FLOAT_BITS.get(bits, mx.bfloat16)  # quantized from bfloat16, as mlx-lm's convert
-    model.load_weights(list(_weights(header, config, shapes, dtype, progress)), strict=True)
+    tracker = Tracker("converting", short_name(source), len(header.tensor_infos) + 1)
+    model.load_weights(list(_weights(header, config, shapes, dtype, tracker)), strict=True)
     if bits in QUANTIZED_BITS:
         with contextlib.redirect_stdout(io.StringIO()):  # mlx-lm prints bits per weight
             model, config = quantize_model(model, config, group_size=GROUP_SIZE, bits=bits)
@@ -96,6 +107,7 @@ def convert_gguf_to_mlx(
         os.replace(partial, out)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
+    tracker.finish()
     return out
 
 
@@ -143,12 +155,13 @@ def _weights(
     config: dict,
     shapes: dict[str, tuple[int, ...]],
     dtype: mx.Dtype,
-    progress: bool,
+    tracker: Tracker,
 ) -> Iterator[tuple[str, mx.array]]:
-    """Every tensor dequantized to `dtype`, under its Hugging Face name and in its shape."""
+    """Every tensor dequantized to `dtype`, under its Hugging Face name and in its shape,
+    each one a step of `tracker`."""
     heads = {"attn_q": config["num_attention_heads"], "attn_k": config["num_key_value_heads"]}
     permuted = config["model_type"] == "llama"
-    for tensor in tqdm(header.tensor_infos, desc="dequantizing", disable=not progress):
+    for tensor in header.tensor_infos:
         name, kind = _hf_name(tensor.name)
         shape = shapes.get(name)
         if shape is None or np.prod(shape) != tensor.n_elements:
@@ -160,6 +173,7 @@ def _weights(
         if permuted and kind in heads:
             values = _unpermute(values, heads[kind])
         yield name, mx.array(values, dtype=dtype)
+        tracker.advance(1)
 
 
 def _hf_name(gguf_name: str) -> tuple[str, str]:
