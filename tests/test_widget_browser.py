@@ -5,7 +5,11 @@ One JupyterLab serves the whole module. The notebook loads the extension, loads 
 with `%specdec load`, shows `%specdec chat`, and shows a second chat asked for a draft of
 another vocabulary. The test chats, checks the colours, the stats and Stop, saves a
 screenshot of the widget mid-answer (screenshots/, or $SPECDEC_SCREENSHOTS), and saves the
-notebook to check the conversation is in it.
+notebook to check the conversation is in it. Then it checks how the chat behaves: the scroll
+follows the stream only while the reader is at the end, Clear waits for the reply and can be
+undone, Regenerate keeps versions, Continue extends a reply; and the look in the light and
+the dark theme. Streams are held at known points by waiting on the page's state (tokens
+counted, elements shown), never on time.
 """
 
 from __future__ import annotations
@@ -97,7 +101,7 @@ def test_a_reply_shows_green_draft_tokens_and_stats(chat):
     background = reply.locator(".specdec-draft").first.evaluate("e => e.style.background")
     assert background.startswith("rgba(34, 197, 94")
     assert int(stat(reply, "accepted")) > 0
-    assert stat(reply, "stop reason") == "maxPredictedTokensReached"
+    assert stat(reply, "stop reason") == "token limit"
     assert "def" in reply.locator(".specdec-reply").inner_text()
 
     reply.locator(".specdec-draft").first.hover()
@@ -121,7 +125,7 @@ def test_stop_ends_the_run_early_and_keeps_the_text(page, chat):
 
     reply = chat.locator(".specdec-assistant").nth(1)
     reply.locator(".specdec-stats").wait_for(timeout=60_000)
-    assert stat(reply, "stop reason") == "userStopped"
+    assert stat(reply, "stop reason") == "stopped by you"
     assert reply.locator(".specdec-reply").inner_text().startswith(streamed)
     assert int(stat(reply, "predicted tokens")) < 400
 
@@ -148,3 +152,130 @@ def test_the_saved_notebook_holds_the_conversation(page, lab):
         "userStopped",
     ]
     assert all(r["tokens"] and r["draft_model"] for r in replies)
+
+
+# How the chat behaves (after the notebook was saved above, so its replies stay as they were).
+
+TRANSCRIPT = ".specdec-chat .specdec-transcript"
+DISTANCE_FROM_END = (
+    f"(() => {{ const t = document.querySelector('{TRANSCRIPT}');"
+    " return t.scrollHeight - t.scrollTop - t.clientHeight; })()"
+)
+LIVE_SPANS = "document.querySelectorAll('.specdec-live .specdec-reply span').length"
+
+
+def wait_for_more_tokens(page, than: int) -> None:
+    page.wait_for_function(f"{LIVE_SPANS} >= {than}", timeout=180_000)
+
+
+def test_the_scroll_follows_the_stream_only_while_the_reader_is_at_the_end(page, chat):
+    set_max_tokens(chat, 400)
+    chat.locator(".specdec-input").fill(LONG_PROMPT)
+    chat.locator(".specdec-send").click()
+    wait_for_more_tokens(page, 24)
+    page.wait_for_function(  # enough text to scroll through
+        f"document.querySelector('{TRANSCRIPT}').scrollHeight > "
+        f"document.querySelector('{TRANSCRIPT}').clientHeight + 200"
+    )
+    assert chat.locator(".specdec-clear").is_disabled()  # no Clear while a reply streams
+    assert page.evaluate(DISTANCE_FROM_END) <= 24  # following the stream
+
+    chat.locator(".specdec-transcript").hover()
+    page.mouse.wheel(0, -600)  # the reader scrolls up to read
+    page.wait_for_function(f"{DISTANCE_FROM_END} > 200")
+    seen = page.evaluate(LIVE_SPANS)
+    wait_for_more_tokens(page, seen + 12)
+    assert page.evaluate(DISTANCE_FROM_END) > 200  # left where they were reading
+
+    page.mouse.wheel(0, 100_000)  # back at the end: the follow resumes
+    page.wait_for_function(f"{DISTANCE_FROM_END} <= 24")
+    seen = page.evaluate(LIVE_SPANS)
+    # In one evaluation, so the check sees the page as it is when the tokens have landed.
+    page.wait_for_function(f"{LIVE_SPANS} >= {seen + 12}", timeout=180_000)
+    assert page.evaluate(f"[{LIVE_SPANS}, {DISTANCE_FROM_END}]")[1] <= 24
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    chat.screenshot(path=str(SCREENSHOTS / "chat-following-light.png"))
+    chat.locator(".specdec-stop").click()
+    chat.locator(".specdec-assistant:not(.specdec-live)").nth(2).locator(".specdec-stats").wait_for(
+        timeout=60_000
+    )
+
+
+def replies(chat):
+    return chat.locator(".specdec-assistant:not(.specdec-live)")
+
+
+def test_clear_can_be_undone(chat):
+    count = chat.locator(".specdec-msg").count()
+    assert count >= 6
+    chat.locator(".specdec-clear").click()
+    chat.locator(".specdec-undo").wait_for()
+    assert chat.locator(".specdec-msg").count() == 0
+    assert "Undo clear" in chat.locator(".specdec-undo").inner_text()
+    chat.locator(".specdec-undo").click()
+    chat.locator(".specdec-undo").wait_for(state="hidden")
+    assert chat.locator(".specdec-msg").count() == count
+
+
+def test_regenerate_keeps_versions_and_the_switcher_shows_them(chat):
+    first = replies(chat).last.locator(".specdec-reply").inner_text()
+    set_max_tokens(chat, 16)
+    chat.locator(".specdec-regenerate").click()
+    label = replies(chat).last.locator(".specdec-version-label")
+    label.wait_for(timeout=180_000)
+    chat.locator('.specdec-chat[data-state="idle"]').wait_for(timeout=180_000)
+    assert label.inner_text() == "2/2"
+    second = replies(chat).last.locator(".specdec-reply").inner_text()
+    assert second != first and int(stat(replies(chat).last, "predicted tokens")) <= 16
+    replies(chat).last.locator(".specdec-version-step").first.click()  # previous
+    replies(chat).last.locator(".specdec-version-label", has_text="1/2").wait_for()
+    assert replies(chat).last.locator(".specdec-reply").inner_text() == first
+    replies(chat).last.locator(".specdec-version-step").last.click()  # next
+    replies(chat).last.locator(".specdec-version-label", has_text="2/2").wait_for()
+    assert replies(chat).last.locator(".specdec-reply").inner_text() == second
+
+
+def test_continue_extends_the_last_reply(page, chat):
+    reply = replies(chat).last
+    before = reply.locator(".specdec-reply").inner_text()
+    spans = reply.locator(".specdec-reply span").count()
+    chat.locator(".specdec-continue").click()
+    page.wait_for_function(  # the continued reply has landed, longer
+        "(() => { const c = document.querySelector('.specdec-chat');"
+        " const r = [...c.querySelectorAll('.specdec-assistant:not(.specdec-live)')].at(-1);"
+        f" return c.dataset.state === 'idle' && r.querySelectorAll('.specdec-reply span').length"
+        f" > {spans}; }})()",
+        timeout=180_000,
+    )
+    reply = replies(chat).last
+    assert reply.locator(".specdec-reply span").count() > spans
+    assert reply.locator(".specdec-reply").inner_text().startswith(before)
+    assert reply.locator(".specdec-version-label").inner_text() == "2/2"
+    assert reply.locator(".specdec-strip").count() == 1
+
+
+def rgb(locator, prop: str) -> tuple[int, ...]:
+    value = locator.evaluate(f"e => getComputedStyle(e).{prop}")
+    return tuple(int(n) for n in re.findall(r"\d+", value)[:3])
+
+
+def test_the_chat_looks_like_jupyterlab_in_light_and_dark(page, chat):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    chat.screenshot(path=str(SCREENSHOTS / "chat-light.png"))
+    assert sum(rgb(chat.locator(".specdec-transcript"), "backgroundColor")) > 3 * 200
+    page.evaluate(
+        "window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})"
+    )
+    page.wait_for_function("document.body.dataset.jpThemeLight === 'false'")
+    page.wait_for_function(  # the theme's CSS has landed
+        f"getComputedStyle(document.querySelector('{TRANSCRIPT}')).backgroundColor"
+        " !== 'rgb(255, 255, 255)'"
+    )
+    for part in (".specdec-transcript", ".specdec-main-select", ".specdec-regenerate"):
+        assert sum(rgb(chat.locator(part), "backgroundColor")) < 3 * 100, part
+    assert sum(rgb(chat.locator(".specdec-main-select"), "color")) > 3 * 150
+    assert (
+        chat.locator(".specdec-main-select").evaluate("e => getComputedStyle(e).colorScheme")
+        == "dark"
+    )
+    chat.screenshot(path=str(SCREENSHOTS / "chat-dark.png"))
