@@ -134,6 +134,7 @@ def test_toy_state_for_the_front_end(toy):
         "max_tokens": 64,
         "draft_tokens": "auto",
         "use_draft": True,
+        "draft_mode": "model",
         "system_prompt": "",
         "gpu_layers": None,
         "draft_gpu_layers": None,
@@ -251,6 +252,12 @@ def test_clear_is_undoable(toy):
     assert toy.messages == [] and toy.undo == "Undo clear (brings back 2 messages)"
     browser.click("undo_last")
     assert toy.messages == kept and toy.undo == ""
+    browser.click("clear")
+    toy.ask("the cat")  # a new turn: Undo would throw it away, so it is no longer offered
+    toy.wait(30)
+    assert toy.undo == ""
+    browser.click("undo_last")
+    assert [m["content"] for m in toy.messages][:1] == ["the cat"]
 
 
 def test_clear_does_nothing_while_a_reply_runs(toy, monkeypatch):
@@ -397,6 +404,26 @@ def test_a_reply_after_a_plain_one_says_its_speedup_over_plain(toy):
     ratio = reply["stats"]["tokens_per_second"] / plain["stats"]["tokens_per_second"]
     assert speedup.startswith(f"{ratio:.2f}x")
     assert "remembered from a plain run" in speedup
+
+
+def test_lookup_drafts_without_a_draft_model_and_says_so(toy):
+    toy.settings = {**toy.settings, "draft_mode": "lookup", "draft_tokens": 3}
+    toy.ask("the cat sat on the mat . the cat sat on the mat . the cat sat on the")
+    reply = toy.wait(30)
+    assert "error" not in reply, reply.get("error")
+    assert reply["draft_model"] == "prompt lookup"
+    assert reply["stats"]["draft_model"] == "prompt-lookup"
+    drafted = [r for r in reply["rounds"] if r["drafted"]]
+    assert drafted and {r["source"] for r in drafted} == {"lookup"}
+
+
+def test_hybrid_names_both_drafters_and_a_bad_mode_is_refused_in_words(toy):
+    toy.settings = {**toy.settings, "draft_mode": "hybrid"}
+    toy.ask("the cat sat on the")
+    assert toy.wait(30)["draft_model"] == "toy-bigram (numpy bigram model) + prompt lookup"
+    toy.settings = {**toy.settings, "draft_mode": "telepathy"}
+    toy.ask("the cat")
+    assert "draft_mode must be one of" in toy.wait(30)["error"]
 
 
 def test_each_round_is_summed_up_for_the_strip(toy):

@@ -25,6 +25,7 @@ export const SETTINGS_FIELDS = [
   { key: "max_tokens", label: "Max tokens", kind: "number", step: "1", min: "1" },
   { key: "draft_tokens", label: "Draft tokens", kind: "choice", choices: DRAFT_TOKEN_CHOICES },
   { key: "use_draft", label: "Speculative decoding (use the draft)", kind: "checkbox" },
+  { key: "draft_mode", label: "Drafts from (lookup: copies from the conversation, no draft model)", kind: "options", choices: ["model", "lookup", "hybrid"] },
   { key: "system_prompt", label: "System prompt", kind: "text" },
   { key: "gpu_layers", label: "GPU layers, main model (empty: all on a GPU build; -1: all)", kind: "layers" },
   { key: "draft_gpu_layers", label: "GPU layers, draft (empty: all on a GPU build; -1: all)", kind: "layers" },
@@ -97,7 +98,7 @@ export function buildView(doc) {
 }
 
 function settingControl(doc, field) {
-  if (field.kind === "choice") {
+  if (field.kind === "choice" || field.kind === "options") {
     return el(doc, "select", { dataset: { setting: field.key } }, field.choices.map((c) => el(doc, "option", { value: c, textContent: c })));
   }
   if (field.kind === "text") return el(doc, "textarea", { rows: 2, dataset: { setting: field.key } });
@@ -111,6 +112,7 @@ function settingControl(doc, field) {
 export function readSetting(field, control) {
   if (field.kind === "checkbox") return control.checked;
   if (field.kind === "choice") return control.value === "auto" ? "auto" : Number(control.value);
+  if (field.kind === "options") return control.value;
   if (field.kind === "number") return Number(control.value);
   if (field.kind === "layers") return control.value === "" ? null : Math.trunc(Number(control.value));
   return control.value;

@@ -273,6 +273,10 @@ describe("settings and toggle", () => {
     temperature.value = "0.7";
     temperature.dispatchEvent(new Event("change"));
     expect(model.get("settings")).toMatchObject({ temperature: 0.7, draft_tokens: 4 });
+    const mode = host.querySelector('[data-setting="draft_mode"]');
+    mode.value = "lookup";
+    mode.dispatchEvent(new Event("change"));
+    expect(model.get("settings").draft_mode).toBe("lookup");
     const useDraft = host.querySelector('[data-setting="use_draft"]');
     useDraft.checked = false;
     useDraft.dispatchEvent(new Event("change"));

@@ -43,6 +43,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "max_tokens": 512,
     "draft_tokens": "auto",
     "use_draft": True,
+    # what drafts: "model" (the draft model), "lookup" (copies from the conversation, free,
+    # no draft model needed) or "hybrid" (both, the policy picks per round)
+    "draft_mode": "model",
     "system_prompt": "",
     "gpu_layers": None,  # None: all layers when llama.cpp has a GPU backend, else none
     "draft_gpu_layers": None,
@@ -70,7 +73,8 @@ class ChatWidget(anywidget.AnyWidget):
     `specdec-jupyter models list` shows); `draft` defaults to the one remembered for
     `main`, None means no draft. `engine` is a registry name ("llama.cpp", "mlx", "toy").
     Keyword settings: temperature, top_p, max_tokens, draft_tokens ("auto" or a number),
-    use_draft, system_prompt, gpu_layers, draft_gpu_layers (None: all on a GPU build).
+    use_draft, draft_mode ("model", "lookup" or "hybrid"), system_prompt, gpu_layers,
+    draft_gpu_layers (None: all on a GPU build).
     `server="http://host:1234"` (with `api_key`) chats with the models of a
     `specdec-jupyter serve` server instead, which loads and runs them with its own options.
     """
@@ -151,6 +155,7 @@ class ChatWidget(anywidget.AnyWidget):
                     "generating", f"Queued: sent when this reply ends ({len(self._queued)})."
                 )
                 return
+        self._keep_for_undo(None)  # the conversation has moved on from what Undo would bring
         self.messages = [*self.messages, {"role": "user", "content": text}]
         self._reply()
 
@@ -164,6 +169,7 @@ class ChatWidget(anywidget.AnyWidget):
         version of it: the earlier versions stay, one click away (the 1/2 switcher)."""
         if self._refuse_while_running():
             return
+        self._keep_for_undo(None)
         if self.messages and self.messages[-1]["role"] == "assistant":
             *before, last = self.messages
             self.messages = before
@@ -179,6 +185,7 @@ class ChatWidget(anywidget.AnyWidget):
         if not self.messages or self.messages[-1]["role"] != "assistant":
             self.status = _status("error", "Nothing to continue: the chat has no reply yet.")
             return
+        self._keep_for_undo(None)
         *before, last = self.messages
         self.messages = before
         self._reply("continue", last)
@@ -224,9 +231,10 @@ class ChatWidget(anywidget.AnyWidget):
         self.messages, self._undone = self._undone, None
         self.undo = ""
 
-    def _keep_for_undo(self, label: str) -> None:
-        self._undone = list(self.messages)
-        self.undo = label
+    def _keep_for_undo(self, label: str | None) -> None:
+        """Offer Undo, saying what it brings back; None: the offer ends (a new turn)."""
+        self._undone = list(self.messages) if label else None
+        self.undo = label or ""
 
     def wait(self, timeout: float | None = None) -> Message | None:
         """Wait for the reply being generated; return the last message of the conversation."""
@@ -264,10 +272,10 @@ class ChatWidget(anywidget.AnyWidget):
         """Start a reply to the conversation; `base` is the reply that Regenerate makes a
         new version of, or that Continue extends (taken out of `messages` meanwhile)."""
         settings = dict(self.settings)
-        draft = self.draft_model if settings["use_draft"] and self.draft_model else None
+        draft, mode, drafter = self._drafting(settings)
         provenance = {
             "main_model": self._label(self.main_model),
-            "draft_model": self._label(draft) if draft else None,
+            "draft_model": drafter,
             "settings": settings,
         }
         continued = kind == "continue" and base is not None
@@ -302,6 +310,8 @@ class ChatWidget(anywidget.AnyWidget):
                     temperature=settings["temperature"],
                     top_p=settings["top_p"],
                     draft_tokens=settings["draft_tokens"],
+                    draft_mode=mode,
+                    use_draft=mode is not None,
                     system=settings["system_prompt"] or None,
                     continue_=continued,
                     on_event=on_event,
@@ -310,6 +320,20 @@ class ChatWidget(anywidget.AnyWidget):
                 )
             except Exception as exc:  # shown in the widget; the kernel carries on
                 self._record([], None, exc, provenance, kind, base)
+
+    def _drafting(self, settings: dict[str, Any]) -> tuple[str | None, Any, str | None]:
+        """What drafts a reply: the draft model's key, the draft mode, and the drafter's name
+        for the reply's provenance; no mode for plain decoding. A mode we do not know goes
+        on as it is, for the run to refuse in words."""
+        mode = settings["draft_mode"] if settings["use_draft"] else None
+        if mode == "lookup":
+            return None, mode, "prompt lookup"
+        if mode not in ("model", "hybrid"):
+            return None, mode, None
+        if not self.draft_model:
+            return None, None, None  # no draft model chosen: plain decoding
+        name = self._label(self.draft_model)
+        return self.draft_model, mode, f"{name} + prompt lookup" if mode == "hybrid" else name
 
     def _finish(
         self,
