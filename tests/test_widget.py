@@ -293,10 +293,24 @@ def test_continue_extends_the_last_reply_with_its_provenance(toy):
     more = longer["tokens"][len(first["tokens"]) :]
     assert min(t["round"] for t in more) > max(t["round"] for t in first["tokens"])
     assert longer["content"] == "".join(t["text"] for t in longer["tokens"])
-    assert len(longer["rounds"]) == len(first["rounds"]) + longer["stats"]["rounds"]
+    # the stats and the rounds are the whole reply's
+    stats = longer["stats"]
+    assert stats["predicted_tokens_count"] == len(longer["tokens"])
+    assert stats["rounds"] == first["stats"]["rounds"] + continuation_rounds(longer, first)
+    assert len(longer["rounds"]) == stats["rounds"] == len(stats["draft_lengths"])
+    assert sum(r["accepted"] for r in longer["rounds"]) == stats["accepted_draft_tokens_count"]
+    assert stats["accepted_draft_tokens_count"] == sum(
+        t["source"] == "draft" for t in longer["tokens"]
+    )
+    assert dict(longer["stats_rows"])["predicted tokens"] == str(len(longer["tokens"]))
     # the live reply starts as the reply it extends, then grows
     assert browser.received[0] == {"type": "reply_start"}
     assert browser.streamed_tokens() == longer["tokens"]
+
+
+def continuation_rounds(longer: dict, first: dict) -> int:
+    """The rounds of the continuation: those of the longer reply's rounds after the first's."""
+    return sum(1 for r in longer["rounds"] if r["round"] > max(t["round"] for t in first["tokens"]))
 
 
 def test_continue_keeps_the_versions_of_the_reply(toy):

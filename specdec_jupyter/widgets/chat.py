@@ -31,7 +31,8 @@ from ..generation import Generation
 from ..manager import DEFAULT, EngineManager
 from ..remote_service import RemoteService
 from ..service import EngineService
-from .rounds import extend_reply, next_round, shift_event
+from ..stats_layout import stats_rows
+from .rounds import continued_stats, extend_reply, next_round, shift_event
 from .transcript import Message, TokenBatcher, conversation_to_html, reply_message
 from .versions import add_version, replace_shown, show_version
 
@@ -373,7 +374,12 @@ class ChatWidget(anywidget.AnyWidget):
         if base is not None and kind == "version":
             reply = add_version(base, reply)
         elif base is not None and kind == "continue":
-            reply = replace_shown(base, extend_reply(base, reply))
+            reply = extend_reply(base, reply)
+            if stats is not None and "stats" in base:  # the stats of the reply as a whole
+                whole = continued_stats(base["stats"], stats)
+                reply["stats"] = whole.to_dict()
+                reply["stats_rows"] = [list(row) for row in stats_rows(whole, baseline)]
+            reply = replace_shown(base, reply)
         self.messages = [*self.messages, reply]
         self._run = None  # only now: a message sent meanwhile must not land before the reply
         self.status = _status()

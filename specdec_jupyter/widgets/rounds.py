@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Any
 
 from ..decoding.events import GenerationStats, TokenEvent
@@ -59,3 +59,33 @@ def extend_reply(reply: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
         "tokens": [*reply.get("tokens", []), *tokens],
         "rounds": [*reply.get("rounds", []), *rounds],
     }
+
+
+STATS_FIELDS = {f.name for f in fields(GenerationStats)}
+
+
+def continued_stats(before: dict[str, Any], after: GenerationStats) -> GenerationStats:
+    """The stats of a reply (`before`, as the message holds them) and of its continuation,
+    as one run's: counts, rounds and times added, the speed over both parts' decoding
+    (each part's first token comes from its prompt pass), the stop reason of the last."""
+    first = GenerationStats(**{k: v for k, v in before.items() if k in STATS_FIELDS})
+    whole = replace(
+        after,
+        prompt_tokens_count=first.prompt_tokens_count,
+        predicted_tokens_count=first.predicted_tokens_count + after.predicted_tokens_count,
+        time_to_first_token=first.time_to_first_token,
+        generation_time=first.generation_time + after.generation_time,
+        total_draft_tokens_count=first.total_draft_tokens_count + after.total_draft_tokens_count,
+        accepted_draft_tokens_count=first.accepted_draft_tokens_count
+        + after.accepted_draft_tokens_count,
+        rejected_draft_tokens_count=first.rejected_draft_tokens_count
+        + after.rejected_draft_tokens_count,
+        ignored_draft_tokens_count=first.ignored_draft_tokens_count
+        + after.ignored_draft_tokens_count,
+        rounds=first.rounds + after.rounds,
+        draft_lengths=[*first.draft_lengths, *after.draft_lengths],
+        draft_kinds=[*first.draft_kinds, *after.draft_kinds],
+    )
+    decoded = max(0, first.predicted_tokens_count - 1) + max(0, after.predicted_tokens_count - 1)
+    whole.tokens_per_second = decoded / whole.generation_time if whole.generation_time else 0.0
+    return whole
