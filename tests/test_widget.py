@@ -557,3 +557,33 @@ def test_an_engine_that_cannot_run_here_says_why(toy, monkeypatch):
     chat.engine = "mlx"
     assert chat.status["state"] == "error"
     assert chat.status["message"].startswith("the mlx engine cannot run here")
+
+
+@pytest.mark.real
+def test_continue_and_regenerate_on_the_real_pair(qwen_paths):
+    """Continue and Regenerate on the Qwen2.5-Coder pair: the continued reply keeps its
+    tokens and their provenance, and the stats are the whole reply's; Regenerate keeps it
+    as version 1 of 2."""
+    main, draft = (str(path) for path in qwen_paths)
+    chat = ChatWidget(main, draft=draft, manager=EngineManager(n_ctx=1024), max_tokens=12)
+    chat.settings = {**chat.settings, "draft_tokens": 3}
+    assert settled(chat, 300)["state"] == "idle", chat.status
+    chat.ask("Write a Python function that adds two numbers. Code only.")
+    first = chat.wait(600)
+    assert "error" not in first, first.get("error")
+    chat.continue_reply()
+    longer = chat.wait(600)
+    assert "error" not in longer, longer.get("error")
+    kept = len(first["tokens"])
+    assert longer["tokens"][:kept] == first["tokens"] and len(longer["tokens"]) > kept
+    assert longer["content"].startswith(first["content"])
+    assert longer["stats"]["predicted_tokens_count"] == len(longer["tokens"])
+    assert longer["stats"]["accepted_draft_tokens_count"] == sum(
+        t["source"] == "draft" for t in longer["tokens"]
+    )
+    assert {r["source"] for r in longer["rounds"] if r["drafted"]} == {"model"}
+    chat.regenerate()
+    again = chat.wait(600)
+    assert "error" not in again, again.get("error")
+    assert again["version"] == 1 and again["versions"][0]["tokens"] == longer["tokens"]
+    assert [m["role"] for m in chat.messages] == ["user", "assistant"]
