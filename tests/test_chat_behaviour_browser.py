@@ -1,7 +1,8 @@
 """How the chat behaves in JupyterLab in Chromium, light theme then dark: the transcript
 follows the stream only while the reader is at its end, Clear is disabled while a reply
 streams and can be undone, Regenerate keeps versions (the 1/2 switcher), Continue extends the
-last reply; and the widget takes the theme's colours.
+last reply, editing a message of yours asks again from it (undoable); and the widget takes the
+theme's colours.
 
 The chat runs on the toy engine, held at known steps: the notebook puts a gate in front of
 the main model's evaluations (one per round), and the test lets a number of rounds through
@@ -194,6 +195,27 @@ def test_continue_extends_the_last_reply(page, chat):
     assert reply.locator(".specdec-version-label").inner_text() == "2/2"
     assert reply.locator(".specdec-strip-round").count() > 0
     assert "drafted tokens accepted" in reply.locator(".specdec-strip-summary").inner_text()
+
+
+def test_editing_a_message_asks_again_from_there_and_can_be_undone(page, chat):
+    assert chat.locator(".specdec-msg").count() == 4
+    first = chat.locator(".specdec-user").first
+    first.hover()  # Edit shows on hover
+    first.locator(".specdec-edit").click()
+    editor = first.locator(".specdec-edit-input")
+    assert editor.input_value() == "the main model"
+    editor.fill("the draft model proposes")
+    first.locator(".specdec-edit-send").click()
+    page.wait_for_function(  # the edited message and its new reply, finished
+        "(() => { const c = document.querySelector('.specdec-chat');"
+        " return c.dataset.state === 'idle' && !c.querySelector('.specdec-live')"
+        " && c.querySelectorAll('.specdec-msg').length === 2; })()"
+    )
+    assert chat.locator(".specdec-user .specdec-text").inner_text() == "the draft model proposes"
+    assert replies(chat).first.locator(".specdec-reply").inner_text().strip()
+    chat.locator(".specdec-undo").click()
+    page.wait_for_function("document.querySelectorAll('.specdec-chat .specdec-msg').length === 4")
+    assert chat.locator(".specdec-user .specdec-text").first.inner_text() == "the main model"
 
 
 def rgb(locator, prop: str) -> tuple[int, ...]:
