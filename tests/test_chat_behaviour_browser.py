@@ -17,7 +17,7 @@ import re
 
 import pytest
 from jupyter_lab import CHROMIUM, jupyter_lab, notebook_page
-from test_widget_browser import SCREENSHOTS
+from test_widget_browser import SCREENSHOTS, set_max_tokens
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (.ci/setup)")
 
@@ -98,14 +98,6 @@ def let_rounds_through(page, rounds: int) -> int:
 
 def replies(chat):
     return chat.locator(".specdec-assistant:not(.specdec-live)")
-
-
-def set_max_tokens(chat, value: int) -> None:
-    field = chat.locator('[data-setting="max_tokens"]')
-    if not field.is_visible():
-        chat.locator(".specdec-settings summary").click()
-    field.fill(str(value))
-    field.dispatch_event("change")
 
 
 def wait_until_idle(page) -> None:
