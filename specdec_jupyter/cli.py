@@ -18,9 +18,10 @@ from .errors import SettingsError, SpecDecError, one_line
 from .models.catalog import CATALOG, DEFAULT_DRAFT, DEFAULT_MAIN, GROUPS, resolve_names
 from .models.fetch import fetch, is_fetched
 from .models.paths import models_dir
-from .render import event_to_ansi, stats_to_text
+from .render import event_to_ansi
 from .result import GenerationResult
 from .settings import DRAFT_MODES, RunSettings
+from .stats_layout import stats_to_text
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -31,6 +31,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
+from . import plain_speeds
 from .decoding.events import GenerationStats, TokenEvent
 from .engines.registry import KINDS, EngineNote, LoadOptions
 from .engines.resolve import resolve
@@ -41,8 +42,8 @@ from .models.discovery import discover, model_roots
 from .models.names import short_name
 from .progress_display import default_display
 from .remote import RemoteSession, connect
-from .render import stats_rows
 from .service import EngineService
+from .stats_layout import rows_to_text
 from .widgets.chat import ChatWidget
 from .widgets.reply import ReplyWidget
 from .widgets.teach import TeachWidget
@@ -267,7 +268,7 @@ class SpecDecMagics(Magics):
         if self.last_stats is None:
             print("no generation yet: run a %%specdec cell or chat in %specdec chat")
             return
-        print("\n".join(f"{label}: {value}" for label, value in self.last_stats))
+        print(rows_to_text(self.last_stats))
 
     def _remember_reply(self, change: dict) -> None:
         replies = [m for m in change["new"] if m["role"] == "assistant" and "stats_rows" in m]
@@ -299,10 +300,16 @@ class SpecDecMagics(Magics):
         except SpecDecError as exc:  # shown with the text generated before it
             error = str(exc)
         stats = stats_of()
-        reply.finish(reply_message(shown_events, stats, error=error, **provenance))
+        baseline = None
+        if stats is not None:  # keyed as the chat keys it: the model's key, or a server's name
+            key = self.main if self.remote is None and self.main else main
+            baseline = plain_speeds.baseline_for(key, stats)
+            plain_speeds.remember(key, stats)
+        message = reply_message(shown_events, stats, error=error, baseline=baseline, **provenance)
+        reply.finish(message)
         shown.update(reply)  # once, at the end: the HTML copy for viewers without a kernel
         if stats is not None:
-            self.last_stats = [list(row) for row in stats_rows(stats)]
+            self.last_stats = message["stats_rows"]
 
     def _run(
         self, prompt: str, args: Any, settings: dict[str, Any]

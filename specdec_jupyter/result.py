@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from .decoding.events import GenerationStats, TokenEvent
 from .render import result_to_html
+from .stats_layout import stop_reason_in_words
 
 
 @dataclass
@@ -37,8 +38,9 @@ class GenerationResult:
 
     def __repr__(self) -> str:
         stats = self.stats
+        stop = stop_reason_in_words(stats.stop_reason)
         return (
             f"GenerationResult({stats.predicted_tokens_count} tokens, "
             f"{stats.tokens_per_second:.1f} tok/s, accepted {stats.accepted_draft_tokens_count}"
-            f"/{stats.total_draft_tokens_count} drafted, stop={stats.stop_reason}): {self.text!r}"
+            f"/{stats.total_draft_tokens_count} drafted, stop: {stop}): {self.text!r}"
         )

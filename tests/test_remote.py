@@ -85,7 +85,7 @@ def test_specdec_connect_runs_cells_on_the_server(ip, url):
     _, captured = magic(ip, "--max-tokens 12 --temperature 0 --draft-tokens 3", PROMPT)
     html = captured.outputs[-1].data["text/html"]
     assert "specdec-draft" in html and "toy-trigram · draft toy-bigram" in html
-    assert "predicted tokens 12" in html
+    assert '<span class="specdec-stat-label">predicted tokens</span> <b>12</b>' in html
     _, captured = magic(ip, "stats")
     assert "predicted tokens: 12" in captured.stdout
     _, captured = magic(ip, f"connect {url} --model nope --api-key k")

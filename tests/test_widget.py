@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from tiny_models import write_tiny_gguf
 
+from specdec_jupyter import plain_speeds
 from specdec_jupyter.decoding.events import TokenEvent
 from specdec_jupyter.engines.toy import ToyEngine
 from specdec_jupyter.manager import EngineManager
@@ -64,9 +65,26 @@ def hold_toy_at(monkeypatch, evaluation: int) -> tuple[threading.Event, threadin
 
 @pytest.fixture
 def toy() -> ChatWidget:
+    plain_speeds.forget()  # no speed remembered from another test
     widget = ChatWidget(engine="toy", max_tokens=64)
     settled(widget)
     return widget
+
+
+class HistorySpy:
+    """Records the conversation each run of the widget's service is given, then runs it."""
+
+    def __init__(self, widget: ChatWidget):
+        self.histories: list[list[dict]] = []
+        self.continued: list[bool] = []
+        start = widget._service.start
+
+        def recorded(history, **options):
+            self.histories.append(history)
+            self.continued.append(options.get("continue_", False))
+            return start(history, **options)
+
+        widget._service.start = recorded
 
 
 @pytest.fixture
@@ -117,6 +135,7 @@ def test_toy_state_for_the_front_end(toy):
         "max_tokens": 64,
         "draft_tokens": "auto",
         "use_draft": True,
+        "draft_mode": "model",
         "system_prompt": "",
         "gpu_layers": None,
         "draft_gpu_layers": None,
@@ -187,18 +206,150 @@ def test_tokens_left_after_a_batch_are_sent_by_the_timer():
     assert [[t["text"] for t in batch] for batch in sent] == [["a"], ["b"]]
 
 
-def test_regenerate_replaces_the_last_reply_and_clear_empties(toy):
+def test_regenerate_keeps_the_earlier_reply_as_a_version(toy):
     browser = Browser(toy)
-    toy.settings = {**toy.settings, "temperature": 1.0}
-    browser.click("send", text="the dog")
+    spy = HistorySpy(toy)
+    toy.settings = {**toy.settings, "max_tokens": 3}
+    browser.click("send", text="the cat sat on the")
     first = toy.wait(30)
+    toy.settings = {**toy.settings, "max_tokens": 6}  # so the versions differ, for sure
     browser.click("regenerate")
     second = toy.wait(30)
     assert [m["role"] for m in toy.messages] == ["user", "assistant"]
-    assert second is toy.messages[-1] and second["settings"]["temperature"] == 1.0
-    assert first["tokens"] != second["tokens"]  # sampled again
+    assert second is toy.messages[-1] and second["settings"]["max_tokens"] == 6
+    assert len(first["tokens"]) == 3 and len(second["tokens"]) == 6
+    assert spy.histories[1] == [{"role": "user", "content": "the cat sat on the"}]  # no old reply
+    assert second["version"] == 1 and second["versions"][1] is None
+    assert second["versions"][0]["tokens"] == first["tokens"]
+
+    browser.click("show_version", index=1, version=0)
+    assert toy.messages[1]["tokens"] == first["tokens"] and toy.messages[1]["version"] == 0
+    toy.ask("and the cat")  # the conversation goes on from the version shown
+    toy.wait(30)
+    assert spy.histories[-1][1]["content"] == first["content"]
+    assert len(toy.messages) == 4
+
+    browser.click("show_version", index=1, version=1)  # the other branch: without that turn
+    assert [m["role"] for m in toy.messages] == ["user", "assistant"]
+    assert toy.messages[1]["tokens"] == second["tokens"]
+    browser.click("show_version", index=1, version=0)  # and back: the turn comes back too
+    assert [m["content"] for m in toy.messages[2:3]] == ["and the cat"]
+    assert len(toy.messages) == 4
+
+
+def test_a_version_that_does_not_exist_is_refused_in_words(toy):
+    toy.ask("the dog")
+    toy.wait(30)
+    toy.show_version(1, 3)
+    assert toy.status["state"] == "error" and "versions 0 to 0" in toy.status["message"]
+
+
+def test_clear_is_undoable(toy):
+    browser = Browser(toy)
+    toy.ask("the dog")
+    toy.wait(30)
+    kept = list(toy.messages)
     browser.click("clear")
-    assert toy.messages == []
+    assert toy.messages == [] and toy.undo == "Undo clear (brings back 2 messages)"
+    browser.click("undo_last")
+    assert toy.messages == kept and toy.undo == ""
+    browser.click("clear")
+    toy.ask("the cat")  # a new turn: Undo would throw it away, so it is no longer offered
+    toy.wait(30)
+    assert toy.undo == ""
+    browser.click("undo_last")
+    assert [m["content"] for m in toy.messages][:1] == ["the cat"]
+
+
+def test_clear_does_nothing_while_a_reply_runs(toy, monkeypatch):
+    toy.ask("the dog")
+    toy.wait(30)
+    reached, release = hold_toy_at(monkeypatch, evaluation=1)
+    toy.ask("the cat")
+    assert reached.wait(30)
+    toy.clear()
+    assert len(toy.messages) == 3 and toy.undo == ""
+    assert "Stop it first" in toy.status["message"]
+    release.set()
+    toy.wait(30)
+    assert len(toy.messages) == 4
+
+
+def test_continue_extends_the_last_reply_with_its_provenance(toy):
+    browser = Browser(toy)
+    spy = HistorySpy(toy)
+    toy.settings = {**toy.settings, "max_tokens": 12}
+    toy.ask("the cat sat on the")
+    first = toy.wait(30)
+    browser.received.clear()
+    browser.click("continue")
+    longer = toy.wait(30)
+    assert spy.continued == [False, True]
+    assert spy.histories[1][-1] == {"role": "assistant", "content": first["content"]}
+    assert [m["role"] for m in toy.messages] == ["user", "assistant"]
+    assert longer["content"].startswith(first["content"]) and len(longer["content"]) > len(
+        first["content"]
+    )
+    assert longer["tokens"][: len(first["tokens"])] == first["tokens"]
+    more = longer["tokens"][len(first["tokens"]) :]
+    assert min(t["round"] for t in more) > max(t["round"] for t in first["tokens"])
+    assert longer["content"] == "".join(t["text"] for t in longer["tokens"])
+    # the stats and the rounds are the whole reply's
+    stats = longer["stats"]
+    assert stats["predicted_tokens_count"] == len(longer["tokens"])
+    assert stats["rounds"] == first["stats"]["rounds"] + continuation_rounds(longer, first)
+    assert len(longer["rounds"]) == stats["rounds"] == len(stats["draft_lengths"])
+    assert sum(r["accepted"] for r in longer["rounds"]) == stats["accepted_draft_tokens_count"]
+    assert stats["accepted_draft_tokens_count"] == sum(
+        t["source"] == "draft" for t in longer["tokens"]
+    )
+    assert dict(longer["stats_rows"])["predicted tokens"] == str(len(longer["tokens"]))
+    # the live reply starts as the reply it extends, then grows
+    assert browser.received[0] == {"type": "reply_start"}
+    assert browser.streamed_tokens() == longer["tokens"]
+
+
+def continuation_rounds(longer: dict, first: dict) -> int:
+    """The rounds of the continuation: those of the longer reply's rounds after the first's."""
+    return sum(1 for r in longer["rounds"] if r["round"] > max(t["round"] for t in first["tokens"]))
+
+
+def test_continue_keeps_the_versions_of_the_reply(toy):
+    toy.ask("the dog")
+    toy.wait(30)
+    toy.regenerate()
+    toy.wait(30)
+    toy.continue_reply()
+    reply = toy.wait(30)
+    assert reply["version"] == 1 and len(reply["versions"]) == 2
+
+
+def test_editing_an_earlier_message_asks_again_from_there(toy):
+    browser = Browser(toy)
+    spy = HistorySpy(toy)
+    toy.ask("the dog")
+    toy.wait(30)
+    toy.ask("the cat")
+    toy.wait(30)
+    before = list(toy.messages)
+    browser.click("edit", index=0, text="the bird")
+    toy.wait(30)
+    assert [m["role"] for m in toy.messages] == ["user", "assistant"]
+    assert toy.messages[0]["content"] == "the bird"
+    assert spy.histories[-1] == [{"role": "user", "content": "the bird"}]
+    assert toy.undo == "Undo edit (brings back 4 messages)"
+    toy.undo_last()
+    assert toy.messages == before
+
+
+def test_only_a_message_of_yours_can_be_edited(toy):
+    toy.ask("the dog")
+    toy.wait(30)
+    toy.edit(1, "a reply rewritten")
+    assert toy.status["state"] == "error" and "not one of yours" in toy.status["message"]
+    toy.edit(0, "  ")
+    assert "cannot be empty" in toy.status["message"]
+    assert len(toy.messages) == 2
 
 
 def test_stop_keeps_what_was_generated(toy, monkeypatch):
@@ -253,6 +404,65 @@ def test_no_draft_setting_runs_plain_decoding(toy):
     reply = toy.wait(30)
     assert reply["draft_model"] is None
     assert {t["source"] for t in reply["tokens"]} == {"main"}
+    assert "speedup over plain" not in dict(reply["stats_rows"])
+
+
+def test_a_reply_after_a_plain_one_says_its_speedup_over_plain(toy):
+    toy.settings = {**toy.settings, "use_draft": False, "max_tokens": 40}
+    toy.ask("the cat sat on the")
+    plain = toy.wait(30)
+    assert plain["stats"]["predicted_tokens_count"] > plain_speeds.MIN_TOKENS
+    toy.settings = {**toy.settings, "use_draft": True}
+    toy.ask("the dog")
+    reply = toy.wait(30)
+    speedup = dict(reply["stats_rows"])["speedup over plain"]
+    ratio = reply["stats"]["tokens_per_second"] / plain["stats"]["tokens_per_second"]
+    assert speedup.startswith(f"{ratio:.2f}x")
+    assert "remembered from a plain run" in speedup
+
+
+def test_lookup_drafts_without_a_draft_model_and_says_so(toy):
+    toy.settings = {**toy.settings, "draft_mode": "lookup", "draft_tokens": 3}
+    toy.ask("the cat sat on the mat . the cat sat on the mat . the cat sat on the")
+    reply = toy.wait(30)
+    assert "error" not in reply, reply.get("error")
+    assert reply["draft_model"] == "prompt lookup"
+    assert reply["stats"]["draft_model"] == "prompt-lookup"
+    drafted = [r for r in reply["rounds"] if r["drafted"]]
+    assert drafted and {r["source"] for r in drafted} == {"lookup"}
+
+
+def test_hybrid_names_both_drafters_and_a_bad_mode_is_refused_in_words(toy):
+    toy.settings = {**toy.settings, "draft_mode": "hybrid"}
+    toy.ask("the cat sat on the")
+    assert toy.wait(30)["draft_model"] == "toy-bigram (numpy bigram model) + prompt lookup"
+    toy.settings = {**toy.settings, "draft_mode": "telepathy"}
+    toy.ask("the cat")
+    assert "draft_mode must be one of" in toy.wait(30)["error"]
+
+
+def test_each_round_is_summed_up_for_the_strip(toy):
+    toy.ask("the cat sat on the")
+    reply = toy.wait(30)
+    stats, rounds = reply["stats"], reply["rounds"]
+    assert [r["round"] for r in rounds] == list(range(1, stats["rounds"] + 1))
+    assert [r["drafted"] for r in rounds] == stats["draft_lengths"]
+    assert sum(r["accepted"] for r in rounds) == stats["accepted_draft_tokens_count"]
+    assert sum(r["emitted"] for r in rounds) == stats["predicted_tokens_count"] - 1  # round 0
+    assert {r["source"] for r in rounds if r["drafted"]} == {"model"}
+    assert all(r["source"] is None for r in rounds if not r["drafted"])
+    assert all(r["accepted"] <= r["drafted"] for r in rounds)
+
+
+def test_a_chosen_draft_survives_switching_the_main_model_away_and_back(toy):
+    assert toy.draft_model == "toy-bigram"  # the remembered default
+    toy.draft_model = ""  # the user picks none for the trigram model
+    settled(toy)
+    toy.main_model = "toy-bigram"
+    settled(toy)
+    toy.main_model = "toy-trigram"
+    assert toy.draft_model == ""  # the user's choice, not the default again
+    assert settled(toy)["state"] == "idle"
 
 
 def test_html_fallback_shows_the_chat_in_the_same_colours(toy):
@@ -319,6 +529,9 @@ def test_changing_the_main_model_refreshes_the_drafts(tiny_chat, model_folder):
     assert tiny_chat.drafts[0]["notes"]  # a draft as large as its main: a warning
     assert tiny_chat.draft_model == ""  # nothing remembered for this main model
     assert settled(tiny_chat)["state"] == "idle"
+    tiny_chat.main_model = str(model_folder["tiny-main"])  # back: the draft chosen for it
+    assert tiny_chat.draft_model == str(model_folder["tiny-draft"])
+    assert settled(tiny_chat)["state"] == "idle"
 
 
 def test_set_default_draft_is_remembered(tiny_chat, model_folder):
@@ -375,3 +588,33 @@ def test_an_engine_that_cannot_run_here_says_why(toy, monkeypatch):
     chat.engine = "mlx"
     assert chat.status["state"] == "error"
     assert chat.status["message"].startswith("the mlx engine cannot run here")
+
+
+@pytest.mark.real
+def test_continue_and_regenerate_on_the_real_pair(qwen_paths):
+    """Continue and Regenerate on the Qwen2.5-Coder pair: the continued reply keeps its
+    tokens and their provenance, and the stats are the whole reply's; Regenerate keeps it
+    as version 1 of 2."""
+    main, draft = (str(path) for path in qwen_paths)
+    chat = ChatWidget(main, draft=draft, manager=EngineManager(n_ctx=1024), max_tokens=12)
+    chat.settings = {**chat.settings, "draft_tokens": 3}
+    assert settled(chat, 300)["state"] == "idle", chat.status
+    chat.ask("Write a Python function that adds two numbers. Code only.")
+    first = chat.wait(600)
+    assert "error" not in first, first.get("error")
+    chat.continue_reply()
+    longer = chat.wait(600)
+    assert "error" not in longer, longer.get("error")
+    kept = len(first["tokens"])
+    assert longer["tokens"][:kept] == first["tokens"] and len(longer["tokens"]) > kept
+    assert longer["content"].startswith(first["content"])
+    assert longer["stats"]["predicted_tokens_count"] == len(longer["tokens"])
+    assert longer["stats"]["accepted_draft_tokens_count"] == sum(
+        t["source"] == "draft" for t in longer["tokens"]
+    )
+    assert {r["source"] for r in longer["rounds"] if r["drafted"]} == {"model"}
+    chat.regenerate()
+    again = chat.wait(600)
+    assert "error" not in again, again.get("error")
+    assert again["version"] == 1 and again["versions"][0]["tokens"] == longer["tokens"]
+    assert [m["role"] for m in chat.messages] == ["user", "assistant"]

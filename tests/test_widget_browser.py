@@ -5,7 +5,8 @@ One JupyterLab serves the whole module. The notebook loads the extension, loads 
 with `%specdec load`, shows `%specdec chat`, and shows a second chat asked for a draft of
 another vocabulary. The test chats, checks the colours, the stats and Stop, saves a
 screenshot of the widget mid-answer (screenshots/, or $SPECDEC_SCREENSHOTS), and saves the
-notebook to check the conversation is in it.
+notebook to check the conversation is in it. How the chat behaves (scrolling, versions,
+Clear and Undo, Continue) and its look in both themes: test_chat_behaviour_browser.py.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def test_a_reply_shows_green_draft_tokens_and_stats(chat):
     background = reply.locator(".specdec-draft").first.evaluate("e => e.style.background")
     assert background.startswith("rgba(34, 197, 94")
     assert int(stat(reply, "accepted")) > 0
-    assert stat(reply, "stop reason") == "maxPredictedTokensReached"
+    assert stat(reply, "stop reason") == "token limit"
     assert "def" in reply.locator(".specdec-reply").inner_text()
 
     reply.locator(".specdec-draft").first.hover()
@@ -121,7 +122,7 @@ def test_stop_ends_the_run_early_and_keeps_the_text(page, chat):
 
     reply = chat.locator(".specdec-assistant").nth(1)
     reply.locator(".specdec-stats").wait_for(timeout=60_000)
-    assert stat(reply, "stop reason") == "userStopped"
+    assert stat(reply, "stop reason") == "stopped by you"
     assert reply.locator(".specdec-reply").inner_text().startswith(streamed)
     assert int(stat(reply, "predicted tokens")) < 400
 

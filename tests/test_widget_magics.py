@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
@@ -57,6 +59,15 @@ def test_models_lists_what_is_found(ip, tiny_paths, monkeypatch):
     assert "tiny-main.gguf" in captured.stdout and "tiny-draft.gguf" in captured.stdout
 
 
+def stat_in(html: str, label: str) -> str:
+    """A stat's value in the stats line of an output's HTML (stats_layout.rows_to_html)."""
+    found = re.search(
+        rf'data-label="{label}"><span class="specdec-stat-label">[^<]*</span> <b>([^<]*)', html
+    )
+    assert found, f"no {label!r} in the stats line"
+    return found.group(1)
+
+
 def test_load_generate_and_stats_on_the_toy_pair(ip):
     _, captured = magic(ip, "stats")
     assert "no generation yet" in captured.stdout
@@ -66,7 +77,8 @@ def test_load_generate_and_stats_on_the_toy_pair(ip):
     html = captured.outputs[-1].data["text/html"]
     assert "specdec-draft" in html or "specdec-main" in html
     assert "toy-trigram · draft toy-bigram" in html
-    assert "predicted tokens 12" in html
+    assert stat_in(html, "predicted tokens") == "12"
+    assert stat_in(html, "stop reason") == "token limit"
     _, captured = magic(ip, "stats")
     assert "predicted tokens: 12" in captured.stdout and "accepted:" in captured.stdout
 
@@ -75,7 +87,7 @@ def test_no_draft_cell(ip):
     magic(ip, "load toy-trigram --engine toy")
     _, captured = magic(ip, "--no-draft --max-tokens 5", "the cat")
     html = captured.outputs[-1].data["text/html"]
-    assert "specdec-draft" not in html and "draft model none" in html
+    assert 'class="specdec-draft"' not in html and stat_in(html, "draft model") == "none"
 
 
 def test_chat_shows_the_widget_on_the_loaded_pair(ip):

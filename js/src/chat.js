@@ -1,9 +1,12 @@
 // The chat widget: model and draft selectors, the conversation with provenance
-// colours, stats under each reply, input with Send / Stop / Regenerate / Clear, and
-// settings. State lives in the Python traits; the reply being generated streams in
-// through custom messages (see stream.js).
+// colours, the rounds and stats under each reply, versions of a regenerated reply
+// (‹ 1/2 ›), editing a message of yours, input with Send / Stop / Continue / Regenerate /
+// Clear (undoable), and settings. State lives in the Python traits; the reply being
+// generated streams in through custom messages (see stream.js).
 import "./chat.css";
 import { el } from "./dom.js";
+import { FollowScroll } from "./follow.js";
+import { roundStrip } from "./rounds.js";
 import { routeReplies, streamFor } from "./stream.js";
 import {
   appendTokens,
@@ -22,6 +25,7 @@ export const SETTINGS_FIELDS = [
   { key: "max_tokens", label: "Max tokens", kind: "number", step: "1", min: "1" },
   { key: "draft_tokens", label: "Draft tokens", kind: "choice", choices: DRAFT_TOKEN_CHOICES },
   { key: "use_draft", label: "Speculative decoding (use the draft)", kind: "checkbox" },
+  { key: "draft_mode", label: "Drafts from (lookup: copies from the conversation, no draft model)", kind: "options", choices: ["model", "lookup", "hybrid"] },
   { key: "system_prompt", label: "System prompt", kind: "text" },
   { key: "gpu_layers", label: "GPU layers, main model (empty: all on a GPU build; -1: all)", kind: "layers" },
   { key: "draft_gpu_layers", label: "GPU layers, draft (empty: all on a GPU build; -1: all)", kind: "layers" },
@@ -49,8 +53,10 @@ export function buildView(doc) {
     input: el(doc, "textarea", { className: "specdec-input", rows: 2, placeholder: "Send a message (Enter sends, Shift+Enter adds a line)" }),
     send: el(doc, "button", { className: "specdec-send", textContent: "Send" }),
     stop: el(doc, "button", { className: "specdec-stop", textContent: "Stop" }),
-    regenerate: el(doc, "button", { className: "specdec-regenerate", textContent: "Regenerate" }),
+    continueReply: el(doc, "button", { className: "specdec-continue", textContent: "Continue", title: "Extend the last reply where it ends" }),
+    regenerate: el(doc, "button", { className: "specdec-regenerate", textContent: "Regenerate", title: "Generate the last reply again, keeping this version" }),
     clear: el(doc, "button", { className: "specdec-clear", textContent: "Clear" }),
+    undo: el(doc, "button", { className: "specdec-undo", hidden: true }),
     tip: el(doc, "div", { className: "specdec-tip", hidden: true }),
     settings: {},
   };
@@ -83,7 +89,7 @@ export function buildView(doc) {
     ]),
     el(doc, "div", { className: "specdec-compose" }, [
       parts.input,
-      el(doc, "div", { className: "specdec-buttons" }, [parts.send, parts.stop, parts.regenerate, parts.clear]),
+      el(doc, "div", { className: "specdec-buttons" }, [parts.send, parts.stop, parts.continueReply, parts.regenerate, parts.clear, parts.undo]),
     ]),
     settingsBox,
     parts.tip,
@@ -92,7 +98,7 @@ export function buildView(doc) {
 }
 
 function settingControl(doc, field) {
-  if (field.kind === "choice") {
+  if (field.kind === "choice" || field.kind === "options") {
     return el(doc, "select", { dataset: { setting: field.key } }, field.choices.map((c) => el(doc, "option", { value: c, textContent: c })));
   }
   if (field.kind === "text") return el(doc, "textarea", { rows: 2, dataset: { setting: field.key } });
@@ -106,6 +112,7 @@ function settingControl(doc, field) {
 export function readSetting(field, control) {
   if (field.kind === "checkbox") return control.checked;
   if (field.kind === "choice") return control.value === "auto" ? "auto" : Number(control.value);
+  if (field.kind === "options") return control.value;
   if (field.kind === "number") return Number(control.value);
   if (field.kind === "layers") return control.value === "" ? null : Math.trunc(Number(control.value));
   return control.value;
@@ -135,6 +142,64 @@ export function engineOptions(engines) {
   }));
 }
 
+/** Where the ‹ › of a reply's versions lead: its `version` (from 0), `count`, and the
+ * version a click on ‹ or › shows (null at either end). A reply without versions has one. */
+export function versionSteps(message) {
+  const count = message.versions?.length ?? 1;
+  const shown = message.version ?? 0;
+  return { shown, count, previous: shown > 0 ? shown - 1 : null, next: shown < count - 1 ? shown + 1 : null };
+}
+
+function versionSwitch(doc, message, index, send) {
+  const steps = versionSteps(message);
+  const step = (text, version, title) => {
+    const end = version === null; // nothing further this way
+    const button = el(doc, "button", { className: "specdec-version-step", textContent: text, title, disabled: end, dataset: { end: String(end) } });
+    button.addEventListener("click", () => send({ type: "show_version", index, version }));
+    return button;
+  };
+  return el(doc, "div", { className: "specdec-versions" }, [
+    step("‹", steps.previous, "Previous version"),
+    el(doc, "span", { className: "specdec-version-label", textContent: `${steps.shown + 1}/${steps.count}` }),
+    step("›", steps.next, "Next version"),
+  ]);
+}
+
+/** An Edit button for a message of yours: edits it in place, then asks again from there. */
+function editControl(doc, box, message, index, send) {
+  const button = el(doc, "button", { className: "specdec-edit", textContent: "Edit", title: "Edit this message and ask again from here" });
+  button.addEventListener("click", () => {
+    const input = el(doc, "textarea", { className: "specdec-edit-input", rows: 3, value: message.content });
+    const resend = el(doc, "button", { className: "specdec-edit-send specdec-accept", textContent: "Send" });
+    const cancel = el(doc, "button", { className: "specdec-edit-cancel", textContent: "Cancel" });
+    const editor = el(doc, "div", { className: "specdec-editor" }, [input, el(doc, "div", { className: "specdec-buttons" }, [resend, cancel])]);
+    const shown = [...box.children];
+    box.replaceChildren(editor);
+    input.focus();
+    resend.addEventListener("click", () => input.value.trim() && send({ type: "edit", index, text: input.value }));
+    cancel.addEventListener("click", () => box.replaceChildren(...shown));
+  });
+  return button;
+}
+
+/** Add what the chat lets you do with each message to the rendered conversation: Edit for
+ * yours, the version switcher and the rounds strip for replies. `boxes` are the message
+ * elements in order, `messages` the trait. */
+export function decorateMessages(doc, boxes, messages, send) {
+  const shown = messages.map((message, index) => ({ message, index })).filter(({ message }) => message.role !== "system");
+  shown.forEach(({ message, index }, i) => {
+    const box = boxes[i];
+    if (!box) return;
+    if (message.role === "user") {
+      box.appendChild(editControl(doc, box, message, index, send));
+      return;
+    }
+    const strip = roundStrip(doc, message.rounds, Boolean(message.draft_model));
+    if (strip) box.insertBefore(strip, box.querySelector(":scope > .specdec-stats"));
+    if ((message.versions?.length ?? 1) > 1) box.prepend(versionSwitch(doc, message, index, send));
+  });
+}
+
 /** The views' half of the widget: draw the traits, send the user's actions. */
 function render({ model, el: host }) {
   const doc = host.ownerDocument;
@@ -142,15 +207,17 @@ function render({ model, el: host }) {
   host.appendChild(parts.root);
   const stream = streamFor(model.get("_chat_id"));
   let live = null; // the element the streaming reply grows in
+  const domListeners = new AbortController();
+  const follow = new FollowScroll(parts.transcript, domListeners.signal);
+  const send = (message) => model.send(message);
 
-  const scrollToEnd = () => {
-    parts.transcript.scrollTop = parts.transcript.scrollHeight;
-  };
   const drawConversation = () => {
-    renderConversation(parts.transcript, model.get("messages"));
+    const messages = model.get("messages");
+    renderConversation(parts.transcript, messages);
+    decorateMessages(doc, [...parts.transcript.children], messages, send);
     live = null;
     if (stream.tokens) startLive(stream.tokens);
-    scrollToEnd();
+    follow.contentChanged();
   };
   const startLive = (tokens) => {
     live = el(doc, "div", { className: "specdec-reply" });
@@ -164,7 +231,7 @@ function render({ model, el: host }) {
       live.parentElement.remove();
       live = null;
     }
-    scrollToEnd();
+    follow.contentChanged();
   };
   const drawSelectors = () => {
     fillSelect(parts.main, model.get("models"), model.get("main_model"));
@@ -190,10 +257,25 @@ function render({ model, el: host }) {
     parts.statusText.textContent = status.message ?? "";
     parts.error.replaceChildren(...(status.state === "error" ? [errorElement(doc, status.message)] : []));
     parts.root.dataset.state = status.state;
+    const messages = model.get("messages");
+    const last = messages.at(-1);
     parts.send.disabled = busy;
-    parts.regenerate.disabled = busy || !model.get("messages").some((m) => m.role === "assistant");
+    parts.regenerate.disabled = busy || !messages.some((m) => m.role === "assistant");
+    parts.continueReply.disabled = busy || last?.role !== "assistant" || !last.content;
+    parts.clear.disabled = busy || messages.length === 0;
     parts.stop.disabled = status.state !== "generating";
     for (const select of [parts.main, parts.draft, parts.engine]) select.disabled = busy;
+    for (const button of parts.transcript.querySelectorAll(".specdec-edit, .specdec-version-step")) {
+      button.disabled = busy || button.dataset.end === "true";
+    }
+    drawUndo();
+  };
+  const drawUndo = () => {
+    const undo = model.get("undo");
+    const busy = parts.root.dataset.state === "generating";
+    parts.undo.hidden = !undo;
+    parts.undo.textContent = undo;
+    parts.undo.disabled = busy;
   };
   const drawSettings = () => {
     const settings = model.get("settings");
@@ -209,12 +291,12 @@ function render({ model, el: host }) {
     ["change:models change:main_model change:drafts change:draft_model change:incompatible change:engines change:engine change:default_draft", drawSelectors],
     ["change:status", drawStatus],
     ["change:settings", drawSettings],
+    ["change:undo", drawUndo],
     ["change:show_draft", drawToggle],
   ];
   for (const [name, callback] of traitListeners) model.on(name, callback);
   const unsubscribe = stream.subscribe(onStream);
 
-  const send = (message) => model.send(message);
   const setTrait = (name, value) => {
     model.set(name, value);
     model.save_changes();
@@ -225,7 +307,6 @@ function render({ model, el: host }) {
     send({ type: "send", text });
     parts.input.value = "";
   };
-  const domListeners = new AbortController();
   const on = (target, type, callback) => target.addEventListener(type, callback, { signal: domListeners.signal });
   on(parts.send, "click", submit);
   on(parts.input, "keydown", (event) => {
@@ -235,8 +316,10 @@ function render({ model, el: host }) {
     }
   });
   on(parts.stop, "click", () => send({ type: "stop" }));
+  on(parts.continueReply, "click", () => send({ type: "continue" }));
   on(parts.regenerate, "click", () => send({ type: "regenerate" }));
   on(parts.clear, "click", () => send({ type: "clear" }));
+  on(parts.undo, "click", () => send({ type: "undo_last" }));
   on(parts.setDefault, "click", () => send({ type: "set_default_draft" }));
   on(parts.main, "change", () => setTrait("main_model", parts.main.value));
   on(parts.draft, "change", () => setTrait("draft_model", parts.draft.value));

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import widget from "../src/chat.js";
+import widget, { versionSteps } from "../src/chat.js";
 import { FakeModel } from "./fake_model.js";
 
 let counter = 0;
@@ -27,6 +27,7 @@ const initialState = () => ({
   settings: { temperature: 0, top_p: 1, max_tokens: 256, draft_tokens: "auto", use_draft: true, system_prompt: "" },
   messages: [],
   show_draft: true,
+  undo: "",
 });
 const token = (text, source = "draft") => ({ token_id: 1, text, source, round: 1, p_main: 1, q_draft: 1, acceptance: 1 });
 
@@ -134,6 +135,99 @@ describe("composing", () => {
   });
 });
 
+describe("a chat that behaves", () => {
+  const idle = { state: "idle", message: "", progress: null };
+  const generating = { state: "generating", message: "", progress: null };
+  const button = (name) => host.querySelector(`.specdec-${name}`);
+  const reply = (text, extra = {}) => ({ role: "assistant", content: text, tokens: [token(text)], draft_model: "Qwen 0.5B", ...extra });
+
+  it("disables Clear while a reply streams, and offers Undo after a Clear", () => {
+    model.set("messages", [{ role: "user", content: "q" }, reply("a")]);
+    model.set("status", generating);
+    expect(button("clear").disabled).toBe(true);
+    model.set("status", idle);
+    expect(button("clear").disabled).toBe(false);
+    expect(button("undo").hidden).toBe(true);
+    button("clear").click();
+    model.set("messages", []);
+    model.set("undo", "Undo clear (brings back 2 messages)");
+    expect(button("clear").disabled).toBe(true); // nothing left to clear
+    expect(button("undo").hidden).toBe(false);
+    expect(button("undo").textContent).toBe("Undo clear (brings back 2 messages)");
+    button("undo").click();
+    expect(model.sent).toEqual([{ type: "clear" }, { type: "undo_last" }]);
+  });
+
+  it("offers Continue only after a reply with text, and not while one streams", () => {
+    model.set("messages", [{ role: "user", content: "q" }]);
+    expect(button("continue").disabled).toBe(true);
+    model.set("messages", [{ role: "user", content: "q" }, reply("a")]);
+    expect(button("continue").disabled).toBe(false);
+    model.set("status", generating);
+    expect(button("continue").disabled).toBe(true);
+    model.set("status", idle);
+    button("continue").click();
+    expect(model.sent).toEqual([{ type: "continue" }]);
+  });
+
+  it("says where a reply's ‹ › lead", () => {
+    expect(versionSteps({ role: "assistant" })).toEqual({ shown: 0, count: 1, previous: null, next: null });
+    expect(versionSteps({ versions: [{}, {}, null], version: 2 })).toEqual({ shown: 2, count: 3, previous: 1, next: null });
+    expect(versionSteps({ versions: [null, {}, {}], version: 0 })).toEqual({ shown: 0, count: 3, previous: null, next: 1 });
+  });
+
+  it("switches versions of a regenerated reply", () => {
+    model.set("messages", [{ role: "user", content: "q" }, reply("b", { versions: [{ content: "a" }, null], version: 1 })]);
+    const label = host.querySelector(".specdec-version-label");
+    expect(label.textContent).toBe("2/2");
+    const [previous, next] = host.querySelectorAll(".specdec-version-step");
+    expect(next.disabled).toBe(true);
+    previous.click();
+    expect(model.sent).toEqual([{ type: "show_version", index: 1, version: 0 }]);
+    model.set("status", generating);
+    expect(previous.disabled).toBe(true);
+    expect(host.querySelectorAll(".specdec-user .specdec-versions")).toHaveLength(0);
+  });
+
+  it("edits a message of yours and asks again from it", () => {
+    model.set("messages", [{ role: "user", content: "first" }, reply("a"), { role: "user", content: "second" }, reply("b")]);
+    const edits = host.querySelectorAll(".specdec-user .specdec-edit");
+    expect(edits).toHaveLength(2);
+    edits[1].click();
+    const editor = host.querySelector(".specdec-edit-input");
+    expect(editor.value).toBe("second");
+    editor.value = "second, reworded";
+    host.querySelector(".specdec-edit-send").click();
+    expect(model.sent).toEqual([{ type: "edit", index: 2, text: "second, reworded" }]);
+  });
+
+  it("cancels an edit without sending", () => {
+    model.set("messages", [{ role: "user", content: "first" }]);
+    host.querySelector(".specdec-edit").click();
+    host.querySelector(".specdec-edit-cancel").click();
+    expect(host.querySelector(".specdec-edit-input")).toBeNull();
+    expect(host.querySelector(".specdec-user .specdec-text").textContent).toBe("first");
+    expect(model.sent).toEqual([]);
+  });
+
+  it("draws the rounds strip under a reply, before its stats", () => {
+    const rounds = [
+      { round: 1, drafted: 3, accepted: 2, emitted: 3, source: "model" },
+      { round: 2, drafted: 0, accepted: 0, emitted: 1, source: null },
+      { round: 3, drafted: 0, accepted: 0, emitted: 1, source: null },
+      { round: 4, drafted: 2, accepted: 2, emitted: 3, source: "lookup" },
+    ];
+    model.set("messages", [reply("a", { rounds, stats_rows: [["tokens/s", "10.00"]] })]);
+    const box = host.querySelector(".specdec-assistant");
+    const strip = box.querySelector(".specdec-strip");
+    expect(strip.nextElementSibling.className).toBe("specdec-stats");
+    expect(strip.querySelectorAll(".specdec-strip-model .specdec-strip-cell-accepted")).toHaveLength(2);
+    expect(strip.querySelectorAll(".specdec-strip-model .specdec-strip-cell-rejected")).toHaveLength(1);
+    expect(strip.querySelectorAll(".specdec-strip-lookup .specdec-strip-cell-accepted")).toHaveLength(2);
+    expect(strip.querySelector(".specdec-strip-paused").title).toContain("2 rounds, 2 tokens");
+  });
+});
+
 describe("streaming", () => {
   it("grows the live reply batch by batch and replaces it with the finished message", () => {
     model.set("messages", [{ role: "user", content: "q" }]);
@@ -179,6 +273,10 @@ describe("settings and toggle", () => {
     temperature.value = "0.7";
     temperature.dispatchEvent(new Event("change"));
     expect(model.get("settings")).toMatchObject({ temperature: 0.7, draft_tokens: 4 });
+    const mode = host.querySelector('[data-setting="draft_mode"]');
+    mode.value = "lookup";
+    mode.dispatchEvent(new Event("change"));
+    expect(model.get("settings").draft_mode).toBe("lookup");
     const useDraft = host.querySelector('[data-setting="use_draft"]');
     useDraft.checked = false;
     useDraft.dispatchEvent(new Event("change"));

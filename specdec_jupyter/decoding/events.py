@@ -67,6 +67,8 @@ class GenerationStats:
     ignored_draft_tokens_count: int = 0
     rounds: int = 0
     draft_lengths: list[int] = field(default_factory=list)
+    # per round, what drafted: "model" (a draft model) or "lookup" (copied from the text)
+    draft_kinds: list[str] = field(default_factory=list)
     baseline_tokens_per_second: float | None = None
     backend: str | None = None  # where the models ran: engine, device, layers offloaded
 

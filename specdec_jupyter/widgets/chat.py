@@ -17,12 +17,13 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anywidget
 import traitlets as t
 from IPython.display import HTML
 
+from .. import plain_speeds
 from ..decoding.events import GenerationStats, TokenEvent
 from ..engines.registry import DEFAULT_KIND, LoadOptions, engine_choices
 from ..errors import SpecDecError
@@ -31,7 +32,10 @@ from ..manager import DEFAULT, EngineManager
 from ..progress import Progress
 from ..remote_service import RemoteService
 from ..service import EngineService
+from ..stats_layout import stats_rows
+from .rounds import continued_stats, extend_reply, next_round, shift_event
 from .transcript import Message, TokenBatcher, conversation_to_html, reply_message
+from .versions import add_version, replace_shown, show_version
 
 STATIC = Path(__file__).parent.parent / "static"
 
@@ -41,11 +45,18 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "max_tokens": 512,
     "draft_tokens": "auto",
     "use_draft": True,
+    # what drafts: "model" (the draft model), "lookup" (copies from the conversation, free,
+    # no draft model needed) or "hybrid" (both, the policy picks per round)
+    "draft_mode": "model",
     "system_prompt": "",
     "gpu_layers": None,  # None: all layers when llama.cpp has a GPU backend, else none
     "draft_gpu_layers": None,
 }
 LOAD_SETTINGS = ("gpu_layers", "draft_gpu_layers")  # changing one loads the pair again
+
+# How a reply joins the conversation: a new message, a new version of the last reply
+# (Regenerate), or more of the last reply's text (Continue).
+ReplyKind = Literal["new", "version", "continue"]
 
 
 def _status(state: str = "idle", message: str = "", progress: float | None = None) -> dict:
@@ -64,7 +75,8 @@ class ChatWidget(anywidget.AnyWidget):
     `specdec-jupyter models list` shows); `draft` defaults to the one remembered for
     `main`, None means no draft. `engine` is a registry name ("llama.cpp", "mlx", "toy").
     Keyword settings: temperature, top_p, max_tokens, draft_tokens ("auto" or a number),
-    use_draft, system_prompt, gpu_layers, draft_gpu_layers (None: all on a GPU build).
+    use_draft, draft_mode ("model", "lookup" or "hybrid"), system_prompt, gpu_layers,
+    draft_gpu_layers (None: all on a GPU build).
     `server="http://host:1234"` (with `api_key`) chats with the models of a
     `specdec-jupyter serve` server instead, which loads and runs them with its own options.
     """
@@ -85,6 +97,7 @@ class ChatWidget(anywidget.AnyWidget):
     settings = t.Dict().tag(sync=True)
     messages = t.List(t.Dict()).tag(sync=True)
     show_draft = t.Bool(True).tag(sync=True)
+    undo = t.Unicode().tag(sync=True)  # what Undo brings back, in words; "" for nothing
 
     def __init__(
         self,
@@ -119,6 +132,8 @@ class ChatWidget(anywidget.AnyWidget):
         self._replied = threading.Event()  # set when no reply is under way
         self._replied.set()
         self._queued: list[str] = []  # messages sent while a reply ran, oldest first
+        self._undone: list[Message] | None = None  # the conversation before a Clear or an edit
+        self._chosen_drafts: dict[str, str] = {}  # main model: the draft the user picked for it
         self._selection = 0  # counts selections, so a slow load never reports on a newer one
         self._selecting = False
         self.on_msg(self._on_message)
@@ -142,6 +157,7 @@ class ChatWidget(anywidget.AnyWidget):
                     "generating", f"Queued: sent when this reply ends ({len(self._queued)})."
                 )
                 return
+        self._keep_for_undo(None)  # the conversation has moved on from what Undo would bring
         self.messages = [*self.messages, {"role": "user", "content": text}]
         self._reply()
 
@@ -151,20 +167,76 @@ class ChatWidget(anywidget.AnyWidget):
             self._run.cancel()
 
     def regenerate(self) -> None:
-        """Generate the last reply again (with the current models and settings)."""
+        """Generate the last reply again (with the current models and settings), as a new
+        version of it: the earlier versions stay, one click away (the 1/2 switcher)."""
         if self._refuse_while_running():
             return
-        messages = list(self.messages)
-        while messages and messages[-1]["role"] == "assistant":
-            messages.pop()
-        if messages:
-            self.messages = messages
+        self._keep_for_undo(None)
+        if self.messages and self.messages[-1]["role"] == "assistant":
+            *before, last = self.messages
+            self.messages = before
+            self._reply("version", last)
+        elif self.messages:
             self._reply()
 
+    def continue_reply(self) -> None:
+        """Extend the last reply where its text ends (`continue_=True`), its tokens and
+        their provenance kept, the new rounds numbered after its own."""
+        if self._refuse_while_running():
+            return
+        if not self.messages or self.messages[-1]["role"] != "assistant":
+            self.status = _status("error", "Nothing to continue: the chat has no reply yet.")
+            return
+        self._keep_for_undo(None)
+        *before, last = self.messages
+        self.messages = before
+        self._reply("continue", last)
+
+    def edit(self, index: int, text: str) -> None:
+        """Ask again from user message `index`, with `text` in its place; what came after it
+        goes (Undo brings it back)."""
+        if self._refuse_while_running():
+            return
+        messages = self.messages
+        if not 0 <= index < len(messages) or messages[index]["role"] != "user":
+            self.status = _status("error", f"Message {index} is not one of yours to edit.")
+            return
+        if not text.strip():
+            self.status = _status("error", "An edited message cannot be empty: write something.")
+            return
+        self._keep_for_undo(f"Undo edit (brings back {len(messages) - index} messages)")
+        self.messages = [*messages[:index], {"role": "user", "content": text}]
+        self._reply()
+
+    def show_version(self, index: int, version: int) -> None:
+        """Show version `version` (from 0) of reply `index`, with the conversation that
+        followed it; the chat goes on from the version shown."""
+        if self._refuse_while_running():
+            return
+        try:
+            self.messages = show_version(self.messages, index, version)
+        except IndexError as exc:
+            self.status = _status("error", f"{exc}.")
+
     def clear(self) -> None:
-        if not self._refuse_while_running():
-            self.messages = []
-            self.status = _status()
+        """Empty the conversation (Undo brings it back)."""
+        if self._refuse_while_running() or not self.messages:
+            return
+        self._keep_for_undo(f"Undo clear (brings back {len(self.messages)} messages)")
+        self.messages = []
+        self.status = _status()
+
+    def undo_last(self) -> None:
+        """Bring back the conversation as it was before the last Clear or edit."""
+        if self._refuse_while_running() or self._undone is None:
+            return
+        self.messages, self._undone = self._undone, None
+        self.undo = ""
+
+    def _keep_for_undo(self, label: str | None) -> None:
+        """Offer Undo, saying what it brings back; None: the offer ends (a new turn)."""
+        self._undone = list(self.messages) if label else None
+        self.undo = label or ""
 
     def wait(self, timeout: float | None = None) -> Message | None:
         """Wait for the reply being generated; return the last message of the conversation."""
@@ -181,7 +253,13 @@ class ChatWidget(anywidget.AnyWidget):
         kind = content.get("type")
         if kind == "send":
             self.ask(str(content.get("text", "")))
-        elif kind in ("stop", "regenerate", "clear", "set_default_draft"):
+        elif kind == "edit":
+            self.edit(int(content["index"]), str(content.get("text", "")))
+        elif kind == "show_version":
+            self.show_version(int(content["index"]), int(content["version"]))
+        elif kind == "continue":
+            self.continue_reply()
+        elif kind in ("stop", "regenerate", "clear", "undo_last", "set_default_draft"):
             getattr(self, kind)()
 
     # -- generating ----------------------------------------------------------------------
@@ -192,25 +270,33 @@ class ChatWidget(anywidget.AnyWidget):
         self.status = _status("generating", "A reply is being generated: Stop it first.")
         return True
 
-    def _reply(self) -> None:
+    def _reply(self, kind: ReplyKind = "new", base: Message | None = None) -> None:
+        """Start a reply to the conversation; `base` is the reply that Regenerate makes a
+        new version of, or that Continue extends (taken out of `messages` meanwhile)."""
         settings = dict(self.settings)
-        draft = self.draft_model if settings["use_draft"] and self.draft_model else None
+        draft, mode, drafter = self._drafting(settings)
         provenance = {
             "main_model": self._label(self.main_model),
-            "draft_model": self._label(draft) if draft else None,
+            "draft_model": drafter,
             "settings": settings,
         }
-        history = [
-            {"role": m["role"], "content": m["content"]} for m in self.messages if m["content"]
-        ]
-        self.status = _status("generating", "Generating…")
+        continued = kind == "continue" and base is not None
+        shown = [*self.messages, base] if continued else self.messages
+        history = [{"role": m["role"], "content": m["content"]} for m in shown if m["content"]]
+        offset = next_round(base.get("tokens", []), base.get("rounds", [])) if continued else 0
+        self.status = _status("generating", "Continuing…" if continued else "Generating…")
         self.send({"type": "reply_start"})
+        if continued and base.get("tokens"):  # the live reply starts as the reply it extends
+            self.send({"type": "tokens", "tokens": base["tokens"]})
         self._replied.clear()
         batcher = TokenBatcher(lambda tokens: self.send({"type": "tokens", "tokens": tokens}))
 
+        def on_event(event: TokenEvent) -> None:
+            batcher.add(shift_event(event, offset))
+
         def on_end(run: Generation) -> None:
             batcher.flush()
-            self._finish(run.events, run.stats, run.error, provenance)
+            self._finish(run.events, run.stats, run.error, provenance, kind, base)
 
         # The run's listeners record the reply; holding the lock until `_run` is set keeps a
         # run that ends at once from finishing before it has been recorded as running.
@@ -226,13 +312,30 @@ class ChatWidget(anywidget.AnyWidget):
                     temperature=settings["temperature"],
                     top_p=settings["top_p"],
                     draft_tokens=settings["draft_tokens"],
+                    draft_mode=mode,
+                    use_draft=mode is not None,
                     system=settings["system_prompt"] or None,
-                    on_event=batcher.add,
+                    continue_=continued,
+                    on_event=on_event,
                     on_end=on_end,
                     **self._load_options(),
                 )
             except Exception as exc:  # shown in the widget; the kernel carries on
-                self._record([], None, exc, provenance)
+                self._record([], None, exc, provenance, kind, base)
+
+    def _drafting(self, settings: dict[str, Any]) -> tuple[str | None, Any, str | None]:
+        """What drafts a reply: the draft model's key, the draft mode, and the drafter's name
+        for the reply's provenance; no mode for plain decoding. A mode we do not know goes
+        on as it is, for the run to refuse in words."""
+        mode = settings["draft_mode"] if settings["use_draft"] else None
+        if mode == "lookup":
+            return None, mode, "prompt lookup"
+        if mode not in ("model", "hybrid"):
+            return None, mode, None
+        if not self.draft_model:
+            return None, None, None  # no draft model chosen: plain decoding
+        name = self._label(self.draft_model)
+        return self.draft_model, mode, f"{name} + prompt lookup" if mode == "hybrid" else name
 
     def _finish(
         self,
@@ -240,10 +343,12 @@ class ChatWidget(anywidget.AnyWidget):
         stats: GenerationStats | None,
         error: BaseException | None,
         provenance: dict,
+        kind: ReplyKind,
+        base: Message | None,
     ) -> None:
         with self._running:
             queued = self._queued.pop(0) if self._queued else None
-            self._record(events, stats, error, provenance, settled=queued is None)
+            self._record(events, stats, error, provenance, kind, base, settled=queued is None)
         if queued is not None:
             self.messages = [*self.messages, {"role": "user", "content": queued}]
             self._reply()
@@ -254,11 +359,28 @@ class ChatWidget(anywidget.AnyWidget):
         stats: GenerationStats | None,
         error: BaseException | None,
         provenance: dict,
+        kind: ReplyKind = "new",
+        base: Message | None = None,
         *,
         settled: bool = True,
     ) -> None:
         """Add the reply; `settled=False` when a queued message follows, so `wait()` goes on."""
-        reply = reply_message(events, stats, error=describe(error) if error else None, **provenance)
+        baseline = None
+        if stats is not None:
+            baseline = plain_speeds.baseline_for(self.main_model, stats)
+            plain_speeds.remember(self.main_model, stats)
+        reply = reply_message(
+            events, stats, error=describe(error) if error else None, baseline=baseline, **provenance
+        )
+        if base is not None and kind == "version":
+            reply = add_version(base, reply)
+        elif base is not None and kind == "continue":
+            reply = extend_reply(base, reply)
+            if stats is not None and "stats" in base:  # the stats of the reply as a whole
+                whole = continued_stats(base["stats"], stats)
+                reply["stats"] = whole.to_dict()
+                reply["stats_rows"] = [list(row) for row in stats_rows(whole, baseline)]
+            reply = replace_shown(base, reply)
         self.messages = [*self.messages, reply]
         self._run = None  # only now: a message sent meanwhile must not land before the reply
         self.status = _status()
@@ -281,6 +403,8 @@ class ChatWidget(anywidget.AnyWidget):
             self._refresh_drafts(key)
             self.main_model = key
             self.draft_model = self._draft_key(draft)
+            if draft is not DEFAULT:
+                self._chosen_drafts[key] = self.draft_model
             self._prepare()
 
     def _draft_key(self, draft: Any) -> str:
@@ -365,12 +489,15 @@ class ChatWidget(anywidget.AnyWidget):
             return
         with self._reporting(), self._choosing():
             self._refresh_drafts(change["new"])
-            draft = self._draft_key(DEFAULT)
-            self.draft_model = draft
+            chosen = self._chosen_drafts.get(change["new"], DEFAULT)
+            if chosen and not self._is_compatible(chosen):  # no longer fits: the default
+                chosen = DEFAULT
+            self.draft_model = self._draft_key(chosen if chosen else None)
             self._prepare()
 
-    def _on_draft(self, _change: dict) -> None:
+    def _on_draft(self, change: dict) -> None:
         if not self._selecting:
+            self._chosen_drafts[self.main_model] = change["new"]
             self._prepare()
 
     @contextmanager

@@ -4,7 +4,9 @@ A token on the wire is `TokenEvent.to_dict()` with probabilities rounded (js/src
 reads the same keys, and types them as `Token` and `Message`). A message is a dict: `role`
 ("user" | "assistant"), `content`, and for a reply `tokens`, `stats` (LM Studio's names),
 `stats_rows` (the same stats formatted for people, so Python alone decides how they read),
-`main_model`, `draft_model`, `settings`, and `error` when the reply ended on one. Streaming
+`rounds` (rounds.py: what each round drafted and kept), `main_model`, `draft_model`,
+`settings`, and `error` when the reply ended on one; a regenerated reply also carries its
+other versions (versions.py). Streaming
 replies travel in batches of at most `MAX_UPDATES_PER_SECOND` custom messages, so a fast model
 does not flood the browser.
 """
@@ -18,7 +20,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..decoding.events import GenerationStats, TokenEvent
-from ..render import events_to_html, stats_rows
+from ..render import events_to_html
+from ..stats_layout import Baseline, rows_to_html, stats_rows
+from .rounds import round_summaries
 
 Message = dict[str, Any]
 MAX_UPDATES_PER_SECOND = 30
@@ -45,8 +49,11 @@ def reply_message(
     draft_model: str | None,
     settings: dict[str, Any],
     error: str | None = None,
+    baseline: Baseline | None = None,
 ) -> Message:
-    """A finished (or stopped, or failed) reply with its provenance."""
+    """A finished (or stopped, or failed) reply with its provenance; `baseline`: plain
+    decoding's speed to compare with, when one is known."""
+    events = list(events)
     tokens = [token_to_wire(event) for event in events]
     message: Message = {
         "role": "assistant",
@@ -58,7 +65,8 @@ def reply_message(
     }
     if stats is not None:
         message["stats"] = stats.to_dict()
-        message["stats_rows"] = [list(row) for row in stats_rows(stats)]
+        message["stats_rows"] = [list(row) for row in stats_rows(stats, baseline)]
+        message["rounds"] = round_summaries(events, stats)
     if error is not None:
         message["error"] = error
     return message
@@ -78,11 +86,10 @@ def conversation_to_html(messages: list[Message], error: str | None = None) -> s
             events = [token_from_wire(token) for token in message.get("tokens", [])]
             models = [message.get("main_model"), message.get("draft_model")]
             provenance = " · draft ".join(name for name in models if name)
-            stats = " · ".join(f"{label} {value}" for label, value in message.get("stats_rows", []))
             parts.append(
                 f"<pre style='white-space:pre-wrap;margin:6px 0'>{events_to_html(events)}</pre>"
                 f"<div style='font-size:0.85em;color:#777'>{html.escape(provenance)}</div>"
-                f"<div style='font-size:0.85em;color:#555'>{html.escape(stats)}</div>"
+                f"{rows_to_html(message.get('stats_rows', []))}"
             )
         if message.get("error"):
             parts.append(_error_html(message["error"]))
