@@ -435,7 +435,7 @@ def test_lookup_drafts_without_a_draft_model_and_says_so(toy):
 def test_hybrid_names_both_drafters_and_a_bad_mode_is_refused_in_words(toy):
     toy.settings = {**toy.settings, "draft_mode": "hybrid"}
     toy.ask("the cat sat on the")
-    assert toy.wait(30)["draft_model"] == "toy-bigram (numpy bigram model) + prompt lookup"
+    assert toy.wait(30)["draft_model"] == "toy-bigram + prompt lookup"
     toy.settings = {**toy.settings, "draft_mode": "telepathy"}
     toy.ask("the cat")
     assert "draft_mode must be one of" in toy.wait(30)["error"]
