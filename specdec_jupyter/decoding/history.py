@@ -7,7 +7,7 @@ no longer in the prompt. Each finished generation's tokens are indexed once
 another, within fixed bounds: `HISTORY_TOKENS` tokens in at most `HISTORY_DOCUMENTS`
 generations per vocabulary (the oldest go first), for at most `HISTORY_VOCABULARIES`
 vocabularies (the least recently used goes first). With four n-gram sizes an indexed
-token costs about 0.5 KB, so one vocabulary's history stays under about 16 MB.
+token costs about 0.5 KB, so one full vocabulary history takes about 17 MB.
 """
 
 from __future__ import annotations
