@@ -40,8 +40,8 @@ def test_a_substitution_costs_the_new_token_only():
 def test_an_insertion_realigns_one_step_after_it_and_the_next_one_costs_nothing_more():
     once = [*SOURCE[:10], X, Y, *SOURCE[10:20]]
     assert misses(once) == [0, 1, 10, 11, 12], "the inserted tokens, then one step"
-    twice = [*once, X, Y, *SOURCE[20:]]
-    assert misses(twice)[5:] == [22, 23], "a second edit like it: only its own tokens"
+    twice = [*once, 902, 903, *SOURCE[20:]]
+    assert misses(twice)[5:] == [22, 23], "a second edit of its shape: only its own tokens"
 
 
 def test_a_deletion_realigns_on_the_first_copied_token_after_it():
@@ -54,9 +54,17 @@ def test_a_longer_replacement_realigns_when_the_copy_resumes():
     assert misses(output) == [0, 1, 10, 11, 12, 13], "the new tokens, then one step"
 
 
+def test_a_two_token_name_renamed_to_one_costs_one_step_from_its_second_use_on():
+    name = [500, 501]  # " last", "_error" renamed to " failure"
+    source = [*SOURCE[:10], *name, *SOURCE[10:20], *name, *SOURCE[20:30], *name, *SOURCE[30:]]
+    output = [*SOURCE[:10], X, *SOURCE[10:20], X, *SOURCE[20:30], X, *SOURCE[30:]]
+    wrong = misses(output, prompt=[1, *source, 2, 3])
+    assert wrong == [0, 1, 10, 11, 21, 32], "the first use shows the edit's shape"
+
+
 def test_a_jump_too_far_to_bridge_is_found_again_by_the_ngram():
     output = [*SOURCE[:10], *SOURCE[25:35]]
-    assert misses(output) == [0, 1, 10, 11, 12], "a 3-gram outweighs the edit's readings"
+    assert misses(output) == [0, 1, 10, 11], "a 2-gram outweighs the edit's readings"
 
 
 def test_options_name_the_evidence_and_the_source():

@@ -7,7 +7,8 @@ and finds it again only a few tokens after it. `EditAwareCopier` keeps pointers 
 the text it copies from (the context, or an earlier generation) and, when the output
 departs from the pointer, keeps every likely reading of the edit alive:
 
-- a substitution: the output's token replaced the source's (skip the source token);
+- a substitution: the output's token replaced the source's (skip the source token, or
+  a few: a two-token name renamed to one);
 - an insertion: the output's token is new (stay);
 - a deletion: the source lost a few tokens (skip ahead to where the token occurs).
 
@@ -30,11 +31,11 @@ from .ngrams import NGramIndex
 MAX_SKIP = 4  # source tokens a deletion may skip before the next copied token
 MAX_READINGS = 32  # readings kept at once: every place an edit of MAX_EDIT tokens may end
 MAX_EDIT = 24  # output tokens an edit may run before its readings are given up
-EDIT_EVIDENCE = 2.5  # an edit's reading of an established copy: more than a 2-gram match
-# anywhere, less than a 3-gram
+EDIT_EVIDENCE = 1.5  # an edit's reading of an established copy: more than a 1-gram match
+# anywhere, less than a 2-gram (the n-gram is right more often on real edits)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: `text` may be a long list
 class Pointer:
     """A reading of where the copy stands: the next token is expected at `text[at]`.
 
@@ -154,9 +155,11 @@ class EditAwareCopier:
         self._readings = self._kept([*readings, *found])
 
     def _edited(self, p: Pointer, token: int, i: int) -> list[Pointer]:
-        """The readings of an edit at `p` that wrote `token`: inserted, substituted, or
-        written after a deletion of 1…MAX_SKIP source tokens."""
-        readings = [p.edited(0, p.shift - 1), p.edited(1, p.shift)]
+        """The readings of an edit at `p` that wrote `token`: inserted (skip 0 source
+        tokens), substituted for 1…MAX_SKIP + 1 source tokens (a two-token name renamed to
+        one), or written after a deletion of 1…MAX_SKIP source tokens (it is the token
+        skipped to)."""
+        readings = [p.edited(skip, p.shift + skip - 1) for skip in range(MAX_SKIP + 2)]
         for skip in range(1, MAX_SKIP + 1):
             if self._expected(p.edited(skip, p.shift), i) == token:
                 readings.append(p.edited(skip + 1, p.shift + skip, matched=True))
@@ -179,13 +182,20 @@ class EditAwareCopier:
         return []
 
     def _kept(self, readings: list[Pointer]) -> list[Pointer]:
-        """One reading per place (the best evidence), the `MAX_READINGS` most preferred."""
+        """One reading per place (the best evidence), the `MAX_READINGS` most preferred, and
+        the one that takes every token since the copy left off as inserted (the lowest
+        shift), however long the insertion (a docstring) runs."""
         by_place: dict[tuple[int, int], Pointer] = {}
         for p in readings:
+            if p.at >= len(p.text):
+                continue  # past what it can copy (in the context: the token to come itself)
             place = (id(p.text), p.at)
             if place not in by_place or self._preference(p) < self._preference(by_place[place]):
                 by_place[place] = p
-        return sorted(by_place.values(), key=self._preference)[:MAX_READINGS]
+        ranked = sorted(by_place.values(), key=self._preference)
+        kept = ranked[:MAX_READINGS]
+        inserted = min(ranked, key=lambda p: p.shift, default=None)
+        return kept if inserted is None or inserted in kept else [*kept, inserted]
 
     def _preference(self, p: Pointer) -> tuple[float, int, int, bool, int]:
         return (-p.evidence, -p.run, abs(p.shift - self._last_shift), not p.live, -p.at)

@@ -135,6 +135,9 @@ class ModelDrafter:
             logits = engine.evaluate([token], n_logits=1)[0]
 
 
+RUN_CAP = 5
+
+
 class PromptLookupDrafter:
     """Drafts by copying: from the context (the prompt, earlier turns, the output so far)
     and from earlier generations of the process (`history`). No second model; it pays
@@ -174,7 +177,7 @@ class PromptLookupDrafter:
         if reading is None:
             return [], ""
         where = self.name if reading.live else "history"
-        return tokens, f"{where}/{min(reading.run, self.copier.sizes[0])}"
+        return tokens, f"{where}/{min(reading.run, RUN_CAP)}"
 
     @staticmethod
     def _draft(tokens: list[int], source: str) -> Draft:
