@@ -135,7 +135,7 @@ class ModelDrafter:
             logits = engine.evaluate([token], n_logits=1)[0]
 
 
-RUN_CAP = 5
+RUN_CAP = 5  # a copy's options are named by its tokens matched in a row, up to this many
 
 
 class PromptLookupDrafter:
@@ -148,8 +148,8 @@ class PromptLookupDrafter:
     within a token or two; it also re-finds its place by the output's last n tokens
     (n = `max_ngram` … `min_ngram`), as plain prompt lookup does. Following costs
     microseconds a token. Each option names the evidence for its draft, the tokens
-    matched in a row (capped at `max_ngram`; 0 right after an edit), and where it copies
-    from ("prompt-lookup/5", "history/3"): the policy learns their acceptance apart.
+    matched in a row (up to `RUN_CAP`; 0 right after an edit), and where it copies from
+    ("prompt-lookup/5", "history/3"): the policy learns their acceptance apart.
     """
 
     name = "prompt-lookup"
