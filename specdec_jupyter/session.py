@@ -10,7 +10,9 @@ A string prompt is one user message, formatted with the model's chat template;
 
 Drafts come from the draft model (`draft_mode="model"`), from the prompt itself
 (`"lookup"`: n-gram matches, no second model; `load(main, draft="prompt-lookup")`)
-or from both (`"hybrid"`). `draft_tokens="auto"` (the default) measures as it goes
+or from both (`"hybrid"`). Lookup also copies from the process's earlier generations
+with the same vocabulary (`decoding.history`): a regenerated reply, a second pass over
+the same code. `draft_tokens="auto"` (the default) measures as it goes
 and drafts only as many tokens as pay, down to none.
 """
 
@@ -23,6 +25,7 @@ from typing import Literal
 
 from .decoding.drafters import PromptLookupDrafter, make_drafter
 from .decoding.events import GenerationStats, TokenEvent
+from .decoding.history import HISTORY, HistoryIndex, vocabulary_key
 from .decoding.loop import GenerationSettings, speculative_decode
 from .decoding.sampling import SamplingSettings
 from .engines.base import ChatMessage, Engine
@@ -55,6 +58,16 @@ class Session:
         make_drafter(self.draft_mode, draft)  # refuse a mode this session cannot serve now
         self.last_stats: GenerationStats | None = None
         self._running = threading.Lock()
+        self._vocabulary_key: str | None = None
+
+    @property
+    def history(self) -> HistoryIndex:
+        """The process's earlier generations in this main model's vocabulary (shared with
+        every session of that vocabulary): lookup drafts from them, and each generation
+        joins them when it ends."""
+        if self._vocabulary_key is None:
+            self._vocabulary_key = vocabulary_key(self.main.vocabulary())
+        return HISTORY.for_vocabulary(self._vocabulary_key)
 
     def prompt_tokens(
         self,
@@ -142,17 +155,26 @@ class Session:
             seed=run.seed,
         )
         tokens = self.prompt_tokens(prompt, system=system, raw=raw, continue_=continue_)
-        drafter = make_drafter(run.draft_mode or self.draft_mode, self.draft) if use_draft else None
+        mode = run.draft_mode or self.draft_mode
+        drafter = make_drafter(mode, self.draft, self.history) if use_draft else None
         if not self._running.acquire(blocking=False):
             raise SpecDecError(
                 "a generation is already running on this session; stop it or wait for it"
             )
+        emitted: list[int] = []
         try:
-            self.last_stats = yield from speculative_decode(
-                self.main, drafter, tokens, settings, should_stop
-            )
+            generation = speculative_decode(self.main, drafter, tokens, settings, should_stop)
+            while True:
+                try:
+                    event = next(generation)
+                except StopIteration as done:
+                    self.last_stats = done.value
+                    break
+                emitted.append(event.token_id)
+                yield event
             self.last_stats.backend = self.backend
         finally:
+            self.history.add(emitted)  # also what a run stopped early wrote
             self._running.release()
 
     @property

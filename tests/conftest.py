@@ -9,6 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests import tiny_models as a plain module
 
+from specdec_jupyter.decoding.history import HISTORY
 from specdec_jupyter.models.catalog import CATALOG
 from specdec_jupyter.models.fetch import fetch
 
@@ -22,6 +23,15 @@ SEED_PROMPTS = [
 def catalog_file(key: str) -> Path:
     """A real model from the catalog, fetched on first use (CI's setup has fetched it)."""
     return fetch(CATALOG[key], progress=False)
+
+
+@pytest.fixture(autouse=True)
+def no_earlier_generations():
+    """Each test drafts from its own generations only: lookup copies from the process's
+    earlier generations (decoding/history.py), which would tie a test to the ones before it."""
+    HISTORY.clear()
+    yield
+    HISTORY.clear()
 
 
 @pytest.fixture(scope="session")

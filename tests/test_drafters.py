@@ -36,8 +36,8 @@ def test_lookup_proposes_what_followed_the_latest_match():
 
 def test_lookup_prefers_the_longest_ngram():
     lookup = PromptLookupDrafter(max_ngram=3, min_ngram=1)
-    context = [1, 2, 3, 4, 9, 2, 3, 7, 1, 2, 3]
-    assert lookup.lookup(context, 1) == [4], "'1 2 3' beats the later '2 3'"
+    context = [2, 3, 8, 1, 2, 3, 4, 9, 1, 2, 3]
+    assert lookup.lookup(context, 1) == [4], "'1 2 3' beats the earlier '2 3'"
 
 
 def test_lookup_without_a_match_proposes_nothing():

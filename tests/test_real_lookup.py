@@ -39,3 +39,30 @@ def test_lookup_drafts_code_it_has_seen_and_keeps_greedy_exact(qwen_session, mod
     if draft_tokens == 4:
         assert stats.accepted_draft_tokens_count >= 12, "most of the answer is a copy"
         assert stats.acceptance_rate > 0.5
+
+
+TYPE_HINTS_EDIT = """Add type hints to this function and return the whole function. Write code only.
+
+```python
+def clamp_all(values, low, high, skip_none=False):
+    result = []
+    for value in values:
+        if value is None and skip_none:
+            continue
+        result.append(min(max(value, low), high))
+    return result
+```"""
+
+
+def test_an_edit_under_lookup_gives_exactly_plains_greedy_tokens(qwen_session):
+    """Drafts only change speed: the edit-aware copier's output is plain decoding's, token for
+    token, and the unchanged parts were drafted (the copy re-aligns after each added hint)."""
+    tokens = qwen_session.prompt_tokens(TYPE_HINTS_EDIT)
+    settings = GenerationSettings(max_tokens=96)
+    qwen_session.reset()
+    plain, _ = drain(speculative_decode(qwen_session.main, None, tokens, settings))
+    qwen_session.reset()
+    drafter = make_drafter("lookup", None)
+    drafted, stats = drain(speculative_decode(qwen_session.main, drafter, tokens, settings))
+    assert [e.token_id for e in drafted] == [e.token_id for e in plain]
+    assert stats.accepted_draft_tokens_count >= len(drafted) // 3, "the unchanged parts are copied"

@@ -20,6 +20,8 @@ import numpy as np
 from ..engines.base import Engine
 from ..errors import SpecDecError
 from ..settings import DraftMode, check_draft_mode
+from .copying import EditAwareCopier
+from .history import HistoryIndex
 from .sampling import Randomness, SamplingSettings, distribution, draw
 
 
@@ -133,72 +135,53 @@ class ModelDrafter:
             logits = engine.evaluate([token], n_logits=1)[0]
 
 
-class PromptLookupDrafter:
-    """Drafts by copying from the context: where its last n tokens occurred before,
-    propose what followed them (the longest n from `max_ngram` down to `min_ngram`,
-    at its latest occurrence). No second model; it pays where the output repeats the
-    prompt or itself: code edits, quoting, refactoring.
+RUN_CAP = 5  # a copy's options are named by its tokens matched in a row, up to this many
 
-    n-grams are indexed as the context grows, so a round costs microseconds. A
-    continuation that runs into the end of the context keeps reading from the draft
-    itself, so a repeating pattern drafts in full. Each option names the length of
-    its match ("prompt-lookup/5"), since a longer match is far more often right: the
-    policy learns their acceptance apart.
+
+class PromptLookupDrafter:
+    """Drafts by copying: from the context (the prompt, earlier turns, the output so far)
+    and from earlier generations of the process (`history`). No second model; it pays
+    where the output repeats text it has seen: code edits, quoting, regenerating.
+
+    An `EditAwareCopier` follows the text being copied and, after the main model departs
+    from it (a renamed name, added hints, a fixed line), re-aligns on the likely edit
+    within a token or two; it also re-finds its place by the output's last n tokens
+    (n = `max_ngram` … `min_ngram`), as plain prompt lookup does. Following costs
+    microseconds a token. Each option names the evidence for its draft, the tokens
+    matched in a row (up to `RUN_CAP`; 0 right after an edit), and where it copies from
+    ("prompt-lookup/5", "history/3"): the policy learns their acceptance apart.
     """
 
     name = "prompt-lookup"
 
-    def __init__(self, max_ngram: int = 5, min_ngram: int = 2):
-        if not 1 <= min_ngram <= max_ngram:
-            raise ValueError(f"need 1 <= min_ngram <= max_ngram, got {min_ngram}, {max_ngram}")
-        self.sizes = range(max_ngram, min_ngram - 1, -1)
-        self._context: list[int] = []
-        self._latest: dict[int, dict[tuple[int, ...], int]] = {n: {} for n in self.sizes}
+    def __init__(self, max_ngram: int = 5, min_ngram: int = 2, history: HistoryIndex | None = None):
+        self.copier = EditAwareCopier(max_ngram, min_ngram, history)
 
     def prepare(self, context: Sequence[int]) -> None:
-        self._index(context)
+        self.copier.follow(context)
 
     def options(self, context: Sequence[int], max_tokens: int) -> list[DraftOption]:
-        tokens, n = self._lookup(context, max_tokens)
+        tokens, source = self._lookup(context, max_tokens)
         if not tokens:
             return []
-        source = f"{self.name}/{n}"
         return [DraftOption(source, lambda k, _s, _r: self._draft(tokens[:k], source), tokens)]
 
     def lookup(self, context: Sequence[int], k: int) -> list[int]:
-        """Up to k tokens that followed the latest earlier occurrence of the context's end."""
+        """Up to k tokens that the copy of what came before predicts next."""
         return self._lookup(context, k)[0]
 
-    def _lookup(self, context: Sequence[int], k: int) -> tuple[list[int], int]:
-        """The draft, and the length of the n-gram it was found by (0: none)."""
-        self._index(context)
-        for n in self.sizes:
-            start = self._latest[n].get(tuple(context[-n:])) if len(context) > n else None
-            if start is not None:
-                follow, end = start + n, len(context)
-                draft: list[int] = []
-                for position in range(follow, follow + k):
-                    draft.append(context[position] if position < end else draft[position - end])
-                return draft, n
-        return [], 0
+    def _lookup(self, context: Sequence[int], k: int) -> tuple[list[int], str]:
+        """The draft, and the name of its source: where it copies from and the evidence."""
+        self.copier.follow(context)
+        tokens, reading = self.copier.guess(k)
+        if reading is None:
+            return [], ""
+        where = self.name if reading.live else "history"
+        return tokens, f"{where}/{min(reading.run, RUN_CAP)}"
 
     @staticmethod
     def _draft(tokens: list[int], source: str) -> Draft:
         return Draft(tokens, [1.0] * len(tokens), source=source, deterministic=True)
-
-    def _index(self, context: Sequence[int]) -> None:
-        """Index every n-gram that has a token after it (so the context's own last n-gram,
-        with nothing after it, never matches itself); only the new part when the context
-        grew, from scratch when it changed."""
-        context = list(context)
-        done = len(self._context)
-        if context[:done] != self._context:
-            self._latest = {n: {} for n in self.sizes}
-            done = 0
-        for n, table in self._latest.items():
-            for start in range(max(done - n, 0), len(context) - n):
-                table[tuple(context[start : start + n])] = start
-        self._context = context
 
 
 class HybridDrafter:
@@ -219,17 +202,19 @@ class HybridDrafter:
         return [*self.lookup.options(context, max_tokens), *self.model.options(context, max_tokens)]
 
 
-def make_drafter(mode: DraftMode | None, draft_engine: Engine | None) -> Drafter | None:
-    """The drafter for a mode: "model" (the draft model), "lookup" (prompt lookup, no model)
-    or "hybrid" (both); None is plain decoding."""
+def make_drafter(
+    mode: DraftMode | None, draft_engine: Engine | None, history: HistoryIndex | None = None
+) -> Drafter | None:
+    """The drafter for a mode: "model" (the draft model), "lookup" (copying from the context
+    and `history`, no model) or "hybrid" (both); None is plain decoding."""
     if mode is None:
         return None
     if check_draft_mode(mode) == "lookup":
-        return PromptLookupDrafter()
+        return PromptLookupDrafter(history=history)
     if draft_engine is None:
         raise SpecDecError(
             f'draft mode "{mode}" needs a draft model: load one with load(main, draft=...), '
             'or use draft_mode="lookup", which needs none'
         )
     model = ModelDrafter(draft_engine)
-    return model if mode == "model" else HybridDrafter(PromptLookupDrafter(), model)
+    return model if mode == "model" else HybridDrafter(PromptLookupDrafter(history=history), model)
