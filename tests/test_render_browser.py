@@ -36,7 +36,8 @@ def quicksort(xs):
     if len(xs) <= 1:
         return xs
     pivot, *rest = xs
-    return quicksort([x for x in rest if x < pivot]) + [pivot] + quicksort([x for x in rest if x >= pivot])
+    smaller = [x for x in rest if x < pivot]
+    return quicksort(smaller) + [pivot] + quicksort([x for x in rest if x >= pivot])
 ```
 
 On average it makes $O(n \log n)$ comparisons, since \(T(n) = 2T(n/2) + O(n)\):
@@ -68,7 +69,8 @@ def fixed_events(text: str = FIXED_REPLY, size: int = 4) -> list[TokenEvent]:
                 TokenEvent(n, text[i : i + size], "draft", round_, min(p, 1), 0.9, 1.0, "accepted")
             )
         elif round_ % 2 == 0:
-            events.append(TokenEvent(n, text[i : i + size], "main", round_, 0.9, None, None, "bonus"))
+            bonus = TokenEvent(n, text[i : i + size], "main", round_, 0.9, None, None, "bonus")
+            events.append(bonus)
         else:
             events.append(
                 TokenEvent(
@@ -106,9 +108,10 @@ def screenshots(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def page(qwen_paths, tmp_path_factory):
     home = tmp_path_factory.mktemp("lab")
-    with jupyter_lab(home, {"render.ipynb": NOTEBOOK_CELLS}) as (url, _), notebook_page(
-        url, "render.ipynb"
-    ) as page:
+    with (
+        jupyter_lab(home, {"render.ipynb": NOTEBOOK_CELLS}) as (url, _),
+        notebook_page(url, "render.ipynb") as page,
+    ):
         yield page
 
 
@@ -120,7 +123,8 @@ def fixed(page):
 
 
 def set_theme(page, name: str, light: bool) -> None:
-    page.evaluate(f"window.jupyterapp.commands.execute('apputils:change-theme', {{theme: '{name}'}})")
+    command = f"'apputils:change-theme', {{theme: '{name}'}}"
+    page.evaluate(f"window.jupyterapp.commands.execute({command})")
     page.wait_for_function(f"document.body.dataset.jpThemeLight === '{str(light).lower()}'")
 
 
@@ -151,7 +155,8 @@ def test_fixed_reply_renders_with_every_token_in_light_and_dark(page, fixed, scr
         set_theme(page, theme, light)
         check_rendering(page, fixed)
         colour = fixed.locator("p").first.evaluate("e => getComputedStyle(e).color")
-        channels = [int(c) for c in colour[colour.index("(") + 1 : colour.index(")")].split(",")[:3]]
+        inside = colour[colour.index("(") + 1 : colour.index(")")]
+        channels = [int(c) for c in inside.split(",")[:3]]
         assert (sum(channels) < 3 * 128) == light, colour  # text follows the theme
         fixed.locator("xpath=ancestor::div[contains(@class,'specdec-reply-view')]").screenshot(
             path=str(screenshots / f"reply-fixed-{'light' if light else 'dark'}.png")
@@ -184,10 +189,8 @@ def test_corrections_rejected_drafts_and_the_round_on_hover(page, fixed):
 
 def test_a_real_chat_reply_renders_its_code_block_with_green_tokens(page, screenshots):
     chat = page.locator(".specdec-chat:not(.specdec-reply-view)").first
-    page.wait_for_function(
-        "document.querySelector('.specdec-chat:not(.specdec-reply-view)')?.dataset.state === 'idle'",
-        timeout=180_000,
-    )
+    state = "document.querySelector('.specdec-chat:not(.specdec-reply-view)')?.dataset.state"
+    page.wait_for_function(f"{state} === 'idle'", timeout=180_000)
     field = chat.locator('[data-setting="max_tokens"]')
     if not field.is_visible():
         chat.locator(".specdec-settings summary").click()

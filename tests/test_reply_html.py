@@ -78,7 +78,8 @@ def test_code_blocks_are_highlighted_and_keep_their_tokens_and_greens():
 
 
 def test_math_of_every_delimiter_becomes_mathml_with_a_strip_of_its_tokens():
-    page = reply_to_html(events_of("Let $x", "^2$ and \\(", "y\\) then\n\n$$a", "+b$$\n\n\\[ c \\]"))
+    texts = ("Let $x", "^2$ and \\(", "y\\) then\n\n$$a", "+b$$\n\n\\[ c \\]")
+    page = reply_to_html(events_of(*texts))
     assert re.findall(r'data-tex="([^"]*)"', page) == ["x^2", "y", "a+b", " c "]
     assert page.count("<math") == 4 and page.count('display="block"') == 2
     first_strip = page.split('class="specdec-math-strip"')[1].split("</span></span>")[0]
