@@ -174,10 +174,13 @@ class _Annotator(HTMLParser):
             for text, index in runs
             if index >= 0
         )
-        outer = "flex" if self.math_display else "inline-flex"
+        outer = (  # a displayed formula as wide as itself, centred: its strip too
+            "display:table;margin:0.4em auto"
+            if self.math_display
+            else "display:inline-flex;flex-direction:column;vertical-align:middle"
+        )
         return (
-            f'<span class="specdec-math" style="display:{outer};flex-direction:column;'
-            f'vertical-align:middle" data-tex="{html.escape(tex)}">{mathml}'
+            f'<span class="specdec-math" style="{outer}" data-tex="{html.escape(tex)}">{mathml}'
             f'<span class="specdec-math-strip" style="display:flex;height:4px">{segments}</span>'
             "</span>"
         )
