@@ -49,10 +49,7 @@ $$T(n) = 2T\left(\frac{n}{2}\right) + cn$$
 | best | $n \log n$ |
 | worst | $n^2$ |
 """
-CHAT_PROMPT = (
-    "In Markdown: one sentence, then a bullet list of two facts about Python lists, "
-    "then a short Python code block that reverses a list."
-)
+CHAT_PROMPT = "In Markdown: one sentence, then a short Python code block that reverses a list."
 
 
 def fixed_events(text: str = FIXED_REPLY, size: int = 4) -> list[TokenEvent]:
@@ -196,13 +193,13 @@ def test_a_real_chat_reply_renders_its_code_block_with_green_tokens(page, screen
         chat.locator(".specdec-settings summary").click()
     field.fill("120")
     field.dispatch_event("change")
+    chat.locator('[data-setting="draft_tokens"]').select_option("4")  # draft every round
     chat.locator(".specdec-settings summary").click()
     chat.locator(".specdec-input").fill(CHAT_PROMPT)
     chat.locator(".specdec-input").press("Enter")
     reply = chat.locator(".specdec-assistant:not(.specdec-live)").first
     reply.locator(".specdec-stats").wait_for(timeout=900_000)  # a busy machine: minutes
     body = reply.locator(".specdec-reply")
-    assert body.locator("li").count() >= 2, body.inner_html()
     code = body.locator(".specdec-code pre code")
     assert code.count() >= 1, body.inner_html()
     assert code.first.locator(".specdec-draft").count() > 0
