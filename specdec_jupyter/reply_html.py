@@ -32,7 +32,7 @@ MAX_SKIP = 512
 _VOID = {"br", "hr", "img", "input", "col", "area", "base", "meta", "link", "wbr"}
 _FORMATTER = HtmlFormatter(nowrap=True, noclasses=True)
 _CODE_STYLE = (
-    "background:#f6f8fa;border:1px solid #ddd;border-radius:4px;padding:6px 8px;"
+    "background:#f6f8fa;color:#1f2328;border:1px solid #ddd;border-radius:4px;padding:6px 8px;"
     "overflow-x:auto;white-space:pre"
 )
 

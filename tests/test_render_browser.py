@@ -203,7 +203,8 @@ def test_a_real_chat_reply_renders_its_code_block_with_green_tokens(page, screen
     code = body.locator(".specdec-code pre code")
     assert code.count() >= 1, body.inner_html()
     assert code.first.locator(".specdec-draft").count() > 0
-    assert "```" not in body.inner_text()
+    paragraphs = body.locator(":scope > .specdec-block > p").all_inner_texts()
+    assert not any(p.lstrip().startswith("```") for p in paragraphs), body.inner_html()
     chat.screenshot(path=str(screenshots / "chat-light.png"))
     set_theme(page, "JupyterLab Dark", False)
     chat.screenshot(path=str(screenshots / "chat-dark.png"))
@@ -211,24 +212,20 @@ def test_a_real_chat_reply_renders_its_code_block_with_green_tokens(page, screen
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_the_html_fallback_renders_the_same_without_a_script(scheme, screenshots, tmp_path):
-    from playwright.sync_api import sync_playwright
-
+def test_the_html_fallback_renders_the_same_without_a_script(page, scheme, screenshots):
+    """`result_to_html` in a plain page of the same browser, offline, no script."""
     colours = "background:#0d1117;color:#e6edf3" if scheme == "dark" else "background:#fff"
     page_html = (
         f"<!doctype html><html><body style='{colours};font-family:sans-serif;max-width:900px'>"
         f"{result_to_html(fixed_events(), GenerationStats(draft_model='fixed-draft'))}"
         "</body></html>"
     )
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
-        )
-        page = browser.new_page(viewport={"width": 1000, "height": 1400})
-        page.set_content(page_html)
-        page.route("**/*", lambda route: route.abort())  # offline: nothing fetched
-        reply = page.locator(".specdec-markdown")
-        assert page.locator("script").count() == 0
+    plain = page.context.browser.new_page(viewport={"width": 1000, "height": 1400})
+    try:
+        plain.route("**/*", lambda route: route.abort())  # offline: nothing fetched
+        plain.set_content(page_html)
+        reply = plain.locator(".specdec-markdown")
+        assert plain.locator("script").count() == 0
         assert reply.locator("h2").inner_text() == "Quicksort" and reply.locator("li").count() == 2
         code = reply.locator("pre code")
         assert code.locator(".specdec-draft").count() > 10
@@ -241,4 +238,5 @@ def test_the_html_fallback_renders_the_same_without_a_script(scheme, screenshots
         assert height > 20  # MathML laid out as a formula (a fraction stands tall)
         assert "replaced draft" in reply.locator(".specdec-correction").first.get_attribute("title")
         reply.screenshot(path=str(screenshots / f"fallback-{scheme}.png"))
-        browser.close()
+    finally:
+        plain.close()
