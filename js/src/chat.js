@@ -74,7 +74,7 @@ export function buildView(doc) {
     el(doc, "div", { className: "specdec-legend" }, [
       el(doc, "label", {}, [parts.showDraft, " Visualize accepted draft tokens"]),
       el(doc, "span", { className: "specdec-swatch specdec-draft", textContent: "draft token, accepted" }),
-      el(doc, "span", { className: "specdec-legend-note", textContent: "deeper green = likelier to be accepted, min(1, p/q); plain = the main model's own token" }),
+      el(doc, "span", { className: "specdec-legend-note", textContent: "deeper green = the main model was surer of the token (p); orange wavy = its correction, dotted = its bonus token; plain = its other tokens" }),
     ]),
     el(doc, "div", { className: "specdec-compose" }, [
       parts.input,
