@@ -183,6 +183,8 @@ def _event(token: dict[str, Any]) -> TokenEvent:
         token.get("p"),
         token.get("q"),
         token.get("acceptance"),
+        token.get("kind"),
+        tuple(token.get("rejected", ())),
     )
 
 

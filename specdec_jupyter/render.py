@@ -1,54 +1,31 @@
 """Showing tokens with their provenance: HTML for notebooks, ANSI for terminals.
 
-Accepted draft tokens are shaded green, deeper the likelier they were to be
-accepted (min(1, p/q); 1.0 under greedy); the main model's own tokens are plain.
+A reply's HTML is its Markdown rendered with every token's span kept (reply_html.py): accepted
+draft tokens shaded green, deeper the likelier the main model found them (its probability p of
+the token), the main model's corrections and bonus tokens underlined, its other tokens plain.
 """
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterable
 
 from .decoding.events import GenerationStats, TokenEvent
+from .reply_html import reply_to_html
 from .stats_layout import rows_to_html, stats_rows
 
 ANSI_GREEN = "\x1b[32m"
 ANSI_RESET = "\x1b[0m"
 
 
-def draft_shade(acceptance: float | None) -> float:
-    """Opacity of the green behind a draft token: 0.25 (barely acceptable) to 0.6 (certain)."""
-    return 0.25 + 0.35 * (1.0 if acceptance is None else max(0.0, min(1.0, acceptance)))
-
-
-def token_tooltip(event: TokenEvent) -> str:
-    parts = [f"{event.text!r}", f"id {event.token_id}", event.source, f"round {event.round}"]
-    for label, value in (("p", event.p_main), ("q", event.q_draft), ("accept", event.acceptance)):
-        if value is not None:
-            parts.append(f"{label}={value:.3f}")
-    return " · ".join(parts)
-
-
 def events_to_html(events: Iterable[TokenEvent]) -> str:
-    spans = []
-    for event in events:
-        text = html.escape(event.text)
-        title = html.escape(token_tooltip(event), quote=True)
-        if event.source == "draft":
-            alpha = draft_shade(event.acceptance)
-            style = f"background: rgba(34, 197, 94, {alpha:.2f}); border-radius: 2px"
-            spans.append(
-                f'<span class="specdec-draft" style="{style}" title="{title}">{text}</span>'
-            )
-        else:
-            spans.append(f'<span class="specdec-main" title="{title}">{text}</span>')
-    return "".join(spans)
+    """A reply's tokens as rendered Markdown with their provenance (static: no script needed)."""
+    return reply_to_html(list(events))
 
 
 def result_to_html(events: list[TokenEvent], stats: GenerationStats) -> str:
     return (
         "<div class='specdec-result'>"
-        f"<pre style='white-space: pre-wrap'>{events_to_html(events)}</pre>"
+        f"{events_to_html(events)}"
         f"{rows_to_html(stats_rows(stats))}</div>"
     )
 

@@ -171,7 +171,10 @@ def test_send_streams_batches_then_records_the_reply_with_provenance(toy):
         "p_main",
         "q_draft",
         "acceptance",
+        "kind",
+        "rejected",
     }
+    assert reply["tokens"][0]["kind"] == "first"
     assert reply["main_model"].startswith("toy-trigram")
     assert reply["draft_model"].startswith("toy-bigram")
     assert reply["settings"]["max_tokens"] == 64

@@ -29,17 +29,21 @@ def test_vitest_suite_passes():
 
 
 def test_js_and_python_shade_draft_tokens_alike():
-    """The live widget (JS) and the HTML fallback (render.py) give each acceptance one green."""
-    acceptances = [None, 0.0, 0.1, 1 / 3, 0.5, 0.77, 1.0, 1.5]
+    """The live widget (JS) and the HTML fallback (token_html.py) give each token one green:
+    by the main model's p, else by min(1, p/q), else the deepest."""
+    numbers = [(None, None), (None, 0.3), (0.0, 1.0), (0.1, 1.0), (1 / 3, 0.5), (0.77, 1.0)]
+    numbers += [(1.0, 1.0), (1.5, None)]
+    tokens = [{"p_main": p, "acceptance": a} for p, a in numbers]
     script = (
-        f"import {{ draftBackground }} from {json.dumps((JS / 'src' / 'transcript.js').as_uri())};"
-        f"console.log(JSON.stringify({json.dumps(acceptances)}.map(draftBackground)));"
+        f"import {{ draftBackground }} from {json.dumps((JS / 'src' / 'provenance.js').as_uri())};"
+        f"console.log(JSON.stringify({json.dumps(tokens)}.map(draftBackground)));"
     )
     done = subprocess.run(
         ["node", "--input-type=module", "-e", script], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
     from_js = json.loads(done.stdout)
-    events = [TokenEvent(1, "x", "draft", 1, 0.5, 0.5, a) for a in acceptances]
+    events = [TokenEvent(1, "x", "draft", 1, p, 0.5, a) for p, a in numbers]
     from_python = re.findall(r"background: (rgba\([^)]*\))", events_to_html(events))
+    assert len(set(from_js)) > 4
     assert from_js == from_python

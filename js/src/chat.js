@@ -8,13 +8,8 @@ import { el } from "./dom.js";
 import { FollowScroll } from "./follow.js";
 import { roundStrip } from "./rounds.js";
 import { routeReplies, streamFor } from "./stream.js";
-import {
-  appendTokens,
-  errorElement,
-  fillTooltip,
-  renderConversation,
-  tokenOfSpan,
-} from "./transcript.js";
+import { attachTokenHover } from "./hover.js";
+import { appendReplyTokens, errorElement, renderConversation } from "./transcript.js";
 
 const DRAFT_TOKEN_CHOICES = ["auto", ...Array.from({ length: 16 }, (_, i) => String(i + 1))];
 
@@ -85,7 +80,7 @@ export function buildView(doc) {
     el(doc, "div", { className: "specdec-legend" }, [
       el(doc, "label", {}, [parts.showDraft, " Visualize accepted draft tokens"]),
       el(doc, "span", { className: "specdec-swatch specdec-draft", textContent: "draft token, accepted" }),
-      el(doc, "span", { className: "specdec-legend-note", textContent: "deeper green = likelier to be accepted, min(1, p/q); plain = the main model's own token" }),
+      el(doc, "span", { className: "specdec-legend-note", textContent: "deeper green = the main model was surer of the token (p); orange wavy = its correction, dotted = its bonus token; plain = its other tokens" }),
     ]),
     el(doc, "div", { className: "specdec-compose" }, [
       parts.input,
@@ -222,11 +217,11 @@ function render({ model, el: host }) {
   const startLive = (tokens) => {
     live = el(doc, "div", { className: "specdec-reply" });
     parts.transcript.appendChild(el(doc, "div", { className: "specdec-msg specdec-assistant specdec-live" }, [live]));
-    appendTokens(live, tokens);
+    appendReplyTokens(live, tokens);
   };
   const onStream = (change) => {
     if (change.type === "start") startLive([]);
-    else if (change.type === "tokens" && live) appendTokens(live, change.tokens);
+    else if (change.type === "tokens" && live) appendReplyTokens(live, change.tokens);
     else if (change.type === "end" && live) {
       live.parentElement.remove();
       live = null;
@@ -330,20 +325,7 @@ function render({ model, el: host }) {
       setTrait("settings", { ...model.get("settings"), [field.key]: readSetting(field, parts.settings[field.key]) });
     });
   }
-  on(parts.transcript, "mouseover", (event) => {
-    const span = event.target.closest?.(".specdec-draft, .specdec-main");
-    const token = span && tokenOfSpan(span);
-    if (!token) return;
-    fillTooltip(parts.tip, token);
-    parts.tip.hidden = false;
-    const box = span.getBoundingClientRect();
-    const root = parts.root.getBoundingClientRect();
-    parts.tip.style.left = `${box.left - root.left}px`;
-    parts.tip.style.top = `${box.bottom - root.top + 4}px`;
-  });
-  on(parts.transcript, "mouseleave", () => {
-    parts.tip.hidden = true;
-  });
+  attachTokenHover(parts.transcript, parts.tip, parts.root, domListeners.signal);
 
   drawSelectors();
   drawSettings();

@@ -1,9 +1,9 @@
 // Rendering of the chat transcript: token spans with provenance, stats, tooltips.
 //
 // The transcript format is the Python side's (specdec_jupyter/widgets/transcript.py, the one
-// module that writes it); the typedefs below are its shape here. The green shade follows
-// render.py's draft_shade, so the live widget and the HTML fallback look the same (a pytest
-// test checks they agree).
+// module that writes it); the typedefs below are its shape here. A reply renders as Markdown
+// (markdown/render.js) with its tokens' spans inside; the spans and their shade are
+// provenance.js's, mirrored by render.py for the HTML fallback (a pytest test checks they agree).
 
 /**
  * One token on the wire: `TokenEvent.to_dict()` with probabilities rounded.
@@ -15,6 +15,8 @@
  * @property {number | null} p_main the main model's probability of the token
  * @property {number | null} q_draft the draft's probability of the token
  * @property {number | null} acceptance min(1, p/q), for draft tokens
+ * @property {"accepted" | "first" | "plain" | "correction" | "bonus"} [kind] which of the main model's tokens
+ * @property {string[]} [rejected] a correction's draft tokens that were not kept (texts)
  */
 
 /**
@@ -31,18 +33,10 @@
  * @property {string} [error] why the reply ended early
  */
 
-const GREEN = "34, 197, 94";
+import { renderReply, replyTokens } from "./markdown/render.js";
+import { tokenSpan, tooltipRows } from "./provenance.js";
 
-/** Opacity of the green behind an accepted draft token: deeper the likelier it was accepted. */
-export function draftShade(acceptance) {
-  const a = acceptance === null || acceptance === undefined ? 1 : acceptance;
-  return 0.25 + 0.35 * Math.max(0, Math.min(1, a));
-}
-
-/** The background of a draft token, as render.py writes it. */
-export function draftBackground(acceptance) {
-  return `rgba(${GREEN}, ${draftShade(acceptance).toFixed(2)})`;
-}
+export { draftBackground, draftShade, tokenSpan, tooltipRows } from "./provenance.js";
 
 function element(doc, tag, className, text) {
   const node = doc.createElement(tag);
@@ -51,48 +45,30 @@ function element(doc, tag, className, text) {
   return node;
 }
 
-/** One span per token; draft tokens carry their shade, every token its index for the tooltip. */
-export function tokenSpan(doc, token, index) {
-  const isDraft = token.source === "draft";
-  const span = element(doc, "span", isDraft ? "specdec-draft" : "specdec-main", token.text);
-  span.dataset.index = String(index);
-  if (isDraft) span.style.background = draftBackground(token.acceptance);
-  return span;
-}
+// The tokens behind each plain (unrendered) token list, so one hover listener finds any span's token.
+const plainTokens = new WeakMap();
 
-// The tokens behind each reply element, so one hover listener can find any span's token.
-const replyTokens = new WeakMap();
-
-/** Append spans for `tokens` to a reply element, remembering the tokens for the tooltip. */
+/** Append one span per token to an element, as text (the teacher's token lists), remembering the tokens. */
 export function appendTokens(reply, tokens) {
   const doc = reply.ownerDocument;
-  const all = replyTokens.get(reply) ?? [];
-  replyTokens.set(reply, all);
+  const all = plainTokens.get(reply) ?? [];
+  plainTokens.set(reply, all);
   for (const token of tokens) reply.appendChild(tokenSpan(doc, token, all.push(token) - 1));
 }
 
-/** The token under a span inside a reply, or null. */
+/**
+ * Render a streaming reply's tokens as Markdown: `tokens` are the new ones, added to those the
+ * element holds; `streaming` false for the last batch, so an unclosed formula reads as text.
+ */
+export function appendReplyTokens(reply, tokens, { streaming = true } = {}) {
+  renderReply(reply, [...(replyTokens(reply) ?? []), ...tokens], { streaming });
+}
+
+/** The token under a span inside a reply (rendered or plain), or null. */
 export function tokenOfSpan(span) {
   const reply = span.closest(".specdec-reply");
-  const tokens = reply && replyTokens.get(reply);
+  const tokens = reply && (replyTokens(reply) ?? plainTokens.get(reply));
   return tokens ? (tokens[Number(span.dataset.index)] ?? null) : null;
-}
-
-function formatNumber(value) {
-  return value === null || value === undefined ? "–" : value.toFixed(3);
-}
-
-/** What the hover card shows for a token: its text, id, source, p, q, acceptance and round. */
-export function tooltipRows(token) {
-  return [
-    ["text", JSON.stringify(token.text)],
-    ["id", String(token.token_id)],
-    ["source", token.source === "draft" ? "draft (accepted)" : "main model"],
-    ["p (main)", formatNumber(token.p_main)],
-    ["q (draft)", formatNumber(token.q_draft)],
-    ["min(1, p/q)", formatNumber(token.acceptance)],
-    ["round", String(token.round)],
-  ];
 }
 
 /** Fill the hover card with a token's rows. */
@@ -123,10 +99,11 @@ export function statsLine(doc, rows) {
 export function messageElement(doc, message) {
   const box = element(doc, "div", `specdec-msg specdec-${message.role}`);
   if (message.role === "assistant") {
-    const body = element(doc, "div", "specdec-reply");
-    if (message.tokens) appendTokens(body, message.tokens);
-    else body.textContent = message.content;
+    const body = element(doc, "div", "specdec-reply specdec-markdown");
+    renderReply(body, message.tokens ?? [plainToken(message.content)]);
     box.appendChild(body);
+    const rejected = rejectedToggle(doc, box, message.tokens ?? []);
+    if (rejected) box.appendChild(rejected);
     const models = [message.main_model, message.draft_model && `draft ${message.draft_model}`];
     if (message.main_model) box.appendChild(element(doc, "div", "specdec-provenance", models.filter(Boolean).join(" · ")));
     if (message.stats_rows) box.appendChild(statsLine(doc, message.stats_rows));
@@ -135,6 +112,23 @@ export function messageElement(doc, message) {
   }
   if (message.error) box.appendChild(errorElement(doc, message.error));
   return box;
+}
+
+/** A reply known only as text (a message from elsewhere): one main-model token, no provenance. */
+function plainToken(text) {
+  return { token_id: -1, text, source: "main", kind: "plain", round: 0, p_main: null, q_draft: null, acceptance: null };
+}
+
+/** A checkbox that shows the draft tokens the main model rejected, struck through, where they were. */
+export function rejectedToggle(doc, box, tokens) {
+  const count = tokens.reduce((sum, token) => sum + (token.rejected?.length ?? 0), 0);
+  if (!count) return null;
+  const input = element(doc, "input");
+  input.type = "checkbox";
+  input.addEventListener("change", () => box.classList.toggle("specdec-show-rejected", input.checked));
+  const label = element(doc, "label", "specdec-rejected-toggle");
+  label.append(input, ` show ${count} rejected draft token${count === 1 ? "" : "s"}`);
+  return label;
 }
 
 /** An error in words, where the user is looking. */

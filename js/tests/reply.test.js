@@ -21,17 +21,17 @@ afterEach(() => {
 });
 
 describe("a %%specdec reply", () => {
-  it("appends each batch of tokens to what is shown, leaving the spans already there", () => {
+  it("renders each batch, keeping the blocks whose source did not change", () => {
     const model = new FakeModel({ _chat_id: `reply-${counter++}`, messages: [] });
     const host = mount(model);
     model.emit("msg:custom", { type: "reply_start" });
-    model.emit("msg:custom", { type: "tokens", tokens: [token("def"), token(" f", "main")] });
-    const first = host.querySelector(".specdec-live .specdec-reply span");
-    model.emit("msg:custom", { type: "tokens", tokens: [token("():")] });
-    const spans = host.querySelectorAll(".specdec-live .specdec-reply span");
-    expect([...spans].map((s) => s.textContent)).toEqual(["def", " f", "():"]);
-    expect(spans[0]).toBe(first); // appended, not re-rendered
-    expect(spans[0].classList.contains("specdec-draft")).toBe(true);
+    model.emit("msg:custom", { type: "tokens", tokens: [token("Intro."), token("\n\n", "main"), token("def")] });
+    const first = host.querySelector(".specdec-live .specdec-block");
+    model.emit("msg:custom", { type: "tokens", tokens: [token(" f():")] });
+    const blocks = host.querySelectorAll(".specdec-live .specdec-block");
+    expect([...blocks].map((b) => b.textContent.trim())).toEqual(["Intro.", "def f():"]);
+    expect(blocks[0]).toBe(first); // kept, not rendered again
+    expect(blocks[1].querySelector("span").classList.contains("specdec-draft")).toBe(true);
   });
 
   it("shows the finished reply with its stats once it lands", () => {
@@ -42,7 +42,7 @@ describe("a %%specdec reply", () => {
     const reply = { role: "assistant", content: "hi", tokens: [token("hi")], stats_rows: [["tokens/s", "12.00"]] };
     model.set("messages", [reply]);
     expect(host.querySelector(".specdec-live")).toBeNull();
-    expect(host.querySelector(".specdec-reply").textContent).toBe("hi");
+    expect(host.querySelector(".specdec-reply").textContent.trim()).toBe("hi");
     expect(host.querySelector(".specdec-stats").textContent).toContain("tokens/s");
   });
 });

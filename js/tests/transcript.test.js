@@ -22,13 +22,14 @@ const draft = (text, acceptance = 1) => ({
 const main = (text) => ({ token_id: 7, text, source: "main", round: 3, p_main: 0.5, q_draft: null, acceptance: null });
 
 describe("draft shade", () => {
-  it("deepens with the acceptance probability and clamps to [0, 1]", () => {
-    expect(draftShade(0)).toBeCloseTo(0.25);
-    expect(draftShade(1)).toBeCloseTo(0.6);
-    expect(draftShade(0.5)).toBeGreaterThan(draftShade(0.2));
-    expect(draftShade(7)).toBeCloseTo(0.6);
-    expect(draftShade(null)).toBeCloseTo(0.6); // greedy: acceptance unknown means certain
-    expect(draftBackground(1)).toBe("rgba(34, 197, 94, 0.60)");
+  it("deepens with the main model's probability of the token and clamps to [0, 1]", () => {
+    expect(draftShade({ p_main: 0 })).toBeCloseTo(0.15);
+    expect(draftShade({ p_main: 1 })).toBeCloseTo(0.65);
+    expect(draftShade({ p_main: 0.5 })).toBeGreaterThan(draftShade({ p_main: 0.2 }));
+    expect(draftShade({ p_main: 7 })).toBeCloseTo(0.65);
+    expect(draftShade({ p_main: null, acceptance: 0.5 })).toBeCloseTo(0.4); // p unknown: min(1, p/q)
+    expect(draftShade({ p_main: null, acceptance: null })).toBeCloseTo(0.65);
+    expect(draftBackground({ p_main: 1 })).toBe("rgba(34, 197, 94, 0.65)");
   });
 });
 
@@ -39,10 +40,10 @@ describe("token spans", () => {
     appendTokens(reply, [main("def"), draft(" quick", 0.5), draft("sort", 1)]);
     const spans = reply.querySelectorAll("span");
     expect(spans).toHaveLength(3);
-    expect(spans[0].className).toBe("specdec-main");
+    expect(spans[0].className).toBe("specdec-main specdec-plain");
     expect(spans[0].style.background).toBe("");
-    expect(spans[1].className).toBe("specdec-draft");
-    expect(spans[1].style.background).toContain("0.42");
+    expect(spans[1].className).toBe("specdec-draft specdec-accepted");
+    expect(spans[1].style.background).toContain("0.60"); // p = 0.9
     expect(reply.textContent).toBe("def quicksort");
   });
 
@@ -71,7 +72,7 @@ describe("tooltip", () => {
     expect(rows).toMatchObject({
       text: '" x\\n"',
       id: "42",
-      source: "draft (accepted)",
+      source: "draft, accepted",
       "p (main)": "0.900",
       "q (draft)": "0.800",
       "min(1, p/q)": "0.750",

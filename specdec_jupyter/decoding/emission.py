@@ -44,7 +44,15 @@ class Emitter:
         end = self.main.is_end_of_generation(token_id)
         text = "" if end else self._detokenizer.text_of(self.main.token_bytes(token_id))
         event = TokenEvent(
-            token_id, text, token.source, n_round, token.p_main, token.q_draft, token.acceptance
+            token_id,
+            text,
+            token.source,
+            n_round,
+            token.p_main,
+            token.q_draft,
+            token.acceptance,
+            token.kind,
+            self._texts(token.rejected_ids),
         )
         if end:
             return self._end("eosFound", [*self._stops.flush(), event])
@@ -54,6 +62,14 @@ class Emitter:
         elif self.count >= self.max_tokens:
             return self._end("maxPredictedTokensReached", released + self._stops.flush())
         return self._release(released)
+
+    def _texts(self, token_ids: Sequence[int]) -> tuple[str, ...]:
+        """The texts of tokens not emitted (a correction's rejected draft), decoded together."""
+        detokenizer = IncrementalDetokenizer()
+        texts = [detokenizer.text_of(self.main.token_bytes(token_id)) for token_id in token_ids]
+        if texts:
+            texts[-1] += detokenizer.flush()
+        return tuple(texts)
 
     def finish(self, reason: StopReason) -> list[TokenEvent]:
         """End for a reason outside the token stream (a cancel, a full context)."""

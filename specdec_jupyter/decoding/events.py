@@ -9,6 +9,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 Source = Literal["draft", "main"]
+# Which token of its round: an accepted draft token, or the main model's own as the run's first
+# token, a round's only token when nothing was drafted, a correction after a rejection, or the
+# bonus after a fully accepted draft.
+Kind = Literal["accepted", "first", "plain", "correction", "bonus"]
 
 # LM Studio's names for why a generation ended.
 StopReason = Literal[
@@ -28,7 +32,10 @@ class TokenEvent:
     own token (the first token, a correction after a rejection, or the bonus after a
     fully accepted draft). `p_main` / `q_draft` are the two models' probabilities of
     this token where known; `acceptance` is min(1, p/q) for draft tokens (1.0 under
-    greedy verification, which accepts exact matches only).
+    greedy verification, which accepts exact matches only). `kind` tells the main
+    model's tokens apart (None where unknown, e.g. from an older server), and a
+    correction's `rejected` holds the texts of the draft tokens it replaced (the rejected
+    one and those drafted after it), so a reader can see what the draft wanted.
     """
 
     token_id: int
@@ -38,9 +45,13 @@ class TokenEvent:
     p_main: float | None = None
     q_draft: float | None = None
     acceptance: float | None = None
+    kind: Kind | None = None
+    rejected: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        data["rejected"] = list(self.rejected)
+        return data
 
 
 @dataclass(slots=True)

@@ -19,20 +19,23 @@ import numpy as np
 from ..engines.base import Engine
 from ..errors import ContextOverflowError
 from .drafters import Draft, Drafter, DraftOption, rewind
-from .events import Source
+from .events import Kind, Source
 from .sampling import Randomness, SamplingSettings, distribution, draw, probability_of
 from .verify import Verification, verify_greedy, verify_sampling
 
 
 @dataclass(frozen=True)
 class VerifiedToken:
-    """A token verification lets through, with the numbers its `TokenEvent` carries."""
+    """A token verification lets through, with the numbers its `TokenEvent` carries;
+    a correction also carries the draft tokens it replaced."""
 
     token_id: int
     source: Source
     p_main: float
     q_draft: float | None = None
     acceptance: float | None = None
+    kind: Kind | None = None
+    rejected_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,7 +86,7 @@ def prefill(
     token = int(p.argmax()) if sampling.greedy else draw(p, rng, len(prompt))
     if drafter is not None:
         drafter.prepare(prompt)
-    return VerifiedToken(token, "main", float(p[token]))
+    return VerifiedToken(token, "main", float(p[token]), kind="first")
 
 
 def run_round(
@@ -135,11 +138,17 @@ def _emitted(
 
     n = verification.n_accepted
     accepted = [
-        VerifiedToken(token, "draft", p_of(i, token), draft.q[i], verification.acceptance[i])
+        VerifiedToken(
+            token, "draft", p_of(i, token), draft.q[i], verification.acceptance[i], "accepted"
+        )
         for i, token in enumerate(draft.tokens[:n])
     ]
     token = verification.next_token
-    return (*accepted, VerifiedToken(token, "main", p_of(n, token), _q_of(draft, n, token)))
+    kind = "plain" if not draft.tokens else "correction" if n < len(draft) else "bonus"
+    own = VerifiedToken(
+        token, "main", p_of(n, token), _q_of(draft, n, token), None, kind, tuple(draft.tokens[n:])
+    )
+    return (*accepted, own)
 
 
 def _q_of(draft: Draft, position: int, token: int) -> float | None:

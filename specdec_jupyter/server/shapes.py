@@ -30,7 +30,8 @@ def finish_reason(stats: GenerationStats) -> str:
 
 
 def provenance(events: Sequence[TokenEvent]) -> list[dict[str, Any]]:
-    """Each token's id, text, source (draft|main), p, q, min(1, p/q) and round."""
+    """Each token's id, text, source (draft|main), p, q, min(1, p/q), round, kind (which of
+    the main model's tokens) and the draft tokens a correction rejected."""
     return [
         {
             "id": e.token_id,
@@ -40,6 +41,8 @@ def provenance(events: Sequence[TokenEvent]) -> list[dict[str, Any]]:
             "q": e.q_draft,
             "acceptance": e.acceptance,
             "round": e.round,
+            "kind": e.kind,
+            "rejected": list(e.rejected),
         }
         for e in events
     ]

@@ -38,7 +38,7 @@ def token_to_wire(event: TokenEvent) -> dict[str, Any]:
 
 
 def token_from_wire(data: dict[str, Any]) -> TokenEvent:
-    return TokenEvent(**data)
+    return TokenEvent(**{**data, "rejected": tuple(data.get("rejected", ()))})
 
 
 def reply_message(
@@ -87,7 +87,7 @@ def conversation_to_html(messages: list[Message], error: str | None = None) -> s
             models = [message.get("main_model"), message.get("draft_model")]
             provenance = " · draft ".join(name for name in models if name)
             parts.append(
-                f"<pre style='white-space:pre-wrap;margin:6px 0'>{events_to_html(events)}</pre>"
+                f"<div style='margin:6px 0'>{events_to_html(events)}</div>"
                 f"<div style='font-size:0.85em;color:#777'>{html.escape(provenance)}</div>"
                 f"{rows_to_html(message.get('stats_rows', []))}"
             )
