@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Literal
 
+from .decoding.cost_memory import CostMemory
 from .decoding.drafters import PromptLookupDrafter, make_drafter
 from .decoding.events import GenerationStats, TokenEvent
 from .decoding.loop import GenerationSettings, speculative_decode
@@ -52,6 +53,7 @@ class Session:
         self.draft = draft
         self.draft_mode = draft_mode or ("model" if draft is not None else None)
         make_drafter(self.draft_mode, draft)  # refuse a mode this session cannot serve now
+        self.memory = CostMemory(main, draft)  # so "auto" starts from costs measured before
         self.last_stats: GenerationStats | None = None
         self._running = threading.Lock()
 
@@ -148,7 +150,7 @@ class Session:
             )
         try:
             self.last_stats = yield from speculative_decode(
-                self.main, drafter, tokens, settings, should_stop
+                self.main, drafter, tokens, settings, should_stop, memory=self.memory
             )
             self.last_stats.backend = self.backend
         finally:
