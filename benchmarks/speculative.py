@@ -15,8 +15,8 @@ context: one call on n = 1..8 tokens, median of `--calls` timings each. From the
 right, max over n of n / cost(n). Each mode is reported as a ratio to plain decoding of the
 same prompt in the same run, and as a share of that ceiling. Every engine call of every run
 is timed too, so each run's decoding time can be set against what its calls predict (the
-sum, over its calls, of the median cost of a call of that size in that run): the rest is our
-loop's own time.
+sum, over its calls, of the median cost of a call of that size in that run, "t/calls"),
+and the share of it spent outside the engines' calls is our loop's own ("loop").
 
 Prints a table, writes JSON and a chart (default benchmarks/results/speculative-<time>.json
 and .png), and checks issue 12's targets. `--repeat N` runs every mode N times in whole passes
@@ -223,6 +223,8 @@ def run_ours(session: sd.Session, prompt: str, max_tokens: int, mode: Mode) -> d
     if timed:
         first_at = perf_counter() - stats.generation_time  # a moment after the first token
         decoding = [(n, s) for e in timed for ended, n, s in e.calls if ended > first_at]
+        run["calls_seconds"] = sum(seconds for _, seconds in decoding)
+        run["loop_share"] = 1 - run["calls_seconds"] / stats.generation_time
         run["calls_predict_seconds"] = predicted_seconds(decoding)
         run["loop_over_calls"] = stats.generation_time / max(run["calls_predict_seconds"], 1e-9)
     return run
@@ -300,13 +302,14 @@ def print_row(row: dict, header: bool) -> None:
         print(f"\n{row['prompt']}: ceiling {row['ceiling_tokens_per_second']:.1f} tok/s "
               f"({row['ceiling_batch']} tokens a call)")  # fmt: skip
         print(f"  {'mode':26} {'tok/s':>6} {'x plain':>7} {'ceiling':>7} {'accept':>7} "
-              f"{'mean k':>6} {'agree':>6} {'t/calls':>7}")  # fmt: skip
+              f"{'mean k':>6} {'agree':>7} {'t/calls':>7} {'loop':>5}")  # fmt: skip
     accept = "" if row["acceptance_rate"] is None else f"{row['acceptance_rate']:.0%}"
     over = f"{row['loop_over_calls']:.3f}" if "loop_over_calls" in row else ""
+    loop = f"{row['loop_share']:.1%}" if "loop_share" in row else ""
     print(
         f"  {row['mode']:26} {row['tokens_per_second']:6.1f} {row['speedup']:6.2f}x "
         f"{row['share_of_ceiling']:7.0%} {accept:>7} {row['mean_draft_length']:6.2f} "
-        f"{row['agree_with_plain']:>3}/{row['tokens']:<3} {over:>7}",
+        f"{row['agree_with_plain']:>3}/{row['tokens']:<3} {over:>7} {loop:>5}",
         flush=True,
     )
 
