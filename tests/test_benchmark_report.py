@@ -79,3 +79,12 @@ def test_repeated_runs_count_by_their_median():
     assert median_run(runs)["n"] == 2  # a stall (9) and a lucky run (14) both drop out
     assert median_run(runs[:2])["n"] == 0  # of two, the slower: never flatter a mode
     assert median_run(runs[:1])["n"] == 0
+
+
+def test_call_costs_time_every_size_and_leave_the_context_cached(tiny_session):
+    bench = load_benchmark()
+    main = tiny_session.main
+    context = main.tokenize("hello world, the quick brown fox jumps")
+    costs = bench.call_costs(main, context, repeats=2)
+    assert sorted(costs) == list(bench.CALL_SIZES) and all(s > 0 for s in costs.values())
+    assert main.tokens == context
