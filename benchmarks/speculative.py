@@ -392,6 +392,20 @@ def prompt_rows(name: str, chosen: list[Mode], runs: dict[str, list[dict]], cost
     return rows
 
 
+def write_report(out: Path, rows: list[dict], info: dict) -> list[dict]:
+    """The JSON, the table (.md) and the chart (.png) of the rows so far; the targets."""
+    checks = targets(rows)
+    report = {**info, "load_average_after": os.getloadavg(), "targets": checks, "runs": rows}
+    out.write_text(json.dumps(report, indent=1))
+    out.with_suffix(".md").write_text(markdown_table(rows) + "\n")
+    title = (
+        f"{MAIN} (draft {DRAFT}), greedy, {info['max_tokens']} tokens, {info['machine']['cpu']}, "
+        f"{os.cpu_count()} cores, load {info['load_average_before'][0]:.1f}"
+    )
+    bar_chart(rows, out.with_suffix(".png"), title)
+    return checks
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -410,9 +424,19 @@ def main() -> None:
     max_tokens = args.max_tokens or (48 if args.quick else 96)
     ks = args.k or ([3] if args.quick else [1, 2, 3, 4, 5])
     names = args.prompts or (QUICK_PROMPTS if args.quick else list(PROMPTS))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = args.json or Path(__file__).parent / "results" / f"speculative-{stamp}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
 
-    load_before = os.getloadavg()
     started = perf_counter()
+    info = {
+        "machine": machine(),
+        "load_average_before": os.getloadavg(),
+        "max_tokens": max_tokens,
+        "repeat": args.repeat,
+        "quick": args.quick,
+        "prompts": names,
+    }
     session = sd.load(MAIN, draft=DRAFT, n_ctx=N_CTX)
     raw_main = session.main
     session.main, session.draft = TimedEngine(session.main), TimedEngine(session.draft)
@@ -438,35 +462,16 @@ def main() -> None:
         for i, row in enumerate(prompt_rows(name, chosen, runs, costs)):
             rows.append(row)
             print_row(row, header=i == 0)
+        info["seconds"] = perf_counter() - started
+        checks = write_report(out, rows, info)  # after every prompt: a cut-short run keeps some
 
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = args.json or Path(__file__).parent / "results" / f"speculative-{stamp}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    checks = targets(rows)
-    report = {
-        "machine": machine(),
-        "load_average_before": load_before,
-        "load_average_after": os.getloadavg(),
-        "seconds": perf_counter() - started,
-        "max_tokens": max_tokens,
-        "repeat": args.repeat,
-        "quick": args.quick,
-        "targets": checks,
-        "runs": rows,
-    }
-    out.write_text(json.dumps(report, indent=1))
-    out.with_suffix(".md").write_text(markdown_table(rows) + "\n")
-    title = (
-        f"{MAIN} (draft {DRAFT}), greedy, {max_tokens} tokens, {machine()['cpu']}, "
-        f"{os.cpu_count()} cores, load {load_before[0]:.1f}"
-    )
-    bar_chart(rows, out.with_suffix(".png"), title)
     print("\n" + markdown_table(rows))
     print("\ntargets:")
     for c in checks:
         verdict = "met " if c["met"] else "MISS"
         print(f"  {verdict} {c['target']:58} {c['prompt']:24} {c['value']:.3f} (goal {c['goal']})")
-    print(f"\nmachine: {machine()}, load average before {load_before}, after {os.getloadavg()}")
+    print(f"\nmachine: {info['machine']}, load average {info['load_average_before']} before, "
+          f"{os.getloadavg()} after")  # fmt: skip
     print(f"{perf_counter() - started:.0f} s\nJSON: {out}\nchart: {out.with_suffix('.png')}")
 
 
