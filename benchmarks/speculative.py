@@ -400,7 +400,8 @@ def write_report(out: Path, rows: list[dict], info: dict) -> list[dict]:
     out.with_suffix(".md").write_text(markdown_table(rows) + "\n")
     title = (
         f"{MAIN} (draft {DRAFT}), greedy, {info['max_tokens']} tokens, {info['machine']['cpu']}, "
-        f"{os.cpu_count()} cores, load {info['load_average_before'][0]:.1f}"
+        f"{os.cpu_count()} cores, {info['threads']} threads, "
+        f"load {info['load_average_before'][0]:.1f}"
     )
     bar_chart(rows, out.with_suffix(".png"), title)
     return checks
@@ -416,6 +417,12 @@ def main() -> None:
     parser.add_argument("--prompts", nargs="+", choices=list(PROMPTS), help="which prompts")
     parser.add_argument("--peers", action="store_true", help="add llama-cpp-python's Llama")
     parser.add_argument("--calls", type=int, default=3, help="timings per call size (median)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads per model (default: all cores; on a machine "
+        "shared with other work, 1 thread runs steadier than 2 that wait on each other)",
+    )
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs per mode; the one with median tok/s counts"
     )
@@ -436,11 +443,12 @@ def main() -> None:
         "repeat": args.repeat,
         "quick": args.quick,
         "prompts": names,
+        "threads": args.threads or os.cpu_count(),
     }
-    session = sd.load(MAIN, draft=DRAFT, n_ctx=N_CTX)
+    session = sd.load(MAIN, draft=DRAFT, n_ctx=N_CTX, n_threads=args.threads)
     raw_main = session.main
     session.main, session.draft = TimedEngine(session.main), TimedEngine(session.draft)
-    peers = Peers(raw_main.path, os.cpu_count() or 1) if args.peers else None
+    peers = Peers(raw_main.path, info["threads"]) if args.peers else None
     chosen = modes(ks, peers is not None)
     rows = []
     for name in names:
