@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Literal
 
+from .decoding.cost_memory import CostMemory
 from .decoding.drafters import PromptLookupDrafter, make_drafter
 from .decoding.events import GenerationStats, TokenEvent
 from .decoding.history import HISTORY, HistoryIndex, vocabulary_key
@@ -56,6 +57,7 @@ class Session:
         self.draft = draft
         self.draft_mode = draft_mode or ("model" if draft is not None else None)
         make_drafter(self.draft_mode, draft)  # refuse a mode this session cannot serve now
+        self.memory = CostMemory(main, draft)  # so "auto" starts from costs measured before
         self.last_stats: GenerationStats | None = None
         self._running = threading.Lock()
         self._vocabulary_key: str | None = None
@@ -163,7 +165,9 @@ class Session:
             )
         emitted: list[int] = []
         try:
-            generation = speculative_decode(self.main, drafter, tokens, settings, should_stop)
+            generation = speculative_decode(
+                self.main, drafter, tokens, settings, should_stop, memory=self.memory
+            )
             while True:
                 try:
                     event = next(generation)

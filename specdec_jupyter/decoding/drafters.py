@@ -22,7 +22,7 @@ from ..errors import SpecDecError
 from ..settings import DraftMode, check_draft_mode
 from .copying import EditAwareCopier
 from .history import HistoryIndex
-from .sampling import Randomness, SamplingSettings, distribution, draw
+from .sampling import Randomness, SamplingSettings, choose_token
 
 
 @dataclass
@@ -123,12 +123,11 @@ class ModelDrafter:
         logits = engine.evaluate(unread, n_logits=1)[0]
         draft = Draft(source=self.name, caught_up=len(unread))
         while True:
-            probs = distribution(logits, sampling)
             position = len(context) + len(draft.tokens)
-            token = int(logits.argmax()) if sampling.greedy else draw(probs, rng, position)
+            token, q, probs = choose_token(logits, sampling, rng, position)  # lean under greedy
             draft.tokens.append(token)
-            draft.q.append(float(probs[token]))
-            if not sampling.greedy:
+            draft.q.append(q)
+            if probs is not None:
                 draft.probs.append(probs)
             if len(draft) == k or engine.is_end_of_generation(token):
                 return draft

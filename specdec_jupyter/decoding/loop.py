@@ -22,6 +22,7 @@ import numpy as np
 from ..engines.base import Engine
 from ..errors import SpecDecError
 from ..settings import check_draft_tokens, check_max_tokens, check_seed, check_stops
+from .cost_memory import CostMemory
 from .drafters import Drafter
 from .emission import Emitter
 from .events import GenerationStats, TokenEvent
@@ -58,6 +59,7 @@ def speculative_decode(
     settings: GenerationSettings,
     should_stop: Callable[[], bool] | None = None,
     rng: Randomness | None = None,
+    memory: CostMemory | None = None,
 ) -> Generator[TokenEvent, None, GenerationStats]:
     """Yield token events as they are verified; return the run's stats.
 
@@ -65,7 +67,9 @@ def speculative_decode(
     stop reason "userStopped" and everything emitted so far stands. The randomness is
     keyed noise from `settings.seed` (the same text whatever k the policy picks; see
     `KeyedNoise`), fresh entropy without a seed, or `rng` when given: a generator drawn
-    in sequence, as the teaching walkthrough's rejection sampling draws.
+    in sequence, as the teaching walkthrough's rejection sampling draws. With a `memory`,
+    `draft_tokens="auto"` starts from the costs and acceptance it remembers, and leaves it
+    what this run measured (see cost_memory.py).
     """
     prompt = list(prompt)
     if not prompt:
@@ -73,7 +77,8 @@ def speculative_decode(
     sampling = settings.sampling
     if rng is None:
         rng = np.random.default_rng() if settings.seed is None else KeyedNoise(settings.seed)
-    policy = make_policy(settings.draft_tokens, settings.max_draft_tokens)
+    start = memory.start() if memory is not None else None
+    policy = make_policy(settings.draft_tokens, settings.max_draft_tokens, start)
     out = Emitter(main, settings.max_tokens, settings.stop)
     stats = GenerationStats(
         draft_model=drafter.name if drafter else None, prompt_tokens_count=len(prompt)
@@ -106,6 +111,9 @@ def speculative_decode(
             if out.stop_reason is not None:
                 break
     _close(stats, out, first_at)
+    measured = policy.measured()
+    if memory is not None and measured is not None:
+        memory.remember(measured)
     return stats
 
 

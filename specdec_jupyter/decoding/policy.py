@@ -22,6 +22,7 @@ measured times, reaches the policy through `DraftPolicy.record`.
 
 from __future__ import annotations
 
+import copy
 import statistics
 from collections import deque
 from collections.abc import Sequence
@@ -101,8 +102,12 @@ class BatchCosts:
     def largest(self) -> int:
         return max(self._by_size, default=0)
 
+    def medians(self) -> dict[int, float]:
+        """The recent median of every size seen."""
+        return {b: m.value for b, m in sorted(self._by_size.items()) if m.value is not None}
+
     def estimate(self, size: int) -> float | None:
-        known = {b: median.value for b, median in self._by_size.items()}
+        known = self.medians()
         if size in known:
             return known[size]
         below = [b for b in known if b < size]
@@ -164,6 +169,17 @@ class AcceptanceByPosition:
 
 
 @dataclass
+class Measured:
+    """What a run measured, and what the next one starts from: seconds of a main-model
+    call by its number of tokens, seconds per drafted token by costly source (a draft
+    model's name), and acceptance by source (see cost_memory.py)."""
+
+    batch_seconds: dict[int, float] = field(default_factory=dict)
+    draft_seconds: dict[str, float] = field(default_factory=dict)
+    acceptance: dict[str, AcceptanceByPosition] = field(default_factory=dict)
+
+
+@dataclass
 class _Watch:
     """A free draft, checked token by token against what was emitted (under greedy decoding
     exactly what verification would find; under sampling with the same odds, p(x))."""
@@ -195,6 +211,10 @@ class DraftLengthPolicy(Protocol):
         the time spent drafting and in the main model's call on last + draft."""
         ...
 
+    def measured(self) -> Measured | None:
+        """What the run measured, for the next run to start from (None: nothing learnt)."""
+        ...
+
 
 class FixedDraftLength:
     """Always k tokens (fewer near max_tokens), from the first option offered."""
@@ -208,6 +228,9 @@ class FixedDraftLength:
     def record(self, outcome: RoundOutcome) -> None:
         """A fixed length learns nothing."""
 
+    def measured(self) -> None:
+        return None
+
 
 class DraftPolicy:
     """Picks the option and k with the most expected tokens per second, from measurements.
@@ -216,15 +239,42 @@ class DraftPolicy:
     offered, draft `PROBE_TOKENS` tokens from it to measure its cost and the main model's
     batch cost; then exploit the estimates. When no draft pays, a costly source is probed
     again whenever the probe budget covers its expected cost.
+
+    A policy started from an earlier run's measurements (`start`) skips the first two: each
+    remembered cost counts as one sample of its median, so this run's own timings soon
+    outvote it, and acceptance carries on from where that run left it.
     """
 
-    def __init__(self, max_tokens: int = 8, probe_budget: float = PROBE_BUDGET):
+    def __init__(
+        self,
+        max_tokens: int = 8,
+        probe_budget: float = PROBE_BUDGET,
+        start: Measured | None = None,
+    ):
         self.max_tokens = max_tokens
         self.probe_budget = probe_budget
         self.verify = BatchCosts()
         self.sources: dict[str, _Source] = {}
         self.credit = 0.0  # seconds of probing the budget allows now
         self._probing = False
+        if start is not None:
+            self._start_from(start)
+
+    def _start_from(self, start: Measured) -> None:
+        for size, seconds in start.batch_seconds.items():
+            self.verify.record(size, seconds)
+        for name, seconds in start.draft_seconds.items():
+            self.sources.setdefault(name, _Source()).draft_cost.update(seconds)
+        for name, acceptance in start.acceptance.items():
+            self.sources.setdefault(name, _Source()).acceptance = copy.deepcopy(acceptance)
+
+    def measured(self) -> Measured:
+        costly = {name: s.draft_cost.value for name, s in self.sources.items() if not s.free}
+        return Measured(
+            self.verify.medians(),
+            {name: cost for name, cost in costly.items() if cost is not None},
+            {name: copy.deepcopy(s.acceptance) for name, s in self.sources.items()},
+        )
 
     def choose(self, options: Sequence[DraftOption], limit: int) -> tuple[DraftOption | None, int]:
         limit = min(limit, self.max_tokens)
@@ -347,8 +397,10 @@ class DraftPolicy:
         state.watches = [w for w in state.watches if w.checked < len(w.tokens)]
 
 
-def make_policy(draft_tokens: int | str, max_draft_tokens: int) -> DraftLengthPolicy:
-    """`draft_tokens` "auto" measures and decides; a number fixes k."""
+def make_policy(
+    draft_tokens: int | str, max_draft_tokens: int, start: Measured | None = None
+) -> DraftLengthPolicy:
+    """`draft_tokens` "auto" measures and decides, from `start` when given; a number fixes k."""
     if draft_tokens == "auto":
-        return DraftPolicy(max_draft_tokens)
+        return DraftPolicy(max_draft_tokens, start=start)
     return FixedDraftLength(int(draft_tokens))

@@ -20,7 +20,7 @@ from ..engines.base import Engine
 from ..errors import ContextOverflowError
 from .drafters import Draft, Drafter, DraftOption, rewind
 from .events import Kind, Source
-from .sampling import Randomness, SamplingSettings, distribution, draw, probability_of
+from .sampling import Randomness, SamplingSettings, choose_token, distribution, probability_of
 from .verify import Verification, verify_greedy, verify_sampling
 
 
@@ -82,11 +82,10 @@ def prefill(
             f"the prompt is {len(prompt)} tokens but {main.name}'s context holds {main.n_ctx}; "
             "shorten the prompt or load the model with a larger n_ctx"
         ) from None
-    p = distribution(logits, sampling)
-    token = int(p.argmax()) if sampling.greedy else draw(p, rng, len(prompt))
+    token, p, _ = choose_token(logits, sampling, rng, len(prompt))
     if drafter is not None:
         drafter.prepare(prompt)
-    return VerifiedToken(token, "main", float(p[token]), kind="first")
+    return VerifiedToken(token, "main", p, kind="first")
 
 
 def run_round(

@@ -39,10 +39,12 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def probability_of(logits: np.ndarray, token: int) -> float:
-    """softmax(logits)[token] in the logits' own precision: a third of a full softmax's time,
-    which counts once per emitted token."""
-    shifted = np.exp(logits - logits.max())
-    return float(shifted[token] / shifted.sum())
+    """softmax(logits)[token] without the softmax array: one log-sum-exp pass in the logits'
+    own precision, into one scratch array; greedy decoding pays it once per token it shows."""
+    top = logits.max()
+    shifted = np.subtract(logits, top)
+    np.exp(shifted, out=shifted)
+    return float(np.exp(logits[token] - top) / shifted.sum())
 
 
 def distribution(logits: np.ndarray, settings: SamplingSettings) -> np.ndarray:
@@ -108,3 +110,17 @@ def draw(probs: np.ndarray, rng: Randomness, position: int = 0) -> int:
     cumulative = np.cumsum(probs)
     index = int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
     return min(index, probs.size - 1)
+
+
+def choose_token(
+    logits: np.ndarray, sampling: SamplingSettings, rng: Randomness, position: int
+) -> tuple[int, float, np.ndarray | None]:
+    """The token to take after `logits`, its probability, and the whole distribution where
+    sampling needs it (rejection sampling judges by it). Greedy takes the argmax and its
+    probability alone, so no distribution is built: None."""
+    if sampling.greedy:
+        token = int(logits.argmax())
+        return token, probability_of(logits, token), None
+    probs = distribution(logits, sampling)
+    token = draw(probs, rng, position)
+    return token, float(probs[token]), probs

@@ -2,7 +2,8 @@
 
 A reader sees the old file or the new one, never half of either; a file that
 cannot be read counts as absent, since everything kept this way (verdicts,
-default drafts) can be recomputed or chosen again.
+default drafts, call costs) can be recomputed or chosen again. For the same reason
+a cache that cannot be written is a note (`CacheNote`), never an error.
 """
 
 from __future__ import annotations
@@ -10,8 +11,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
+
+from ..errors import one_line
 
 
 def read_json_object(path: Path) -> dict[str, Any]:
@@ -30,3 +34,21 @@ def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
     ) as handle:
         json.dump(data, handle, indent=1, ensure_ascii=False)
     os.replace(handle.name, path)
+
+
+class CacheNote(UserWarning):
+    """The cache could not be written: work goes on, only slower next time."""
+
+
+def write_cache_atomically(path: Path, data: dict[str, Any], what: str) -> None:
+    """Write a cache file; one that cannot be written is skipped with a note naming `what`
+    is lost and the fix, as a cache safe to lose must never stop the work it speeds up."""
+    try:
+        write_json_atomically(path, data)
+    except OSError as exc:
+        warnings.warn(
+            f"{what} are not cached ({one_line(exc)}); set SPECDEC_CACHE_DIR to a writable "
+            "folder to keep them",
+            CacheNote,
+            stacklevel=3,
+        )

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import os
 import threading
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from ...errors import IncompatibleDraftError, ModelFileError, one_line
+from ...errors import IncompatibleDraftError, ModelFileError
 from ..gguf.metadata import read_gguf_vocabulary
-from ..json_file import read_json_object, write_json_atomically
+from ..json_file import CacheNote as CacheNote  # where callers have caught it
+from ..json_file import read_json_object, write_cache_atomically
 from ..metadata import fingerprint, read_model_info
 from ..model_info import ModelInfo
 from ..paths import cache_dir
@@ -178,10 +178,6 @@ class _Reader:
         self.vocabulary = cache(read_gguf_vocabulary)
 
 
-class CacheNote(UserWarning):
-    """The cache could not be written: work goes on, only slower next time."""
-
-
 class VerdictStore:
     """Verdicts in one JSON file, written whole and atomically. It is a cache: a damaged
     file, or one written for other rules, counts as empty."""
@@ -197,15 +193,8 @@ class VerdictStore:
     def save(self, entries: dict[str, Any]) -> None:
         """Write the verdicts; a cache that cannot be written is skipped with a note, as a
         cache safe to lose must never block a load."""
-        try:
-            write_json_atomically(self.path, {"version": CACHE_VERSION, "verdicts": entries})
-        except OSError as exc:
-            warnings.warn(
-                f"draft verdicts are not cached ({one_line(exc)}); set SPECDEC_CACHE_DIR to a "
-                "writable folder to keep them",
-                CacheNote,
-                stacklevel=2,
-            )
+        data = {"version": CACHE_VERSION, "verdicts": entries}
+        write_cache_atomically(self.path, data, "draft verdicts")
 
 
 @cache
