@@ -118,3 +118,12 @@ def notebook_page(url: str, name: str) -> Iterator:
             yield page
         finally:
             browser.close()
+
+
+@contextmanager
+def lab_notebook(
+    home: Path, name: str, cells: Sequence[str], settings: dict[str, dict] | None = None
+) -> Iterator:
+    """JupyterLab serving one notebook, open in Chromium with its cells run: the page."""
+    with jupyter_lab(home, {name: cells}, settings) as (url, _), notebook_page(url, name) as page:
+        yield page

@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 import pytest
-from jupyter_lab import CHROMIUM, jupyter_lab, notebook_page
+from jupyter_lab import CHROMIUM, lab_notebook
 
 ROOT = Path(__file__).parent.parent
 SCREENSHOTS = Path(os.environ.get("SPECDEC_SCREENSHOTS", ROOT / "screenshots"))
@@ -53,10 +53,7 @@ NOTEBOOK_CELLS = [
 @pytest.fixture(scope="module")
 def page(qwen_paths, tmp_path_factory):
     home = tmp_path_factory.mktemp("lab")
-    with (
-        jupyter_lab(home, {"progress.ipynb": NOTEBOOK_CELLS}) as (url, _),
-        notebook_page(url, "progress.ipynb") as page,
-    ):
+    with lab_notebook(home, "progress.ipynb", NOTEBOOK_CELLS) as page:
         yield page
 
 

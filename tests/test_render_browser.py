@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 import pytest
-from jupyter_lab import CHROMIUM, jupyter_lab, notebook_page
+from jupyter_lab import CHROMIUM, lab_notebook
 
 from specdec_jupyter.decoding.events import GenerationStats, TokenEvent
 from specdec_jupyter.render import result_to_html
@@ -105,10 +105,7 @@ def screenshots(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def page(qwen_paths, tmp_path_factory):
     home = tmp_path_factory.mktemp("lab")
-    with (
-        jupyter_lab(home, {"render.ipynb": NOTEBOOK_CELLS}) as (url, _),
-        notebook_page(url, "render.ipynb") as page,
-    ):
+    with lab_notebook(home, "render.ipynb", NOTEBOOK_CELLS) as page:
         yield page
 
 
