@@ -127,3 +127,12 @@ def lab_notebook(
     """JupyterLab serving one notebook, open in Chromium with its cells run: the page."""
     with jupyter_lab(home, {name: cells}, settings) as (url, _), notebook_page(url, name) as page:
         yield page
+
+
+def ask_and_wait(chat, prompt: str, timeout_ms: int = 180_000):
+    """Send `prompt` in the chat widget `chat` and return its first finished reply (stats in)."""
+    chat.locator(".specdec-input").fill(prompt)
+    chat.locator(".specdec-input").press("Enter")
+    reply = chat.locator(".specdec-assistant:not(.specdec-live)").first
+    reply.locator(".specdec-stats").wait_for(timeout=timeout_ms)
+    return reply

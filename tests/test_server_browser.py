@@ -5,7 +5,7 @@ test process starts, and the reply's accepted draft tokens show green."""
 from __future__ import annotations
 
 import pytest
-from jupyter_lab import CHROMIUM, jupyter_lab, notebook_page
+from jupyter_lab import CHROMIUM, ask_and_wait, lab_notebook
 
 from specdec_jupyter.manager import EngineManager
 from specdec_jupyter.server.app import SpecDecServer
@@ -28,18 +28,12 @@ def test_a_chat_on_a_server_shows_green_draft_tokens(server_url, tmp_path):
         "from specdec_jupyter.widgets import ChatWidget\n"
         f'ChatWidget("toy-trigram", server="{server_url}", max_tokens=24, draft_tokens=3)'
     ]
-    with (
-        jupyter_lab(tmp_path, {"remote.ipynb": cells}) as (url, _),
-        notebook_page(url, "remote.ipynb") as page,
-    ):
+    with lab_notebook(tmp_path, "remote.ipynb", cells) as page:
         chat = page.locator(".specdec-chat").first
         chat.wait_for(timeout=180_000)
         drafts = chat.locator(".specdec-draft-select option").all_inner_texts()
         assert any("toy-bigram" in d for d in drafts), drafts
-        chat.locator(".specdec-input").fill("the cat sat on")
-        chat.locator(".specdec-input").press("Enter")
-        reply = chat.locator(".specdec-assistant:not(.specdec-live)").first
-        reply.locator(".specdec-stats").wait_for(timeout=180_000)
+        reply = ask_and_wait(chat, "the cat sat on")
         assert reply.locator(".specdec-draft").count() > 0
         background = reply.locator(".specdec-draft").first.evaluate("e => e.style.background")
         assert background.startswith("rgba(34, 197, 94")

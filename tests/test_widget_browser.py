@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 
 import pytest
-from jupyter_lab import CHROMIUM, jupyter_lab, notebook_page
+from jupyter_lab import CHROMIUM, ask_and_wait, jupyter_lab, notebook_page
 
 ROOT = Path(__file__).parent.parent
 SCREENSHOTS = Path(os.environ.get("SPECDEC_SCREENSHOTS", ROOT / "screenshots"))
@@ -90,10 +90,7 @@ def test_draft_list_offers_only_compatible_drafts_and_says_why_not(chat):
 
 def test_a_reply_shows_green_draft_tokens_and_stats(chat):
     set_max_tokens(chat, 48)
-    chat.locator(".specdec-input").fill(FIRST_PROMPT)
-    chat.locator(".specdec-input").press("Enter")
-    reply = chat.locator(".specdec-assistant:not(.specdec-live)").first
-    reply.locator(".specdec-stats").wait_for(timeout=180_000)
+    reply = ask_and_wait(chat, FIRST_PROMPT)
     assert reply.locator(".specdec-draft").count() > 0
     background = reply.locator(".specdec-draft").first.evaluate("e => e.style.background")
     assert background.startswith("rgba(34, 197, 94")
