@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from specdec_jupyter.engines.base import ChatMessage, require_room
+from specdec_jupyter.models.vocabulary import VocabularyFacts
 
 GOOSE = "🪿"
 GOOSE_HEAD, GOOSE_TAIL, END = 256, 257, 258
@@ -59,6 +60,10 @@ class ScriptedEngine:
 
     def rollback(self, n_keep: int) -> None:
         del self._tokens[n_keep:]
+
+    def vocabulary(self) -> VocabularyFacts:
+        texts = tuple(self.token_bytes(t).decode("utf-8", "replace") for t in range(self.n_vocab))
+        return VocabularyFacts("scripted", self.n_vocab, None, END, False, False, texts)
 
     def close(self) -> None:
         self._tokens.clear()
