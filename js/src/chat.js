@@ -4,6 +4,7 @@
 // Clear (undoable), and settings. State lives in the Python traits; the reply being
 // generated streams in through custom messages (see stream.js).
 import "./chat.css";
+import "./markdown/markdown.css"; // here, not in render.js: node imports render.js in tests
 import { el } from "./dom.js";
 import { FollowScroll } from "./follow.js";
 import { roundStrip } from "./rounds.js";

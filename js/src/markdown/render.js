@@ -11,7 +11,6 @@ import MarkdownIt from "markdown-it";
 import { rejectedSpan, tokenSpan } from "../provenance.js";
 import { alignText, tokenRuns, tokenStarts } from "./align.js";
 import { mathPlugin } from "./math.js";
-import "./markdown.css";
 
 function highlight(code, language) {
   if (!language || !hljs.getLanguage(language)) return "";
