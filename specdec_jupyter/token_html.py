@@ -47,6 +47,6 @@ def token_span(event: TokenEvent, text: str, *, segment: str = "") -> str:
     source_class = "specdec-draft" if event.source == "draft" else "specdec-main"
     style = f' style="{";".join(styles)}"' if styles else ""
     return (
-        f'<span class="{source_class} specdec-{kind}" data-round="{event.round}"{style} '
+        f'<span class="{source_class} specdec-kind-{kind}" data-round="{event.round}"{style} '
         f'title="{html.escape(token_tooltip(event))}">{html.escape(text)}</span>'
     )

@@ -160,8 +160,8 @@ def test_fixed_reply_renders_with_every_token_in_light_and_dark(page, fixed, scr
 
 def test_corrections_rejected_drafts_and_the_round_on_hover(page, fixed):
     message = fixed.locator("xpath=..")
-    assert fixed.locator(".specdec-correction").count() > 0
-    assert fixed.locator(".specdec-bonus").count() > 0
+    assert fixed.locator(".specdec-kind-correction").count() > 0
+    assert fixed.locator(".specdec-kind-bonus").count() > 0
     struck = fixed.locator(".specdec-rejected").first
     assert not struck.is_visible()
     message.locator(".specdec-rejected-toggle input").check()
@@ -233,7 +233,7 @@ def test_the_html_fallback_renders_the_same_without_a_script(page, scheme, scree
             "e => e.getBoundingClientRect().height"
         )
         assert height > 20  # MathML laid out as a formula (a fraction stands tall)
-        assert "replaced draft" in reply.locator(".specdec-correction").first.get_attribute("title")
+        assert "replaced draft" in reply.locator(".specdec-kind-correction").first.get_attribute("title")
         reply.screenshot(path=str(screenshots / f"fallback-{scheme}.png"))
     finally:
         plain.close()

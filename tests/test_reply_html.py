@@ -101,8 +101,8 @@ def test_corrections_and_bonus_tokens_are_marked_apart_and_say_what_they_replace
     events[1] = TokenEvent(1, "b", "main", 1, 0.6, 0.1, None, "correction", ("x", "y"))
     events.append(TokenEvent(3, "d", "main", 2, 0.9, None, None, "bonus"))
     page = reply_to_html(events)
-    assert 'class="specdec-main specdec-correction"' in page and "wavy" in page
-    assert 'class="specdec-main specdec-bonus"' in page and "dotted" in page
+    assert 'class="specdec-main specdec-kind-correction"' in page and "wavy" in page
+    assert 'class="specdec-main specdec-kind-bonus"' in page and "dotted" in page
     assert "replaced draft &#x27;xy&#x27;" in page
 
 

@@ -36,7 +36,7 @@ export function tokenKind(token) {
 export function tokenSpan(doc, token, index, text = token.text) {
   const span = doc.createElement("span");
   const isDraft = token.source === "draft";
-  span.className = `${isDraft ? "specdec-draft" : "specdec-main"} specdec-${tokenKind(token)}`;
+  span.className = `${isDraft ? "specdec-draft" : "specdec-main"} specdec-kind-${tokenKind(token)}`;
   span.textContent = text;
   span.dataset.index = String(index);
   span.dataset.round = String(token.round);

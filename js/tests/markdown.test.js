@@ -140,7 +140,7 @@ describe("rendered replies keep every token's span", () => {
     renderReply(element, tokens);
     const struck = element.querySelector("s.specdec-rejected");
     expect(struck.textContent).toBe("3 +");
-    expect(struck.nextSibling.classList.contains("specdec-correction")).toBe(true);
+    expect(struck.nextSibling.classList.contains("specdec-kind-correction")).toBe(true);
     expect(element.querySelectorAll("s.specdec-rejected")).toHaveLength(1);
   });
 

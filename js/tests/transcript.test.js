@@ -40,9 +40,9 @@ describe("token spans", () => {
     appendTokens(reply, [main("def"), draft(" quick", 0.5), draft("sort", 1)]);
     const spans = reply.querySelectorAll("span");
     expect(spans).toHaveLength(3);
-    expect(spans[0].className).toBe("specdec-main specdec-plain");
+    expect(spans[0].className).toBe("specdec-main specdec-kind-plain");
     expect(spans[0].style.background).toBe("");
-    expect(spans[1].className).toBe("specdec-draft specdec-accepted");
+    expect(spans[1].className).toBe("specdec-draft specdec-kind-accepted");
     expect(spans[1].style.background).toContain("0.60"); // p = 0.9
     expect(reply.textContent).toBe("def quicksort");
   });
