@@ -233,7 +233,8 @@ def test_the_html_fallback_renders_the_same_without_a_script(page, scheme, scree
             "e => e.getBoundingClientRect().height"
         )
         assert height > 20  # MathML laid out as a formula (a fraction stands tall)
-        assert "replaced draft" in reply.locator(".specdec-kind-correction").first.get_attribute("title")
+        correction = reply.locator(".specdec-kind-correction").first
+        assert "replaced draft" in correction.get_attribute("title")
         reply.screenshot(path=str(screenshots / f"fallback-{scheme}.png"))
     finally:
         plain.close()
