@@ -135,3 +135,15 @@ def test_a_warm_policy_on_this_machine_skips_a_draft_that_costs_more_than_it_giv
         acceptance.record_round(1, i % 2)
     start = Measured(dict(CALLS), {"draft": 0.023}, {"draft": acceptance})
     assert DraftPolicy(max_tokens=5, start=start).choose([model_option("draft")], 5) == (None, 0)
+
+
+def test_costs_remembered_under_load_are_not_trusted():
+    """Costs from a run that shared the CPU (a call on 2 tokens at 8 s beside 59 ms on one, a
+    draft token at 1.5 s) would keep auto from ever drafting, and so from measuring them
+    again: a warm policy drops them and measures afresh, as a cold one does."""
+    start = Measured(
+        {1: 0.059, 2: 8.2, 3: 4.3, 4: 0.15}, {"draft": 1.5}, {"draft": sure_acceptance()}
+    )
+    policy = DraftPolicy(max_tokens=5, start=start)
+    assert policy.verify.medians() == {1: 0.059, 4: 0.15}
+    assert policy.sources["draft"].draft_cost.value is None

@@ -261,10 +261,17 @@ class DraftPolicy:
             self._start_from(start)
 
     def _start_from(self, start: Measured) -> None:
+        """Seed from remembered costs, except those no quiet machine gives: a call on n tokens
+        dearer than n calls on one, or a draft token dearer than a main-model call. Such a
+        figure was measured while other work held the CPU; kept, it would make drafting look
+        hopeless, and the sizes a policy never drafts are never measured again to correct it."""
+        single = start.batch_seconds.get(1)
         for size, seconds in start.batch_seconds.items():
-            self.verify.record(size, seconds)
+            if single is None or seconds <= size * single:
+                self.verify.record(size, seconds)
         for name, seconds in start.draft_seconds.items():
-            self.sources.setdefault(name, _Source()).draft_cost.update(seconds)
+            if single is None or seconds <= single:
+                self.sources.setdefault(name, _Source()).draft_cost.update(seconds)
         for name, acceptance in start.acceptance.items():
             self.sources.setdefault(name, _Source()).acceptance = copy.deepcopy(acceptance)
 
