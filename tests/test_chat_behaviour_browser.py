@@ -176,11 +176,13 @@ def test_continue_extends_the_last_reply(page, chat):
     before = reply.locator(".specdec-reply").inner_text()
     spans = reply.locator(".specdec-reply span").count()
     chat.locator(".specdec-continue").click()
-    page.wait_for_function(  # the continued reply has landed, longer
-        "(() => { const c = document.querySelector('.specdec-chat');"
+    page.wait_for_function(  # the continued reply has landed, longer, the old text first
+        "([spans, before]) => { const c = document.querySelector('.specdec-chat');"
         " const r = [...c.querySelectorAll('.specdec-assistant:not(.specdec-live)')].at(-1);"
         " return c.dataset.state === 'idle' && r"
-        f" && r.querySelectorAll('.specdec-reply span').length > {spans}; }})()"
+        " && r.querySelectorAll('.specdec-reply span').length > spans"
+        " && r.querySelector('.specdec-reply').innerText.startsWith(before); }",
+        arg=[spans, before],
     )
     reply = replies(chat).last
     assert reply.locator(".specdec-reply").inner_text().startswith(before)
