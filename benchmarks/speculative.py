@@ -31,6 +31,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from prompts import CODE_PROMPTS, PROMPTS, PROSE_PROMPTS
 
 import specdec_jupyter as sd
-from specdec_jupyter.decoding.cost_memory import CostMemory, machine_identity
+from specdec_jupyter.decoding.cost_memory import CostMemory, CostStore, machine_identity
 from specdec_jupyter.decoding.history import HISTORY
 
 MAIN, DRAFT = "qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"
@@ -452,6 +453,9 @@ def main() -> None:
     session.main, session.draft = TimedEngine(session.main), TimedEngine(session.draft)
     peers = Peers(raw_main.path, info["threads"]) if args.peers else None
     chosen = modes(ks, peers is not None)
+    # Call costs remembered by this run only: what tests or runs on a busy machine left in
+    # the cache must not steer the policies measured here.
+    store = CostStore(Path(tempfile.mkdtemp(prefix="specdec-bench-")) / "call-costs.json")
     rows = []
     for name in names:
         prompt = PROMPTS[name]
@@ -460,9 +464,9 @@ def main() -> None:
         runs: dict[str, list[dict]] = {mode.name: [] for mode in chosen}
         for _ in range(args.repeat):  # whole passes, so a slow spell hits every mode alike
             for mode in chosen:
-                # A new session's view: call costs from the cache, no acceptance carried over
-                # from another mode's run on this prompt.
-                session.memory = CostMemory(raw_main, session.draft._engine)
+                # A new session's view: call costs this benchmark measured, no acceptance
+                # carried over from another mode's run on this prompt.
+                session.memory = CostMemory(raw_main, session.draft._engine, store)
                 if mode.peer:
                     is_end = raw_main.is_end_of_generation
                     run = peers.run(mode.peer, prompt_tokens, max_tokens, is_end)

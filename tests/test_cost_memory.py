@@ -14,7 +14,9 @@ from specdec_jupyter.decoding.cost_memory import CostMemory, CostStore
 from specdec_jupyter.decoding.drafters import DraftOption, ModelDrafter
 from specdec_jupyter.decoding.loop import GenerationSettings, speculative_decode
 from specdec_jupyter.decoding.policy import (
+    UNCONFIRMED_DISCOUNT,
     AcceptanceByPosition,
+    BatchCosts,
     DraftPolicy,
     Measured,
     best_draft_length,
@@ -145,5 +147,35 @@ def test_costs_remembered_under_load_are_not_trusted():
         {1: 0.059, 2: 8.2, 3: 4.3, 4: 0.15}, {"draft": 1.5}, {"draft": sure_acceptance()}
     )
     policy = DraftPolicy(max_tokens=5, start=start)
-    assert policy.verify.medians() == {1: 0.059, 4: 0.15}
+    assert policy.verify.known().keys() == {1, 4}
     assert policy.sources["draft"].draft_cost.value is None
+
+
+def test_remembered_costs_take_this_runs_scale_and_yield_to_its_timings():
+    """Costs remembered on a quieter machine give the curve's shape; the first call timed
+    now sets its scale, and a size timed now replaces its remembered cost outright."""
+    costs = BatchCosts()
+    for size, seconds in {1: 0.060, 2: 0.090, 4: 0.140}.items():
+        costs.remember(size, seconds)
+    costs.record(1, 0.120)  # twice as busy as then
+    known = costs.known()
+    assert known[1] == 0.120
+    assert known[2] == pytest.approx(0.120 + (0.180 - 0.120) * (1 - UNCONFIRMED_DISCOUNT))
+    costs.record(2, 0.200)
+    assert costs.known()[2] == 0.200  # timed now: no discount, no remembered sample
+    assert costs.medians() == {1: 0.120, 2: 0.200}  # what this run measured, to remember
+
+
+def test_a_remembered_batch_too_dear_for_its_size_is_tried_again():
+    """A 4-token call remembered at 2.6 single calls (a busy moment; 2.3 is this machine's)
+    with lookup drafts right 85% of the time: at the remembered cost drafting 3 would
+    just not pay, so without the discount auto would never draft 3 and never see that it
+    does."""
+    remembered = {1: 0.062, 2: 0.091, 3: 0.131, 4: 0.062 * 2.6}
+    acceptance = [0.85, 0.85, 0.85]
+    verify = [remembered[k + 1] for k in range(4)]
+    assert best_draft_length(acceptance, 0.0, verify)[0] != 3
+    costs = BatchCosts()
+    for size, seconds in remembered.items():
+        costs.remember(size, seconds)
+    assert best_draft_length(acceptance, 0.0, [costs.estimate(k + 1) for k in range(4)])[0] == 3

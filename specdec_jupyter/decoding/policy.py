@@ -38,6 +38,8 @@ ACCEPTANCE_MEMORY = 0.85  # each round of evidence keeps 85% of the older: ~7 ro
 COST_SAMPLES = 9  # a cost is the median of its last 9 timings: robust to a busy machine
 PROBE_BUDGET = 0.03  # probes of a costly drafter may spend 3% of the run's time
 PROBE_TOKENS = 2  # tokens a probe drafts: enough to see costs and the first acceptances
+UNCONFIRMED_DISCOUNT = 0.1  # a remembered call not yet timed in this run: its extra cost over
+# a single token's call counts 10% less
 STEADY_CATCH_UP = 2  # a drafter in step reads 1-2 context tokens before drafting
 
 
@@ -90,24 +92,48 @@ class BatchCosts:
     between them; it is taken halfway, so that sizes never tried look a little cheap
     and get tried (otherwise a pessimistic guess would never be corrected). Past the
     largest size seen, the line through the two largest is extended.
+
+    Costs remembered from an earlier run (`remember`) give the shape of the curve; this
+    run's timings give its scale: a remembered size not yet timed in this run costs its
+    remembered seconds times the median ratio, over the sizes timed in both, of now to
+    then (a machine busier or quieter than then); and what it costs beyond a single
+    token's call counts `UNCONFIRMED_DISCOUNT` less, so that a remembered cost a little
+    too dear for its size (timed while something else ran) gets tried, and timed, again.
     """
 
     def __init__(self) -> None:
         self._by_size: dict[int, RecentMedian] = {}
+        self._remembered: dict[int, float] = {}
 
     def record(self, size: int, seconds: float) -> None:
         self._by_size.setdefault(size, RecentMedian()).update(seconds)
 
+    def remember(self, size: int, seconds: float) -> None:
+        """A cost from an earlier run: counts until this run times that size."""
+        self._remembered[size] = seconds
+
     @property
     def largest(self) -> int:
-        return max(self._by_size, default=0)
+        return max([*self._by_size, *self._remembered], default=0)
 
     def medians(self) -> dict[int, float]:
-        """The recent median of every size seen."""
+        """The recent median of every size timed in this run."""
         return {b: m.value for b, m in sorted(self._by_size.items()) if m.value is not None}
 
+    def known(self) -> dict[int, float]:
+        """Every size's cost: timed in this run, else remembered and scaled to this run."""
+        timed = self.medians()
+        ratios = [timed[b] / then for b, then in self._remembered.items() if b in timed]
+        scale = statistics.median(ratios) if ratios else 1.0
+        known = {b: then * scale for b, then in self._remembered.items()} | timed
+        single = known.get(1)
+        if single is not None:
+            for b in self._remembered.keys() - timed.keys():
+                known[b] = single + (known[b] - single) * (1 - UNCONFIRMED_DISCOUNT)
+        return dict(sorted(known.items()))
+
     def estimate(self, size: int) -> float | None:
-        known = self.medians()
+        known = self.known()
         if size in known:
             return known[size]
         below = [b for b in known if b < size]
@@ -268,7 +294,7 @@ class DraftPolicy:
         single = start.batch_seconds.get(1)
         for size, seconds in start.batch_seconds.items():
             if single is None or seconds <= size * single:
-                self.verify.record(size, seconds)
+                self.verify.remember(size, seconds)
         for name, seconds in start.draft_seconds.items():
             if single is None or seconds <= single:
                 self.sources.setdefault(name, _Source()).draft_cost.update(seconds)
