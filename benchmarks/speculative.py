@@ -12,8 +12,11 @@ llama-cpp-python's high-level `Llama`, plain and with `LlamaPromptLookupDecoding
 Before the modes of a prompt run, the main model's call costs are measured on this prompt's
 context: one call on n = 1..8 tokens, median of `--calls` timings each. From them the
 *ceiling*: the tokens per second drafts would give if they cost nothing and were always
-right, max over n of n / cost(n). Each mode is reported as a ratio to plain decoding of the
-same prompt in the same run, and as a share of that ceiling. Every engine call of every run
+right, max over n of n / cost(n); and *copying's ceiling*: what drafts copied from the
+context could give on plain decoding's reply if each round drafted exactly the tokens the
+copy gets right (new text cannot be copied, whatever drafter copies it). Each mode is
+reported as a ratio to plain decoding of the same prompt in the same run, and as a share of
+the ceiling. Every engine call of every run
 is timed too, so each run's decoding time can be set against what its calls predict (the
 sum, over its calls, of the median cost of a call of that size in that run, "t/calls"),
 and the share of it spent outside the engines' calls is our loop's own ("loop").
@@ -48,6 +51,7 @@ from prompts import CODE_PROMPTS, PROMPTS, PROSE_PROMPTS
 
 import specdec_jupyter as sd
 from specdec_jupyter.decoding.cost_memory import CostMemory, CostStore, machine_identity
+from specdec_jupyter.decoding.drafters import PromptLookupDrafter
 from specdec_jupyter.decoding.history import HISTORY
 
 MAIN, DRAFT = "qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"
@@ -137,6 +141,23 @@ def ceiling(costs: dict[int, float]) -> tuple[int, float]:
     tokens a call of n, at the best n; and that n."""
     best = max(costs, key=lambda n: n / costs[n])
     return best, best / costs[best]
+
+
+def copy_ceiling(prompt: list[int], reply: list[int], costs: dict[int, float]) -> float:
+    """The best tokens per second copying can give on this reply: each round drafts exactly
+    the tokens the copier (prompt lookup, context only) gets right, up to the ceiling's
+    best call size, at the measured call costs. New text (a docstring, an explanation)
+    cannot be copied, so on such replies this sits well below the ceiling."""
+    best_n, _ = ceiling(costs)
+    copier = PromptLookupDrafter()
+    copier.prepare(prompt)
+    at, seconds = 0, 0.0
+    while at < len(reply):
+        guess = copier.lookup(prompt + reply[:at], best_n - 1)
+        right = agreement(guess, reply[at:])
+        seconds += costs[right + 1]
+        at += right + 1
+    return len(reply) / seconds
 
 
 class CountingLookup(LlamaPromptLookupDecoding):
@@ -302,8 +323,9 @@ def targets(rows: list[dict]) -> list[dict]:
 
 def print_row(row: dict, header: bool) -> None:
     if header:
-        print(f"\n{row['prompt']}: ceiling {row['ceiling_tokens_per_second']:.1f} tok/s "
-              f"({row['ceiling_batch']} tokens a call)")  # fmt: skip
+        print(f"\n{row['prompt']}: ceiling {row['ceiling_speedup']:.2f}x plain "
+              f"({row['ceiling_batch']} tokens a call), "
+              f"copying's {row['copy_ceiling_speedup']:.2f}x")  # fmt: skip
         print(f"  {'mode':26} {'tok/s':>6} {'x plain':>7} {'ceiling':>7} {'accept':>7} "
               f"{'mean k':>6} {'agree':>7} {'t/calls':>7} {'loop':>5}")  # fmt: skip
     accept = "" if row["acceptance_rate"] is None else f"{row['acceptance_rate']:.0%}"
@@ -319,7 +341,7 @@ def print_row(row: dict, header: bool) -> None:
 
 def markdown_table(rows: list[dict]) -> str:
     """Per mode and prompt: speedup over plain, and the share of the ceiling where known;
-    a last line gives each prompt's ceiling."""
+    the last lines give each prompt's ceiling and copying's."""
     prompts = list(dict.fromkeys(r["prompt"] for r in rows))
     names = list(dict.fromkeys(r["mode"] for r in rows))
     by = {(r["prompt"], r["mode"]): r for r in rows}
@@ -332,9 +354,12 @@ def markdown_table(rows: list[dict]) -> str:
             cells.append(f"{row['speedup']:.2f}x{share}" if row else "")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     first = [by.get((prompt, names[0]), {}) for prompt in prompts]
-    if all("ceiling_speedup" in row for row in first):
-        cells = [f"{row['ceiling_speedup']:.2f}x" for row in first]
-        lines.append("| *ceiling* | " + " | ".join(cells) + " |")
+    for key, label in (
+        ("ceiling_speedup", "ceiling"),
+        ("copy_ceiling_speedup", "copying's ceiling"),
+    ):
+        if all(key in row for row in first):
+            lines.append(f"| *{label}* | " + " | ".join(f"{row[key]:.2f}x" for row in first) + " |")
     return "\n".join(lines)
 
 
@@ -372,10 +397,13 @@ def bar_chart(rows: list[dict], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def prompt_rows(name: str, chosen: list[Mode], runs: dict[str, list[dict]], costs: dict) -> list:
-    """A prompt's rows: each mode's median run, against plain and the ceiling."""
+def prompt_rows(
+    name: str, prompt: list[int], chosen: list[Mode], runs: dict[str, list[dict]], costs: dict
+) -> list:
+    """A prompt's rows: each mode's median run, against plain and the ceilings."""
     best_n, top = ceiling(costs)
     plain = median_run(runs["plain"])
+    copy_top = copy_ceiling(prompt, plain["token_ids"], costs)
     rows = []
     for mode in chosen:
         run = median_run(runs[mode.name])
@@ -388,6 +416,7 @@ def prompt_rows(name: str, chosen: list[Mode], runs: dict[str, list[dict]], cost
             "ceiling_tokens_per_second": top,
             "ceiling_batch": best_n,
             "ceiling_speedup": top / plain["tokens_per_second"],
+            "copy_ceiling_speedup": copy_top / plain["tokens_per_second"],
             "call_seconds": costs,
             "agree_with_plain": agreement(plain["token_ids"], run["token_ids"]),
             **{key: value for key, value in run.items() if key != "token_ids"},
@@ -473,7 +502,7 @@ def main() -> None:
                 else:
                     run = run_ours(session, prompt, max_tokens, mode)
                 runs[mode.name].append(run)
-        for i, row in enumerate(prompt_rows(name, chosen, runs, costs)):
+        for i, row in enumerate(prompt_rows(name, prompt_tokens, chosen, runs, costs)):
             rows.append(row)
             print_row(row, header=i == 0)
         info["seconds"] = perf_counter() - started
