@@ -36,7 +36,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
@@ -109,13 +109,15 @@ class TimedEngine:
         return rows
 
 
-def predicted_seconds(calls: Sequence[tuple[int, float]]) -> float:
-    """What a run's calls should take: each call at the median cost of its size in the run."""
-    by_size: dict[int, list[float]] = {}
-    for size, seconds in calls:
-        by_size.setdefault(size, []).append(seconds)
-    medians = {size: statistics.median(times) for size, times in by_size.items()}
-    return sum(medians[size] for size, _ in calls)
+def predicted_seconds(calls: Sequence[tuple[Hashable, float]]) -> float:
+    """What a run's calls should take: each call at the median cost of its kind in the run
+    (a kind is an engine and a call size: the draft model's calls on 2 tokens are not the
+    main model's)."""
+    by_kind: dict[Hashable, list[float]] = {}
+    for kind, seconds in calls:
+        by_kind.setdefault(kind, []).append(seconds)
+    medians = {kind: statistics.median(times) for kind, times in by_kind.items()}
+    return sum(medians[kind] for kind, _ in calls)
 
 
 def call_costs(engine, context: Sequence[int], repeats: int) -> dict[int, float]:
@@ -246,7 +248,9 @@ def run_ours(session: sd.Session, prompt: str, max_tokens: int, mode: Mode) -> d
     }
     if timed:
         first_at = perf_counter() - stats.generation_time  # a moment after the first token
-        decoding = [(n, s) for e in timed for ended, n, s in e.calls if ended > first_at]
+        decoding = [
+            ((i, n), s) for i, e in enumerate(timed) for ended, n, s in e.calls if ended > first_at
+        ]
         run["calls_seconds"] = sum(seconds for _, seconds in decoding)
         run["loop_share"] = 1 - run["calls_seconds"] / stats.generation_time
         run["calls_predict_seconds"] = predicted_seconds(decoding)
