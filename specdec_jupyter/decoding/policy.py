@@ -183,15 +183,36 @@ class AcceptanceByPosition:
         if n_accepted < n_drafted:
             self.record(n_accepted + 1, False)
 
-    def estimates(self, n: int) -> list[float]:
+    def estimates(
+        self, n: int, priors: Sequence[float] | None = None, start: float = PRIOR_ACCEPTANCE
+    ) -> list[float]:
+        """a_1…a_n; where evidence is thin, each leans on `priors[i]` when given, else on
+        the estimate before it (the first on `start`)."""
         result: list[float] = []
-        prior = PRIOR_ACCEPTANCE
+        prior = start
         for i in range(n):
+            if priors is not None:
+                prior = priors[i]
             judged = self._judged[i] if i < len(self._judged) else 0.0
             accepted = self._accepted[i] if i < len(self._accepted) else 0.0
             prior = (accepted + PRIOR_WEIGHT * prior) / (judged + PRIOR_WEIGHT)
             result.append(prior)
         return result
+
+    @classmethod
+    def pooled(cls, parts: Sequence[AcceptanceByPosition]) -> AcceptanceByPosition:
+        """The evidence of several sources together."""
+        pool = cls()
+        for part in parts:
+            for position, (accepted, judged) in enumerate(
+                zip(part._accepted, part._judged, strict=True)
+            ):
+                if position == len(pool._judged):
+                    pool._accepted.append(0.0)
+                    pool._judged.append(0.0)
+                pool._accepted[position] += accepted
+                pool._judged[position] += judged
+        return pool
 
 
 @dataclass
@@ -323,7 +344,7 @@ class DraftPolicy:
 
         best: tuple[DraftOption | None, int, float] = (None, 0, 1 / plain)
         for option in options:
-            k, rate = self._best(option, limit, self._state(option).acceptance.estimates(limit))
+            k, rate = self._best(option, limit, self._acceptance(option.source, limit))
             if rate > best[2]:
                 best = (option, k, rate)
         if best[0] is not None:
@@ -350,6 +371,26 @@ class DraftPolicy:
 
     def _state(self, option: DraftOption) -> _Source:
         return self.sources.setdefault(option.source, _Source())
+
+    def _acceptance(self, source: str, n: int) -> list[float]:
+        """The source's a_1…a_n. A source that is one bucket of a family ("prompt-lookup/3":
+        a copy matched 3 tokens in a row) leans, where its own evidence is thin, on what its
+        siblings saw: on prose, where copies are rarely right, a bucket seen for the first
+        time starts as doubtful as the others proved, and on a code edit as promising. A
+        free source needs no benefit of the doubt (hindsight judges its drafts whether it
+        drafts or not), so with no evidence at all it is taken to be wrong."""
+        state = self.sources[source]
+        start = 0.0 if state.free else PRIOR_ACCEPTANCE
+        family, _, bucket = source.partition("/")
+        if not bucket:
+            return state.acceptance.estimates(n, start=start)
+        siblings = [
+            other.acceptance
+            for name, other in self.sources.items()
+            if name != source and name.partition("/")[0] == family
+        ]
+        priors = AcceptanceByPosition.pooled(siblings).estimates(n, start=start)
+        return state.acceptance.estimates(n, priors)
 
     def _draft_cost(self, option: DraftOption) -> float | None:
         """Seconds per drafted token; a free preview proves the drafter costs nothing."""
