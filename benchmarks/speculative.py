@@ -368,7 +368,7 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def bar_chart(rows: list[dict], path: Path, title: str) -> None:
-    """Speedup over plain by prompt (groups) and mode (bars), each prompt's ceiling a line."""
+    """Speedup over plain by prompt (groups) and mode (bars), each prompt's ceilings lines."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -385,17 +385,19 @@ def bar_chart(rows: list[dict], path: Path, title: str) -> None:
         values = [by[(p, name)]["speedup"] if (p, name) in by else 0.0 for p in prompts]
         offset = (i - (len(names) - 1) / 2) * width
         ax.bar(x + offset, values, width, label=name, color=colours(i % 10))
-    for i, prompt in enumerate(prompts):
-        top = by.get((prompt, names[0]), {}).get("ceiling_speedup")
-        if top:
-            ax.hlines(top, i - 0.45, i + 0.45, colors="black", linestyles="dashed", linewidth=1)
+    for key, style in (("ceiling_speedup", "dashed"), ("copy_ceiling_speedup", "dotted")):
+        for i, prompt in enumerate(prompts):
+            top = by.get((prompt, names[0]), {}).get(key)
+            if top:
+                ax.hlines(top, i - 0.45, i + 0.45, colors="black", linestyles=style, linewidth=1)
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_xticks(x, prompts, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel(
-        "speedup over plain decoding (same run)\n- - - ceiling: free, always-right drafts"
+        "speedup over plain decoding (same run)\n- - - ceiling: free, always-right drafts\n"
+        "····· copying's ceiling: lookup, wrong guesses free"
     )
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, ncol=3)
+    ax.legend(fontsize=7, ncol=1, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
