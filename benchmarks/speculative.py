@@ -367,8 +367,9 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def bar_chart(rows: list[dict], path: Path, title: str) -> None:
-    """Speedup over plain by prompt (groups) and mode (bars), each prompt's ceilings lines."""
+def bar_chart(rows: list[dict], path: Path, title: str):
+    """Speedup over plain by prompt (groups) and mode (bars), each prompt's ceilings lines
+    (named by their key, `gid`); returns the axes drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -389,7 +390,7 @@ def bar_chart(rows: list[dict], path: Path, title: str) -> None:
         for i, prompt in enumerate(prompts):
             top = by.get((prompt, names[0]), {}).get(key)
             if top:
-                ax.hlines(top, i - 0.45, i + 0.45, colors="black", linestyles=style, linewidth=1)
+                ax.hlines(top, i - 0.45, i + 0.45, colors="black", linestyles=style, lw=1, gid=key)
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_xticks(x, prompts, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel(
@@ -401,6 +402,7 @@ def bar_chart(rows: list[dict], path: Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+    return ax
 
 
 def prompt_rows(

@@ -34,11 +34,11 @@ def row(prompt: str, mode: str, tps: float, plain: float, top: float = 20.0, **e
 def test_targets_table_and_chart(tmp_path):
     bench = load_benchmark()
     rows = [
-        row("pythagoras", "plain", 12.0, 12.0),
+        row("pythagoras", "plain", 12.0, 12.0, copy_ceiling_speedup=1.1),
         row("pythagoras", "model k=3", 10.0, 12.0, acceptance_rate=1.0, loop_over_calls=1.08),
         row("pythagoras", "lookup auto", 12.2, 12.0),
         row("pythagoras", bench.AUTO, 11.5, 12.0),
-        row("code-rename", "plain", 12.0, 12.0),
+        row("code-rename", "plain", 12.0, 12.0, copy_ceiling_speedup=1.5),
         row("code-rename", "model k=3", 11.0, 12.0, acceptance_rate=0.9, loop_over_calls=1.5),
         row("code-rename", "lookup auto", 19.0, 12.0),
         row("code-rename", bench.AUTO, 18.5, 12.0),
@@ -56,8 +56,15 @@ def test_targets_table_and_chart(tmp_path):
     table = bench.markdown_table(rows)
     assert "| lookup auto | 1.02x 61% | 1.58x 95% |" in table
     assert "| *ceiling* | 1.67x | 1.67x |" in table
-    bench.bar_chart(rows, tmp_path / "chart.png", "test")
+    assert "| *copying's ceiling* | 1.10x | 1.50x |" in table
+    axes = bench.bar_chart(rows, tmp_path / "chart.png", "test")
     assert (tmp_path / "chart.png").stat().st_size > 1000
+    lines: dict[str, list[float]] = {}
+    for drawn in axes.collections:
+        if drawn.get_gid():
+            heights = [round(float(segment[0][1]), 2) for segment in drawn.get_segments()]
+            lines.setdefault(drawn.get_gid(), []).extend(heights)
+    assert lines == {"ceiling_speedup": [1.67, 1.67], "copy_ceiling_speedup": [1.1, 1.5]}
 
 
 def test_the_ceiling_is_the_best_tokens_per_second_of_free_always_right_drafts():
