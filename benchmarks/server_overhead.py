@@ -27,11 +27,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from prompts import SEED_PROMPTS
 
 from specdec_jupyter.decoding.events import TokenEvent
-from specdec_jupyter.manager import EngineManager
-from specdec_jupyter.remote import RemoteSession
 from specdec_jupyter.server.app import SpecDecServer
 from specdec_jupyter.server.serve import serving_in_background
 from specdec_jupyter.server.served import ServedModels
+from specdec_jupyter.sessions.manager import EngineManager
+from specdec_jupyter.sessions.remote import RemoteSession
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -10,9 +10,9 @@ In a notebook, `%load_ext specdec_jupyter` adds `%specdec` / `%%specdec` and the
 
 from .decoding.events import GenerationStats, TokenEvent
 from .errors import SpecDecError
-from .remote import RemoteSession, connect
-from .result import GenerationResult
-from .session import Session, load
+from .sessions.remote import RemoteSession, connect
+from .sessions.result import GenerationResult
+from .sessions.session import Session, load
 
 __all__ = [
     "GenerationResult",

@@ -12,16 +12,17 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
+from .display.progress import showing
+from .display.stats_layout import stats_to_text
+from .display.terminal import event_to_ansi
 from .engines.registry import DEFAULT_KIND, KIND_OF_FORMAT, KINDS, EngineNote, engine_kind
 from .engines.resolve import resolve
 from .errors import SettingsError, SpecDecError, one_line
 from .models.catalog import CATALOG, DEFAULT_DRAFT, DEFAULT_MAIN, GROUPS, resolve_names
 from .models.fetch import fetch, is_fetched
 from .models.paths import models_dir
-from .render import event_to_ansi
-from .result import GenerationResult
+from .sessions.result import GenerationResult
 from .settings import DRAFT_MODES, RunSettings
-from .stats_layout import stats_to_text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,7 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "models":
             handlers = {"list": _models_list, "convert-mlx": _models_convert_mlx}
-            return handlers.get(args.models_command, _models_fetch)(args)
+            with showing(not getattr(args, "quiet", True)):  # fetching and converting
+                return handlers.get(args.models_command, _models_fetch)(args)
         if args.command == "compat":
             return _compat(args)
         if args.command == "serve":
@@ -161,13 +163,13 @@ def _models_fetch(args: argparse.Namespace) -> int:
         return 0
     for model in resolve_names(args.names):
         already = is_fetched(model)
-        path = fetch(model, progress=not args.quiet)
+        path = fetch(model)
         print(f"{model.key}: {'already there' if already else 'fetched'} at {path}")
     return 0
 
 
 def _models_list(args: argparse.Namespace) -> int:
-    from .listing import models_report
+    from .display.listing import models_report
     from .models.discovery import discover, model_roots
 
     models = discover(args.folders)
@@ -180,7 +182,7 @@ def _models_list(args: argparse.Namespace) -> int:
 
 
 def _compat(args: argparse.Namespace) -> int:
-    from .listing import compat_report
+    from .display.listing import compat_report
     from .models.discovery import discover
     from .models.drafts.verdicts import check_drafts
     from .models.metadata import read_model_info
@@ -221,7 +223,7 @@ def _models_convert_mlx(args: argparse.Namespace) -> int:
             jobs.append((path.name, mlx_model_dir(path.stem, args.bits), partial(Path, path)))
         else:
             for model in resolve_names([source]):
-                fetched = partial(fetch, model, progress=not args.quiet)
+                fetched = partial(fetch, model)
                 jobs.append((model.key, mlx_model_dir(model.key, args.bits), fetched))
     if args.out is not None:
         if len(jobs) != 1:
@@ -229,7 +231,7 @@ def _models_convert_mlx(args: argparse.Namespace) -> int:
         jobs = [(jobs[0][0], args.out, jobs[0][2])]
     for label, target, gguf in jobs:
         started = time.perf_counter()
-        if convert_once(gguf(), target, bits=args.bits, progress=not args.quiet):
+        if convert_once(gguf(), target, bits=args.bits):
             print(f"{label}: converted in {time.perf_counter() - started:.0f} s to {target}")
         else:
             print(f"{label}: already there at {target}")
@@ -244,7 +246,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from .session import load  # llama.cpp loads only for the commands that need it
+    from .sessions.session import load  # llama.cpp loads only for the commands that need it
 
     default_main, default_draft = engine_kind(args.engine or DEFAULT_KIND).default_pair
     main_ref = args.main or default_main

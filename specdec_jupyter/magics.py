@@ -31,19 +31,19 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
-from . import plain_speeds
 from .decoding.events import GenerationStats, TokenEvent
+from .display.listing import models_report
+from .display.progress import default_display
+from .display.stats_layout import rows_to_text
 from .engines.registry import KINDS, EngineNote, LoadOptions
 from .engines.resolve import resolve
 from .errors import SpecDecError, one_line
-from .listing import models_report
-from .manager import DEFAULT
 from .models.discovery import discover, model_roots
 from .models.names import short_name
-from .progress_display import default_display
-from .remote import RemoteSession, connect
-from .service import EngineService
-from .stats_layout import rows_to_text
+from .sessions import plain_speeds
+from .sessions.manager import DEFAULT
+from .sessions.remote import RemoteSession, connect
+from .sessions.service import EngineService
 from .widgets.chat import ChatWidget
 from .widgets.reply import ReplyWidget
 from .widgets.teach import TeachWidget

@@ -5,7 +5,7 @@ The code that knows how far it is (llama.cpp's load callback, the fetch's byte c
 converter's tensor count) reports through a `Tracker`. Who listens is set by the caller for
 the block it runs, with `reporting_to(listener)`: a context variable, so the registry and
 the engines between the two pass nothing along. The chat widget, the magics and the CLI
-show the same `Progress` events, each its own way (progress_display.py, widgets/chat.py).
+show the same `Progress` events, each its own way (display/progress.py, widgets/chat/).
 """
 
 from __future__ import annotations

@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # tests import tiny_models as a plain module
-
 from specdec_jupyter.decoding.history import HISTORY
-from specdec_jupyter.models.catalog import CATALOG
-from specdec_jupyter.models.fetch import fetch
-
-SEED_PROMPTS = [
-    "Write a quicksort algorithm in Python. Write code only.",
-    "Explain the Pythagorean theorem",
-    "Plan a 1 day trip to DC",
-]
-
-
-def catalog_file(key: str) -> Path:
-    """A real model from the catalog, fetched on first use (CI's setup has fetched it)."""
-    return fetch(CATALOG[key], progress=False)
+from tests.support.real_models import catalog_file
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +35,7 @@ def qwen_session(qwen_paths):
 
 @pytest.fixture(scope="session")
 def tiny_paths(tmp_path_factory) -> tuple[Path, Path]:
-    from tiny_models import make_tiny_pair
+    from tests.support.tiny_models import make_tiny_pair
 
     return make_tiny_pair(tmp_path_factory.mktemp("tiny"))
 

@@ -7,8 +7,6 @@ import subprocess
 import sys
 
 import pytest
-from recording import RecordingEngine, drain
-from tiny_models import write_tiny_gguf
 
 from specdec_jupyter import load
 from specdec_jupyter.decoding.drafters import ModelDrafter
@@ -19,6 +17,8 @@ from specdec_jupyter.errors import (
     ModelFileError,
     UnknownModelError,
 )
+from tests.support.recording import RecordingEngine, drain
+from tests.support.tiny_models import write_tiny_gguf
 
 
 def test_a_missing_file_is_named_with_the_fix(tmp_path):

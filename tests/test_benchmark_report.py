@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from pathlib import Path
 
 import pytest
 
-BENCHMARK = Path(__file__).parent.parent / "benchmarks" / "speculative.py"
+from tests.support import ROOT
+
+BENCHMARK = ROOT / "benchmarks" / "speculative.py"
 
 
 def load_benchmark():

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import llama_cpp
 import pytest
-from conftest import catalog_file
 from IPython.utils.capture import capture_output
 
-from specdec_jupyter.manager import EngineManager
+from specdec_jupyter.display.progress import NotebookBar, TerminalLine, showing
 from specdec_jupyter.models.gguf.llama_load import load_model
 from specdec_jupyter.progress import STEPS, Progress, Tracker, current_listener, reporting_to
-from specdec_jupyter.progress_display import NotebookBar, TerminalLine, showing
-from specdec_jupyter.service import EngineService
+from specdec_jupyter.sessions.manager import EngineManager
+from specdec_jupyter.sessions.service import EngineService
+from tests.support.real_models import catalog_file
 
 
 def check_one_step(events: list[Progress], stage: str, name: str) -> None:

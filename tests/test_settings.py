@@ -6,12 +6,12 @@ import json
 import math
 
 import pytest
-from magic_shell import magic
 
 from specdec_jupyter import cli, load
 from specdec_jupyter.errors import SettingsError
-from specdec_jupyter.manager import EngineManager
+from specdec_jupyter.sessions.manager import EngineManager
 from specdec_jupyter.settings import RunSettings
+from tests.support.magic_shell import magic
 
 BAD = [
     ({"temperature": math.nan}, "temperature must be >= 0 and finite"),
@@ -76,7 +76,7 @@ def test_the_manager_refuses_before_any_model_loads():
     ],
 )
 def test_the_cli_refuses_in_one_line_before_loading(argv, message, capsys, monkeypatch):
-    monkeypatch.setattr("specdec_jupyter.session.load", _no_loading)
+    monkeypatch.setattr("specdec_jupyter.sessions.session.load", _no_loading)
     code = cli.main(["generate", "--engine", "toy", "--prompt", "hi", "--json", *argv])
     err = capsys.readouterr().err
     assert code == 2 and err == f"error: {err[7:]}" and message in err

@@ -1,12 +1,15 @@
 """The tree stays ruff-clean (lint rules and formatting, as configured in pyproject.toml), and
-imports between engines and models run one way: engines import models, never the reverse."""
+imports between the layers run one way (README's "Where things live")."""
 
 import ast
 import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).parent.parent
+import pytest
+
+from tests.support import ROOT
+
 PACKAGE = ROOT / "specdec_jupyter"
 
 
@@ -50,12 +53,39 @@ def test_imported_modules_resolve_relative_imports():
     assert "specdec_jupyter.engines.base" in imported_modules(PACKAGE / "engines" / "llamacpp.py")
 
 
-def test_models_never_import_engines():
-    engines = "specdec_jupyter.engines"
+# What each layer must not import: a token is born (engines) and judged (decoding) below where
+# it is carried (sessions) and shown (display, widgets), and models on disk know none of them.
+FORBIDDEN = {
+    "models": ("engines", "decoding", "sessions", "display", "widgets", "server"),
+    "engines": ("decoding", "sessions", "display", "widgets", "server"),
+    "decoding": ("sessions", "display", "widgets", "server"),
+    "display": ("sessions", "widgets", "server"),
+    "sessions": ("widgets", "server"),
+}
+TOP_LEVEL = {"__init__", "cli", "errors", "magics", "progress", "settings"}
+
+
+@pytest.mark.parametrize("layer", FORBIDDEN)
+def test_layers_import_only_the_layers_below(layer):
+    forbidden = tuple(f"specdec_jupyter.{name}" for name in FORBIDDEN[layer])
     offenders = [
         f"{path.relative_to(ROOT)} imports {name}"
-        for path in sorted((PACKAGE / "models").rglob("*.py"))
+        for path in sorted((PACKAGE / layer).rglob("*.py"))
         for name in sorted(imported_modules(path))
-        if name == engines or name.startswith(f"{engines}.")
+        if name.startswith(forbidden) and name.split(".")[1] in FORBIDDEN[layer]
     ]
-    assert not offenders, "engines import models, never the reverse:\n" + "\n".join(offenders)
+    assert not offenders, f"{layer}/ imports a layer above it:\n" + "\n".join(offenders)
+
+
+def test_the_top_level_keeps_only_entry_points_and_shared_basics():
+    modules = {path.stem for path in PACKAGE.glob("*.py")}
+    assert modules == TOP_LEVEL, "a module that belongs to a layer's folder: " + ", ".join(
+        sorted(modules - TOP_LEVEL)
+    )
+
+
+def test_readme_maps_every_folder_of_the_package():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    unmapped = [name for name in sorted(folders) if f"`specdec_jupyter/{name}/`" not in readme]
+    assert not unmapped, "README's map of the layers misses " + ", ".join(unmapped)

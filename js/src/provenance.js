@@ -1,5 +1,5 @@
 // One token's provenance as the reader sees it: its span (class, shade, round), and its tooltip.
-// render.py writes the same spans for the HTML fallback (a pytest test checks the two agree).
+// display/token_html.py writes the same spans for the HTML fallback (a pytest test checks the two agree).
 
 const GREEN = "34, 197, 94";
 
@@ -22,7 +22,7 @@ export function draftShade(token) {
   return 0.15 + 0.5 * Math.max(0, Math.min(1, p));
 }
 
-/** The background of an accepted draft token, as render.py writes it. */
+/** The background of an accepted draft token, as display/token_html.py writes it. */
 export function draftBackground(token) {
   return `rgba(${GREEN}, ${draftShade(token).toFixed(2)})`;
 }

@@ -1,7 +1,7 @@
 // The strip under a reply: one mark per round, k drafted against how many were accepted,
 // coloured by what drafted (a draft model, or lookup: copying from the text), with the
 // stretches where drafting paused (rounds of k = 0 while a draft was at hand) drawn as
-// one gap that says how long it lasted. The rounds come from Python (widgets/rounds.py).
+// one gap that says how long it lasted. The rounds come from Python (round_summaries in widgets/transcript.py).
 
 import { el } from "./dom.js";
 

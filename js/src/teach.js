@@ -1,7 +1,7 @@
 // The teaching widget: speculative decoding one round at a time, stage by stage.
 //
 // State lives in the Python traits (specdec_jupyter/widgets/teach.py). `trace` is
-// RoundTrace.to_dict() (specdec_jupyter/decoding/rounds.py): proposals [{token_id, text,
+// RoundTrace.to_dict() (specdec_jupyter/widgets/teach/trace.py): proposals [{token_id, text,
 // q, p, candidates: [{token_id, text, p, q}]}], after_draft [candidates], checks
 // [{position, acceptance, u, accepted}], residual [{token_id, text, prob, excess}] or null
 // (excess: max(0, p − q) before normalising), next_token {token_id, text, p, q} or null

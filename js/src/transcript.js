@@ -3,7 +3,7 @@
 // The transcript format is the Python side's (specdec_jupyter/widgets/transcript.py, the one
 // module that writes it); the typedefs below are its shape here. A reply renders as Markdown
 // (markdown/render.js) with its tokens' spans inside; the spans and their shade are
-// provenance.js's, mirrored by render.py for the HTML fallback (a pytest test checks they agree).
+// provenance.js's, mirrored by display/token_html.py for the HTML fallback (a pytest test checks they agree).
 
 /**
  * One token on the wire: `TokenEvent.to_dict()` with probabilities rounded.

@@ -155,7 +155,7 @@ class EngineKind(ABC):
         """A model this kind carries itself, by name (the toy pair)."""
         return None
 
-    def catalog_model(self, key: str, *, fetch_now: bool, progress: bool) -> Path:
+    def catalog_model(self, key: str, *, fetch_now: bool) -> Path:
         """The catalog model `key` in this kind's format (fetched first when `fetch_now`)."""
         raise UnknownModelError(f"the {self.name} engine runs no catalog models")
 
@@ -200,10 +200,10 @@ class LlamaCppKind(EngineKind):
             verbose=options.verbose,
         )
 
-    def catalog_model(self, key: str, *, fetch_now: bool, progress: bool) -> Path:
+    def catalog_model(self, key: str, *, fetch_now: bool) -> Path:
         model = CATALOG[key]
         if fetch_now:
-            return fetch(model, progress=progress)
+            return fetch(model)
         if is_fetched(model):
             return model_path(model)
         raise UnknownModelError(
@@ -239,13 +239,13 @@ class MlxKind(EngineKind):
 
         return MlxEngine(model.path, n_ctx=options.n_ctx)
 
-    def catalog_model(self, key: str, *, fetch_now: bool, progress: bool) -> Path:
+    def catalog_model(self, key: str, *, fetch_now: bool) -> Path:
         from ..models.mlx.catalog import catalog_mlx_model, mlx_model_dir
 
         folder = mlx_model_dir(key)
         if fetch_now:
             self.require_available()  # converting needs mlx-lm
-            return catalog_mlx_model(CATALOG[key], progress=progress)
+            return catalog_mlx_model(CATALOG[key])
         if folder.is_dir():
             return folder
         raise UnknownModelError(

@@ -35,10 +35,10 @@ def resolve(
     engine: str | None = None,
     *,
     fetch: bool = True,
-    progress: bool = True,
 ) -> ModelRef:
     """The model `reference` names, on `engine` (None: the model's own). With `fetch`
-    False a catalog model must already be on disk (a selector never downloads)."""
+    False a catalog model must already be on disk (a selector never downloads); a fetch or
+    conversion reports how far it is to the caller's progress listener (progress.py)."""
     kind = engine_kind(engine) if engine is not None else None
     if isinstance(reference, ModelRef):
         if kind is not None and reference.kind != kind.name:
@@ -56,7 +56,7 @@ def resolve(
         return _on_disk(path, kind)
     if name in CATALOG:
         kind = kind or KINDS[DEFAULT_KIND]
-        return _on_disk(kind.catalog_model(name, fetch_now=fetch, progress=progress), kind)
+        return _on_disk(kind.catalog_model(name, fetch_now=fetch), kind)
     if name in GROUPS:
         raise UnknownModelError(
             f"{name!r} names a group of models ({', '.join(GROUPS[name])}); pick one of them"

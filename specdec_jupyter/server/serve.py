@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from ..manager import EngineManager
+from ..sessions.manager import EngineManager
 from .app import SpecDecServer, create_app
 from .served import ServedModels
 

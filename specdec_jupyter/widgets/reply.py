@@ -12,7 +12,7 @@ import anywidget
 import traitlets as t
 
 from ..decoding.events import TokenEvent
-from .chat import STATIC
+from .chat.widget import STATIC
 from .transcript import Message, TokenBatcher, conversation_to_html
 
 

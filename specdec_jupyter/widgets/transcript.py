@@ -16,15 +16,16 @@ from __future__ import annotations
 import html
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..decoding.events import GenerationStats, TokenEvent
-from ..render import events_to_html
-from ..stats_layout import Baseline, rows_to_html, stats_rows
-from .rounds import round_summaries
+from ..display.reply_html import reply_to_html
+from ..display.stats_layout import Baseline, rows_to_html, stats_rows
 
 Message = dict[str, Any]
+Round = dict[str, Any]
 MAX_UPDATES_PER_SECOND = 30
 PROBABILITY_DIGITS = 4
 
@@ -72,6 +73,24 @@ def reply_message(
     return message
 
 
+def round_summaries(events: Sequence[TokenEvent], stats: GenerationStats) -> list[Round]:
+    """One summary per drafting round (round 0, the prompt's pass, drafts nothing)."""
+    accepted = Counter(event.round for event in events if event.source == "draft")
+    emitted = Counter(event.round for event in events)
+    default = "model" if stats.draft_model else None
+    kinds = stats.draft_kinds
+    return [
+        {
+            "round": number,
+            "drafted": drafted,
+            "accepted": accepted[number],
+            "emitted": emitted[number],
+            "source": (kinds[number - 1] if number <= len(kinds) else default) if drafted else None,
+        }
+        for number, drafted in enumerate(stats.draft_lengths, start=1)
+    ]
+
+
 def conversation_to_html(messages: list[Message], error: str | None = None) -> str:
     """The chat as static HTML with the widget's colours, for places without a live kernel."""
     parts = []
@@ -87,7 +106,7 @@ def conversation_to_html(messages: list[Message], error: str | None = None) -> s
             models = [message.get("main_model"), message.get("draft_model")]
             provenance = " · draft ".join(name for name in models if name)
             parts.append(
-                f"<div style='margin:6px 0'>{events_to_html(events)}</div>"
+                f"<div style='margin:6px 0'>{reply_to_html(events)}</div>"
                 f"<div style='font-size:0.85em;color:#777'>{html.escape(provenance)}</div>"
                 f"{rows_to_html(message.get('stats_rows', []))}"
             )

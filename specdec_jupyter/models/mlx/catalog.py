@@ -23,9 +23,7 @@ def mlx_model_dir(stem: str, bits: int = DEFAULT_BITS, folder: Path | None = Non
     return (folder or models_dir()) / "mlx" / f"{stem}-{bits}bit"
 
 
-def convert_once(
-    source: Path, target: Path, *, bits: int = DEFAULT_BITS, progress: bool = True
-) -> bool:
+def convert_once(source: Path, target: Path, *, bits: int = DEFAULT_BITS) -> bool:
     """Convert `source` into `target` unless it is there already; True if it converted."""
     if target.is_dir():
         return False
@@ -33,15 +31,14 @@ def convert_once(
     with exclusive_lock(target.parent / f".{target.name}.lock"):
         if target.is_dir():  # another process finished while we waited
             return False
-        convert_gguf_to_mlx(source, target, bits=bits, progress=progress)
+        convert_gguf_to_mlx(source, target, bits=bits)
     return True
 
 
-def catalog_mlx_model(
-    model: CatalogModel, *, bits: int = DEFAULT_BITS, progress: bool = True
-) -> Path:
+def catalog_mlx_model(model: CatalogModel, *, bits: int = DEFAULT_BITS) -> Path:
     """The MLX folder of a catalog model, fetching and converting it on first use."""
     target = mlx_model_dir(model.key, bits)
     if not target.is_dir():
-        convert_once(fetch(model, progress=progress), target, bits=bits, progress=progress)
+        convert_once(fetch(model), target, bits=bits)
+
     return target

@@ -30,7 +30,6 @@ from mlx_lm.utils import quantize_model, save_config, save_model
 
 from ...errors import ModelFileError
 from ...progress import Tracker
-from ...progress_display import showing
 from ..gguf.header import GGUFHeader, TensorInfo, open_gguf
 from ..gguf.llama_load import end_of_generation_ids
 from ..gguf.tokenizer import GGUFVocabulary, build_tokenizer
@@ -64,21 +63,19 @@ def convert_gguf_to_mlx(
     out: str | os.PathLike[str],
     *,
     bits: int = 4,
-    progress: bool = True,
 ) -> Path:
     """Write the mlx-lm folder `out` for the GGUF file `source` and return its path.
 
     `bits` 4 or 8 quantizes (affine, group size 64, as mlx-lm's convert does);
-    16 keeps bfloat16 and 32 float32 weights. An existing `out` is an error. `progress`
-    shows how far it is when the caller does not listen itself (progress_display.py).
+    16 keeps bfloat16 and 32 float32 weights. An existing `out` is an error. How far it
+    is goes to the caller's progress listener (progress.py), if any.
     """
     source, out = Path(source), Path(out)
     if bits not in (*QUANTIZED_BITS, *FLOAT_BITS):
         raise ValueError(f"bits must be one of {(*QUANTIZED_BITS, *FLOAT_BITS)}, got {bits}")
     if out.exists():
         raise FileExistsError(f"{out} already exists; remove it or choose another --out")
-    with showing(progress):
-        return _convert(source, out, bits)
+    return _convert(source, out, bits)
 
 
 def _convert(source: Path, out: Path, bits: int) -> Path:

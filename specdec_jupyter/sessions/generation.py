@@ -1,0 +1,130 @@
+"""A generation running on a worker thread, so a notebook's kernel stays free while it runs.
+
+    run = manager.start("Write a quicksort in Python.", main="qwen2.5-coder-1.5b")
+    for event in run:       # tokens as they are verified
+        print(event.text, end="")
+    run.cancel()            # stops after the current round; what was generated stands
+    run.result()            # GenerationResult: text, events, stats
+
+Waiting (iterating, `result()`) can be interrupted like any cell: the first Ctrl-C
+(or Jupyter's interrupt) cancels the run and the wait goes on until the current
+round ends, so the text so far is kept; a second one interrupts the wait itself.
+
+A listener that must not wait (a widget forwarding tokens to the browser) passes
+`on_event` and `on_end`: they run on the run's own thread as events come and once it
+has ended, so no second thread copies events from one place to another.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+from ..decoding.events import GenerationStats, TokenEvent
+from .result import GenerationResult
+
+Emit = Callable[[TokenEvent], None]
+ShouldStop = Callable[[], bool]
+Work = Callable[[Emit, ShouldStop], GenerationStats]
+OnEnd = Callable[["Generation"], None]
+
+
+class Generation:
+    """Handle on one run: iterate for events, `cancel()`, `result()`; or listen with
+    `on_event(event)` and `on_end(run)`, called on the run's thread (`on_end` also after
+    an error, which `run.error` then holds)."""
+
+    def __init__(
+        self,
+        work: Work,
+        *,
+        name: str = "specdec generation",
+        on_event: Emit | None = None,
+        on_end: OnEnd | None = None,
+    ):
+        self._on_event = on_event
+        self._on_end = on_end
+        self.events: list[TokenEvent] = []
+        self.stats: GenerationStats | None = None
+        self.error: BaseException | None = None
+        self._cancelled = threading.Event()
+        self._changed = threading.Condition()
+        self._finished = False
+        self._thread = threading.Thread(target=self._work, args=(work,), name=name, daemon=True)
+        self._thread.start()
+
+    def _work(self, work: Work) -> None:
+        try:
+            self.stats = work(self._emit, self._cancelled.is_set)
+        except BaseException as exc:  # handed to whoever waits on the result
+            self.error = exc
+        finally:
+            if self._on_end is not None:
+                self._on_end(self)  # before waiters wake: a finished run is fully handled
+            with self._changed:
+                self._finished = True
+                self._changed.notify_all()
+
+    def _emit(self, event: TokenEvent) -> None:
+        with self._changed:
+            self.events.append(event)
+            self._changed.notify_all()
+        if self._on_event is not None:
+            self._on_event(event)
+
+    def cancel(self) -> None:
+        """Stop after the current round (the loop polls between rounds); keeps the events."""
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    @property
+    def done(self) -> bool:
+        return self._finished
+
+    @property
+    def text(self) -> str:
+        """The text generated so far."""
+        return "".join(event.text for event in list(self.events))
+
+    def __iter__(self) -> Iterator[TokenEvent]:
+        """Every event from the first, then new ones as they come, until the run ends."""
+        seen = 0
+        while True:
+            with self._changed:
+                self._wait(lambda n=seen: n < len(self.events) or self._finished)
+                new, finished = self.events[seen:], self._finished
+            seen += len(new)
+            yield from new
+            if finished and seen == len(self.events):
+                break
+        self._raise_error()
+
+    def result(self, timeout: float | None = None) -> GenerationResult:
+        """Wait for the run to end and return it; raises what the run raised."""
+        with self._changed:
+            if not self._wait(lambda: self._finished, timeout):
+                raise TimeoutError(f"the generation is still running after {timeout} s")
+        self._raise_error()
+        assert self.stats is not None
+        return GenerationResult(list(self.events), self.stats)
+
+    def _wait(self, ready: Callable[[], bool], timeout: float | None = None) -> bool:
+        """Wait (holding `_changed`) until `ready()`; a first interrupt cancels the run."""
+        while True:
+            try:
+                return self._changed.wait_for(ready, timeout)
+            except KeyboardInterrupt:
+                if self.cancelled:
+                    raise
+                self.cancel()
+
+    def _raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def __repr__(self) -> str:
+        state = "done" if self.done else "cancelling" if self.cancelled else "running"
+        return f"<Generation {state}, {len(self.events)} tokens: {self.text[-60:]!r}>"

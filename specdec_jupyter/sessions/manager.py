@@ -1,0 +1,369 @@
+"""EngineManager: loaded models on demand, a memory budget, default drafts, background runs.
+
+    manager = EngineManager()
+    manager.set_default_draft("qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b")  # remembered
+    run = manager.start("Write a quicksort in Python.", main="qwen2.5-coder-1.5b")
+    run.result()                       # or iterate `run`, or `run.cancel()`
+    manager.start(prompt, main=..., draft=None)          # no draft this time
+    manager.start(prompt, main=..., draft="path/to/draft.gguf")  # loaded just in time
+    with manager.hold(main, draft) as session: ...       # drive the decoding yourself
+
+Models are named as `engines.resolve` understands them (catalog name, path, or a name
+`specdec-jupyter models list` shows), on any engine of the registry (`engine=`). Each
+loaded model counts its size on disk against `memory_budget`; loading one more evicts
+the least recently used idle models. A run holds its main and draft models until it
+ends: a second run on either is refused (EngineBusyError) or, with `wait=True`, queued.
+Drafts are checked before they load and refused with the verdict's reasons; a draft
+chosen while a run goes on is used from the next run.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
+
+from ..decoding.events import GenerationStats
+from ..display.progress import showing
+from ..engines.base import Engine
+from ..engines.registry import LoadOptions, ModelRef, engine_kind, require_draft
+from ..engines.resolve import ModelReference, resolve
+from ..errors import EngineBusyError, MemoryBudgetError
+from ..models.drafts.defaults import DefaultDrafts
+from ..models.drafts.verdicts import DraftVerdict, VerdictStore
+from ..settings import RunSettings
+from .generation import Emit, Generation, OnEnd, ShouldStop
+from .result import GenerationResult
+from .session import Prompt, Session
+
+EngineFactory = Callable[[ModelRef, LoadOptions], Engine]
+Slot = tuple[ModelRef, LoadOptions]  # a model opened with some options: one engine, one cache
+
+
+class _UseDefault:
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+DEFAULT = _UseDefault()  # `draft=DEFAULT`: the draft remembered for this main model, if any
+
+
+@dataclass
+class _Loaded:
+    engine: Engine
+    size: int  # bytes on disk: the estimate of what it holds in memory
+
+
+def default_memory_budget() -> int:
+    """Half the machine's memory: room for the models, the notebook and everything else."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+def open_model(model: ModelRef, options: LoadOptions) -> Engine:
+    """The registry's way to open a model (tests pass a factory that wraps it)."""
+    return engine_kind(model.kind).open(model, options)
+
+
+class EngineManager:
+    """Loaded engines shared by every run of one notebook (or process); thread-safe.
+
+    `n_ctx`, `n_threads`, `gpu_layers` and `draft_gpu_layers` are the load options runs use
+    unless they pass their own (`options=` / `draft_options=`); a model asked for with other
+    options is opened again as another engine.
+    """
+
+    def __init__(
+        self,
+        *,
+        memory_budget: int | None = None,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        gpu_layers: int | None = None,
+        draft_gpu_layers: int | None = None,
+        engine_factory: EngineFactory | None = None,
+        defaults: DefaultDrafts | None = None,
+        verdicts: VerdictStore | None = None,
+    ):
+        self.memory_budget = memory_budget or default_memory_budget()
+        self.defaults = defaults or DefaultDrafts()
+        self.options = LoadOptions(n_ctx=n_ctx, n_threads=n_threads, gpu_layers=gpu_layers)
+        self.draft_options = replace(self.options, gpu_layers=draft_gpu_layers)
+        self._factory = engine_factory or open_model
+        self._verdicts = verdicts
+        self._lock = threading.Lock()  # guards everything below
+        self._loaded: OrderedDict[Slot, _Loaded] = OrderedDict()  # least recently used first
+        self._loading: dict[Slot, Future[Engine]] = {}
+        self._reserved = 0  # bytes of models being loaded right now
+        self._busy: dict[Slot, threading.Lock] = {}  # held by the run using the engine
+        self._sessions: dict[tuple[Slot, Slot | None], Session] = {}
+
+    # -- models ----------------------------------------------------------------
+
+    def model(self, reference: ModelReference, engine: str | None = None) -> ModelRef:
+        """The model a reference names (catalog models are fetched on first use, with their
+        progress shown where the caller does not listen itself)."""
+        with showing(True):
+            return resolve(reference, engine)
+
+    def engine(
+        self,
+        model: ModelReference,
+        engine: str | None = None,
+        options: LoadOptions | None = None,
+    ) -> Engine:
+        """The loaded engine of `model`, loading it once however many threads ask.
+
+        The manager may close an engine it evicts; runs started with `start` are safe
+        from that, an engine kept from here is not.
+        """
+        return self._engine((self.model(model, engine), options or self.options))
+
+    def loaded(self) -> dict[ModelRef, int]:
+        """Loaded models and their estimated bytes, least recently used first."""
+        with self._lock:
+            return {model: loaded.size for (model, _), loaded in self._loaded.items()}
+
+    def unload(self, model: ModelReference, engine: str | None = None) -> None:
+        """Close every engine of `model` (whatever options opened it)."""
+        model = self.model(model, engine)
+        with self._lock:
+            for slot in [slot for slot in self._loaded if slot[0] == model]:
+                if self._busy_lock(slot).locked():
+                    raise EngineBusyError(f"{model.name} is generating; cancel the run first")
+                self._evict(slot)
+
+    def close(self) -> None:
+        """Unload every model that no run is using."""
+        with self._lock:
+            for slot in [s for s in self._loaded if not self._busy_lock(s).locked()]:
+                self._evict(slot)
+
+    def _engine(self, slot: Slot) -> Engine:
+        with self._lock:
+            if slot in self._loaded:
+                self._loaded.move_to_end(slot)
+                return self._loaded[slot].engine
+            future = self._loading.get(slot)
+            loading_elsewhere = future is not None
+            if future is None:
+                size = slot[0].size
+                self._make_room(size, slot[0])
+                future = self._loading[slot] = Future()
+                self._reserved += size
+        if loading_elsewhere:
+            return future.result()
+        return self._load(slot, size, future)
+
+    def _load(self, slot: Slot, size: int, future: Future[Engine]) -> Engine:
+        try:
+            engine = self._factory(*slot)
+        except BaseException as exc:
+            with self._lock:
+                del self._loading[slot]
+                self._reserved -= size
+            future.set_exception(exc)
+            raise
+        with self._lock:
+            del self._loading[slot]
+            self._reserved -= size
+            self._loaded[slot] = _Loaded(engine, size)
+        future.set_result(engine)
+        return engine
+
+    def _make_room(self, size: int, model: ModelRef) -> None:
+        """Evict idle models, least recently used first, until `size` more bytes fit."""
+        while self._reserved + sum(m.size for m in self._loaded.values()) + size > (
+            self.memory_budget
+        ):
+            idle = [s for s in self._loaded if not self._busy_lock(s).locked()]
+            if not idle:
+                used = sum(m.size for m in self._loaded.values()) + self._reserved
+                raise MemoryBudgetError(
+                    f"{model.name} needs about {size / 1e9:.2f} GB, but {used / 1e9:.2f} GB of "
+                    f"the {self.memory_budget / 1e9:.2f} GB budget is held by running models; "
+                    "wait for them, or raise memory_budget"
+                )
+            self._evict(idle[0])
+
+    def _evict(self, slot: Slot) -> None:
+        loaded = self._loaded.pop(slot)
+        for key in [k for k in self._sessions if slot in k]:
+            del self._sessions[key]
+        loaded.engine.close()
+
+    def _busy_lock(self, slot: Slot) -> threading.Lock:
+        return self._busy.setdefault(slot, threading.Lock())
+
+    # -- drafts ------------------------------------------------------------------
+
+    def check_draft(
+        self, main: ModelReference, draft: ModelReference, engine: str | None = None
+    ) -> DraftVerdict:
+        """Can `draft` draft for `main`? The main model's engine's rule, with reasons
+        (cached until files change)."""
+        main_model = self.model(main, engine)
+        draft_model = self.model(draft, main_model.kind)
+        return engine_kind(main_model.kind).judge(main_model, draft_model, self._verdicts)
+
+    def default_draft(self, main: ModelReference, engine: str | None = None) -> str | None:
+        """The draft remembered for `main`, as it was named when remembered."""
+        return self.defaults.get(self.model(main, engine).key)
+
+    def set_default_draft(
+        self, main: ModelReference, draft: ModelReference | None, engine: str | None = None
+    ) -> None:
+        """Remember `draft` for `main` (None: no draft). An unfit draft is refused."""
+        main_model = self.model(main, engine)
+        if draft is None:
+            self.defaults.set(main_model.key, None)
+            return
+        draft_model = self.model(draft, main_model.kind)
+        require_draft(main_model, draft_model, self._verdicts)
+        self.defaults.set(main_model.key, draft_model.key)
+
+    # -- generation ----------------------------------------------------------------
+
+    def start(
+        self,
+        prompt: Prompt,
+        *,
+        main: ModelReference,
+        draft: ModelReference | _UseDefault | None = DEFAULT,
+        engine: str | None = None,
+        options: LoadOptions | None = None,
+        draft_options: LoadOptions | None = None,
+        wait: bool = False,
+        on_event: Emit | None = None,
+        on_end: OnEnd | None = None,
+        **generation_options,
+    ) -> Generation:
+        """Start generating on a worker thread; `generation_options` are `Session.stream`'s,
+        `on_event` / `on_end` listen on that thread (see `Generation`).
+
+        Models load inside the run. While another run uses the main or the draft model
+        this raises EngineBusyError, unless `wait=True` queues the run behind it.
+        """
+        RunSettings.among(generation_options)  # bad settings fail here, before models load
+        pair = self._pair(main, draft, engine, options, draft_options)
+        locks = self._locks(pair)
+        if not wait:
+            self._hold(locks, pair)
+
+        def work(emit: Emit, should_stop: ShouldStop) -> GenerationStats:
+            with ExitStack() as held:
+                for lock in locks:
+                    if wait:
+                        lock.acquire()
+                    held.callback(lock.release)
+                session = self._session(*pair)
+                for event in session.stream(prompt, should_stop=should_stop, **generation_options):
+                    emit(event)
+                assert session.last_stats is not None
+                return session.last_stats
+
+        return Generation(work, name=f"specdec {pair[0][0].name}", on_event=on_event, on_end=on_end)
+
+    def generate(self, prompt: Prompt, **options) -> GenerationResult:
+        """`start(...)` and wait for the result; Ctrl-C stops after the current round."""
+        return self.start(prompt, **options).result()
+
+    def prepare(
+        self,
+        main: ModelReference,
+        draft: ModelReference | _UseDefault | None = DEFAULT,
+        engine: str | None = None,
+        options: LoadOptions | None = None,
+        draft_options: LoadOptions | None = None,
+    ) -> None:
+        """Load the pair now (slow), so that a run on it starts at once."""
+        self._session(*self._pair(main, draft, engine, options, draft_options))
+
+    @contextmanager
+    def hold(
+        self,
+        main: ModelReference,
+        draft: ModelReference | _UseDefault | None = DEFAULT,
+        engine: str | None = None,
+        options: LoadOptions | None = None,
+        draft_options: LoadOptions | None = None,
+    ) -> Iterator[Session]:
+        """The pair's session for a caller that drives decoding itself (the teaching widget,
+        a round at a time), held as a run holds it: refused while a run uses either model."""
+        pair = self._pair(main, draft, engine, options, draft_options)
+        locks = self._locks(pair)
+        self._hold(locks, pair)
+        try:
+            yield self._session(*pair)
+        finally:
+            for lock in locks:
+                lock.release()
+
+    def _pair(
+        self,
+        main: ModelReference,
+        draft: ModelReference | _UseDefault | None,
+        engine: str | None,
+        options: LoadOptions | None,
+        draft_options: LoadOptions | None,
+    ) -> tuple[Slot, Slot | None]:
+        """The pair's slots; a draft that is the main model or cannot draft for it is refused."""
+        main_model = self.model(main, engine)
+        if isinstance(draft, _UseDefault):
+            draft = self.defaults.get(main_model.key)
+        main_slot = (main_model, options or self.options)
+        if draft is None:
+            return main_slot, None
+        draft_model = self.model(draft, main_model.kind)
+        require_draft(main_model, draft_model, self._verdicts)
+        return main_slot, (draft_model, draft_options or self.draft_options)
+
+    def _locks(self, pair: tuple[Slot, Slot | None]) -> list[threading.Lock]:
+        """The pair's busy locks, in the one order every holder takes them."""
+        slots = sorted((s for s in pair if s is not None), key=_slot_order)
+        with self._lock:
+            return [self._busy_lock(slot) for slot in slots]
+
+    @staticmethod
+    def _hold(locks: Sequence[threading.Lock], pair: tuple[Slot, Slot | None]) -> None:
+        """Take every lock now or none, naming the model that is busy (the main model asked
+        for when it is, though the locks are taken in another order)."""
+        slots = sorted((s for s in pair if s is not None), key=_slot_order)
+        main_lock = locks[slots.index(pair[0])]
+        taken: list[threading.Lock] = []
+        for lock, (model, _) in zip(locks, slots, strict=True):
+            if not lock.acquire(blocking=False):
+                for other in taken:
+                    other.release()
+                if main_lock not in taken and main_lock.locked():
+                    model = pair[0][0]
+                raise EngineBusyError(
+                    f"{model.name} is generating for another run; cancel it or wait for its "
+                    "result, or start this one with wait=True to queue it"
+                )
+            taken.append(lock)
+
+    def _session(self, main: Slot, draft: Slot | None) -> Session:
+        """The session of this pair, kept across runs while both engines stay loaded."""
+        main_engine = self._engine(main)
+        draft_engine = self._engine(draft) if draft is not None else None
+        with self._lock:
+            session = self._sessions.get((main, draft))
+            if session is None or (session.main, session.draft) != (main_engine, draft_engine):
+                session = self._sessions[(main, draft)] = Session(main_engine, draft_engine)
+            return session
+
+    def __repr__(self) -> str:
+        loaded = ", ".join(model.name for model in self.loaded())
+        return f"EngineManager(loaded=[{loaded}], budget={self.memory_budget / 1e9:.1f} GB)"
+
+
+def _slot_order(slot: Slot) -> tuple[str, str, str]:
+    model, options = slot
+    return model.kind, model.key, repr(options)

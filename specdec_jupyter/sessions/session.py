@@ -1,0 +1,258 @@
+"""The notebook-facing API: load a main model and a draft, then stream or generate.
+
+    session = load("qwen2.5-coder-1.5b", draft="qwen2.5-coder-0.5b")
+    result = session.generate("Write a quicksort in Python.", max_tokens=128)
+    result          # text with accepted draft tokens in green, stats below
+
+A string prompt is one user message, formatted with the model's chat template;
+`raw=True` sends it as plain text. `use_draft=False` (or loading with
+`draft=None`) runs plain decoding through the same loop, so the two compare.
+
+Drafts come from the draft model (`draft_mode="model"`), from the prompt itself
+(`"lookup"`: n-gram matches, no second model; `load(main, draft="prompt-lookup")`)
+or from both (`"hybrid"`). Lookup also copies from the process's earlier generations
+with the same vocabulary (`decoding.history`): a regenerated reply, a second pass over
+the same code. `draft_tokens="auto"` (the default) measures as it goes
+and drafts only as many tokens as pay, down to none.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
+from typing import Literal
+
+from ..decoding.cost_memory import CostMemory
+from ..decoding.drafters import PromptLookupDrafter, make_drafter
+from ..decoding.events import GenerationStats, TokenEvent
+from ..decoding.history import HISTORY, HistoryIndex, vocabulary_key
+from ..decoding.loop import GenerationSettings, speculative_decode
+from ..decoding.sampling import SamplingSettings
+from ..display.progress import showing
+from ..engines.base import ChatMessage, Engine
+from ..engines.registry import LoadOptions, engine_kind, require_draft
+from ..engines.resolve import ModelReference, resolve
+from ..errors import SettingsError, SpecDecError
+from ..settings import DraftMode, RunSettings
+from .result import GenerationResult
+
+Prompt = str | Sequence[ChatMessage]
+
+
+class Session:
+    """A main engine and an optional draft engine, used by one generation at a time.
+
+    `draft_mode` is how generations draft unless told otherwise: "model" when a draft
+    model is loaded, else none (plain decoding); "lookup" and "hybrid" add prompt lookup.
+    """
+
+    def __init__(
+        self,
+        main: Engine,
+        draft: Engine | None = None,
+        draft_mode: DraftMode | None = None,
+    ):
+        self.main = main
+        self.draft = draft
+        self.draft_mode = draft_mode or ("model" if draft is not None else None)
+        make_drafter(self.draft_mode, draft)  # refuse a mode this session cannot serve now
+        self.memory = CostMemory(main, draft)  # so "auto" starts from costs measured before
+        self.last_stats: GenerationStats | None = None
+        self._running = threading.Lock()
+        self._vocabulary_key: str | None = None
+
+    @property
+    def history(self) -> HistoryIndex:
+        """The process's earlier generations in this main model's vocabulary (shared with
+        every session of that vocabulary): lookup drafts from them, and each generation
+        joins them when it ends."""
+        if self._vocabulary_key is None:
+            self._vocabulary_key = vocabulary_key(self.main.vocabulary())
+        return HISTORY.for_vocabulary(self._vocabulary_key)
+
+    def prompt_tokens(
+        self,
+        prompt: Prompt,
+        *,
+        system: str | None = None,
+        raw: bool = False,
+        continue_: bool = False,
+    ) -> list[int]:
+        """The prompt's tokens. A conversation ending with the assistant's message (or
+        `continue_=True`) continues that message: the template opens the assistant's turn
+        and its text follows, so the reply carries on where the text ends (no new turn)."""
+        if isinstance(prompt, str):
+            if continue_:
+                raise SettingsError(
+                    "continue_=True continues the assistant's last message; pass the "
+                    "conversation as messages ending with it"
+                )
+            if raw:
+                return self.main.tokenize(prompt)
+            messages = [{"role": "user", "content": prompt}]
+        else:
+            messages = list(prompt)
+        if system is not None:
+            messages = [{"role": "system", "content": system}, *messages]
+        if messages and messages[-1].get("role") == "assistant":
+            return self._continued(messages)
+        if continue_:
+            raise SettingsError(
+                "continue_=True needs the conversation to end with the assistant's message; "
+                "add it, or leave continue_ off for a new reply"
+            )
+        return self.main.chat_tokens(messages)
+
+    def _continued(self, messages: Sequence[ChatMessage]) -> list[int]:
+        """The turn before the assistant's last message, then that message's own tokens."""
+        *before, last = messages
+        start = self.main.tokenize("")  # what the tokenizer puts first (BOS), not part of text
+        text = self.main.tokenize(last["content"], special=False)
+        if text[: len(start)] == start:
+            text = text[len(start) :]
+        return [*self.main.chat_tokens(before), *text]
+
+    def stream(
+        self,
+        prompt: Prompt,
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        draft_tokens: int | Literal["auto"] = "auto",
+        draft_mode: DraftMode | None = None,
+        stop: str | Sequence[str] = (),
+        seed: int | None = None,
+        use_draft: bool = True,
+        system: str | None = None,
+        raw: bool = False,
+        continue_: bool = False,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Iterator[TokenEvent]:
+        """Yield tokens as they are verified; `last_stats` holds the stats afterwards.
+
+        `draft_tokens`: "auto" or a fixed k per round; `draft_mode`: "model", "lookup" or
+        "hybrid" (default: the session's `draft_mode`); `use_draft=False`: plain decoding.
+        `stop`: one stop string or several. Settings are checked (`settings.RunSettings`)
+        before anything runs. A trailing assistant message, or `continue_=True`, continues
+        that message.
+        """
+        run = RunSettings(
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            draft_tokens=draft_tokens,
+            draft_mode=draft_mode,
+            stop=stop,
+            seed=seed,
+        )
+        settings = GenerationSettings(
+            max_tokens=run.max_tokens,
+            sampling=SamplingSettings(run.temperature, run.top_k, run.top_p),
+            draft_tokens=run.draft_tokens,
+            stop=run.stop,
+            seed=run.seed,
+        )
+        tokens = self.prompt_tokens(prompt, system=system, raw=raw, continue_=continue_)
+        mode = run.draft_mode or self.draft_mode
+        drafter = make_drafter(mode, self.draft, self.history) if use_draft else None
+        if not self._running.acquire(blocking=False):
+            raise SpecDecError(
+                "a generation is already running on this session; stop it or wait for it"
+            )
+        emitted: list[int] = []
+        try:
+            generation = speculative_decode(
+                self.main, drafter, tokens, settings, should_stop, memory=self.memory
+            )
+            while True:
+                try:
+                    event = next(generation)
+                except StopIteration as done:
+                    self.last_stats = done.value
+                    break
+                emitted.append(event.token_id)
+                yield event
+            self.last_stats.backend = self.backend
+        finally:
+            self.history.add(emitted)  # also what a run stopped early wrote
+            self._running.release()
+
+    @property
+    def backend(self) -> str:
+        """Where the models run, as the stats report it."""
+        if self.draft is None or self.draft.backend == self.main.backend:
+            return self.main.backend
+        return f"{self.main.backend}; draft: {self.draft.backend}"
+
+    def generate(self, prompt: Prompt, **options) -> GenerationResult:
+        """Run to the end and return text, events and stats (options as for `stream`)."""
+        events = list(self.stream(prompt, **options))
+        assert self.last_stats is not None
+        return GenerationResult(events, self.last_stats)
+
+    def reset(self) -> None:
+        """Empty both caches, so the next prompt is prefilled from scratch (for fair timings;
+        by default a follow-up prompt reuses the cached common prefix)."""
+        self.main.rollback(0)
+        if self.draft is not None:
+            self.draft.rollback(0)
+
+    def close(self) -> None:
+        self.main.close()
+        if self.draft is not None:
+            self.draft.close()
+
+    def __repr__(self) -> str:
+        draft = self.draft.name if self.draft else None
+        return (
+            f"Session(main={self.main.name!r}, draft={draft!r}, "
+            f"draft_mode={self.draft_mode!r}, n_ctx={self.main.n_ctx})"
+        )
+
+
+def load(
+    main: ModelReference,
+    draft: ModelReference | None = None,
+    *,
+    draft_mode: DraftMode | None = None,
+    engine: str | None = None,
+    n_ctx: int = 4096,
+    n_threads: int | None = None,
+    gpu_layers: int | None = None,
+    draft_gpu_layers: int | None = None,
+    progress: bool = True,
+    verbose: bool = False,
+) -> Session:
+    """Load a main model and, if given, a draft, named as `engines.resolve` understands
+    (catalog name, path, or any name `specdec-jupyter models list` prints).
+
+    `engine` is "llama.cpp", "mlx" or "toy" (`engines.registry.KINDS`); by default the
+    main model's format decides, and a catalog name runs on llama.cpp (with "mlx" it is
+    converted on first use). The draft runs on the main model's engine, and its vocabulary
+    is checked before its weights load: an incompatible draft raises IncompatibleDraftError
+    with the reasons. `draft="prompt-lookup"` drafts from the prompt and loads no second
+    model; `draft_mode` sets the session's default (see `Session`). `gpu_layers` and
+    `draft_gpu_layers` are the layers llama.cpp offloads to a GPU (llama-server's `-ngl`
+    and `-ngld`; None: all when the build has a GPU backend, 0: none, -1: all).
+    """
+    if draft == PromptLookupDrafter.name:
+        draft, draft_mode = None, draft_mode or "lookup"
+    options = LoadOptions(n_ctx=n_ctx, n_threads=n_threads, gpu_layers=gpu_layers, verbose=verbose)
+    draft_options = replace(options, gpu_layers=draft_gpu_layers)
+    with showing(progress):  # fetching, converting and loading, where nobody listens already
+        main_model = resolve(main, engine)
+        draft_model = None if draft is None else resolve(draft, main_model.kind)
+
+        if draft_model is not None:
+            require_draft(main_model, draft_model)
+        kind = engine_kind(main_model.kind)
+        kind.note_ignored(options)
+        if draft_model is not None:
+            kind.note_ignored(draft_options)
+        main_engine = kind.open(main_model, options)
+        draft_engine = None if draft_model is None else kind.open(draft_model, draft_options)
+    return Session(main_engine, draft_engine, draft_mode)

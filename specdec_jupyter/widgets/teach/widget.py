@@ -1,0 +1,260 @@
+"""The teaching widget: speculative decoding one round at a time, stage by stage.
+
+    from specdec_jupyter.widgets import TeachWidget
+    TeachWidget(engine="toy")                     # the numpy pair: instant, no download
+    TeachWidget("qwen2.5-coder-1.5b", draft="qwen2.5-coder-0.5b", temperature=1.0)
+
+A round, in stages: the draft proposes k tokens (q of each, its top alternatives as
+bars); the main model scores them in one pass (p bars beside q); each draft token is
+judged, u against min(1, p/q); a rejection shows max(0, p - q) and the residual it
+normalises to, which the correction is drawn from, a full accept the bonus token, an
+accepted end-of-generation token nothing more; Back steps back through earlier rounds.
+The rounds are computed by `walkthrough.py` with the loop's own parts; this class wires
+the buttons to it and publishes its state as traits. Front-end actions run on a worker
+thread, so the kernel stays free while a real model computes a round.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets as t
+
+from ...decoding.sampling import SamplingSettings
+from ...engines.base import Engine
+from ...engines.registry import DEFAULT_KIND
+from ...errors import SpecDecError
+from ...sessions.manager import EngineManager
+from ...sessions.service import EngineService
+from ..chat.widget import STATIC, _status, describe
+from ..transcript import token_to_wire
+from .walkthrough import Walkthrough
+
+SETTINGS = ("prompt", "k", "temperature", "seed", "max_tokens")
+TOY_PROMPT = "when the draft model"  # the toy models know only their corpus's words
+MODEL_PROMPT = "Explain speculative decoding in two sentences."
+
+
+Action = Callable[[Walkthrough, Engine, Engine], None]
+
+
+class TeachWidget(anywidget.AnyWidget):
+    """Step through speculative decoding on a model pair: Back, Step, Finish round,
+    Play/Pause (a step every `interval` seconds), Reset, and the settings prompt, k,
+    temperature, seed and max_tokens.
+
+    `main` and `draft` name models as `EngineManager` does (on engine="toy" the pair is
+    toy-trigram and toy-bigram); without `draft`, the one remembered for `main`, else the
+    first compatible one. `walkthrough.current` is the round on show (a `RoundTrace`).
+    """
+
+    _esm = STATIC / "teach.js"
+    _css = STATIC / "teach.css"
+
+    engine = t.Unicode().tag(sync=True)
+    main_model = t.Unicode().tag(sync=True)
+    draft_model = t.Unicode().tag(sync=True)
+    prompt = t.Unicode().tag(sync=True)
+    k = t.Int(4).tag(sync=True)
+    temperature = t.Float(1.0).tag(sync=True)
+    seed = t.Int(0).tag(sync=True)
+    max_tokens = t.Int(64).tag(sync=True)
+    trace = t.Dict().tag(sync=True)  # the round on show: RoundTrace.to_dict()
+    stage = t.Int(0).tag(sync=True)  # how far into trace["stages"] is shown
+    tokens = t.List(t.Dict()).tag(sync=True)  # the text so far, in the chat's token format
+    counts = t.Dict().tag(sync=True)
+    stop_reason = t.Unicode().tag(sync=True)  # "" until the generation has ended
+    playing = t.Bool(False).tag(sync=True)
+    interval = t.Float(1.0).tag(sync=True)  # seconds between Play's steps: the speed control
+    can_go_back = t.Bool(False).tag(sync=True)
+    status = t.Dict(_status()).tag(sync=True)
+
+    def __init__(
+        self,
+        main: str | None = None,
+        draft: str | None = None,
+        *,
+        engine: str = DEFAULT_KIND,
+        manager: EngineManager | None = None,
+        prompt: str | None = None,
+        k: int = 4,
+        temperature: float = 1.0,
+        seed: int = 0,
+        max_tokens: int = 64,
+        interval: float = 1.0,
+    ):
+        service = EngineService(engine, manager)
+        main_key = service.key_of(main) if main is not None else service.default_main()
+        if main_key is None:
+            raise SpecDecError(
+                f"no {engine} models found; fetch some with "
+                "`specdec-jupyter models fetch qwen2.5-coder-pair`, or use engine='toy'"
+            )
+        draft_key = service.key_of(draft) if draft is not None else _some_draft(service, main_key)
+        super().__init__(
+            engine=engine,
+            main_model=_name(main_key),
+            draft_model=_name(draft_key),
+            interval=interval,
+        )
+        self._service = service
+        self._pair = (main_key, draft_key)
+        self._lock = threading.Lock()  # one action at a time on the walkthrough
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="specdec teach")
+        self._wake = threading.Event()  # ends a Play wait early on Pause
+        self.walkthrough: Walkthrough
+        self.on_msg(self._on_message)
+        self.reset(
+            prompt=prompt or (TOY_PROMPT if service.engine == "toy" else MODEL_PROMPT),
+            k=k,
+            temperature=temperature,
+            seed=seed,
+            max_tokens=max_tokens,
+        )
+
+    # -- the buttons ---------------------------------------------------------------------
+
+    def step(self) -> None:
+        """Show the next stage of the round; after its last, compute the next round."""
+        self._drive(Walkthrough.step)
+
+    def back(self) -> None:
+        """Show the stage before (into earlier rounds, as they were drawn)."""
+        with self._lock, self.hold_sync():
+            self.walkthrough.back()
+            self._publish()
+
+    def finish_round(self) -> None:
+        """Show the rest of the round (at its end: all of the next round)."""
+        self._drive(Walkthrough.finish_round)
+
+    def reset(self, **settings: Any) -> None:
+        """Start again from the prompt, with any of prompt, k, temperature, seed and
+        max_tokens changed; the first round's draft is shown at once."""
+        unknown = sorted(set(settings) - set(SETTINGS))
+        if unknown:
+            raise TypeError(f"unknown settings {', '.join(unknown)}; known: {', '.join(SETTINGS)}")
+        values = {name: getattr(self, name) for name in SETTINGS} | settings
+        with self._lock, self._service.hold(*self._pair) as session:
+            walkthrough = Walkthrough(
+                session.prompt_tokens(values["prompt"]),
+                k=int(values["k"]),
+                sampling=SamplingSettings(temperature=float(values["temperature"])),
+                seed=int(values["seed"]),
+                max_tokens=int(values["max_tokens"]),
+            )
+            walkthrough.step(session.main, session.draft)
+            self.walkthrough = walkthrough
+            with self.hold_sync():
+                for name, value in values.items():
+                    setattr(self, name, value)
+                self._publish()
+
+    def play(self) -> None:
+        """Step every `interval` seconds, on a worker thread, until the end or `pause()`."""
+        if self.playing or self.walkthrough.done:
+            return
+        self.playing = True
+        self._wake.clear()
+        self._worker.submit(self._play)
+
+    def pause(self) -> None:
+        self.playing = False
+        self._wake.set()
+
+    @t.validate("interval")
+    def _interval_not_negative(self, proposal: dict) -> float:
+        if proposal["value"] < 0:
+            raise t.TraitError(
+                f"interval (seconds between Play's steps) must be 0 or more, "
+                f"got {proposal['value']}"
+            )
+        return proposal["value"]
+
+    # -- wiring ----------------------------------------------------------------------------
+
+    def _drive(self, action: Action) -> None:
+        """Run `action` on the walkthrough with the pair held, then publish the result."""
+        with self._lock, self._service.hold(*self._pair) as session:
+            walkthrough = self.walkthrough
+            if walkthrough.round_shown and walkthrough.stop_reason is None:
+                self.status = _status("busy", f"Computing round {len(walkthrough.rounds) + 1}…")
+            action(walkthrough, session.main, session.draft)
+            with self.hold_sync():
+                self._publish()
+
+    def _publish(self) -> None:
+        walkthrough = self.walkthrough
+        current = walkthrough.current
+        self.trace = current.to_dict() if current is not None else {}
+        self.stage = walkthrough.stage
+        self.tokens = [token_to_wire(event) for event in walkthrough.visible_events]
+        self.counts = walkthrough.counts()
+        self.can_go_back = walkthrough.can_go_back
+        self.stop_reason = walkthrough.stop_reason if walkthrough.done else ""
+        self.status = _status("done" if walkthrough.done else "idle")
+
+    def _play(self) -> None:
+        while self.playing and not self.walkthrough.done:
+            if not self._reported(self.step):
+                break
+            self._wake.wait(self.interval)
+        self.playing = False
+
+    def _reported(self, action: Callable[[], None]) -> bool:
+        """Run a front-end action; an error shows in the widget, in words. False on one."""
+        try:
+            action()
+        except Exception as exc:
+            self.status = _status("error", describe(exc))
+            return False
+        return True
+
+    def _on_message(self, _widget: Any, content: dict, _buffers: list) -> None:
+        kind = content.get("type")
+        if kind == "play":
+            self.play()
+            return
+        self.pause()
+        if kind in ("step", "back", "finish_round"):
+            self._worker.submit(self._reported, getattr(self, kind))
+        elif kind == "reset":
+            settings = {k: v for k, v in content.get("settings", {}).items() if k in SETTINGS}
+            self._worker.submit(self._reported, lambda: self.reset(**settings))
+
+    def __repr__(self) -> str:
+        trace = self.trace
+        where = (
+            f"round {trace['number']}, stage {self.stage + 1}/{len(trace['stages'])}"
+            if trace
+            else "no round"
+        )
+        return (
+            f"TeachWidget(engine={self.engine!r}, main={self.main_model!r}, "
+            f"draft={self.draft_model!r}, k={self.k}, temperature={self.temperature}, "
+            f"seed={self.seed}, {where})"
+        )
+
+
+def _some_draft(service: EngineService, main: str) -> str:
+    """The draft remembered for `main`, else the first compatible one: teaching needs one."""
+    draft = service.default_draft(main)
+    if draft is None:
+        compatible, _ = service.drafts(main)
+        draft = compatible[0].key if compatible else None
+    if draft is None:
+        raise SpecDecError(
+            f"no draft model can draft for {_name(main)}; fetch a compatible pair with "
+            "`specdec-jupyter models fetch qwen2.5-coder-pair`, or use engine='toy'"
+        )
+    return draft
+
+
+def _name(key: str) -> str:
+    """How a model is shown: toy names as they are, files by their name."""
+    return Path(key).name

@@ -1,0 +1,236 @@
+"""Rendered replies in a real browser: JupyterLab on loopback and Debian's headless Chromium.
+
+One notebook shows a `%%specdec` reply widget holding a fixed token list (a heading, a list,
+a highlighted code block, inline and display math, a table, corrections with rejected draft
+tokens), then loads the real Qwen2.5-Coder pair and opens the chat, which the test asks for a
+Markdown answer with a code block. The tests check the rendering and every token's span inside
+it, in JupyterLab's light and dark themes, and the HTML fallback (`result_to_html`, no script)
+in a plain page. Screenshots go to $SPECDEC_SCREENSHOTS (default: a pytest tmp folder).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from specdec_jupyter.decoding.events import GenerationStats, TokenEvent
+from specdec_jupyter.display.reply_html import result_to_html
+from specdec_jupyter.widgets.transcript import token_to_wire
+from tests.support.jupyter_lab import BROWSER, lab_notebook
+
+pytestmark = [*BROWSER, pytest.mark.real]
+
+FIXED_REPLY = r"""## Quicksort
+
+Sort a list by **partitioning** it around a pivot:
+
+- pick a pivot
+- split the rest into smaller and larger
+
+```python
+def quicksort(xs):
+    if len(xs) <= 1:
+        return xs
+    pivot, *rest = xs
+    smaller = [x for x in rest if x < pivot]
+    return quicksort(smaller) + [pivot] + quicksort([x for x in rest if x >= pivot])
+```
+
+On average it makes $O(n \log n)$ comparisons, since \(T(n) = 2T(n/2) + O(n)\):
+
+$$T(n) = 2T\left(\frac{n}{2}\right) + cn$$
+
+| case | time |
+|---|---|
+| best | $n \log n$ |
+| worst | $n^2$ |
+"""
+CHAT_PROMPT = "In Markdown: one sentence, then a short Python code block that reverses a list."
+
+
+def fixed_events(text: str = FIXED_REPLY, size: int = 4) -> list[TokenEvent]:
+    """The text in tokens of `size` characters, in rounds of four accepted draft tokens and one
+    of the main model's: a bonus in even rounds, a correction (with two rejected) in odd ones;
+    p varies so the shades do."""
+    events = []
+    for i in range(0, len(text), size):
+        n = i // size
+        round_, position = divmod(n, 5)
+        p = 0.2 + 0.8 * ((n * 37) % 10) / 9
+        if position < 4:
+            events.append(
+                TokenEvent(n, text[i : i + size], "draft", round_, min(p, 1), 0.9, 1.0, "accepted")
+            )
+        elif round_ % 2 == 0:
+            bonus = TokenEvent(n, text[i : i + size], "main", round_, 0.9, None, None, "bonus")
+            events.append(bonus)
+        else:
+            events.append(
+                TokenEvent(
+                    n, text[i : i + size], "main", round_, 0.7, 0.1, None, "correction", ("ab", "c")
+                )
+            )
+    return events
+
+
+FIXED_CELL = f"""from specdec_jupyter.decoding.events import GenerationStats
+from specdec_jupyter.widgets.reply import ReplyWidget
+from specdec_jupyter.widgets.transcript import reply_message, token_from_wire
+fixed = ReplyWidget()
+events = [token_from_wire(token) for token in {[token_to_wire(e) for e in fixed_events()]!r}]
+fixed.finish(reply_message(events, GenerationStats(draft_model="fixed-draft"),
+                           main_model="fixed-main", draft_model="fixed-draft", settings={{}}))
+fixed"""
+NOTEBOOK_CELLS = [
+    "%load_ext specdec_jupyter",
+    FIXED_CELL,
+    "%specdec load qwen2.5-coder-1.5b --draft qwen2.5-coder-0.5b",
+    "%specdec chat",
+]
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory) -> Path:
+    folder = Path(os.environ.get("SPECDEC_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def page(qwen_paths, tmp_path_factory):
+    home = tmp_path_factory.mktemp("lab")
+    with lab_notebook(home, "render.ipynb", NOTEBOOK_CELLS) as page:
+        yield page
+
+
+@pytest.fixture(scope="module")
+def fixed(page):
+    reply = page.locator(".specdec-reply-view .specdec-reply").first
+    reply.locator(".specdec-math .katex").first.wait_for()
+    return reply
+
+
+def set_theme(page, name: str, light: bool) -> None:
+    command = f"'apputils:change-theme', {{theme: '{name}'}}"
+    page.evaluate(f"window.jupyterapp.commands.execute({command})")
+    page.wait_for_function(f"document.body.dataset.jpThemeLight === '{str(light).lower()}'")
+
+
+def check_rendering(page, reply) -> None:
+    """A heading, a list, a highlighted code block with green token spans inside, typeset
+    formulas (KaTeX's own font loaded) with a strip of token shades, a table."""
+    assert reply.locator("h2").inner_text().strip() == "Quicksort"
+    assert reply.locator("li").count() == 2 and reply.locator("table td").count() == 4
+    code = reply.locator(".specdec-code pre code")
+    assert code.locator(".hljs-keyword").count() > 0
+    assert code.locator(".specdec-draft").count() > 10
+    assert "rgba(34, 197, 94" in code.locator(".specdec-draft").first.evaluate(
+        "e => getComputedStyle(e).backgroundColor"
+    )
+    assert code.inner_text().startswith("def quicksort(xs):")
+    formulas = reply.locator(".specdec-math")
+    assert formulas.count() == 5
+    assert reply.locator(".specdec-math-display .katex-display").count() == 1
+    assert formulas.first.locator(".specdec-math-strip > span").count() >= 1
+    assert page.evaluate(
+        "[...document.fonts].some(f => f.family.includes('KaTeX_Main') && f.status === 'loaded')"
+    )
+    assert "\\log" not in reply.locator("p").nth(1).inner_text()  # typeset, not TeX
+
+
+def test_fixed_reply_renders_with_every_token_in_light_and_dark(page, fixed, screenshots):
+    for theme, light in (("JupyterLab Light", True), ("JupyterLab Dark", False)):
+        set_theme(page, theme, light)
+        check_rendering(page, fixed)
+        colour = fixed.locator("p").first.evaluate("e => getComputedStyle(e).color")
+        inside = colour[colour.index("(") + 1 : colour.index(")")]
+        channels = [int(c) for c in inside.split(",")[:3]]
+        assert (sum(channels) < 3 * 128) == light, colour  # text follows the theme
+        fixed.locator("xpath=ancestor::div[contains(@class,'specdec-reply-view')]").screenshot(
+            path=str(screenshots / f"reply-fixed-{'light' if light else 'dark'}.png")
+        )
+    set_theme(page, "JupyterLab Light", True)
+
+
+def test_corrections_rejected_drafts_and_the_round_on_hover(page, fixed):
+    message = fixed.locator("xpath=..")
+    assert fixed.locator(".specdec-kind-correction").count() > 0
+    assert fixed.locator(".specdec-kind-bonus").count() > 0
+    struck = fixed.locator(".specdec-rejected").first
+    assert not struck.is_visible()
+    message.locator(".specdec-rejected-toggle input").check()
+    assert struck.is_visible() and struck.inner_text() == "abc"
+    message.locator(".specdec-rejected-toggle input").uncheck()
+
+    token = fixed.locator("pre .specdec-draft").nth(3)
+    token.hover()
+    tip = page.locator(".specdec-reply-view .specdec-tip").first
+    tip.wait_for()
+    assert "round" in tip.inner_text() and "p (main)" in tip.inner_text()
+    round_ = token.get_attribute("data-round")
+    outlined = fixed.locator(".specdec-round-hover")
+    assert outlined.count() >= 4
+    assert {outlined.nth(i).get_attribute("data-round") for i in range(outlined.count())} == {
+        round_
+    }
+
+
+def test_a_real_chat_reply_renders_its_code_block_with_green_tokens(page, screenshots):
+    chat = page.locator(".specdec-chat:not(.specdec-reply-view)").first
+    state = "document.querySelector('.specdec-chat:not(.specdec-reply-view)')?.dataset.state"
+    page.wait_for_function(f"{state} === 'idle'", timeout=180_000)
+    field = chat.locator('[data-setting="max_tokens"]')
+    if not field.is_visible():
+        chat.locator(".specdec-settings summary").click()
+    field.fill("120")
+    field.dispatch_event("change")
+    chat.locator('[data-setting="draft_tokens"]').select_option("4")  # draft every round
+    chat.locator(".specdec-settings summary").click()
+    chat.locator(".specdec-input").fill(CHAT_PROMPT)
+    chat.locator(".specdec-input").press("Enter")
+    reply = chat.locator(".specdec-assistant:not(.specdec-live)").first
+    reply.locator(".specdec-stats").wait_for(timeout=900_000)  # a busy machine: minutes
+    body = reply.locator(".specdec-reply")
+    code = body.locator(".specdec-code pre code")
+    assert code.count() >= 1, body.inner_html()
+    assert code.first.locator(".specdec-draft").count() > 0
+    paragraphs = body.locator(":scope > .specdec-block > p").all_inner_texts()
+    assert not any(p.lstrip().startswith("```") for p in paragraphs), body.inner_html()
+    chat.screenshot(path=str(screenshots / "chat-light.png"))
+    set_theme(page, "JupyterLab Dark", False)
+    chat.screenshot(path=str(screenshots / "chat-dark.png"))
+    set_theme(page, "JupyterLab Light", True)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_html_fallback_renders_the_same_without_a_script(page, scheme, screenshots):
+    """`result_to_html` in a plain page of the same browser, offline, no script."""
+    colours = "background:#0d1117;color:#e6edf3" if scheme == "dark" else "background:#fff"
+    page_html = (
+        f"<!doctype html><html><body style='{colours};font-family:sans-serif;max-width:900px'>"
+        f"{result_to_html(fixed_events(), GenerationStats(draft_model='fixed-draft'))}"
+        "</body></html>"
+    )
+    plain = page.context.browser.new_page(viewport={"width": 1000, "height": 1400})
+    try:
+        plain.route("**/*", lambda route: route.abort())  # offline: nothing fetched
+        plain.set_content(page_html)
+        reply = plain.locator(".specdec-markdown")
+        assert plain.locator("script").count() == 0
+        assert reply.locator("h2").inner_text() == "Quicksort" and reply.locator("li").count() == 2
+        code = reply.locator("pre code")
+        assert code.locator(".specdec-draft").count() > 10
+        assert code.inner_text().startswith("def quicksort(xs):")
+        assert reply.locator(".specdec-math math").count() == 5
+        assert reply.locator("math[display='block']").count() == 1
+        height = reply.locator("math[display='block']").evaluate(
+            "e => e.getBoundingClientRect().height"
+        )
+        assert height > 20  # MathML laid out as a formula (a fraction stands tall)
+        correction = reply.locator(".specdec-kind-correction").first
+        assert "replaced draft" in correction.get_attribute("title")
+        reply.screenshot(path=str(screenshots / f"fallback-{scheme}.png"))
+    finally:
+        plain.close()

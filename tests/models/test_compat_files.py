@@ -1,0 +1,178 @@
+"""Draft verdicts on files: both engines' rules, reasons, warnings, a cache never stale."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from specdec_jupyter import load
+from specdec_jupyter.errors import IncompatibleDraftError, ModelFileError
+from specdec_jupyter.models.drafts import verdicts
+from specdec_jupyter.models.drafts.compat import mlx_compatibility
+from specdec_jupyter.models.drafts.verdicts import VerdictStore, check_draft, check_drafts
+from tests.support.model_folders import write_mlx_folder
+from tests.support.real_models import catalog_file
+from tests.support.tiny_models import write_tiny_gguf
+
+
+@pytest.fixture
+def store(tmp_path) -> VerdictStore:
+    return VerdictStore(tmp_path / "cache" / "draft-verdicts.json")
+
+
+@pytest.fixture
+def judged(monkeypatch) -> list[tuple[str, str]]:
+    """The pairs actually judged (not answered from the cache)."""
+    calls: list[tuple[str, str]] = []
+    judge = verdicts.judge_draft
+
+    def counting(main, draft, read):
+        calls.append((main.name, draft.name))
+        return judge(main, draft, read)
+
+    monkeypatch.setattr(verdicts, "judge_draft", counting)
+    return calls
+
+
+def test_mlx_rule_compares_vocabulary_sizes():
+    assert mlx_compatibility(151936, 151936).compatible
+    assert mlx_compatibility(151936, 262144).reasons == ["vocabulary sizes 151936 vs 262144"]
+
+
+def test_a_tiny_pair_is_compatible_and_another_vocabulary_is_not(tiny_paths, tmp_path, store):
+    main, draft = tiny_paths
+    other = write_tiny_gguf(tmp_path / "other.gguf", vocab="other")
+    good, bad = check_drafts(main, [draft, other], store=store)
+
+    assert good.compatible and good.engine == "llama.cpp"
+    assert set(good.engines) == {"llama.cpp", "mlx"}
+    assert not bad.compatible
+    assert bad.reasons[0] == "vocabulary sizes 384 vs 600 (more than 128 apart)"
+    assert bad.reasons[1].startswith("token 5: ")
+    assert bad.engines["mlx"].reasons == ["vocabulary sizes 384 vs 600"]
+    with pytest.raises(IncompatibleDraftError, match="other.gguf cannot draft for tiny-main.gguf"):
+        bad.require_compatible()
+
+
+def test_verdicts_are_cached_until_a_file_changes(tiny_paths, tmp_path, store, judged):
+    main = tiny_paths[0]
+    draft = tmp_path / "draft.gguf"
+    draft.write_bytes(tiny_paths[1].read_bytes())
+
+    assert check_draft(main, draft, store=store).compatible
+    assert check_draft(main, draft, store=store).compatible
+    assert len(judged) == 1, "the second check is answered from the cache file"
+
+    stat = draft.stat()
+    os.utime(draft, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # touched
+    assert check_draft(main, draft, store=store).compatible
+    assert len(judged) == 2, "a new modification time recomputes the verdict"
+
+    write_tiny_gguf(draft, vocab="other")  # replaced by another model under the same name
+    assert not check_draft(main, draft, store=store).compatible
+    assert len(judged) == 3
+
+
+def test_a_damaged_cache_file_is_only_a_cache(tiny_paths, store, judged):
+    store.path.parent.mkdir(parents=True)
+    store.path.write_text("{not json")
+    assert check_draft(*tiny_paths, store=store).compatible
+    store.path.write_text(json.dumps({"version": verdicts.CACHE_VERSION, "verdicts": {"x": 1}}))
+    assert check_draft(*tiny_paths, store=store).compatible
+    assert len(judged) == 2
+
+
+def test_a_cache_that_cannot_be_written_is_skipped_with_a_note(tiny_paths, tmp_path, monkeypatch):
+    """A cache is safe to lose: a cache folder that is a file must not stop a load."""
+    blocked = tmp_path / "cache-is-a-file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("SPECDEC_CACHE_DIR", str(blocked))
+    with pytest.warns(verdicts.CacheNote, match="not cached .*SPECDEC_CACHE_DIR"):
+        session = load(*tiny_paths, n_ctx=64, n_threads=1, progress=False)
+    assert session.generate("hello", raw=True, max_tokens=2).stats.predicted_tokens_count >= 1
+    session.close()
+
+
+def test_an_unusable_file_is_named_not_called_incompatible(tiny_paths, tmp_path, store):
+    notes = tmp_path / "notes.gguf"
+    notes.write_text("not a model")
+    verdict = check_draft(tiny_paths[0], notes, store=store)
+    assert not verdict.compatible
+    assert verdict.reasons[0].startswith("the draft model is unusable: not a GGUF file")
+    with pytest.raises(ModelFileError, match="notes.gguf: not a GGUF file"):
+        verdict.require_compatible()
+
+
+def test_mlx_folders_follow_the_mlx_rule(tmp_path, tiny_paths, store):
+    main = write_mlx_folder(tmp_path / "main-4bit", vocab_size=300)
+    same = write_mlx_folder(tmp_path / "draft-4bit", vocab_size=300)
+    other = write_mlx_folder(tmp_path / "other-4bit", vocab_size=320)
+    good, bad, gguf = check_drafts(main, [same, other, tiny_paths[1]], store=store)
+
+    assert good.engine == "mlx" and good.compatible
+    assert good.engines["llama.cpp"].reasons == [
+        "the main model is an MLX folder; llama.cpp runs GGUF files",
+        "the draft is an MLX folder; llama.cpp runs GGUF files",
+    ]
+    assert bad.reasons == ["vocabulary sizes 300 vs 320"]
+    assert gguf.reasons == ["vocabulary sizes 300 vs 384"]
+
+
+def test_touching_a_tokenizer_file_recomputes_an_mlx_verdict(tmp_path, store, judged):
+    main = write_mlx_folder(tmp_path / "main-4bit")
+    draft = write_mlx_folder(tmp_path / "draft-4bit")
+    assert check_draft(main, draft, store=store).compatible
+    write_mlx_folder(draft, vocab_size=310)
+    assert check_draft(main, draft, store=store).reasons == ["vocabulary sizes 300 vs 310"]
+    assert len(judged) == 2
+
+
+@pytest.mark.real
+def test_real_models_get_the_issues_verdicts(qwen_paths, store):
+    big, small = qwen_paths
+    gemma, smollm = catalog_file("gemma-3-270m"), catalog_file("smollm2-135m-instruct")
+    qwen_small, gemma_v, smollm_v = check_drafts(big, [small, gemma, smollm], store=store)
+
+    assert qwen_small.engines["llama.cpp"].compatible and qwen_small.engines["mlx"].compatible
+    assert qwen_small.warnings == []
+    assert "vocabulary sizes 151936 vs 262144 (more than 128 apart)" in gemma_v.reasons
+    assert "vocabulary types BPE vs SPM" in gemma_v.reasons
+    assert gemma_v.engines["mlx"].reasons == ["vocabulary sizes 151936 vs 262144"]
+    assert "vocabulary sizes 151936 vs 49152 (more than 128 apart)" in smollm_v.reasons
+
+    upside_down = check_draft(small, big, store=store)
+    assert upside_down.compatible
+    assert upside_down.warnings == [
+        "the draft is not smaller than the main model (1.5B vs 0.5B): it will not speed anything up"
+    ]
+
+
+@pytest.mark.real
+def test_cli_compat_json_lists_every_other_model_with_its_verdict(qwen_paths, tmp_path):
+    env = {
+        **os.environ,
+        "HOME": str(tmp_path),  # no LM Studio or hub cache: only our models folder
+        "SPECDEC_MODELS_DIR": str(qwen_paths[0].parent),
+        "HF_HUB_CACHE": str(tmp_path / "hub"),
+        "SPECDEC_MODEL_PATH": "",
+        "SPECDEC_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    command = [sys.executable, "-m", "specdec_jupyter.cli", "compat", str(qwen_paths[0]), "--json"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+    report = json.loads(done.stdout)
+
+    by_file = {os.path.basename(c["draft"]): c for c in report["candidates"]}
+    assert by_file["qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"]["compatible"]
+    for name, size in (
+        ("gemma-3-270m-q4_k_m.gguf", 262144),
+        ("SmolLM2-135M-Instruct.Q4_1.gguf", 49152),
+    ):
+        assert not by_file[name]["compatible"]
+        assert (
+            f"vocabulary sizes 151936 vs {size} (more than 128 apart)" in by_file[name]["reasons"]
+        )
+    assert qwen_paths[0].name not in by_file, "the main model is not its own candidate"

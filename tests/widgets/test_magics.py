@@ -1,0 +1,112 @@
+"""`%load_ext specdec_jupyter`: the `%specdec` and `%%specdec` magics in IPython's test shell."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.utils.capture import capture_output
+
+from specdec_jupyter.widgets import ChatWidget, TeachWidget
+from tests.support.magic_shell import magic
+
+
+@pytest.mark.parametrize(
+    "line", ["--help", "models --help", "load -h", "chat --help", "teach --help"]
+)
+def test_help_on_each(ip, line):
+    _, captured = magic(ip, line)
+    assert "%specdec" in captured.stdout
+
+
+def test_cell_magic_help(ip):
+    _, captured = magic(ip, "--help", "ignored")
+    assert "--max-tokens" in captured.stdout and "--no-draft" in captured.stdout
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("load", "required: main"),
+        ("load x --engine vulkan", "invalid choice"),
+        ("frobnicate", "unknown command 'frobnicate'"),
+        ("load x --draft y --no-draft", "not both"),
+        ("teach --k 0", "at least 1"),
+        ("teach --temperature -1", "temperature must be >= 0"),
+    ],
+)
+def test_argument_errors_are_one_line(ip, line, message):
+    with pytest.raises(UsageError, match=message):
+        ip.run_line_magic("specdec", line)
+    with capture_output() as captured:
+        ip.run_cell(f"%specdec {line}")
+    assert "Traceback" not in captured.stdout + captured.stderr
+    assert len((captured.stdout + captured.stderr).strip().splitlines()) == 1
+
+
+def test_package_errors_are_one_line_too(ip):
+    _, captured = magic(ip, "load no-such-model")
+    assert captured.stderr.startswith("specdec: 'no-such-model' is not a file")
+    assert len(captured.stderr.strip().splitlines()) == 1
+    _, captured = magic(ip, "", "a prompt")  # no model loaded
+    assert "run `%specdec load MAIN" in captured.stderr
+
+
+def test_models_lists_what_is_found(ip, tiny_paths, monkeypatch):
+    monkeypatch.setenv("SPECDEC_MODELS_DIR", str(tiny_paths[0].parent))
+    _, captured = magic(ip, "models")
+    assert "tiny-main.gguf" in captured.stdout and "tiny-draft.gguf" in captured.stdout
+
+
+def stat_in(html: str, label: str) -> str:
+    """A stat's value in the stats line of an output's HTML (stats_layout.rows_to_html)."""
+    found = re.search(
+        rf'data-label="{label}"><span class="specdec-stat-label">[^<]*</span> <b>([^<]*)', html
+    )
+    assert found, f"no {label!r} in the stats line"
+    return found.group(1)
+
+
+def test_load_generate_and_stats_on_the_toy_pair(ip):
+    _, captured = magic(ip, "stats")
+    assert "no generation yet" in captured.stdout
+    _, captured = magic(ip, "load toy-trigram --engine toy")
+    assert "with draft toy-bigram" in captured.stdout
+    _, captured = magic(ip, "--max-tokens 12 --temperature 0", "the cat sat on the")
+    html = captured.outputs[-1].data["text/html"]
+    assert "specdec-draft" in html or "specdec-main" in html
+    assert "toy-trigram · draft toy-bigram" in html
+    assert stat_in(html, "predicted tokens") == "12"
+    assert stat_in(html, "stop reason") == "token limit"
+    _, captured = magic(ip, "stats")
+    assert "predicted tokens: 12" in captured.stdout and "accepted:" in captured.stdout
+
+
+def test_no_draft_cell(ip):
+    magic(ip, "load toy-trigram --engine toy")
+    _, captured = magic(ip, "--no-draft --max-tokens 5", "the cat")
+    html = captured.outputs[-1].data["text/html"]
+    assert 'class="specdec-draft"' not in html and stat_in(html, "draft model") == "none"
+
+
+def test_chat_shows_the_widget_on_the_loaded_pair(ip):
+    magic(ip, "load toy-trigram --engine toy")
+    chat, _ = magic(ip, "chat")
+    assert isinstance(chat, ChatWidget)
+    assert chat.engine == "toy" and chat.draft_model == "toy-bigram"
+    chat.settings = {**chat.settings, "max_tokens": 7}
+    chat.ask("the dog")
+    chat.wait(30)
+    _, captured = magic(ip, "stats")
+    assert "predicted tokens: 7" in captured.stdout
+
+
+def test_teach_shows_the_toy_pair_until_a_pair_is_loaded(ip):
+    teach, _ = magic(ip, "teach --k 2 --seed 3 the main model")
+    assert isinstance(teach, TeachWidget)
+    assert (teach.engine, teach.draft_model, teach.k, teach.seed) == ("toy", "toy-bigram", 2, 3)
+    assert teach.prompt == "the main model" and len(teach.trace["proposals"]) == 2
+    magic(ip, "load toy-trigram --engine toy --no-draft")
+    _, captured = magic(ip, "teach")
+    assert "has no draft" in captured.stderr and len(captured.stderr.strip().splitlines()) == 1
