@@ -31,6 +31,7 @@ from specdec_jupyter.server.app import SpecDecServer
 from specdec_jupyter.server.serve import serving_in_background
 from specdec_jupyter.server.served import ServedModels
 from specdec_jupyter.sessions.manager import EngineManager
+from specdec_jupyter.sessions.pair import Pair
 from specdec_jupyter.sessions.remote import RemoteSession
 
 RESULTS = Path(__file__).parent / "results"
@@ -66,7 +67,7 @@ def main() -> int:
         for name, prompt in SEED_PROMPTS.items():
             local_runs, server_runs = [], []
             for _ in range(args.repeat):
-                local = manager.start(prompt, main=main_id, draft=draft_id, **settings)
+                local = manager.start(prompt, Pair(main_id, draft_id), **settings)
                 local_runs.append(decode_rate(local))
                 server_runs.append(decode_rate(remote.stream(prompt, **settings)))
             local_rate, local_n = median_run(local_runs)

@@ -10,14 +10,20 @@ In a notebook, `%load_ext specdec_jupyter` adds `%specdec` / `%%specdec` and the
 
 from .decoding.events import GenerationStats, TokenEvent
 from .errors import SpecDecError
+from .sessions.pair import DEFAULT, Pair
 from .sessions.remote import RemoteSession, connect
 from .sessions.result import GenerationResult
 from .sessions.session import Session, load
+from .settings import LoadOptions, RunSettings
 
 __all__ = [
+    "DEFAULT",
     "GenerationResult",
     "GenerationStats",
+    "LoadOptions",
+    "Pair",
     "RemoteSession",
+    "RunSettings",
     "Session",
     "SpecDecError",
     "TokenEvent",

@@ -22,7 +22,7 @@ from .models.catalog import CATALOG, DEFAULT_DRAFT, DEFAULT_MAIN, GROUPS, resolv
 from .models.fetch import fetch, is_fetched
 from .models.paths import models_dir
 from .sessions.result import GenerationResult
-from .settings import DRAFT_MODES, RunSettings
+from .settings import LoadOptions, RunSettings, add_flags
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
     serve.add_argument("--port", type=int, default=1234)
     serve.add_argument("--api-key", help="require 'Authorization: Bearer KEY' on every request")
+    add_flags(serve, LoadOptions)
 
     generate = commands.add_parser("generate", help="generate text, speculatively by default")
     generate.add_argument(
@@ -89,48 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
         "when --main is not given, else none)",
     )
     generate.add_argument("--prompt", required=True, help="the user message (or raw text)")
-    generate.add_argument("--system", help="a system message to put first")
-    generate.add_argument(
-        "--raw", action="store_true", help="send the prompt without a chat template"
-    )
-    generate.add_argument("--max-tokens", type=int, default=256)
-    generate.add_argument("--temperature", type=float, default=0.0, help="0 is greedy")
-    generate.add_argument("--top-k", type=int, default=0, help="0 switches top-k off")
-    generate.add_argument("--top-p", type=float, default=1.0)
-    generate.add_argument("--seed", type=int, help="seed for sampling (temperature > 0)")
-    generate.add_argument(
-        "--draft-tokens",
-        type=_draft_tokens,
-        default="auto",
-        help="tokens drafted per round: auto (measure, draft only what pays) or a number K",
-    )
-    generate.add_argument(
-        "--draft-mode",
-        choices=DRAFT_MODES,
-        help="where drafts come from: the draft model (default when one is loaded), "
-        "lookup (n-gram matches in the prompt and output, no draft model), or hybrid (both)",
-    )
-    generate.add_argument("--no-draft", action="store_true", help="plain decoding, same loop")
     generate.add_argument(
         "--engine",
         choices=list(KINDS),
         help="llama.cpp runs .gguf files, mlx runs MLX model folders (catalog names are "
         "converted to MLX on first use), toy the numpy n-gram pair; default: the model's own",
     )
-    generate.add_argument("--stop", action="append", default=[], help="a stop string (repeatable)")
-    generate.add_argument("--n-ctx", type=int, default=4096, help="context size in tokens")
-    generate.add_argument("--threads", type=int, help="CPU threads (default: every core)")
-    generate.add_argument(
-        "--gpu-layers",
-        type=int,
-        help="main model's layers on the GPU, as llama-server's -ngl (-1: all, 0: none; "
-        "default: all when llama.cpp has a GPU backend)",
-    )
-    generate.add_argument(
-        "--gpu-layers-draft",
-        type=int,
-        help="draft model's layers on the GPU, as llama-server's -ngld (default as --gpu-layers)",
-    )
+    add_flags(generate, RunSettings)
+    add_flags(generate, LoadOptions)
     generate.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
@@ -240,8 +207,10 @@ def _models_convert_mlx(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from .server.serve import serve
+    from .sessions.manager import EngineManager
 
-    serve(args.host, args.port, api_key=args.api_key, folders=args.folders)
+    manager = EngineManager(options=LoadOptions.among(vars(args)))
+    serve(args.host, args.port, api_key=args.api_key, folders=args.folders, manager=manager)
     return 0
 
 
@@ -251,19 +220,11 @@ def _generate(args: argparse.Namespace) -> int:
     default_main, default_draft = engine_kind(args.engine or DEFAULT_KIND).default_pair
     main_ref = args.main or default_main
     draft_ref = args.draft if args.main else (args.draft or default_draft)
-    if args.no_draft and (args.draft or args.draft_mode):
+    settings = RunSettings.among(vars(args))  # checked before any model loads
+    options = LoadOptions.among(vars(args))
+    if not settings.use_draft and (args.draft or settings.draft_mode):
         raise SettingsError("--no-draft runs plain decoding: drop --draft and --draft-mode")
-    settings = RunSettings(
-        max_tokens=args.max_tokens,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        draft_tokens=args.draft_tokens,
-        draft_mode=args.draft_mode,
-        stop=args.stop,
-        seed=args.seed,
-    )  # checked before any model loads
-    if args.no_draft or settings.draft_mode == "lookup":
+    if not settings.use_draft or settings.draft_mode == "lookup":
         draft_ref = None
     with warnings.catch_warnings(record=True) as notes:
         warnings.simplefilter("always", EngineNote)
@@ -272,10 +233,7 @@ def _generate(args: argparse.Namespace) -> int:
             draft_ref,
             draft_mode=settings.draft_mode,
             engine=args.engine,
-            n_ctx=args.n_ctx,
-            n_threads=args.threads,
-            gpu_layers=args.gpu_layers,
-            draft_gpu_layers=args.gpu_layers_draft,
+            options=options,
             progress=not args.json,
         )
     for note in notes:
@@ -283,21 +241,8 @@ def _generate(args: argparse.Namespace) -> int:
     stopping = _StopOnInterrupt()
     color = sys.stdout.isatty() and not args.json
     events = []
-    stream = session.stream(
-        args.prompt,
-        max_tokens=settings.max_tokens,
-        temperature=settings.temperature,
-        top_k=settings.top_k,
-        top_p=settings.top_p,
-        seed=settings.seed,
-        draft_tokens=settings.draft_tokens,
-        stop=settings.stop,
-        system=args.system,
-        raw=args.raw,
-        should_stop=stopping,
-    )
     with stopping:
-        for event in stream:
+        for event in session.stream(args.prompt, settings, should_stop=stopping):
             events.append(event)
             if not args.json:
                 print(event_to_ansi(event, color), end="", flush=True)
@@ -307,14 +252,6 @@ def _generate(args: argparse.Namespace) -> int:
     else:
         print("\n\n" + stats_to_text(result.stats), file=sys.stderr)
     return 0
-
-
-def _draft_tokens(value: str) -> int | str:
-    if value == "auto":
-        return value
-    if value.isdigit():
-        return int(value)
-    raise argparse.ArgumentTypeError(f"expected auto or a number >= 0, got {value!r}")
 
 
 class _StopOnInterrupt:

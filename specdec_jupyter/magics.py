@@ -12,20 +12,23 @@
 Every subcommand takes --help. Argument errors are one line (IPython's UsageError), and
 so are the package's own errors (a missing model, an incompatible draft), never a
 traceback. One `Magics` object per shell keeps the loaded pair and the last stats;
-models themselves are held by the kernel's shared EngineManager.
+models themselves are held by the kernel's shared EngineManager. Every run setting and load
+option is a flag (declared once, in settings.py) whose default `%config` changes, as
+jupysql's are: `%config SpecDecMagics.max_tokens = 128`.
 """
 
 from __future__ import annotations
 
+import argparse
 import shlex
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import traitlets
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
@@ -35,19 +38,19 @@ from .decoding.events import GenerationStats, TokenEvent
 from .display.listing import models_report
 from .display.progress import default_display
 from .display.stats_layout import rows_to_text
-from .engines.registry import KINDS, EngineNote, LoadOptions
+from .engines.registry import KINDS, EngineNote
 from .engines.resolve import resolve
 from .errors import SpecDecError, one_line
 from .models.discovery import discover, model_roots
 from .models.names import short_name
-from .sessions import plain_speeds
-from .sessions.manager import DEFAULT
+from .sessions.pair import DEFAULT, Pair, Remembered
 from .sessions.remote import RemoteSession, connect
 from .sessions.service import EngineService
+from .settings import Declared, LoadOptions, RunSettings, Settings, add_flags
 from .widgets.chat import ChatWidget
-from .widgets.reply import ReplyWidget
+from .widgets.reply import ReplyWidget, finish_reply
 from .widgets.teach import TeachWidget
-from .widgets.transcript import reply_message
+from .widgets.teach import widget as teach
 
 SUBCOMMANDS = ("models", "load", "connect", "chat", "teach", "stats")
 OVERVIEW = """\
@@ -76,18 +79,13 @@ def _models_args(line: str) -> None:
     choices=list(KINDS),
     help="engine (default: the model's own: llama.cpp for GGUF files, mlx for MLX folders)",
 )
-@argument("--n-ctx", type=int, default=4096, help="context size in tokens (default 4096)")
-@argument("--threads", type=int, help="CPU threads (default: every core)")
-@argument(
-    "--gpu-layers",
-    type=int,
-    help="main model's layers on the GPU (-1: all; default: all when llama.cpp has a GPU backend)",
-)
-@argument("--gpu-layers-draft", type=int, help="draft's layers on the GPU (as --gpu-layers)")
 def _load_args(line: str) -> None:
     """Load a main model and a draft for `%%specdec` and `%specdec chat` (a bar in the cell
     shows how far each fetch and load has got); an incompatible draft is refused with the
     reasons."""
+
+
+add_flags(_load_args.parser, LoadOptions)
 
 
 @magic_arguments(name="specdec connect")
@@ -108,14 +106,15 @@ def _chat_args(line: str) -> None:
 
 @magic_arguments(name="specdec teach")
 @argument("prompt", nargs="*", help="the prompt (default: one that suits the pair)")
-@argument("--k", type=int, default=4, help="draft tokens per round (default 4)")
-@argument("--temperature", type=float, default=1.0, help="0 is greedy (default 1)")
-@argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
-@argument("--max-tokens", type=int, default=64, help="the most tokens to generate")
+@argument("--k", type=int, default=argparse.SUPPRESS, help="draft tokens per round (default 4)")
 def _teach_args(line: str) -> None:
     """Show speculative decoding one round at a time, stage by stage, on the pair
     `%specdec load` loaded (with its draft), else on the toy pair: q and p bars, u
-    against min(1, p/q), the residual after a rejection, the bonus after a full accept."""
+    against min(1, p/q), the residual after a rejection, the bonus after a full accept.
+    Unless given, the settings are the teacher's (temperature 1, seed 0, 64 tokens)."""
+
+
+add_flags(_teach_args.parser, RunSettings, only=teach.RUN_SETTINGS)
 
 
 @magic_arguments(name="specdec stats")
@@ -125,27 +124,43 @@ def _stats_args(line: str) -> None:
 
 
 @magic_arguments(name="%specdec")
-@argument("--max-tokens", type=int, default=256, help="the most tokens to generate")
-@argument("--temperature", type=float, default=0.0, help="0 is greedy")
-@argument("--top-p", type=float, default=1.0)
-@argument("--draft-tokens", default="auto", help="tokens drafted per round: auto or a number")
-@argument("--no-draft", action="store_true", help="plain decoding, for comparison")
-@argument("--system", help="a system prompt")
 def _cell_args(line: str) -> None:
     """Generate from the cell's text (one user message) with the loaded pair; the reply
-    streams into the cell, accepted draft tokens in green."""
+    streams into the cell, accepted draft tokens in green. A flag not given takes its
+    `%config SpecDecMagics` default."""
+
+
+add_flags(_cell_args.parser, RunSettings)
+
+
+def _configurable(settings: type[Declared]) -> dict[str, traitlets.TraitType]:
+    """A `%config`-able trait per setting, defaulting to the declared default (checked when
+    a run uses it, as a flag's value is)."""
+    return {
+        f.name: traitlets.Any(f.default, help=f.metadata["door"].help).tag(config=True)
+        for f in settings.declared()
+    }
 
 
 @magics_class
 class SpecDecMagics(Magics):
+    """`%specdec` and `%%specdec`; the defaults of every run setting and load option are
+    traits here, for `%config SpecDecMagics.NAME = VALUE`."""
+
+    vars().update(_configurable(RunSettings) | _configurable(LoadOptions))
+
     def __init__(self, shell: Any):
         super().__init__(shell)
         self.service: EngineService | None = None
         self.remote: RemoteSession | None = None  # `%specdec connect`: cells run there
         self.main: str | None = None
         self.draft: str | None = None
-        self.load_options: dict[str, LoadOptions] = {}
+        self.options = LoadOptions()  # what the loaded pair was loaded with
         self.last_stats: list[list[str]] | None = None  # rows, as stats_rows formats them
+
+    def configured(self, settings: type[Settings], args: Any) -> Settings:
+        """The settings the flags give, the rest as `%config` has them."""
+        return settings.among({name: getattr(self, name) for name in settings.names()} | vars(args))
 
     @line_cell_magic
     def specdec(self, line: str, cell: str | None = None) -> Any:
@@ -176,15 +191,9 @@ class SpecDecMagics(Magics):
         if args.draft and args.no_draft:
             raise UsageError("%specdec load: give --draft D or --no-draft, not both")
         try:
-            options = LoadOptions(
-                n_ctx=args.n_ctx, n_threads=args.threads, gpu_layers=args.gpu_layers
-            )
+            options = self.configured(LoadOptions, args)
         except ValueError as exc:
             raise UsageError(f"%specdec load: {exc}") from None
-        load_options = {
-            "options": options,
-            "draft_options": replace(options, gpu_layers=args.gpu_layers_draft),
-        }
         engine = args.engine or resolve(args.main).kind
         service = EngineService(engine)
         main = service.key_of(args.main)
@@ -195,11 +204,11 @@ class SpecDecMagics(Magics):
         print(f"loading {named}" + ("" if draft else " (no draft)") + " …")
         with warnings.catch_warnings(record=True) as notes:
             warnings.simplefilter("always", EngineNote)
-            service.prepare(main, draft, on_progress=default_display(), **load_options)
+            service.prepare(Pair(main, draft, options=options), on_progress=default_display())
         for note in notes:
             print(f"note: {note.message}")
         self.service, self.main, self.draft = service, main, draft
-        self.load_options, self.remote = load_options, None
+        self.options, self.remote = options, None
         print(f"ready ({service.engine})")
 
     def _connect(self, rest: str) -> None:
@@ -208,7 +217,7 @@ class SpecDecMagics(Magics):
             return
         if args.draft and args.no_draft:
             raise UsageError("%specdec connect: give --draft D or --no-draft, not both")
-        draft = None if args.no_draft else (args.draft or "default")
+        draft = None if args.no_draft else (args.draft or DEFAULT)
         remote = connect(args.url, args.model, draft, api_key=args.api_key)
         served = {m["id"] for m in remote.models()}
         if remote.model not in served:
@@ -218,7 +227,7 @@ class SpecDecMagics(Magics):
         self.remote = remote
         print(
             f"connected to {remote.url}: {remote.model}"
-            + (" (no draft)" if draft is None else f" with draft {draft}")
+            + (" (no draft)" if draft is None else f" with draft {_draft_name(draft)}")
         )
 
     def _chat(self, rest: str) -> ChatWidget | None:
@@ -226,8 +235,7 @@ class SpecDecMagics(Magics):
             return None
         if self.remote is not None:
             remote = self.remote
-            draft = DEFAULT if remote.draft == "default" else remote.draft
-            chat = ChatWidget(remote.model, draft, server=remote.url, api_key=remote.api_key)
+            chat = ChatWidget(remote.model, remote.draft, server=remote.url, api_key=remote.api_key)
         elif self.service is None:
             chat = ChatWidget()
         else:
@@ -248,16 +256,10 @@ class SpecDecMagics(Magics):
             )
         else:
             main, draft, engine = self.main, self.draft, self.service.engine
+        settings = {key: value for key, value in vars(args).items() if key != "prompt"}
         try:
             return TeachWidget(
-                main,
-                draft,
-                engine=engine,
-                prompt=" ".join(args.prompt) or None,
-                k=args.k,
-                temperature=args.temperature,
-                seed=args.seed,
-                max_tokens=args.max_tokens,
+                main, draft, engine=engine, prompt=" ".join(args.prompt) or None, **settings
             )
         except ValueError as exc:  # a setting out of range
             raise UsageError(f"%specdec teach: {exc}") from None
@@ -282,14 +284,8 @@ class SpecDecMagics(Magics):
         prompt = cell.strip()
         if not prompt:
             raise UsageError("%%specdec: the cell is empty; write the prompt below the magic")
-        settings = {
-            "max_tokens": args.max_tokens,
-            "temperature": args.temperature,
-            "top_p": args.top_p,
-            "draft_tokens": _draft_tokens(args.draft_tokens),
-        }
-        events, stats_of, main, draft = self._run(prompt, args, settings)
-        provenance = {"main_model": main, "draft_model": draft, "settings": settings}
+        settings = self.configured(RunSettings, args)
+        events, stats_of, main, draft = self._run(prompt, settings)
         reply = ReplyWidget()
         shown = display(reply, display_id=True)
         error, shown_events = None, []
@@ -300,49 +296,45 @@ class SpecDecMagics(Magics):
         except SpecDecError as exc:  # shown with the text generated before it
             error = str(exc)
         stats = stats_of()
-        baseline = None
-        if stats is not None:  # keyed as the chat keys it: the model's key, or a server's name
-            key = self.main if self.remote is None and self.main else main
-            baseline = plain_speeds.baseline_for(key, stats)
-            plain_speeds.remember(key, stats)
-        message = reply_message(shown_events, stats, error=error, baseline=baseline, **provenance)
+        message = finish_reply(
+            shown_events,
+            stats,
+            error=error,
+            speeds_of=self.main if self.remote is None and self.main else main,
+            main_model=main,
+            draft_model=draft,
+            settings=settings.to_dict(),
+        )
         reply.finish(message)
         shown.update(reply)  # once, at the end: the HTML copy for viewers without a kernel
         if stats is not None:
             self.last_stats = message["stats_rows"]
 
     def _run(
-        self, prompt: str, args: Any, settings: dict[str, Any]
+        self, prompt: str, settings: RunSettings
     ) -> tuple[Iterable[TokenEvent], Callable[[], GenerationStats | None], str, str | None]:
         """The cell's events, where its stats will be, and the two models' names: from the
         server after `%specdec connect`, else from the loaded pair."""
         if self.remote is not None:
             remote = self.remote
-            draft = None if args.no_draft or remote.draft is None else remote.draft
-            events = remote.stream(
-                prompt, system=args.system, use_draft=draft is not None, **settings
-            )
-            return events, lambda: remote.last_stats, remote.model, draft
+            draft = remote.draft if settings.use_draft else None
+            events = remote.stream(prompt, settings)
+            return events, lambda: remote.last_stats, remote.model, _draft_name(draft)
         if self.service is None or self.main is None:
             raise SpecDecError(
                 "no model loaded: run `%specdec load MAIN [--draft D]` (or `%specdec connect "
                 "URL`) first"
             )
-        draft = None if args.no_draft else self.draft
-        run = self.service.start(
-            prompt,
-            main=self.main,
-            draft=draft,
-            system=args.system,
-            **self.load_options,
-            **settings,
-        )
-        return (
-            run,
-            lambda: run.stats,
-            short_name(Path(self.main)),
-            draft and short_name(Path(draft)),
-        )
+        draft = self.draft if settings.use_draft else None
+        run = self.service.start(prompt, Pair(self.main, draft, options=self.options), settings)
+        return run, lambda: run.stats, short_name(Path(self.main)), _draft_name(draft)
+
+
+def _draft_name(draft: str | Remembered | None) -> str | None:
+    """How a reply names its draft: a model's short name, "default" for a server's own."""
+    if draft is DEFAULT:
+        return "default"
+    return draft and short_name(Path(draft))
 
 
 def _parse(func: Callable, rest: str) -> Any:
@@ -351,14 +343,6 @@ def _parse(func: Callable, rest: str) -> Any:
         print(func.parser.format_help())
         return None
     return parse_argstring(func, rest)
-
-
-def _draft_tokens(value: str) -> int | str:
-    if value == "auto":
-        return value
-    if value.isdigit():
-        return int(value)
-    raise UsageError(f"--draft-tokens: expected auto or a number >= 0, got {value!r}")
 
 
 @contextmanager

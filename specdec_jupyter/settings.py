@@ -1,23 +1,33 @@
-"""One validation of the settings a run takes, before any model loads.
+"""Every setting a run or a model load takes, declared once: its default, its check, and how
+each door offers it.
 
-`RunSettings(**raw)` checks raw values as a user, the CLI, a magic, a widget or a server
-hands them over, and refuses the first bad one with a `SettingsError` naming the value and
-the allowed range. The decoding dataclasses check with the same functions, so a setting has
-one rule wherever it enters.
+`RunSettings` is how to generate (max_tokens, temperature, ...), `LoadOptions` how to open a
+pair of models (n_ctx, threads, GPU layers). Each field carries its rule (a `check`, which
+refuses a bad value with a `SettingsError` naming it and the allowed range) and its `Door`:
+the help text and command-line flag the CLI, the magics and `serve` derive their arguments
+from, and the control a widget's settings form draws. A new setting is one field here; the
+doors pick it up (the engines and the loop still have to use it).
+
+A value is checked when the object is made (`RunSettings(...)`, `RunSettings.of(base,
+**overrides)`), once per request, before any model loads.
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 import numbers
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import Field, asdict, dataclass, field, fields, replace
+from typing import Any, ClassVar, Literal, TypeVar
 
 from .errors import SettingsError
 
 DraftMode = Literal["model", "lookup", "hybrid"]
 DRAFT_MODES: tuple[DraftMode, ...] = ("model", "lookup", "hybrid")
+
+
+# -- the rules -------------------------------------------------------------------------------
 
 
 def _integer(name: str, value: Any, minimum: int, rule: str) -> int:
@@ -31,6 +41,10 @@ def _number(name: str, value: Any, allowed: Callable[[float], bool], rule: str) 
     if not real or not math.isfinite(value) or not allowed(float(value)):
         raise SettingsError(f"{name} must be {rule}, got {value!r}")
     return float(value)
+
+
+def _optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else check(value)
 
 
 def check_temperature(value: Any) -> float:
@@ -74,36 +88,316 @@ def check_stops(value: Any) -> tuple[str, ...]:
     return stops
 
 
-@dataclass(frozen=True)
-class RunSettings:
-    """A run's settings, checked and normalized (`stop` a tuple, integers plain ints)."""
+def _check_flag(name: str) -> Callable[[Any], bool]:
+    def check(value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise SettingsError(f"{name} must be True or False, got {value!r}")
+        return value
 
-    max_tokens: int = 256
-    temperature: float = 0.0
-    top_k: int = 0
-    top_p: float = 1.0
-    draft_tokens: int | Literal["auto"] = "auto"
-    draft_mode: DraftMode | None = None
-    stop: tuple[str, ...] = ()
-    seed: int | None = None
+    return check
+
+
+def _check_text(name: str) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if value is not None and not isinstance(value, str):
+            raise SettingsError(f"{name} must be text or None, got {value!r}")
+        return value or None
+
+    return check
+
+
+def check_n_ctx(value: Any) -> int:
+    return _integer("n_ctx", value, 1, "a positive number of tokens")
+
+
+def check_threads(value: Any) -> int | None:
+    return None if value is None else _integer("n_threads", value, 1, "at least 1 (or None)")
+
+
+def _check_layers(name: str) -> Callable[[Any], int | None]:
+    rule = "-1 (all), 0 (none) or a number of layers (None: all on a GPU build)"
+    return lambda value: None if value is None else _integer(name, value, -1, rule)
+
+
+# -- how a setting is declared -----------------------------------------------------------------
+
+
+def draft_tokens_word(word: str) -> int | str:
+    """A command line's draft tokens: auto, or a number (checked with the rest)."""
+    return word if word == "auto" else int(word) if word.lstrip("-").isdigit() else word
+
+
+@dataclass(frozen=True)
+class Door:
+    """How a setting is offered where it is not a Python keyword.
+
+    `help` and `parse` (a command-line word to a value; None for a switch) make the flag of
+    the CLI, the magics and `serve` (`flag`, by default --name-with-dashes; a switch sets the
+    opposite of the default); `repeat` takes the flag once per value (stop strings). `form` is
+    the control a widget's settings form draws (`kind`: number, optional number, choice,
+    options, checkbox, text, lines; with `label`, `step`, `min`, `max`, `choices`), None for
+    a setting no form shows.
+    """
+
+    help: str
+    parse: Callable[[str], Any] | None = str
+    flag: str = ""
+    repeat: bool = False
+    choices: tuple[str, ...] = ()
+    form: Mapping[str, Any] | None = None
+
+
+def setting(default: Any, check: Callable[[Any], Any], door: Door) -> Any:
+    """A field of a settings class: its default, its rule, its door."""
+    return field(default=default, metadata={"check": check, "door": door})
+
+
+Settings = TypeVar("Settings", bound="Declared")
+
+
+class Declared:
+    """What RunSettings and LoadOptions share: the check of every field when made, the
+    declarations the doors read, and making one from a base and overrides."""
 
     def __post_init__(self) -> None:
-        for name, check in _CHECKS.items():
-            object.__setattr__(self, name, check(getattr(self, name)))
+        for f in fields(self):  # type: ignore[arg-type]
+            object.__setattr__(self, f.name, f.metadata["check"](getattr(self, f.name)))
 
     @classmethod
-    def among(cls, options: Mapping[str, Any]) -> RunSettings:
-        """The settings among `options` checked; other keys (`system`, `raw`...) are ignored."""
-        return cls(**{key: value for key, value in options.items() if key in _CHECKS})
+    def declared(cls) -> list[Field]:
+        return list(fields(cls))  # type: ignore[arg-type]
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in cls.declared())
+
+    @classmethod
+    def of(cls: type[Settings], base: Settings | None = None, **overrides: Any) -> Settings:
+        """`base` (default: the defaults) with `overrides`, checked; an unknown name is refused
+        with the known ones."""
+        unknown = sorted(set(overrides) - set(cls.names()))
+        if unknown:
+            raise SettingsError(
+                f"{cls.__name__} has no {', '.join(unknown)}; known: {', '.join(cls.names())}"
+            )
+        return replace(base, **overrides) if base is not None else cls(**overrides)
+
+    @classmethod
+    def among(cls: type[Settings], values: Mapping[str, Any]) -> Settings:
+        """The settings among `values`, checked; other keys are left to other objects."""
+        return cls.of(None, **{key: values[key] for key in cls.names() if key in values})
+
+    def to_dict(self) -> dict[str, Any]:
+        """As JSON has it (tuples as lists): a widget's state, a request's body."""
+        return {
+            key: list(value) if isinstance(value, tuple) else value
+            for key, value in asdict(self).items()  # type: ignore[call-overload]
+        }
 
 
-_CHECKS = {
-    "max_tokens": check_max_tokens,
-    "temperature": check_temperature,
-    "top_k": check_top_k,
-    "top_p": check_top_p,
-    "draft_tokens": check_draft_tokens,
-    "draft_mode": check_draft_mode,
-    "stop": check_stops,
-    "seed": check_seed,
-}
+def number(label: str, **control: Any) -> dict[str, Any]:
+    return {"kind": "number", "label": label, **control}
+
+
+# -- the settings ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunSettings(Declared):
+    """A run's settings, checked and normalized (`stop` a tuple, integers plain ints).
+
+    `draft_mode` None is the session's own; `use_draft` False is plain decoding through the
+    same loop; `system` a system message put first; `raw` sends a string prompt without the
+    chat template.
+    """
+
+    max_tokens: int = setting(
+        256,
+        check_max_tokens,
+        Door("the most tokens to generate", int, form=number("Max tokens", step=1, min=1)),
+    )
+    temperature: float = setting(
+        0.0,
+        check_temperature,
+        Door("0 is greedy", float, form=number("Temperature", step=0.05, min=0)),
+    )
+    top_k: int = setting(
+        0,
+        check_top_k,
+        Door("keep the k likeliest tokens (0: all)", int, form=number("Top-k", step=1, min=0)),
+    )
+    top_p: float = setting(
+        1.0,
+        check_top_p,
+        Door(
+            "keep the likeliest tokens up to this much probability (1: all)",
+            float,
+            form=number("Top-p", step=0.05, min=0, max=1),
+        ),
+    )
+    seed: int | None = setting(
+        None,
+        check_seed,
+        Door(
+            "seed of the sampling (temperature > 0): the same text at any draft length",
+            int,
+            form={"kind": "optional number", "label": "Seed (empty: none)", "step": 1, "min": 0},
+        ),
+    )
+    stop: tuple[str, ...] = setting(
+        (),
+        check_stops,
+        Door(
+            "a stop string (repeatable)",
+            repeat=True,
+            form={"kind": "lines", "label": "Stop strings (one a line)"},
+        ),
+    )
+    draft_tokens: int | Literal["auto"] = setting(
+        "auto",
+        check_draft_tokens,
+        Door(
+            "tokens drafted per round: auto (measure, draft only what pays) or a number K",
+            draft_tokens_word,
+            form={"kind": "choice", "label": "Draft tokens", "choices": ["auto", *range(1, 17)]},
+        ),
+    )
+    draft_mode: DraftMode | None = setting(  # noqa: RUF009 (an immutable Literal, as ruff cannot see)
+        None,
+        check_draft_mode,
+        Door(
+            "where drafts come from: the draft model (the default when one is loaded), lookup "
+            "(copies from the prompt and output, no draft model), or hybrid (both)",
+            choices=DRAFT_MODES,
+            form={
+                "kind": "options",
+                "label": "Drafts from (lookup: copies from the conversation, no draft model)",
+                "choices": list(DRAFT_MODES),
+            },
+        ),
+    )
+    use_draft: bool = setting(
+        True,
+        _check_flag("use_draft"),
+        Door(
+            "plain decoding, through the same loop",
+            None,
+            flag="--no-draft",
+            form={"kind": "checkbox", "label": "Speculative decoding (use the draft)"},
+        ),
+    )
+    system: str | None = setting(
+        None,
+        _check_text("system"),
+        Door("a system message to put first", form={"kind": "text", "label": "System prompt"}),
+    )
+    raw: bool = setting(
+        False, _check_flag("raw"), Door("send the prompt without a chat template", None)
+    )
+
+
+LAYERS_FORM = {"kind": "optional number", "step": 1, "min": -1, "placeholder": "auto"}
+
+
+@dataclass(frozen=True)
+class LoadOptions(Declared):
+    """How to open a pair of models. `gpu_layers`: the main model's layers offloaded to the
+    GPU, as llama-server's `-ngl` (0: none, -1: all); None offloads all when the build has a
+    GPU backend (LM Studio and llama-server do so by default), else none;
+    `draft_gpu_layers` the draft's (`-ngld`). `n_threads` None: every core.
+
+    A model opens with `for_main()` or `for_draft()`: the options that concern it, so a model
+    opened twice with the same view is one engine. `DRAFT_OF` names the fields that are the
+    draft's own value of another field.
+    """
+
+    DRAFT_OF: ClassVar[dict[str, str]] = {"draft_gpu_layers": "gpu_layers"}
+
+    n_ctx: int = setting(
+        4096,
+        check_n_ctx,
+        Door("context size in tokens", int, form=number("Context (tokens)", step=256, min=1)),
+    )
+    n_threads: int | None = setting(
+        None,
+        check_threads,
+        Door(
+            "CPU threads (default: every core)",
+            int,
+            flag="--threads",
+            form={
+                "kind": "optional number",
+                "label": "CPU threads (empty: every core)",
+                "step": 1,
+                "min": 1,
+            },
+        ),
+    )
+    gpu_layers: int | None = setting(
+        None,
+        _check_layers("gpu_layers"),
+        Door(
+            "main model's layers on the GPU, as llama-server's -ngl (-1: all, 0: none; "
+            "default: all when llama.cpp has a GPU backend)",
+            int,
+            form={**LAYERS_FORM, "label": "GPU layers, main model (empty: all on a GPU build)"},
+        ),
+    )
+    draft_gpu_layers: int | None = setting(
+        None,
+        _check_layers("draft_gpu_layers"),
+        Door(
+            "draft model's layers on the GPU, as llama-server's -ngld (default as --gpu-layers)",
+            int,
+            flag="--gpu-layers-draft",
+            form={**LAYERS_FORM, "label": "GPU layers, draft (empty: all on a GPU build)"},
+        ),
+    )
+    verbose: bool = setting(
+        False, _check_flag("verbose"), Door("the backend's own log on stderr", None)
+    )
+
+    def for_main(self) -> LoadOptions:
+        """The options the main model opens with (the draft's own ones at their defaults)."""
+        return replace(self, **{name: _default(name) for name in self.DRAFT_OF})
+
+    def for_draft(self) -> LoadOptions:
+        """The options the draft opens with: its own values in place of the main model's."""
+        own = {target: getattr(self, name) for name, target in self.DRAFT_OF.items()}
+        return replace(self, **own, **{name: _default(name) for name in self.DRAFT_OF})
+
+    def changed(self) -> list[str]:
+        """The options set to something other than their default."""
+        return [f.name for f in self.declared() if getattr(self, f.name) != f.default]
+
+
+def _default(name: str) -> Any:
+    return next(f.default for f in LoadOptions.declared() if f.name == name)
+
+
+# -- command lines -----------------------------------------------------------------------------
+
+
+def add_flags(
+    parser: argparse.ArgumentParser,
+    settings: type[Declared],
+    only: Collection[str] | None = None,
+) -> None:
+    """One flag per setting of `settings` (or of those named in `only`); a flag not given is
+    absent from the parsed arguments (`settings.among(vars(args))` takes those given), so the
+    defaults stay where they are declared, or configured (the magics' `%config`)."""
+    for f in settings.declared():
+        if only is not None and f.name not in only:
+            continue
+        door: Door = f.metadata["door"]
+        flag = door.flag or f"--{f.name.replace('_', '-')}"
+        kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": door.help}
+        if door.parse is None:
+            kwargs["action"] = "store_false" if f.default else "store_true"
+        else:
+            kwargs["type"] = door.parse
+            if door.repeat:
+                kwargs["action"] = "append"
+            if door.choices:
+                kwargs["choices"] = door.choices
+        parser.add_argument(flag, **kwargs)

@@ -10,13 +10,14 @@ import pytest
 
 from specdec_jupyter import load
 from specdec_jupyter.decoding.drafters import ModelDrafter
-from specdec_jupyter.decoding.loop import GenerationSettings, speculative_decode
+from specdec_jupyter.decoding.loop import speculative_decode
 from specdec_jupyter.errors import (
     ContextOverflowError,
     IncompatibleDraftError,
     ModelFileError,
     UnknownModelError,
 )
+from specdec_jupyter.settings import RunSettings
 from tests.support.recording import RecordingEngine, drain
 from tests.support.tiny_models import write_tiny_gguf
 
@@ -69,7 +70,7 @@ def test_generation_stops_cleanly_when_the_context_fills(tiny_session):
     main = NeverEnding(tiny_session.main)
     prompt = main.tokenize("hello world")
     generator = speculative_decode(
-        main, ModelDrafter(tiny_session.draft), prompt, GenerationSettings(max_tokens=10_000)
+        main, ModelDrafter(tiny_session.draft), prompt, RunSettings(max_tokens=10_000)
     )
     events, stats = drain(generator)
     assert stats.stop_reason == "contextLengthReached"

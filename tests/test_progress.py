@@ -18,6 +18,7 @@ from specdec_jupyter.display.progress import NotebookBar, TerminalLine, showing
 from specdec_jupyter.models.gguf.llama_load import load_model
 from specdec_jupyter.progress import STEPS, Progress, Tracker, current_listener, reporting_to
 from specdec_jupyter.sessions.manager import EngineManager
+from specdec_jupyter.sessions.pair import Pair
 from specdec_jupyter.sessions.service import EngineService
 from tests.support.real_models import catalog_file
 
@@ -134,7 +135,7 @@ def test_the_real_draft_model_loads_with_progress_under_its_catalog_name():
     path = catalog_file("qwen2.5-coder-0.5b")
     manager = EngineManager(n_ctx=256, n_threads=1)
     events: list[Progress] = []
-    EngineService("llama.cpp", manager).prepare(str(path), None, on_progress=events.append)
+    EngineService("llama.cpp", manager).prepare(Pair(str(path), None), on_progress=events.append)
     check_one_step(events, "loading", "qwen2.5-coder-0.5b")
     assert len(events) > 10  # llama.cpp reports tensor by tensor, not just start and end
     manager.close()

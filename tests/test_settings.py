@@ -10,6 +10,7 @@ import pytest
 from specdec_jupyter import cli, load
 from specdec_jupyter.errors import SettingsError
 from specdec_jupyter.sessions.manager import EngineManager
+from specdec_jupyter.sessions.pair import Pair
 from specdec_jupyter.settings import RunSettings
 from tests.support.magic_shell import magic
 
@@ -58,7 +59,7 @@ def test_the_session_refuses_before_tokenizing(raw, message):
 def test_the_manager_refuses_before_any_model_loads():
     manager = EngineManager()
     with pytest.raises(SettingsError, match="max_tokens"):
-        manager.start("the cat", main="toy-trigram", draft=None, max_tokens=0)
+        manager.start("the cat", Pair("toy-trigram", None), max_tokens=0)
     assert manager.loaded() == {}, "nothing was opened for a run that cannot start"
 
 

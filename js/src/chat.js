@@ -1,38 +1,26 @@
 // The chat widget: model and draft selectors, the conversation with provenance
 // colours, the rounds and stats under each reply, versions of a regenerated reply
 // (‹ 1/2 ›), editing a message of yours, input with Send / Stop / Continue / Regenerate /
-// Clear (undoable), and settings. State lives in the Python traits; the reply being
-// generated streams in through custom messages (see stream.js).
+// Clear (undoable), and settings (a form of the fields Python sends: form.js). State lives in
+// the Python traits; the reply being generated streams in through custom messages (see
+// stream.js).
 import "./chat.css";
 import "./markdown/markdown.css"; // here, not in render.js: node imports render.js in tests
 import { el } from "./dom.js";
 import { FollowScroll } from "./follow.js";
+import { readSetting, settingsForm, writeSetting } from "./form.js";
 import { roundStrip } from "./rounds.js";
 import { routeReplies, streamFor } from "./stream.js";
 import { attachTokenHover } from "./hover.js";
 import { appendReplyTokens, errorElement, renderConversation } from "./transcript.js";
 
-const DRAFT_TOKEN_CHOICES = ["auto", ...Array.from({ length: 16 }, (_, i) => String(i + 1))];
-
-// The settings form: trait key, label, and input kind.
-export const SETTINGS_FIELDS = [
-  { key: "temperature", label: "Temperature", kind: "number", step: "0.05", min: "0" },
-  { key: "top_p", label: "Top-p", kind: "number", step: "0.05", min: "0", max: "1" },
-  { key: "max_tokens", label: "Max tokens", kind: "number", step: "1", min: "1" },
-  { key: "draft_tokens", label: "Draft tokens", kind: "choice", choices: DRAFT_TOKEN_CHOICES },
-  { key: "use_draft", label: "Speculative decoding (use the draft)", kind: "checkbox" },
-  { key: "draft_mode", label: "Drafts from (lookup: copies from the conversation, no draft model)", kind: "options", choices: ["model", "lookup", "hybrid"] },
-  { key: "system_prompt", label: "System prompt", kind: "text" },
-  { key: "gpu_layers", label: "GPU layers, main model (empty: all on a GPU build; -1: all)", kind: "layers" },
-  { key: "draft_gpu_layers", label: "GPU layers, draft (empty: all on a GPU build; -1: all)", kind: "layers" },
-];
-
 function labelled(doc, text, control) {
   return el(doc, "label", { className: "specdec-field" }, [el(doc, "span", { textContent: text }), control]);
 }
 
-/** Build the widget's DOM once; returns the element and named parts. */
-export function buildView(doc) {
+/** Build the widget's DOM once, with a settings form of `fields`; returns the element and
+ * named parts. */
+export function buildView(doc, fields) {
   const parts = {
     main: el(doc, "select", { className: "specdec-main-select", title: "Main model" }),
     draft: el(doc, "select", { className: "specdec-draft-select", title: "Draft model" }),
@@ -54,18 +42,14 @@ export function buildView(doc) {
     clear: el(doc, "button", { className: "specdec-clear", textContent: "Clear" }),
     undo: el(doc, "button", { className: "specdec-undo", hidden: true }),
     tip: el(doc, "div", { className: "specdec-tip", hidden: true }),
-    settings: {},
   };
   parts.incompatible = el(doc, "details", { className: "specdec-incompatible" }, [
     parts.incompatibleSummary,
     parts.incompatibleList,
   ]);
-  const settingsBox = el(doc, "details", { className: "specdec-settings" }, [el(doc, "summary", { textContent: "Settings" })]);
-  for (const field of SETTINGS_FIELDS) {
-    const control = settingControl(doc, field);
-    parts.settings[field.key] = control;
-    settingsBox.appendChild(labelled(doc, field.label, control));
-  }
+  const form = settingsForm(doc, fields);
+  parts.settings = form.controls;
+  const settingsBox = el(doc, "details", { className: "specdec-settings" }, [el(doc, "summary", { textContent: "Settings" }), ...form.labels]);
   parts.root = el(doc, "div", { className: "specdec-chat" }, [
     el(doc, "div", { className: "specdec-bar" }, [
       labelled(doc, "Main", parts.main),
@@ -91,32 +75,6 @@ export function buildView(doc) {
     parts.tip,
   ]);
   return parts;
-}
-
-function settingControl(doc, field) {
-  if (field.kind === "choice" || field.kind === "options") {
-    return el(doc, "select", { dataset: { setting: field.key } }, field.choices.map((c) => el(doc, "option", { value: c, textContent: c })));
-  }
-  if (field.kind === "text") return el(doc, "textarea", { rows: 2, dataset: { setting: field.key } });
-  if (field.kind === "layers") return el(doc, "input", { type: "number", step: "1", min: "-1", placeholder: "auto", dataset: { setting: field.key } });
-  const props = { type: field.kind, dataset: { setting: field.key } };
-  for (const key of ["step", "min", "max"]) if (field[key]) props[key] = field[key];
-  return el(doc, "input", props);
-}
-
-/** Read one setting back from its control, typed as the Python side expects. */
-export function readSetting(field, control) {
-  if (field.kind === "checkbox") return control.checked;
-  if (field.kind === "choice") return control.value === "auto" ? "auto" : Number(control.value);
-  if (field.kind === "options") return control.value;
-  if (field.kind === "number") return Number(control.value);
-  if (field.kind === "layers") return control.value === "" ? null : Math.trunc(Number(control.value));
-  return control.value;
-}
-
-function writeSetting(field, control, value) {
-  if (field.kind === "checkbox") control.checked = Boolean(value);
-  else control.value = value === undefined || value === null ? "" : String(value);
 }
 
 /** Replace a select's options, keeping `value` selected; an option may be disabled, with a title saying why. */
@@ -199,7 +157,8 @@ export function decorateMessages(doc, boxes, messages, send) {
 /** The views' half of the widget: draw the traits, send the user's actions. */
 function render({ model, el: host }) {
   const doc = host.ownerDocument;
-  const parts = buildView(doc);
+  const fields = model.get("setting_fields");
+  const parts = buildView(doc, fields);
   host.appendChild(parts.root);
   const stream = streamFor(model.get("_chat_id"));
   let live = null; // the element the streaming reply grows in
@@ -275,7 +234,7 @@ function render({ model, el: host }) {
   };
   const drawSettings = () => {
     const settings = model.get("settings");
-    for (const field of SETTINGS_FIELDS) writeSetting(field, parts.settings[field.key], settings[field.key]);
+    for (const field of fields) writeSetting(field, parts.settings[field.key], settings[field.key]);
   };
   const drawToggle = () => {
     parts.showDraft.checked = model.get("show_draft");
@@ -321,7 +280,7 @@ function render({ model, el: host }) {
   on(parts.draft, "change", () => setTrait("draft_model", parts.draft.value));
   on(parts.engine, "change", () => setTrait("engine", parts.engine.value));
   on(parts.showDraft, "change", () => setTrait("show_draft", parts.showDraft.checked));
-  for (const field of SETTINGS_FIELDS) {
+  for (const field of fields) {
     on(parts.settings[field.key], "change", () => {
       setTrait("settings", { ...model.get("settings"), [field.key]: readSetting(field, parts.settings[field.key]) });
     });

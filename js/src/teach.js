@@ -11,6 +11,7 @@
 // The running text uses the chat's token spans and colours (transcript.js).
 import "./teach.css";
 import { el } from "./dom.js";
+import { readSettings, settingsForm, writeSetting } from "./form.js";
 import { appendTokens, errorElement } from "./transcript.js";
 
 /** A probability with enough digits to read: three decimals, two significant below 0.01
@@ -225,15 +226,8 @@ export function countsText(counts, stopReason) {
 
 const SPEEDS = [0.25, 0.5, 1, 2, 4]; // seconds between Play's steps
 
-const SETTINGS = [
-  { key: "prompt", label: "Prompt", type: "text" },
-  { key: "k", label: "k", type: "number", min: "1", max: "16", step: "1" },
-  { key: "temperature", label: "Temperature", type: "number", min: "0", step: "0.1" },
-  { key: "seed", label: "Seed", type: "number", step: "1" },
-];
-
-/** Build the widget's DOM once; returns the named parts. */
-export function buildView(doc) {
+/** Build the widget's DOM once, with a settings form of `fields`; returns the named parts. */
+export function buildView(doc, fields) {
   const parts = {
     back: el(doc, "button", { className: "specdec-back", textContent: "Back" }),
     step: el(doc, "button", { className: "specdec-step", textContent: "Step" }),
@@ -247,16 +241,12 @@ export function buildView(doc) {
     round: el(doc, "div", { className: "specdec-round-slot" }),
     counts: el(doc, "div", { className: "specdec-stats specdec-teach-counts" }),
     error: el(doc, "div", { className: "specdec-error-slot" }),
-    settings: {},
   };
-  const fields = SETTINGS.map((field) => {
-    const { key, label, ...props } = field;
-    parts.settings[key] = el(doc, "input", { ...props, dataset: { setting: key } });
-    return el(doc, "label", { className: "specdec-field" }, [el(doc, "span", { textContent: label }), parts.settings[key]]);
-  });
+  const form = settingsForm(doc, fields);
+  parts.settings = form.controls;
   parts.root = el(doc, "div", { className: "specdec-teach" }, [
     el(doc, "div", { className: "specdec-teach-bar" }, [parts.back, parts.step, parts.finish, parts.play, parts.speed, parts.reset, parts.models]),
-    el(doc, "div", { className: "specdec-teach-bar specdec-teach-settings" }, fields),
+    el(doc, "div", { className: "specdec-teach-bar specdec-teach-settings" }, form.labels),
     parts.error,
     parts.text,
     el(doc, "div", { className: "specdec-legend" }, [
@@ -273,23 +263,19 @@ export function buildView(doc) {
   return parts;
 }
 
-/** Read the settings form back, typed as Python expects. */
-export function readSettings(parts) {
-  const value = (key) => parts.settings[key].value;
-  return { prompt: value("prompt"), k: Number(value("k")), temperature: Number(value("temperature")), seed: Number(value("seed")) };
-}
-
 function render({ model, el: host }) {
   const doc = host.ownerDocument;
-  const parts = buildView(doc);
+  const fields = model.get("setting_fields");
+  const parts = buildView(doc, fields);
   host.appendChild(parts.root);
 
   const draw = () => {
     const trace = model.get("trace");
     const stage = Math.min(model.get("stage"), (trace.stages?.length ?? 1) - 1);
     parts.models.textContent = `main ${model.get("main_model")} · draft ${model.get("draft_model")}`;
-    for (const { key } of SETTINGS) parts.settings[key].value = String(model.get(key));
-    parts.text.replaceChildren(el(doc, "span", { className: "specdec-teach-prompt", textContent: model.get("prompt") }));
+    const settings = model.get("settings");
+    for (const field of fields) writeSetting(field, parts.settings[field.key], settings[field.key]);
+    parts.text.replaceChildren(el(doc, "span", { className: "specdec-teach-prompt", textContent: settings.prompt }));
     appendTokens(parts.text, model.get("tokens"));
     parts.note.textContent = firstTokenNote(trace, model.get("tokens"));
     parts.round.replaceChildren(...(trace.stages ? [renderRound(doc, trace, stage)] : []));
@@ -314,7 +300,7 @@ function render({ model, el: host }) {
       draw();
     });
   };
-  const traits = ["trace", "stage", "tokens", "counts", "stop_reason", "playing", "status", "prompt", "k", "temperature", "seed", "can_go_back", "interval"];
+  const traits = ["trace", "stage", "tokens", "counts", "stop_reason", "playing", "status", "settings", "can_go_back", "interval"];
   for (const name of traits) model.on(`change:${name}`, redraw);
 
   const listeners = new AbortController();
@@ -327,9 +313,9 @@ function render({ model, el: host }) {
     model.save_changes();
   });
   on(parts.play, "click", () => model.send({ type: model.get("playing") ? "pause" : "play" }));
-  const reset = () => model.send({ type: "reset", settings: readSettings(parts) });
+  const reset = () => model.send({ type: "reset", settings: readSettings(fields, parts.settings) });
   on(parts.reset, "click", reset);
-  for (const { key } of SETTINGS) on(parts.settings[key], "change", reset);
+  for (const field of fields) on(parts.settings[field.key], "change", reset);
 
   draw();
   return () => {

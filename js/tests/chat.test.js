@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import widget, { versionSteps } from "../src/chat.js";
 import { FakeModel } from "./fake_model.js";
+import fromPython from "./fixtures/from_python.json";
 
 let counter = 0;
 const initialState = () => ({
@@ -24,7 +25,8 @@ const initialState = () => ({
   ],
   engine: "llama.cpp",
   status: { state: "idle", message: "", progress: null },
-  settings: { temperature: 0, top_p: 1, max_tokens: 256, draft_tokens: "auto", use_draft: true, system_prompt: "" },
+  settings: fromPython.chat.settings,
+  setting_fields: fromPython.chat.setting_fields,
   messages: [],
   show_draft: true,
   undo: "",
@@ -288,6 +290,18 @@ describe("settings and toggle", () => {
     layers.value = "";
     layers.dispatchEvent(new Event("change"));
     expect(model.get("settings").draft_gpu_layers).toBe(null);
+    const stops = host.querySelector('[data-setting="stop"]');
+    stops.value = "###\nend\\n";
+    stops.dispatchEvent(new Event("change"));
+    expect(model.get("settings").stop).toEqual(["###", "end\n"]);
+  });
+
+  it("draws a control for every setting Python declares", () => {
+    const shown = [...host.querySelectorAll(".specdec-settings [data-setting]")].map((c) => c.dataset.setting);
+    expect(shown).toEqual(fromPython.chat.setting_fields.map((field) => field.key));
+    model.set("settings", { ...model.get("settings"), stop: ["a\nb"], seed: 7 });
+    expect(host.querySelector('[data-setting="stop"]').value).toBe("a\\nb");
+    expect(host.querySelector('[data-setting="seed"]').value).toBe("7");
   });
 
   it("hide the green when 'Visualize accepted draft tokens' is off", () => {

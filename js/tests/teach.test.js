@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { buildView, countsText, firstTokenNote, fmt, readSettings, renderRound, shownParts, stageCaption } from "../src/teach.js";
+import { readSettings } from "../src/form.js";
+import { buildView, countsText, firstTokenNote, fmt, renderRound, shownParts, stageCaption } from "../src/teach.js";
+import fromPython from "./fixtures/from_python.json";
 
 const candidate = (token_id, text, p, q) => ({ token_id, text, p, q });
 
@@ -163,12 +165,14 @@ describe("a round, stage by stage", () => {
 
 describe("controls and counts", () => {
   it("reads the settings typed for Python", () => {
-    const parts = buildView(document);
+    const fields = fromPython.teach.setting_fields;
+    const parts = buildView(document, fields);
     parts.settings.prompt.value = "the main model";
     parts.settings.k.value = "3";
     parts.settings.temperature.value = "0.7";
     parts.settings.seed.value = "11";
-    expect(readSettings(parts)).toEqual({ prompt: "the main model", k: 3, temperature: 0.7, seed: 11 });
+    expect(readSettings(fields, parts.settings)).toMatchObject({ prompt: "the main model", k: 3, temperature: 0.7, seed: 11 });
+    expect(Object.keys(readSettings(fields, parts.settings))).toEqual(Object.keys(fromPython.teach.settings));
     const buttons = [...parts.root.querySelectorAll("button")].map((b) => b.textContent);
     expect(buttons).toEqual(["Back", "Step", "Finish round", "Play", "Reset"]);
     expect([...parts.speed.options].map((o) => o.value)).toContain("1");

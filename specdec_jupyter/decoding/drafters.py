@@ -19,7 +19,7 @@ import numpy as np
 
 from ..engines.base import Engine
 from ..errors import SpecDecError
-from ..settings import DraftMode, check_draft_mode
+from ..settings import DraftMode
 from .copying import EditAwareCopier
 from .history import HistoryIndex
 from .sampling import Randomness, SamplingSettings, choose_token
@@ -73,8 +73,8 @@ class Drafter(Protocol):
         time to first token)."""
         ...
 
-    def options(self, context: Sequence[int], max_tokens: int) -> list[DraftOption]:
-        """The ways to draft up to `max_tokens` after `context`; empty when there is none."""
+    def options(self, context: Sequence[int], max_draft: int) -> list[DraftOption]:
+        """The ways to draft up to `max_draft` after `context`; empty when there is none."""
         ...
 
 
@@ -107,7 +107,7 @@ class ModelDrafter:
         if keep < len(context):
             self.engine.evaluate(context[keep:], n_logits=1)
 
-    def options(self, context: Sequence[int], max_tokens: int) -> list[DraftOption]:
+    def options(self, context: Sequence[int], max_draft: int) -> list[DraftOption]:
         return [DraftOption(self.name, partial(self.propose, context))]
 
     def propose(
@@ -159,8 +159,8 @@ class PromptLookupDrafter:
     def prepare(self, context: Sequence[int]) -> None:
         self.copier.follow(context)
 
-    def options(self, context: Sequence[int], max_tokens: int) -> list[DraftOption]:
-        tokens, source = self._lookup(context, max_tokens)
+    def options(self, context: Sequence[int], max_draft: int) -> list[DraftOption]:
+        tokens, source = self._lookup(context, max_draft)
         if not tokens:
             return []
         return [DraftOption(source, lambda k, _s, _r: self._draft(tokens[:k], source), tokens)]
@@ -197,18 +197,20 @@ class HybridDrafter:
         self.lookup.prepare(context)
         self.model.prepare(context)
 
-    def options(self, context: Sequence[int], max_tokens: int) -> list[DraftOption]:
-        return [*self.lookup.options(context, max_tokens), *self.model.options(context, max_tokens)]
+    def options(self, context: Sequence[int], max_draft: int) -> list[DraftOption]:
+        return [*self.lookup.options(context, max_draft), *self.model.options(context, max_draft)]
 
 
 def make_drafter(
     mode: DraftMode | None, draft_engine: Engine | None, history: HistoryIndex | None = None
 ) -> Drafter | None:
-    """The drafter for a mode: "model" (the draft model), "lookup" (copying from the context
-    and `history`, no model) or "hybrid" (both); None is plain decoding."""
+    """The drafter for a mode (checked already: `settings.check_draft_mode`): "model" (the
+    draft model), "lookup" (copying from the context and `history`, no model) or "hybrid"
+    (both); None is plain decoding."""
+
     if mode is None:
         return None
-    if check_draft_mode(mode) == "lookup":
+    if mode == "lookup":
         return PromptLookupDrafter(history=history)
     if draft_engine is None:
         raise SpecDecError(

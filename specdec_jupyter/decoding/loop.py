@@ -13,15 +13,13 @@ speculative runs are directly comparable.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from time import perf_counter
-from typing import Literal
 
 import numpy as np
 
 from ..engines.base import Engine
 from ..errors import SpecDecError
-from ..settings import check_draft_tokens, check_max_tokens, check_seed, check_stops
+from ..settings import RunSettings
 from .cost_memory import CostMemory
 from .drafters import Drafter
 from .emission import Emitter
@@ -31,54 +29,38 @@ from .round import RoundOutcome, prefill, run_round
 from .sampling import KeyedNoise, Randomness, SamplingSettings
 
 
-@dataclass(frozen=True)
-class GenerationSettings:
-    """`draft_tokens` is k per round, or "auto": measure and pick k in 0..max_draft_tokens
-    each round for the most tokens per second (see policy.py)."""
-
-    max_tokens: int = 256
-    sampling: SamplingSettings = field(default_factory=SamplingSettings)
-    draft_tokens: int | Literal["auto"] = "auto"
-    max_draft_tokens: int = 8
-    stop: tuple[str, ...] = ()
-    seed: int | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "max_tokens", check_max_tokens(self.max_tokens))
-        object.__setattr__(self, "draft_tokens", check_draft_tokens(self.draft_tokens))
-        object.__setattr__(self, "stop", check_stops(self.stop))
-        object.__setattr__(self, "seed", check_seed(self.seed))
-        if self.max_draft_tokens < 1:
-            raise ValueError(f"max_draft_tokens must be at least 1, got {self.max_draft_tokens}")
-
-
 def speculative_decode(
     main: Engine,
     drafter: Drafter | None,
     prompt: Sequence[int],
-    settings: GenerationSettings,
+    settings: RunSettings,
     should_stop: Callable[[], bool] | None = None,
     rng: Randomness | None = None,
     memory: CostMemory | None = None,
 ) -> Generator[TokenEvent, None, GenerationStats]:
     """Yield token events as they are verified; return the run's stats.
 
-    `should_stop` is polled between rounds; when it says so the run ends with
-    stop reason "userStopped" and everything emitted so far stands. The randomness is
-    keyed noise from `settings.seed` (the same text whatever k the policy picks; see
-    `KeyedNoise`), fresh entropy without a seed, or `rng` when given: a generator drawn
-    in sequence, as the teaching walkthrough's rejection sampling draws. With a `memory`,
-    `draft_tokens="auto"` starts from the costs and acceptance it remembers, and leaves it
-    what this run measured (see cost_memory.py).
+       `settings` come checked (`RunSettings`); the loop reads max_tokens, stop, seed,
+       draft_tokens ("auto": measure and pick k in 0..policy.MAX_DRAFT each round for the most
+       tokens per second; a number: that k) and the sampling settings, derived once.
+
+       `should_stop` is polled
+    between rounds; when it says so the run ends with
+       stop reason "userStopped" and everything emitted so far stands. The randomness is
+       keyed noise from `settings.seed` (the same text whatever k the policy picks; see
+       `KeyedNoise`), fresh entropy without a seed, or `rng` when given: a generator drawn
+       in sequence, as the teaching walkthrough's rejection sampling draws. With a `memory`,
+       `draft_tokens="auto"` starts from the costs and acceptance it remembers, and leaves it
+       what this run measured (see cost_memory.py).
     """
     prompt = list(prompt)
     if not prompt:
         raise SpecDecError("the prompt is empty; give at least one token of text")
-    sampling = settings.sampling
+    sampling = SamplingSettings.of(settings)
     if rng is None:
         rng = np.random.default_rng() if settings.seed is None else KeyedNoise(settings.seed)
     start = memory.start() if memory is not None else None
-    policy = make_policy(settings.draft_tokens, settings.max_draft_tokens, start)
+    policy = make_policy(settings.draft_tokens, start)
     out = Emitter(main, settings.max_tokens, settings.stop)
     stats = GenerationStats(
         draft_model=drafter.name if drafter else None, prompt_tokens_count=len(prompt)
@@ -99,7 +81,8 @@ def speculative_decode(
         if room < 0:
             yield from _counted(stats, out.finish("contextLengthReached"))
             break
-        limit = min(policy.max_tokens, out.remaining - 1, room)
+        limit = min(policy.max_draft, out.remaining - 1, room)
+
         options = drafter.options(context, limit) if drafter and limit > 0 else []
         option, k = policy.choose(options, limit)
         outcome = run_round(main, context[-1:], option, k, sampling, rng)

@@ -41,6 +41,7 @@ PROBE_TOKENS = 2  # tokens a probe drafts: enough to see costs and the first acc
 UNCONFIRMED_DISCOUNT = 0.1  # a remembered call not yet timed in this run: its extra cost over
 # a single token's call counts 10% less
 STEADY_CATCH_UP = 2  # a drafter in step reads 1-2 context tokens before drafting
+MAX_DRAFT = 8  # the longest draft auto considers
 
 
 def expected_tokens(acceptance: Sequence[float], k: int) -> float:
@@ -247,7 +248,7 @@ class _Source:
 
 
 class DraftLengthPolicy(Protocol):
-    max_tokens: int  # the most tokens it drafts in a round
+    max_draft: int  # the most tokens it drafts in a round
 
     def choose(self, options: Sequence[DraftOption], limit: int) -> tuple[DraftOption | None, int]:
         """Which option drafts this round and how many tokens (0: a plain step)."""
@@ -264,13 +265,13 @@ class DraftLengthPolicy(Protocol):
 
 
 class FixedDraftLength:
-    """Always k tokens (fewer near max_tokens), from the first option offered."""
+    """Always k tokens (fewer near the end of the text), from the first option offered."""
 
     def __init__(self, k: int):
-        self.max_tokens = k
+        self.max_draft = k
 
     def choose(self, options: Sequence[DraftOption], limit: int) -> tuple[DraftOption | None, int]:
-        return (options[0], min(self.max_tokens, limit)) if options else (None, 0)
+        return (options[0], min(self.max_draft, limit)) if options else (None, 0)
 
     def record(self, outcome: RoundOutcome) -> None:
         """A fixed length learns nothing."""
@@ -294,11 +295,11 @@ class DraftPolicy:
 
     def __init__(
         self,
-        max_tokens: int = 8,
+        max_draft: int = MAX_DRAFT,
         probe_budget: float = PROBE_BUDGET,
         start: Measured | None = None,
     ):
-        self.max_tokens = max_tokens
+        self.max_draft = max_draft
         self.probe_budget = probe_budget
         self.verify = BatchCosts()
         self.sources: dict[str, _Source] = {}
@@ -331,7 +332,7 @@ class DraftPolicy:
         )
 
     def choose(self, options: Sequence[DraftOption], limit: int) -> tuple[DraftOption | None, int]:
-        limit = min(limit, self.max_tokens)
+        limit = min(limit, self.max_draft)
         self._probing = False
         for option in options:
             self._watch(option)
@@ -471,10 +472,8 @@ class DraftPolicy:
         state.watches = [w for w in state.watches if w.checked < len(w.tokens)]
 
 
-def make_policy(
-    draft_tokens: int | str, max_draft_tokens: int, start: Measured | None = None
-) -> DraftLengthPolicy:
+def make_policy(draft_tokens: int | str, start: Measured | None = None) -> DraftLengthPolicy:
     """`draft_tokens` "auto" measures and decides, from `start` when given; a number fixes k."""
     if draft_tokens == "auto":
-        return DraftPolicy(max_draft_tokens, start=start)
+        return DraftPolicy(start=start)
     return FixedDraftLength(int(draft_tokens))

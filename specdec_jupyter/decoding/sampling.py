@@ -11,21 +11,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..settings import check_temperature, check_top_k, check_top_p
+from ..settings import RunSettings
 
 
 @dataclass(frozen=True)
 class SamplingSettings:
-    """temperature 0 means greedy; top_k 0 and top_p 1 switch those filters off."""
+    """temperature 0 means greedy; top_k 0 and top_p 1 switch those filters off. The values
+    come checked from `RunSettings` (`of`), once per run."""
 
     temperature: float = 0.0
     top_k: int = 0
     top_p: float = 1.0
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "temperature", check_temperature(self.temperature))
-        object.__setattr__(self, "top_k", check_top_k(self.top_k))
-        object.__setattr__(self, "top_p", check_top_p(self.top_p))
+    @classmethod
+    def of(cls, settings: RunSettings) -> SamplingSettings:
+        return cls(settings.temperature, settings.top_k, settings.top_p)
 
     @property
     def greedy(self) -> bool:

@@ -14,58 +14,25 @@ import platform
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import ClassVar
 
-from ..errors import (
-    IncompatibleDraftError,
-    ModelFileError,
-    SettingsError,
-    SpecDecError,
-    UnknownModelError,
-)
+from ..errors import IncompatibleDraftError, ModelFileError, SpecDecError, UnknownModelError
 from ..models.catalog import CATALOG, DEFAULT_DRAFT, DEFAULT_MAIN
 from ..models.discovery import discover
 from ..models.drafts.compat import Compatibility
 from ..models.drafts.verdicts import DraftVerdict, VerdictStore, check_draft
 from ..models.fetch import fetch, is_fetched, model_path
 from ..models.names import details, short_name
+from ..settings import LoadOptions
 from .base import Engine
 
 
 class EngineNote(UserWarning):
     """Something a user should know about how a model runs, that is not an error: an option
     this engine does not take, GPU layers asked of a build without a GPU."""
-
-
-@dataclass(frozen=True)
-class LoadOptions:
-    """How to open one model. `gpu_layers`: layers offloaded to the GPU, as llama-server's
-    `-ngl` (0: none, -1: all); None offloads all when the build has a GPU backend (LM Studio
-    and llama-server do so by default), else none. `n_threads` None: every core."""
-
-    n_ctx: int = 4096
-    n_threads: int | None = None
-    gpu_layers: int | None = None
-    verbose: bool = False
-
-    def __post_init__(self) -> None:
-        if isinstance(self.n_ctx, bool) or not isinstance(self.n_ctx, int) or self.n_ctx < 1:
-            raise SettingsError(f"n_ctx must be a positive number of tokens, got {self.n_ctx!r}")
-        if self.n_threads is not None and self.n_threads < 1:
-            raise SettingsError(f"n_threads must be at least 1 (or None), got {self.n_threads!r}")
-        if self.gpu_layers is not None and self.gpu_layers < -1:
-            raise SettingsError(
-                f"gpu_layers must be -1 (all), 0 (none) or a number of layers, "
-                f"got {self.gpu_layers!r}"
-            )
-
-    def changed(self) -> list[str]:
-        """The options set to something other than their default."""
-        default = LoadOptions()
-        return [f.name for f in fields(self) if getattr(self, f.name) != getattr(default, f.name)]
 
 
 @dataclass(frozen=True)

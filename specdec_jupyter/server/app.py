@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ..decoding.events import TokenEvent
-from ..engines.registry import engine_kind
+from ..engines.registry import ModelRef, engine_kind
 from ..errors import (
     ContextOverflowError,
     EngineBusyError,
@@ -34,9 +34,11 @@ from ..errors import (
     UnknownModelError,
 )
 from ..sessions.generation import Generation
-from ..sessions.manager import DEFAULT, EngineManager
+from ..sessions.manager import EngineManager
+from ..sessions.pair import DEFAULT, Pair, Remembered
+from ..settings import RunSettings
 from . import shapes
-from .requests import ABSENT, CompletionRequest, parse_request
+from .requests import CompletionRequest, parse_request
 from .served import ServedModel, ServedModels
 
 MAX_BODY_BYTES = 1 << 20
@@ -185,19 +187,16 @@ class SpecDecServer:
 
     async def _complete(self, request: CompletionRequest) -> Response:
         served = self.models.get(request.model)
-        if request.draft_model is ABSENT:
-            draft: Any = DEFAULT
-        elif request.draft_model is None:
-            draft = None
-        else:
-            draft = self.models.get(str(request.draft_model)).model
-        run, events = await self._start(request, served, draft)
+        draft = request.draft_model
+        if isinstance(draft, str):
+            draft = self.models.get(draft).model
+        run, events = await self._start(request, Pair(served.model, draft))
         response_id = shapes.new_id(request.chat)
         common = {
             "response_id": response_id,
             "served": served,
             "chat": request.chat,
-            "draft_id": self._draft_id(served, draft, request),
+            "draft_id": self._draft_id(served, draft, request.settings),
         }
         if not request.stream:
             collected = [event async for event in _drain(events)]
@@ -210,9 +209,11 @@ class SpecDecServer:
         chunks = self._chunks(run, events, first, request.include_usage, common)
         return StreamingResponse(chunks, media_type="text/event-stream")
 
-    def _draft_id(self, served: ServedModel, draft: Any, request: CompletionRequest) -> str | None:
+    def _draft_id(
+        self, served: ServedModel, draft: ModelRef | Remembered | None, settings: RunSettings
+    ) -> str | None:
         """The id of the draft model the run uses, as the client would name it."""
-        if request.options.get("draft_mode", "model") != "model":
+        if (settings.draft_mode or "model") != "model" or not settings.use_draft:
             return None
         if draft is DEFAULT:
             key = self.manager.default_draft(served.model)
@@ -220,7 +221,7 @@ class SpecDecServer:
         return None if draft is None else self.models.id_of_key(draft.key)
 
     async def _start(
-        self, request: CompletionRequest, served: ServedModel, draft: Any
+        self, request: CompletionRequest, pair: Pair
     ) -> tuple[Generation, asyncio.Queue]:
         """The run on a worker thread, and the queue its events (then `_END`) arrive on."""
         with self._lock:
@@ -242,13 +243,13 @@ class SpecDecServer:
             run = await run_in_threadpool(
                 self.manager.start,
                 request.prompt,
-                main=served.model,
-                draft=draft,
+                pair,
+                request.settings,
                 wait=True,
                 on_event=on_event,
                 on_end=on_end,
-                **request.options,
             )
+
         except BaseException:
             with self._lock:
                 self._in_flight -= 1

@@ -1,17 +1,18 @@
-"""A completion request's body, read and checked in one place: its JSON shape here, its settings
-by the package's one validation (`settings.RunSettings`), as `EngineManager.start` takes them."""
+"""A completion request's body, read and checked in one place: its JSON shape here, its run
+settings by the package's one declaration (`settings.RunSettings`: every field of it is a
+body field of the same name)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import SettingsError
+from ..sessions.pair import DEFAULT, Remembered
 from ..settings import RunSettings
 
 MAX_TOKENS_LIMIT = 8192  # the most a request may ask for
-DEFAULT_MAX_TOKENS = 512
-ABSENT = object()  # "draft_model" not given: the main model's default draft applies
+DEFAULT_MAX_TOKENS = 512  # what "no limit" (absent, null or LM Studio's -1) means here
 
 
 class RequestError(SettingsError):
@@ -22,10 +23,10 @@ class RequestError(SettingsError):
 class CompletionRequest:
     model: str
     prompt: str | list[dict[str, str]]  # messages for chat, text for completions
+    settings: RunSettings
     stream: bool = False
     include_usage: bool = False
-    draft_model: object = ABSENT  # an id, None for no draft, or ABSENT
-    options: dict[str, Any] = field(default_factory=dict)  # Session.stream's keywords
+    draft_model: str | Remembered | None = DEFAULT  # an id, None for no draft, or DEFAULT
 
     @property
     def chat(self) -> bool:
@@ -40,35 +41,33 @@ def parse_request(body: object, *, chat: bool) -> CompletionRequest:
     if not isinstance(model, str) or not model:
         raise RequestError('"model" is required: an id from GET /v1/models')
     prompt = _messages(body) if chat else _prompt(body)
-    options: dict[str, Any] = {"max_tokens": _max_tokens(body.get("max_tokens"))}
-    for name, kind in (("temperature", float), ("top_p", float), ("top_k", int), ("seed", int)):
-        value = body.get(name)
-        if value is not None:
-            options[name] = _number(name, value, kind)
-    stop = body.get("stop")
-    if stop is not None:
-        options["stop"] = stop
-    options["draft_tokens"] = body.get("draft_tokens", "auto")
-    draft_mode = body.get("draft_mode")
-    if draft_mode is not None:
-        options["draft_mode"] = draft_mode
-    if not chat:
-        options["raw"] = True
-    draft = body.get("draft_model", ABSENT)
-    if draft is not ABSENT and draft is not None and not isinstance(draft, str):
+    draft = body.get("draft_model", DEFAULT)
+    if draft is not DEFAULT and draft is not None and not isinstance(draft, str):
         raise RequestError('"draft_model" must be a model id, or null for no draft')
-    _validate(options)
     stream_options = body.get("stream_options") or {}
     if not isinstance(stream_options, dict):
         raise RequestError('"stream_options" must be an object')
     return CompletionRequest(
         model=model,
         prompt=prompt,
+        settings=_settings(body, chat),
         stream=bool(body.get("stream", False)),
         include_usage=bool(stream_options.get("include_usage", False)),
         draft_model=draft,
-        options=options,
     )
+
+
+def _settings(body: dict[str, Any], chat: bool) -> RunSettings:
+    """The run settings the body gives (null: the default), checked before the run starts
+    (so a bad one is a 400); /v1/completions sends its prompt as it is."""
+    given = {name: body[name] for name in RunSettings.names() if body.get(name) is not None}
+    given["max_tokens"] = _max_tokens(body.get("max_tokens"))
+    if not chat:
+        given["raw"] = True
+    try:
+        return RunSettings.of(None, **given)
+    except SettingsError as exc:
+        raise RequestError(str(exc)) from exc
 
 
 def _messages(body: dict) -> list[dict[str, str]]:
@@ -96,27 +95,11 @@ def _prompt(body: dict) -> str:
     return prompt
 
 
-def _max_tokens(value: object) -> int:
-    if value is None or value == -1:  # LM Studio's "no limit"
+def _max_tokens(value: object) -> object:
+    """LM Studio's "no limit" is this server's default; past the limit is refused here, and
+    anything else is the settings' to check."""
+    if value is None or value == -1:
         return DEFAULT_MAX_TOKENS
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise RequestError(f'"max_tokens" must be a positive integer, got {value!r}')
-    if value > MAX_TOKENS_LIMIT:
+    if isinstance(value, int) and not isinstance(value, bool) and value > MAX_TOKENS_LIMIT:
         raise RequestError(f'"max_tokens" is at most {MAX_TOKENS_LIMIT} here, got {value}')
     return value
-
-
-def _number(name: str, value: object, kind: type) -> float | int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise RequestError(f'"{name}" must be a number, got {value!r}')
-    if kind is int and value != int(value):
-        raise RequestError(f'"{name}" must be an integer, got {value!r}')
-    return kind(value)
-
-
-def _validate(options: dict[str, Any]) -> None:
-    """The checks `Session.stream` makes, made before the run starts (so they are a 400)."""
-    try:
-        RunSettings.among(options)
-    except SettingsError as exc:
-        raise RequestError(str(exc)) from exc

@@ -19,14 +19,44 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from typing import Protocol
 
 from ..decoding.events import GenerationStats, TokenEvent
+from ..settings import RunSettings
 from .result import GenerationResult
+from .session import Prompt
 
 Emit = Callable[[TokenEvent], None]
 ShouldStop = Callable[[], bool]
 Work = Callable[[Emit, ShouldStop], GenerationStats]
 OnEnd = Callable[["Generation"], None]
+
+
+class Streaming(Protocol):
+    """A session here (`Session`) or on a server (`RemoteSession`)."""
+
+    last_stats: GenerationStats | None
+
+    def stream(
+        self,
+        prompt: Prompt,
+        settings: RunSettings | None = None,
+        *,
+        continue_: bool = False,
+        should_stop: ShouldStop | None = None,
+    ) -> Iterator[TokenEvent]: ...
+
+
+def streamed(session: Streaming, prompt: Prompt, settings: RunSettings, *, continue_: bool) -> Work:
+    """A run's work: stream from `session`, emitting each event, and return the stats (a
+    stream stopped before its stats came, as a remote one can be, stopped by the user)."""
+
+    def work(emit: Emit, should_stop: ShouldStop) -> GenerationStats:
+        for event in session.stream(prompt, settings, continue_=continue_, should_stop=should_stop):
+            emit(event)
+        return session.last_stats or GenerationStats(stop_reason="userStopped")
+
+    return work
 
 
 class Generation:

@@ -2,14 +2,14 @@
 
     manager = EngineManager()
     manager.set_default_draft("qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b")  # remembered
-    run = manager.start("Write a quicksort in Python.", main="qwen2.5-coder-1.5b")
+    run = manager.start("Write a quicksort in Python.", "qwen2.5-coder-1.5b")
     run.result()                       # or iterate `run`, or `run.cancel()`
-    manager.start(prompt, main=..., draft=None)          # no draft this time
-    manager.start(prompt, main=..., draft="path/to/draft.gguf")  # loaded just in time
-    with manager.hold(main, draft) as session: ...       # drive the decoding yourself
+    manager.start(prompt, Pair(main, None))                   # no draft this time
+    manager.start(prompt, Pair(main, "path/to/draft.gguf"))   # loaded just in time
+    with manager.hold(Pair(main, draft)) as session: ...      # drive the decoding yourself
 
 Models are named as `engines.resolve` understands them (catalog name, path, or a name
-`specdec-jupyter models list` shows), on any engine of the registry (`engine=`). Each
+`specdec-jupyter models list` shows), on any engine of the registry (`Pair.engine`). Each
 loaded model counts its size on disk against `memory_budget`; loading one more evicts
 the least recently used idle models. A run holds its main and draft models until it
 ends: a second run on either is refused (EngineBusyError) or, with `wait=True`, queued.
@@ -25,31 +25,26 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import Any
 
 from ..decoding.events import GenerationStats
 from ..display.progress import showing
 from ..engines.base import Engine
-from ..engines.registry import LoadOptions, ModelRef, engine_kind, require_draft
+from ..engines.registry import ModelRef, engine_kind, require_draft
 from ..engines.resolve import ModelReference, resolve
 from ..errors import EngineBusyError, MemoryBudgetError
 from ..models.drafts.defaults import DefaultDrafts
 from ..models.drafts.verdicts import DraftVerdict, VerdictStore
-from ..settings import RunSettings
-from .generation import Emit, Generation, OnEnd, ShouldStop
+from ..settings import LoadOptions, RunSettings
+from .generation import Emit, Generation, OnEnd, ShouldStop, streamed
+from .pair import DEFAULT, Pair
 from .result import GenerationResult
 from .session import Prompt, Session
 
 EngineFactory = Callable[[ModelRef, LoadOptions], Engine]
 Slot = tuple[ModelRef, LoadOptions]  # a model opened with some options: one engine, one cache
-
-
-class _UseDefault:
-    def __repr__(self) -> str:
-        return "DEFAULT"
-
-
-DEFAULT = _UseDefault()  # `draft=DEFAULT`: the draft remembered for this main model, if any
+Slots = tuple[Slot, Slot | None]  # a pair's main model and draft, resolved
 
 
 @dataclass
@@ -74,27 +69,25 @@ def open_model(model: ModelRef, options: LoadOptions) -> Engine:
 class EngineManager:
     """Loaded engines shared by every run of one notebook (or process); thread-safe.
 
-    `n_ctx`, `n_threads`, `gpu_layers` and `draft_gpu_layers` are the load options runs use
-    unless they pass their own (`options=` / `draft_options=`); a model asked for with other
-    options is opened again as another engine.
+    `options` with `option_overrides` (n_ctx=, gpu_layers=, ...: `LoadOptions`'s fields)
+    are the load options of runs that pass none of their own (`options=`); a model asked
+    for with other options is opened again as another engine.
     """
 
     def __init__(
         self,
         *,
         memory_budget: int | None = None,
-        n_ctx: int = 4096,
-        n_threads: int | None = None,
-        gpu_layers: int | None = None,
-        draft_gpu_layers: int | None = None,
+        options: LoadOptions | None = None,
         engine_factory: EngineFactory | None = None,
         defaults: DefaultDrafts | None = None,
         verdicts: VerdictStore | None = None,
+        **option_overrides: Any,
     ):
         self.memory_budget = memory_budget or default_memory_budget()
         self.defaults = defaults or DefaultDrafts()
-        self.options = LoadOptions(n_ctx=n_ctx, n_threads=n_threads, gpu_layers=gpu_layers)
-        self.draft_options = replace(self.options, gpu_layers=draft_gpu_layers)
+        self.options = LoadOptions.of(options, **option_overrides)
+
         self._factory = engine_factory or open_model
         self._verdicts = verdicts
         self._lock = threading.Lock()  # guards everything below
@@ -123,7 +116,7 @@ class EngineManager:
         The manager may close an engine it evicts; runs started with `start` are safe
         from that, an engine kept from here is not.
         """
-        return self._engine((self.model(model, engine), options or self.options))
+        return self._engine((self.model(model, engine), (options or self.options).for_main()))
 
     def loaded(self) -> dict[ModelRef, int]:
         """Loaded models and their estimated bytes, least recently used first."""
@@ -233,28 +226,28 @@ class EngineManager:
     def start(
         self,
         prompt: Prompt,
+        pair: Pair | ModelReference,
+        settings: RunSettings | None = None,
         *,
-        main: ModelReference,
-        draft: ModelReference | _UseDefault | None = DEFAULT,
-        engine: str | None = None,
-        options: LoadOptions | None = None,
-        draft_options: LoadOptions | None = None,
+        continue_: bool = False,
         wait: bool = False,
         on_event: Emit | None = None,
         on_end: OnEnd | None = None,
-        **generation_options,
+        **overrides: Any,
     ) -> Generation:
-        """Start generating on a worker thread; `generation_options` are `Session.stream`'s,
-        `on_event` / `on_end` listen on that thread (see `Generation`).
+        """Start generating on `pair` (a model alone: with its remembered draft) on a worker
+        thread, with `settings` and `overrides` as `Session.stream` takes them; `on_event` /
+        `on_end` listen on that thread (see `Generation`).
 
-        Models load inside the run. While another run uses the main or the draft model
-        this raises EngineBusyError, unless `wait=True` queues the run behind it.
+        Bad settings are refused here, and models load inside the run. While another run uses
+        the main or the draft model this raises EngineBusyError, unless `wait=True` queues
+        the run behind it.
         """
-        RunSettings.among(generation_options)  # bad settings fail here, before models load
-        pair = self._pair(main, draft, engine, options, draft_options)
-        locks = self._locks(pair)
+        settings = RunSettings.of(settings, **overrides)
+        slots = self._slots(pair)
+        locks = self._locks(slots)
         if not wait:
-            self._hold(locks, pair)
+            self._hold(locks, slots)
 
         def work(emit: Emit, should_stop: ShouldStop) -> GenerationStats:
             with ExitStack() as held:
@@ -262,87 +255,74 @@ class EngineManager:
                     if wait:
                         lock.acquire()
                     held.callback(lock.release)
-                session = self._session(*pair)
-                for event in session.stream(prompt, should_stop=should_stop, **generation_options):
-                    emit(event)
-                assert session.last_stats is not None
-                return session.last_stats
+                stream = streamed(self._session(*slots), prompt, settings, continue_=continue_)
+                return stream(emit, should_stop)
 
-        return Generation(work, name=f"specdec {pair[0][0].name}", on_event=on_event, on_end=on_end)
+        return Generation(
+            work, name=f"specdec {slots[0][0].name}", on_event=on_event, on_end=on_end
+        )
 
-    def generate(self, prompt: Prompt, **options) -> GenerationResult:
-        """`start(...)` and wait for the result; Ctrl-C stops after the current round."""
-        return self.start(prompt, **options).result()
-
-    def prepare(
+    def generate(
         self,
-        main: ModelReference,
-        draft: ModelReference | _UseDefault | None = DEFAULT,
-        engine: str | None = None,
-        options: LoadOptions | None = None,
-        draft_options: LoadOptions | None = None,
-    ) -> None:
+        prompt: Prompt,
+        pair: Pair | ModelReference,
+        settings: RunSettings | None = None,
+        **options: Any,
+    ) -> GenerationResult:
+        """`start(...)` and wait for the result; Ctrl-C stops after the current round."""
+        return self.start(prompt, pair, settings, **options).result()
+
+    def prepare(self, pair: Pair | ModelReference) -> None:
         """Load the pair now (slow), so that a run on it starts at once."""
-        self._session(*self._pair(main, draft, engine, options, draft_options))
+        self._session(*self._slots(pair))
 
     @contextmanager
-    def hold(
-        self,
-        main: ModelReference,
-        draft: ModelReference | _UseDefault | None = DEFAULT,
-        engine: str | None = None,
-        options: LoadOptions | None = None,
-        draft_options: LoadOptions | None = None,
-    ) -> Iterator[Session]:
+    def hold(self, pair: Pair | ModelReference) -> Iterator[Session]:
         """The pair's session for a caller that drives decoding itself (the teaching widget,
         a round at a time), held as a run holds it: refused while a run uses either model."""
-        pair = self._pair(main, draft, engine, options, draft_options)
-        locks = self._locks(pair)
-        self._hold(locks, pair)
+        slots = self._slots(pair)
+        locks = self._locks(slots)
+        self._hold(locks, slots)
         try:
-            yield self._session(*pair)
+            yield self._session(*slots)
         finally:
             for lock in locks:
                 lock.release()
 
-    def _pair(
-        self,
-        main: ModelReference,
-        draft: ModelReference | _UseDefault | None,
-        engine: str | None,
-        options: LoadOptions | None,
-        draft_options: LoadOptions | None,
-    ) -> tuple[Slot, Slot | None]:
-        """The pair's slots; a draft that is the main model or cannot draft for it is refused."""
-        main_model = self.model(main, engine)
-        if isinstance(draft, _UseDefault):
-            draft = self.defaults.get(main_model.key)
-        main_slot = (main_model, options or self.options)
+    def _slots(self, pair: Pair | ModelReference) -> Slots:
+        """The pair's models with the options each opens with; a draft that is the main model
+        or cannot draft for it is refused."""
+        if not isinstance(pair, Pair):
+            pair = Pair(pair)
+        options = pair.options or self.options
+        main_model = self.model(pair.main, pair.engine)
+        draft = self.defaults.get(main_model.key) if pair.draft is DEFAULT else pair.draft
+        main_slot = (main_model, options.for_main())
         if draft is None:
             return main_slot, None
         draft_model = self.model(draft, main_model.kind)
         require_draft(main_model, draft_model, self._verdicts)
-        return main_slot, (draft_model, draft_options or self.draft_options)
+        return main_slot, (draft_model, options.for_draft())
 
-    def _locks(self, pair: tuple[Slot, Slot | None]) -> list[threading.Lock]:
+    def _locks(self, slots: Slots) -> list[threading.Lock]:
         """The pair's busy locks, in the one order every holder takes them."""
-        slots = sorted((s for s in pair if s is not None), key=_slot_order)
+        ordered = sorted((s for s in slots if s is not None), key=_slot_order)
         with self._lock:
-            return [self._busy_lock(slot) for slot in slots]
+            return [self._busy_lock(slot) for slot in ordered]
 
     @staticmethod
-    def _hold(locks: Sequence[threading.Lock], pair: tuple[Slot, Slot | None]) -> None:
+    def _hold(locks: Sequence[threading.Lock], slots: Slots) -> None:
         """Take every lock now or none, naming the model that is busy (the main model asked
         for when it is, though the locks are taken in another order)."""
-        slots = sorted((s for s in pair if s is not None), key=_slot_order)
-        main_lock = locks[slots.index(pair[0])]
+        ordered = sorted((s for s in slots if s is not None), key=_slot_order)
+        main_lock = locks[ordered.index(slots[0])]
         taken: list[threading.Lock] = []
-        for lock, (model, _) in zip(locks, slots, strict=True):
+        for lock, (model, _) in zip(locks, ordered, strict=True):
             if not lock.acquire(blocking=False):
                 for other in taken:
                     other.release()
                 if main_lock not in taken and main_lock.locked():
-                    model = pair[0][0]
+                    model = slots[0][0]
                 raise EngineBusyError(
                     f"{model.name} is generating for another run; cancel it or wait for its "
                     "result, or start this one with wait=True to queue it"

@@ -37,6 +37,13 @@ def baseline_for(main: str, stats: GenerationStats) -> Baseline | None:
     return Baseline(speed, "remembered from a plain run") if speed else None
 
 
+def compare_and_remember(main: str, stats: GenerationStats) -> Baseline | None:
+    """The baseline of a finished run (`baseline_for`), then the run remembered if plain."""
+    baseline = baseline_for(main, stats)
+    remember(main, stats)
+    return baseline
+
+
 def forget() -> None:
     """Drop every remembered speed (tests; a machine whose load changed)."""
     with _lock:

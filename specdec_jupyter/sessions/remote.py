@@ -2,13 +2,14 @@
 the models run where the server is.
 
     remote = sd.connect("http://gpu-box:1234", model="qwen2.5-coder-1.5b",
-                        draft="qwen2.5-coder-0.5b")
+                        draft="qwen2.5-coder-0.5b")   # draft=DEFAULT: the server's default
     result = remote.generate("Write a quicksort in Python.")   # same TokenEvents and stats
     for event in remote.stream("Explain the Pythagorean theorem"): ...
 
 Tokens arrive as the server streams them, each chunk's provenance turned back into
 `TokenEvent`s and the last chunk's stats into `GenerationStats`, so everything that shows a
-local result shows a remote one. Only the standard library talks HTTP here.
+local result shows a remote one. The run settings travel as the request body's fields, by
+their `RunSettings` names. Only the standard library talks HTTP here.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Any
 
 from ..decoding.events import GenerationStats, TokenEvent
 from ..errors import ContextOverflowError, SettingsError, SpecDecError, UnknownModelError
+from ..settings import RunSettings
+from .pair import DEFAULT, Remembered
 from .result import GenerationResult
 from .session import Prompt
 
@@ -39,13 +42,13 @@ class RemoteError(SpecDecError):
 
 class RemoteSession:
     """`Session`'s `stream()` / `generate()` against a server; `model` and `draft` are ids
-    from `models()` (draft None: plain decoding; "default": the server's default draft)."""
+    from `models()` (draft None: plain decoding; DEFAULT: the server's default draft)."""
 
     def __init__(
         self,
         url: str,
         model: str,
-        draft: str | None = "default",
+        draft: str | Remembered | None = DEFAULT,
         api_key: str | None = None,
         timeout: float = 600.0,
     ):
@@ -66,18 +69,16 @@ class RemoteSession:
     def stream(
         self,
         prompt: Prompt,
+        settings: RunSettings | None = None,
         *,
-        system: str | None = None,
-        raw: bool = False,
-        use_draft: bool = True,
         continue_: bool = False,
         should_stop: Callable[[], bool] | None = None,
-        **options: Any,
+        **overrides: Any,
     ) -> Iterator[TokenEvent]:
         """Yield tokens as the server streams them; `last_stats` holds the stats afterwards.
-        Options are `Session.stream`'s; stopping closes the stream, which cancels the run
-        on the server after its current round."""
-        path, body = self._request(prompt, system, raw, use_draft, continue_, options)
+        Settings and options are `Session.stream`'s; stopping closes the stream, which
+        cancels the run on the server after its current round."""
+        path, body = self._request(prompt, RunSettings.of(settings, **overrides), continue_)
         self.last_stats = None
         with self._open("POST", path, body) as reply:
             for line in reply:
@@ -95,35 +96,28 @@ class RemoteSession:
                 if "stats" in chunk:
                     self.last_stats = _stats(chunk["stats"])
 
-    def generate(self, prompt: Prompt, **options: Any) -> GenerationResult:
+    def generate(
+        self, prompt: Prompt, settings: RunSettings | None = None, **options: Any
+    ) -> GenerationResult:
         """Run to the end and return text, events and stats (options as for `stream`)."""
-        events = list(self.stream(prompt, **options))
+        events = list(self.stream(prompt, settings, **options))
         if self.last_stats is None:
             raise RemoteError("the server's stream ended without its stats", 502)
         return GenerationResult(events, self.last_stats)
 
     def _request(
-        self,
-        prompt: Prompt,
-        system: str | None,
-        raw: bool,
-        use_draft: bool,
-        continue_: bool,
-        options: dict[str, Any],
+        self, prompt: Prompt, settings: RunSettings, continue_: bool
     ) -> tuple[str, dict[str, Any]]:
-        body: dict[str, Any] = {"model": self.model, "stream": True, **options}
-        if "stop" in body:
-            body["stop"] = list(body["stop"])
-        if not use_draft or self.draft is None:
+        """The endpoint and body: the settings as fields, the draft as `draft_model`."""
+        body: dict[str, Any] = {"model": self.model, "stream": True, **settings.to_dict()}
+        if not settings.use_draft or self.draft is None:
             body["draft_model"] = None
-        elif self.draft != "default":
+        elif self.draft is not DEFAULT:
             body["draft_model"] = self.draft
-        if raw and isinstance(prompt, str):
+        if settings.raw and isinstance(prompt, str):
             return "/v1/completions", {**body, "prompt": prompt}
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
         messages = list(messages)
-        if system is not None:
-            messages.insert(0, {"role": "system", "content": system})
         if continue_ and (not messages or messages[-1].get("role") != "assistant"):
             raise SettingsError(
                 "continue_=True needs the conversation to end with the assistant's message"
@@ -158,7 +152,7 @@ class RemoteSession:
 def connect(
     url: str,
     model: str | None = None,
-    draft: str | None = "default",
+    draft: str | Remembered | None = DEFAULT,
     *,
     api_key: str | None = None,
 ) -> RemoteSession:

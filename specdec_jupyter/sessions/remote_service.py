@@ -1,16 +1,16 @@
-"""A server's models as the chat widget's selectors and runs see them: `EngineService`'s
-interface over `specdec-jupyter serve`, so `ChatWidget(server=URL)` works as it does here."""
+"""A server's models as the chat widget's selectors and runs see them: the `Service`
+protocol over `specdec-jupyter serve`, so `ChatWidget(server=URL)` works as it does here."""
 
 from __future__ import annotations
 
 from typing import Any
 from urllib.parse import quote
 
-from ..decoding.events import GenerationStats
-from ..engines.registry import LoadOptions
 from ..errors import SpecDecError, UnknownModelError
 from ..progress import ProgressListener
-from .generation import Emit, Generation, ShouldStop
+from ..settings import LoadOptions, RunSettings
+from .generation import Emit, Generation, OnEnd, streamed
+from .pair import Pair
 from .remote import RemoteSession
 from .service import Choice
 from .session import Prompt
@@ -20,15 +20,20 @@ class RemoteService:
     """Selectors and runs on the server at `url`; model keys are the server's ids."""
 
     engine = "server"
+    options = LoadOptions()  # sent nowhere: the server loads with its own
 
     def __init__(self, url: str, api_key: str | None = None):
         self.url, self.api_key = url.rstrip("/"), api_key
         self._session = RemoteSession(self.url, "", api_key=api_key)
         self._listed = self._session.models()
 
-    @property
-    def kind(self) -> RemoteService:
-        return self  # the widget asks its service's kind whether it can run; a server can
+    def engines(self) -> list[dict[str, object]]:
+        return [{"name": self.engine, "available": True, "note": f"the models of {self.url}"}]
+
+    def with_engine(self, engine: str) -> RemoteService:
+        if engine != self.engine:
+            raise SpecDecError(f"{self.url} runs its models on its own engines")
+        return self
 
     def require_available(self) -> None:
         """The server answered when this service was made."""
@@ -66,34 +71,26 @@ class RemoteService:
             "(EngineManager.set_default_draft), or name the draft in each request"
         )
 
-    def load_options(self, gpu_layers: int | None, draft_gpu_layers: int | None) -> dict:
-        """The server loads with its own options; none are sent from here."""
-        return {}
-
-    def prepare(
-        self,
-        main: str,
-        draft: str | None,
-        *,
-        on_progress: ProgressListener | None = None,
-        **load: LoadOptions | None,
-    ) -> None:
-        """The server loads a model when the first request needs it (so no progress here)."""
+    def prepare(self, pair: Pair, on_progress: ProgressListener | None = None) -> None:
+        """The server loads a model when the first request needs it, with its own options
+        (so no progress here)."""
 
     def start(
-        self, prompt: Prompt, *, main: str, draft: str | None, on_event=None, on_end=None, **options
+        self,
+        prompt: Prompt,
+        pair: Pair,
+        settings: RunSettings,
+        *,
+        continue_: bool = False,
+        on_event: Emit | None = None,
+        on_end: OnEnd | None = None,
     ) -> Generation:
-        session = RemoteSession(self.url, main, draft, self.api_key)
-
-        def work(emit: Emit, should_stop: ShouldStop) -> GenerationStats:
-            for event in session.stream(prompt, should_stop=should_stop, **options):
-                emit(event)
-            if session.last_stats is None:  # stopped before the last chunk
-                return GenerationStats(stop_reason="userStopped")
-            return session.last_stats
-
+        session = RemoteSession(self.url, str(pair.main), pair.draft, self.api_key)
         return Generation(
-            work, name=f"specdec {main} on {self.url}", on_event=on_event, on_end=on_end
+            streamed(session, prompt, settings, continue_=continue_),
+            name=f"specdec {pair.main} on {self.url}",
+            on_event=on_event,
+            on_end=on_end,
         )
 
     def _drafts(self, main: str) -> dict[str, Any]:

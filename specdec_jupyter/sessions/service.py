@@ -1,10 +1,11 @@
-"""One engine kind as the notebook's selectors and runs see it, on the kernel's manager.
+"""What the notebook's selectors and runs ask of where models run: the `Service` protocol,
+and `EngineService`, one engine kind on the kernel's manager (remote_service.py is a server).
 
-The chat and teaching widgets and the magics ask an `EngineService` what to offer (main
-models, compatible drafts with warnings, incompatible ones with each reason, the default
-draft) and hand it the pair the user chose to load, run or hold. Models are named by a
-`key` the widgets keep in their state (`ModelRef.key`: an absolute path, or a built-in
-model's name); everything else is the registry's and the EngineManager's.
+The chat and teaching widgets and the magics ask a service what to offer (main models,
+compatible drafts with warnings, incompatible ones with each reason, the default draft)
+and hand it the pair the user chose to load, run or hold. Models are named by a `key` the
+widgets keep in their state (`ModelRef.key`: an absolute path, or a built-in model's name);
+everything else is the registry's and the EngineManager's.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
-from ..engines.registry import ListedModel, LoadOptions, engine_kind
+from ..engines.registry import ListedModel, engine_choices, engine_kind
 from ..engines.resolve import ModelReference, resolve
 from ..errors import SpecDecError
 from ..progress import ProgressListener, reporting_to
-from .generation import Generation
+from ..settings import LoadOptions, RunSettings
+from .generation import Emit, Generation, OnEnd
 from .manager import EngineManager
+from .pair import Pair
 from .session import Prompt, Session
 
 
@@ -43,6 +46,56 @@ class Choice:
         }
 
 
+class Service(Protocol):
+    """Where the chat's models are listed, loaded and run: this kernel or a server."""
+
+    engine: str  # the engine kind's name, "server" for a server
+    options: LoadOptions  # how a pair loads unless told otherwise
+
+    def engines(self) -> list[dict[str, object]]:
+        """What the engine selector offers: name, available, note."""
+        ...
+
+    def with_engine(self, engine: str) -> Service:
+        """The service of another engine kind (a server runs its own)."""
+        ...
+
+    def require_available(self) -> None:
+        """Refuse, in words, an engine that cannot run here."""
+        ...
+
+    def models(self) -> list[Choice]: ...
+
+    def default_main(self) -> str | None: ...
+
+    def key_of(self, reference: str) -> str: ...
+
+    def drafts(self, main: str) -> tuple[list[Choice], list[Choice]]:
+        """(compatible, incompatible) drafts for `main`."""
+        ...
+
+    def default_draft(self, main: str) -> str | None: ...
+
+    def set_default_draft(self, main: str, draft: str | None) -> None: ...
+
+    def prepare(self, pair: Pair, on_progress: ProgressListener | None = None) -> None:
+        """Load the pair now, so the first reply starts at once."""
+        ...
+
+    def start(
+        self,
+        prompt: Prompt,
+        pair: Pair,
+        settings: RunSettings,
+        *,
+        continue_: bool = False,
+        on_event: Emit | None = None,
+        on_end: OnEnd | None = None,
+    ) -> Generation:
+        """A run on the pair, on a worker thread."""
+        ...
+
+
 @cache
 def shared_manager() -> EngineManager:
     """One manager per kernel, shared by every widget and magic, so models load once."""
@@ -56,6 +109,16 @@ class EngineService:
         self.kind = engine_kind(engine)
         self.engine = self.kind.name
         self.manager = manager or shared_manager()
+        self.options = self.manager.options
+
+    def engines(self) -> list[dict[str, object]]:
+        return engine_choices()
+
+    def with_engine(self, engine: str) -> EngineService:
+        return EngineService(engine, self.manager)
+
+    def require_available(self) -> None:
+        self.kind.require_available()
 
     def models(self) -> list[Choice]:
         return [_choice(listed) for listed in self.kind.models()]
@@ -95,38 +158,39 @@ class EngineService:
     def set_default_draft(self, main: str, draft: str | None) -> None:
         self.manager.set_default_draft(main, draft, self.engine)
 
-    def load_options(
-        self, gpu_layers: int | None, draft_gpu_layers: int | None
-    ) -> dict[str, LoadOptions]:
-        """The manager's load options with these GPU layers (a run's `options=` and
-        `draft_options=`)."""
-        return {
-            "options": replace(self.manager.options, gpu_layers=gpu_layers),
-            "draft_options": replace(self.manager.draft_options, gpu_layers=draft_gpu_layers),
-        }
-
-    def prepare(
-        self,
-        main: str,
-        draft: str | None,
-        *,
-        on_progress: ProgressListener | None = None,
-        **load: LoadOptions | None,
-    ) -> None:
+    def prepare(self, pair: Pair, on_progress: ProgressListener | None = None) -> None:
         """Load the pair now (slow), so the first reply starts at once; `on_progress` hears
         how far each fetch, conversion and load has got."""
         with reporting_to(on_progress):
-            self.manager.prepare(main, draft, self.engine, **load)
+            self.manager.prepare(self._here(pair))
 
-    def start(self, prompt: Prompt, *, main: str, draft: str | None, **options) -> Generation:
-        """A run on the pair; `options` are `EngineManager.start`'s."""
-        return self.manager.start(prompt, main=main, draft=draft, engine=self.engine, **options)
+    def start(
+        self,
+        prompt: Prompt,
+        pair: Pair,
+        settings: RunSettings,
+        *,
+        continue_: bool = False,
+        on_event: Emit | None = None,
+        on_end: OnEnd | None = None,
+    ) -> Generation:
+        return self.manager.start(
+            prompt,
+            self._here(pair),
+            settings,
+            continue_=continue_,
+            on_event=on_event,
+            on_end=on_end,
+        )
 
     @contextmanager
-    def hold(self, main: str, draft: str) -> Iterator[Session]:
+    def hold(self, pair: Pair) -> Iterator[Session]:
         """The pair's session, held from other runs while the caller drives it (teaching)."""
-        with self.manager.hold(main, draft, self.engine) as session:
+        with self.manager.hold(self._here(pair)) as session:
             yield session
+
+    def _here(self, pair: Pair) -> Pair:
+        return replace(pair, engine=self.engine)
 
     def _on_disk(self, reference: str) -> str | None:
         try:

@@ -20,21 +20,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
-from typing import Literal
+from typing import Any
 
 from ..decoding.cost_memory import CostMemory
 from ..decoding.drafters import PromptLookupDrafter, make_drafter
 from ..decoding.events import GenerationStats, TokenEvent
 from ..decoding.history import HISTORY, HistoryIndex, vocabulary_key
-from ..decoding.loop import GenerationSettings, speculative_decode
-from ..decoding.sampling import SamplingSettings
+from ..decoding.loop import speculative_decode
 from ..display.progress import showing
 from ..engines.base import ChatMessage, Engine
-from ..engines.registry import LoadOptions, engine_kind, require_draft
+from ..engines.registry import engine_kind, require_draft
 from ..engines.resolve import ModelReference, resolve
 from ..errors import SettingsError, SpecDecError
-from ..settings import DraftMode, RunSettings
+from ..settings import DraftMode, LoadOptions, RunSettings, check_draft_mode
 from .result import GenerationResult
 
 Prompt = str | Sequence[ChatMessage]
@@ -55,7 +53,7 @@ class Session:
     ):
         self.main = main
         self.draft = draft
-        self.draft_mode = draft_mode or ("model" if draft is not None else None)
+        self.draft_mode = check_draft_mode(draft_mode) or ("model" if draft is not None else None)
         make_drafter(self.draft_mode, draft)  # refuse a mode this session cannot serve now
         self.memory = CostMemory(main, draft)  # so "auto" starts from costs measured before
         self.last_stats: GenerationStats | None = None
@@ -116,49 +114,27 @@ class Session:
     def stream(
         self,
         prompt: Prompt,
+        settings: RunSettings | None = None,
         *,
-        max_tokens: int = 256,
-        temperature: float = 0.0,
-        top_k: int = 0,
-        top_p: float = 1.0,
-        draft_tokens: int | Literal["auto"] = "auto",
-        draft_mode: DraftMode | None = None,
-        stop: str | Sequence[str] = (),
-        seed: int | None = None,
-        use_draft: bool = True,
-        system: str | None = None,
-        raw: bool = False,
         continue_: bool = False,
         should_stop: Callable[[], bool] | None = None,
+        **overrides: Any,
     ) -> Iterator[TokenEvent]:
         """Yield tokens as they are verified; `last_stats` holds the stats afterwards.
 
-        `draft_tokens`: "auto" or a fixed k per round; `draft_mode`: "model", "lookup" or
-        "hybrid" (default: the session's `draft_mode`); `use_draft=False`: plain decoding.
-        `stop`: one stop string or several. Settings are checked (`settings.RunSettings`)
-        before anything runs. A trailing assistant message, or `continue_=True`, continues
-        that message.
+        `settings` (default: `RunSettings()`) with `overrides` (max_tokens=, temperature=,
+        ...: `RunSettings`'s fields) are checked before anything runs. `draft_tokens`:
+        "auto" or a fixed k per round; `draft_mode`: "model", "lookup" or "hybrid"
+        (default: the session's `draft_mode`); `use_draft=False`: plain decoding; `stop`:
+        one stop string or several. A trailing assistant message, or `continue_=True`,
+        continues that message.
         """
-        run = RunSettings(
-            max_tokens=max_tokens,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            draft_tokens=draft_tokens,
-            draft_mode=draft_mode,
-            stop=stop,
-            seed=seed,
+        settings = RunSettings.of(settings, **overrides)
+        tokens = self.prompt_tokens(
+            prompt, system=settings.system, raw=settings.raw, continue_=continue_
         )
-        settings = GenerationSettings(
-            max_tokens=run.max_tokens,
-            sampling=SamplingSettings(run.temperature, run.top_k, run.top_p),
-            draft_tokens=run.draft_tokens,
-            stop=run.stop,
-            seed=run.seed,
-        )
-        tokens = self.prompt_tokens(prompt, system=system, raw=raw, continue_=continue_)
-        mode = run.draft_mode or self.draft_mode
-        drafter = make_drafter(mode, self.draft, self.history) if use_draft else None
+        mode = settings.draft_mode or self.draft_mode
+        drafter = make_drafter(mode, self.draft, self.history) if settings.use_draft else None
         if not self._running.acquire(blocking=False):
             raise SpecDecError(
                 "a generation is already running on this session; stop it or wait for it"
@@ -188,9 +164,11 @@ class Session:
             return self.main.backend
         return f"{self.main.backend}; draft: {self.draft.backend}"
 
-    def generate(self, prompt: Prompt, **options) -> GenerationResult:
+    def generate(
+        self, prompt: Prompt, settings: RunSettings | None = None, **options: Any
+    ) -> GenerationResult:
         """Run to the end and return text, events and stats (options as for `stream`)."""
-        events = list(self.stream(prompt, **options))
+        events = list(self.stream(prompt, settings, **options))
         assert self.last_stats is not None
         return GenerationResult(events, self.last_stats)
 
@@ -220,12 +198,9 @@ def load(
     *,
     draft_mode: DraftMode | None = None,
     engine: str | None = None,
-    n_ctx: int = 4096,
-    n_threads: int | None = None,
-    gpu_layers: int | None = None,
-    draft_gpu_layers: int | None = None,
+    options: LoadOptions | None = None,
     progress: bool = True,
-    verbose: bool = False,
+    **option_overrides: Any,
 ) -> Session:
     """Load a main model and, if given, a draft, named as `engines.resolve` understands
     (catalog name, path, or any name `specdec-jupyter models list` prints).
@@ -235,14 +210,16 @@ def load(
     converted on first use). The draft runs on the main model's engine, and its vocabulary
     is checked before its weights load: an incompatible draft raises IncompatibleDraftError
     with the reasons. `draft="prompt-lookup"` drafts from the prompt and loads no second
-    model; `draft_mode` sets the session's default (see `Session`). `gpu_layers` and
-    `draft_gpu_layers` are the layers llama.cpp offloads to a GPU (llama-server's `-ngl`
-    and `-ngld`; None: all when the build has a GPU backend, 0: none, -1: all).
+    model; `draft_mode` sets the session's default (see `Session`). The load options are
+    `options` with `option_overrides` (n_ctx=, n_threads=, gpu_layers=, draft_gpu_layers=:
+    `LoadOptions`'s fields); `gpu_layers` and `draft_gpu_layers` are the layers llama.cpp
+    offloads to a GPU (llama-server's `-ngl` and `-ngld`; None: all when the build has a GPU
+    backend, 0: none, -1: all).
     """
     if draft == PromptLookupDrafter.name:
         draft, draft_mode = None, draft_mode or "lookup"
-    options = LoadOptions(n_ctx=n_ctx, n_threads=n_threads, gpu_layers=gpu_layers, verbose=verbose)
-    draft_options = replace(options, gpu_layers=draft_gpu_layers)
+    loading = LoadOptions.of(options, **option_overrides)
+    options, draft_options = loading.for_main(), loading.for_draft()
     with showing(progress):  # fetching, converting and loading, where nobody listens already
         main_model = resolve(main, engine)
         draft_model = None if draft is None else resolve(draft, main_model.kind)

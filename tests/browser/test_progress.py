@@ -30,12 +30,12 @@ from specdec_jupyter.sessions.service import EngineService
 release = threading.Event()
 prepare = EngineService.prepare
 
-def held_prepare(self, main, draft, *, on_progress=None, **load):
+def held_prepare(self, pair, on_progress=None):
     def listener(event):
         on_progress(event)
         if 0.2 < event.fraction < 1 and threading.current_thread() is not threading.main_thread():
             release.wait(300)  # the chat's load: the test looks, then runs release.set()
-    return prepare(self, main, draft, on_progress=listener, **load)
+    return prepare(self, pair, on_progress=listener)
 
 EngineService.prepare = held_prepare"""
 

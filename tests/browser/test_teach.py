@@ -11,7 +11,8 @@ import pytest
 
 from specdec_jupyter.engines.toy import toy_pair
 from specdec_jupyter.sessions.session import Session
-from specdec_jupyter.widgets.teach.walkthrough import Walkthrough
+from specdec_jupyter.settings import RunSettings
+from specdec_jupyter.widgets.teach.walkthrough import TEACHER, Walkthrough
 from tests.browser.test_chat_widget import SCREENSHOTS
 from tests.support.jupyter_lab import BROWSER, jupyter_lab, notebook_page
 
@@ -25,7 +26,9 @@ def first_round_rejecting_seed() -> int:
     shows both marks and the residual."""
     for seed in range(200):
         main, draft = toy_pair()
-        walkthrough = Walkthrough(Session(main, draft).prompt_tokens(PROMPT), k=4, seed=seed)
+        walkthrough = Walkthrough(
+            Session(main, draft).prompt_tokens(PROMPT), 4, RunSettings.of(TEACHER, seed=seed)
+        )
         walkthrough.step(main, draft)
         if walkthrough.current.rejected and walkthrough.current.n_accepted >= 1:
             return seed
@@ -37,7 +40,9 @@ def ending_seed() -> tuple[int, int]:
     searched here, so no one seed's draws are relied on."""
     for seed in range(200):
         main, draft = toy_pair()
-        walkthrough = Walkthrough(Session(main, draft).prompt_tokens(PROMPT), k=4, seed=seed)
+        walkthrough = Walkthrough(
+            Session(main, draft).prompt_tokens(PROMPT), 4, RunSettings.of(TEACHER, seed=seed)
+        )
         while not walkthrough.done:
             walkthrough.finish_round(main, draft)
         if walkthrough.current is not None and walkthrough.current.ended:

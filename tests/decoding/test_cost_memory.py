@@ -10,7 +10,7 @@ from specdec_jupyter import load
 from specdec_jupyter.decoding import cost_memory
 from specdec_jupyter.decoding.cost_memory import CostMemory, CostStore
 from specdec_jupyter.decoding.drafters import DraftOption, ModelDrafter
-from specdec_jupyter.decoding.loop import GenerationSettings, speculative_decode
+from specdec_jupyter.decoding.loop import speculative_decode
 from specdec_jupyter.decoding.policy import (
     UNCONFIRMED_DISCOUNT,
     AcceptanceByPosition,
@@ -21,6 +21,7 @@ from specdec_jupyter.decoding.policy import (
 )
 from specdec_jupyter.engines.toy import toy_pair
 from specdec_jupyter.models.json_file import CacheNote
+from specdec_jupyter.settings import RunSettings
 from tests.support.recording import drain
 from tests.support.tiny_models import make_tiny_pair
 
@@ -82,7 +83,7 @@ def test_a_run_leaves_its_costs_and_acceptance_for_the_next(pair, tmp_path):
     store = CostStore(tmp_path / "cache" / "call-costs.json")
     memory = CostMemory(pair.main, pair.draft, store)
     prompt = pair.main.tokenize("hello world")
-    settings = GenerationSettings(max_tokens=30)
+    settings = RunSettings(max_tokens=30)
     drain(speculative_decode(pair.main, ModelDrafter(pair.draft), prompt, settings, memory=memory))
     after = memory.start()
     assert 1 in after.batch_seconds and pair.draft.name in after.acceptance
@@ -121,7 +122,7 @@ def test_a_warm_policy_first_round_uses_remembered_costs():
     was always right last run: the first round drafts the k those costs make best."""
     calls = {b: 0.020 + 0.001 * b for b in range(1, 7)}
     start = Measured(calls, {"draft": 0.002}, {"draft": sure_acceptance()})
-    policy = DraftPolicy(max_tokens=5, start=start)
+    policy = DraftPolicy(max_draft=5, start=start)
     option = model_option("draft")
     acceptance = policy.sources["draft"].acceptance.estimates(5)
     best_k, _ = best_draft_length(acceptance, 0.002, [calls[k + 1] for k in range(6)])
@@ -136,7 +137,7 @@ def test_a_warm_policy_on_this_machine_skips_a_draft_that_costs_more_than_it_giv
     for i in range(20):
         acceptance.record_round(1, i % 2)
     start = Measured(dict(CALLS), {"draft": 0.023}, {"draft": acceptance})
-    assert DraftPolicy(max_tokens=5, start=start).choose([model_option("draft")], 5) == (None, 0)
+    assert DraftPolicy(max_draft=5, start=start).choose([model_option("draft")], 5) == (None, 0)
 
 
 def test_costs_remembered_under_load_are_not_trusted():
@@ -146,7 +147,7 @@ def test_costs_remembered_under_load_are_not_trusted():
     start = Measured(
         {1: 0.059, 2: 8.2, 3: 4.3, 4: 0.15}, {"draft": 1.5}, {"draft": sure_acceptance()}
     )
-    policy = DraftPolicy(max_tokens=5, start=start)
+    policy = DraftPolicy(max_draft=5, start=start)
     assert policy.verify.known().keys() == {1, 4}
     assert policy.sources["draft"].draft_cost.value is None
 

@@ -17,10 +17,12 @@ from specdec_jupyter.decoding.drafters import (
     PromptLookupDrafter,
     make_drafter,
 )
-from specdec_jupyter.decoding.loop import GenerationSettings, speculative_decode
+from specdec_jupyter.decoding.loop import speculative_decode
 from specdec_jupyter.decoding.sampling import SamplingSettings, distribution
 from specdec_jupyter.decoding.verify import verify_sampling
 from specdec_jupyter.errors import SpecDecError
+from specdec_jupyter.sessions.session import Session
+from specdec_jupyter.settings import RunSettings
 from tests.support.fit import fit_pvalue
 from tests.support.recording import RecordingEngine, drain
 
@@ -75,7 +77,7 @@ def test_the_index_follows_a_growing_and_a_changed_context():
 
 
 def run(main, drafter, prompt_tokens, **settings):
-    generator = speculative_decode(main, drafter, prompt_tokens, GenerationSettings(**settings))
+    generator = speculative_decode(main, drafter, prompt_tokens, RunSettings(**settings))
     return drain(generator)
 
 
@@ -124,7 +126,7 @@ def test_lookup_under_sampling_keeps_the_main_models_distribution(tiny_session):
     for seed in range(3000):
         events, stats = run(
             main, PromptLookupDrafter(min_ngram=1), tokens, max_tokens=3, draft_tokens=1,
-            seed=seed, sampling=settings,
+            seed=seed, temperature=settings.temperature,
         )  # fmt: skip
         pairs.append((events[0].token_id, events[1].token_id))
         accepted += events[1].source == "draft"
@@ -143,7 +145,7 @@ def test_draft_modes_are_chosen_by_name(tiny_session):
     with pytest.raises(SpecDecError, match="needs a draft model"):
         make_drafter("model", None)
     with pytest.raises(SpecDecError, match="draft_mode must be one of model, lookup, hybrid"):
-        make_drafter("ngram", None)
+        Session(tiny_session.main, draft_mode="ngram")
 
 
 def test_session_drafts_by_lookup_without_a_draft_model(tiny_paths):

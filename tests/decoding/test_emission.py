@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from specdec_jupyter.decoding.sampling import SamplingSettings
 from specdec_jupyter.sessions.session import Session
+from specdec_jupyter.settings import RunSettings
 from specdec_jupyter.widgets.teach.walkthrough import Walkthrough
 from tests.support.scripted_engine import END, GEESE, GOOSE, GOOSE_HEAD, ScriptedEngine
 
@@ -68,9 +68,7 @@ def test_a_token_ending_inside_a_character_waits_for_the_rest():
 def test_the_walkthrough_flushes_as_the_loop_does(max_tokens):
     loop = session().generate(GOOSE * 2, raw=True, max_tokens=max_tokens, draft_tokens=2)
     main, draft = ScriptedEngine(), ScriptedEngine()
-    walkthrough = Walkthrough(
-        main.tokenize(GOOSE * 2), k=2, sampling=SamplingSettings(), max_tokens=max_tokens
-    )
+    walkthrough = Walkthrough(main.tokenize(GOOSE * 2), 2, RunSettings(max_tokens=max_tokens))
     while not walkthrough.done:
         walkthrough.finish_round(main, draft)
     assert walkthrough.events == loop.events

@@ -8,7 +8,7 @@ import pytest
 
 from specdec_jupyter.decoding import sampling as sampling_module
 from specdec_jupyter.decoding.drafters import ModelDrafter
-from specdec_jupyter.decoding.loop import GenerationSettings, speculative_decode
+from specdec_jupyter.decoding.loop import speculative_decode
 from specdec_jupyter.decoding.sampling import (
     SamplingSettings,
     choose_token,
@@ -16,6 +16,7 @@ from specdec_jupyter.decoding.sampling import (
     softmax,
 )
 from specdec_jupyter.engines.toy import toy_pair
+from specdec_jupyter.settings import RunSettings
 from tests.support.recording import RecordingEngine, drain
 
 GREEDY = SamplingSettings()
@@ -55,7 +56,7 @@ def assert_lean_run_matches_full_softmax(main, draft, prompt, k):
     """Every event's token is the main model's argmax where it was verified, its p is the
     full softmax of that row, and a draft token's q the full softmax of the draft's row."""
     main, draft = RecordingEngine(main), RecordingEngine(draft)
-    settings = GenerationSettings(max_tokens=40, draft_tokens=k)
+    settings = RunSettings(max_tokens=40, draft_tokens=k)
     events, stats = drain(speculative_decode(main, ModelDrafter(draft), prompt, settings))
     assert stats.accepted_draft_tokens_count > 0
     for position, event in enumerate(events, start=len(prompt)):

@@ -56,7 +56,7 @@ class World:
         free: bool,
         catch_up_cost: float | None = None,
         seed: int = 0,
-        max_tokens: int = 8,
+        max_draft: int = 8,
         source: Callable[[int], str] = lambda _round: "d",
     ):
         self.verify_cost = verify_cost
@@ -64,7 +64,7 @@ class World:
         self.catch_up_cost = draft_cost if catch_up_cost is None else catch_up_cost
         self.free = free
         self.rng = np.random.default_rng(seed)
-        self.max_tokens = max_tokens
+        self.max_draft = max_draft
         self.source = source  # the draft's source name, by round
         self.position = 0  # tokens emitted so far
         self.behind = 1  # tokens the drafter has not read
@@ -75,13 +75,13 @@ class World:
         for n_round in range(rounds):
             a = acceptance(n_round)
             agree = 0
-            while agree < self.max_tokens and self.rng.random() < a:
+            while agree < self.max_draft and self.rng.random() < a:
                 agree += 1
-            guess = [self.position + 1 + i if i < agree else -1 for i in range(self.max_tokens)]
+            guess = [self.position + 1 + i if i < agree else -1 for i in range(self.max_draft)]
             name = self.source(n_round)
             option = DraftOption(name, lambda k, _s, _r, g=guess, n=name: self._draft(g[:k], n),
                                  guess if self.free else None)  # fmt: skip
-            picked, k = policy.choose([option], self.max_tokens)
+            picked, k = policy.choose([option], self.max_draft)
             draft = picked.propose(k, None, None) if picked and k else Draft()
             n_accepted = min(k, agree)
             emitted = list(range(self.position + 1, self.position + n_accepted + 2))

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from specdec_jupyter.decoding.drafters import make_drafter
-from specdec_jupyter.decoding.loop import GenerationSettings, speculative_decode
+from specdec_jupyter.decoding.loop import speculative_decode
+from specdec_jupyter.settings import RunSettings
 from tests.support.recording import RecordingEngine, drain
 
 pytestmark = pytest.mark.real
@@ -32,7 +33,7 @@ def test_lookup_drafts_code_it_has_seen_and_keeps_greedy_exact(qwen_session, mod
     main = RecordingEngine(qwen_session.main)
     tokens = qwen_session.prompt_tokens(CODE_EDIT)
     drafter = make_drafter(mode, qwen_session.draft)
-    settings = GenerationSettings(max_tokens=48, draft_tokens=draft_tokens)
+    settings = RunSettings(max_tokens=48, draft_tokens=draft_tokens)
     events, stats = drain(speculative_decode(main, drafter, tokens, settings))
     for offset, event in enumerate(events):
         assert event.token_id == int(main.predicted[len(tokens) + offset].argmax())
@@ -58,7 +59,7 @@ def test_an_edit_under_lookup_gives_exactly_plains_greedy_tokens(qwen_session):
     """Drafts only change speed: the edit-aware copier's output is plain decoding's, token for
     token, and the unchanged parts were drafted (the copy re-aligns after each added hint)."""
     tokens = qwen_session.prompt_tokens(TYPE_HINTS_EDIT)
-    settings = GenerationSettings(max_tokens=96)
+    settings = RunSettings(max_tokens=96)
     qwen_session.reset()
     plain, _ = drain(speculative_decode(qwen_session.main, None, tokens, settings))
     qwen_session.reset()

@@ -11,8 +11,9 @@ import pytest
 
 from specdec_jupyter import load
 from specdec_jupyter.decoding.drafters import ModelDrafter
-from specdec_jupyter.decoding.loop import GenerationSettings, speculative_decode
+from specdec_jupyter.decoding.loop import speculative_decode
 from specdec_jupyter.errors import IncompatibleDraftError
+from specdec_jupyter.settings import RunSettings
 from tests.support.real_models import SEED_PROMPTS, catalog_file
 from tests.support.recording import RecordingEngine, drain, first_difference, top_two_gap
 
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.real
 
 
 def run(main, drafter, prompt_tokens, **settings):
-    generator = speculative_decode(main, drafter, prompt_tokens, GenerationSettings(**settings))
+    generator = speculative_decode(main, drafter, prompt_tokens, RunSettings(**settings))
     return drain(generator)
 
 

@@ -7,11 +7,12 @@ import pytest
 
 from specdec_jupyter.decoding import round as one_round
 from specdec_jupyter.decoding.drafters import ModelDrafter
-from specdec_jupyter.decoding.loop import GenerationSettings, speculative_decode
+from specdec_jupyter.decoding.loop import speculative_decode
 from specdec_jupyter.decoding.round import prefill, run_round
 from specdec_jupyter.decoding.sampling import SamplingSettings
 from specdec_jupyter.engines.toy import toy_pair
 from specdec_jupyter.errors import ContextOverflowError
+from specdec_jupyter.settings import RunSettings
 from tests.support.recording import drain
 from tests.support.scripted_engine import GOOSE, GOOSE_HEAD, GOOSE_TAIL, ScriptedEngine
 
@@ -73,6 +74,6 @@ def test_a_prompt_that_fills_the_context_still_gets_its_first_token():
     """The first token comes from the prompt's pass and needs no cache slot of its own."""
     main = ScriptedEngine(n_ctx=4)
     prompt = main.tokenize(GOOSE * 2)
-    events, stats = drain(speculative_decode(main, None, prompt, GenerationSettings()))
+    events, stats = drain(speculative_decode(main, None, prompt, RunSettings()))
     assert [e.token_id for e in events] == [GOOSE_HEAD]
     assert stats.stop_reason == "contextLengthReached"

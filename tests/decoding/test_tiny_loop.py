@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from specdec_jupyter.decoding.drafters import ModelDrafter
-from specdec_jupyter.decoding.loop import GenerationSettings, speculative_decode
+from specdec_jupyter.decoding.loop import speculative_decode
 from specdec_jupyter.decoding.sampling import SamplingSettings, distribution
 from specdec_jupyter.errors import SpecDecError
+from specdec_jupyter.settings import RunSettings
 from tests.support.fit import fit_pvalue
 from tests.support.recording import RecordingEngine, drain
 
@@ -20,9 +21,7 @@ PROMPT = "hello world"
 def run(session, prompt_tokens, *, drafter=True, main=None, should_stop=None, **settings):
     main = main or session.main
     draft = ModelDrafter(session.draft) if drafter else None
-    generator = speculative_decode(
-        main, draft, prompt_tokens, GenerationSettings(**settings), should_stop
-    )
+    generator = speculative_decode(main, draft, prompt_tokens, RunSettings(**settings), should_stop)
     return drain(generator)
 
 
@@ -79,7 +78,7 @@ def test_sampling_keeps_the_main_models_distribution(tiny_session):
     rejected = 0
     for seed in range(3000):
         events, stats = run(
-            tiny_session, tokens, max_tokens=3, draft_tokens=1, seed=seed, sampling=settings
+            tiny_session, tokens, max_tokens=3, draft_tokens=1, seed=seed, temperature=1.0
         )
         pairs.append((events[0].token_id, events[1].token_id))
         rejected += stats.rejected_draft_tokens_count

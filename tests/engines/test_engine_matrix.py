@@ -17,6 +17,7 @@ from specdec_jupyter.engines.resolve import resolve
 from specdec_jupyter.errors import UnknownModelError
 from specdec_jupyter.models.mlx.convert import convert_gguf_to_mlx
 from specdec_jupyter.sessions.manager import EngineManager
+from specdec_jupyter.sessions.pair import Pair
 from specdec_jupyter.widgets import ChatWidget
 from tests.support.magic_shell import magic
 
@@ -101,12 +102,8 @@ def test_every_door_runs_the_pair_and_agrees(folder, kind, ip, capsys):
     assert printed["stats"]["draft_model"] == reference.stats.draft_model
 
     manager = EngineManager(n_ctx=256, n_threads=1)
-    result = manager.generate(
-        PROMPT,
-        main=main_names[1 % len(main_names)],
-        draft=draft_names[1 % len(draft_names)],
-        **options,
-    )
+    pair = Pair(main_names[1 % len(main_names)], draft_names[1 % len(draft_names)])
+    result = manager.generate(PROMPT, pair, **options)
     texts["manager"] = result.text
     assert set(manager.loaded()) == {main_model, draft_model}
     manager.close()

@@ -11,9 +11,11 @@ import pytest
 from specdec_jupyter import load
 from specdec_jupyter.cli import main as cli
 from specdec_jupyter.engines import llamacpp
-from specdec_jupyter.engines.registry import EngineNote, LoadOptions
+from specdec_jupyter.engines.registry import EngineNote
 from specdec_jupyter.models.gguf import llama_load
 from specdec_jupyter.sessions.manager import EngineManager
+from specdec_jupyter.sessions.pair import Pair
+from specdec_jupyter.settings import LoadOptions
 
 
 @pytest.fixture
@@ -63,7 +65,7 @@ def test_main_and_draft_layers_are_offloaded_separately(tiny_paths, layers_asked
     assert layers_asked == [2, 0, llama_load.MAX_LAYERS, llama_load.MAX_LAYERS]
 
     manager = EngineManager(n_ctx=128, gpu_layers=1, draft_gpu_layers=-1)
-    manager.generate("hi", main=tiny_paths[0], draft=tiny_paths[1], raw=True, max_tokens=2)
+    manager.generate("hi", Pair(tiny_paths[0], tiny_paths[1]), raw=True, max_tokens=2)
     assert layers_asked[4:] == [1, llama_load.MAX_LAYERS]
     manager.close()
 

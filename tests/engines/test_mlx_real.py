@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 
 from specdec_jupyter.decoding.drafters import ModelDrafter
-from specdec_jupyter.decoding.loop import GenerationSettings, speculative_decode
+from specdec_jupyter.decoding.loop import speculative_decode
 from specdec_jupyter.engines.llamacpp import LlamaCppEngine
 from specdec_jupyter.engines.mlx import MlxEngine
 from specdec_jupyter.models.catalog import CATALOG
 from specdec_jupyter.models.mlx.catalog import catalog_mlx_model
+from specdec_jupyter.settings import RunSettings
 from tests.support import ROOT
 from tests.support.real_models import SEED_PROMPTS, catalog_file
 from tests.support.recording import RecordingEngine, drain
@@ -48,7 +49,7 @@ def test_our_loop_matches_mlx_lms_own_speculative_decoding(mlx_qwen_dirs, capsys
     )
     try:
         recorded = RecordingEngine(main)
-        settings = GenerationSettings(max_tokens=1 + COMPARED + K, draft_tokens=K)
+        settings = RunSettings(max_tokens=1 + COMPARED + K, draft_tokens=K)
         events, _ = drain(speculative_decode(recorded, ModelDrafter(draft), prompt, settings))
         theirs = json.loads(child.communicate(timeout=1200)[0])
     finally:

@@ -16,7 +16,7 @@ from mlx_lm.models.cache import ArraysCache
 from specdec_jupyter import load
 from specdec_jupyter.cli import main as cli
 from specdec_jupyter.decoding.drafters import ModelDrafter
-from specdec_jupyter.decoding.loop import GenerationSettings, speculative_decode
+from specdec_jupyter.decoding.loop import speculative_decode
 from specdec_jupyter.engines import mlx as mlx_engine
 from specdec_jupyter.engines.llamacpp import LlamaCppEngine
 from specdec_jupyter.engines.mlx import MlxEngine
@@ -32,6 +32,7 @@ from specdec_jupyter.models.gguf.tokenizer import GGUFVocabulary, build_tokenize
 from specdec_jupyter.models.mlx.catalog import convert_once
 from specdec_jupyter.models.mlx.convert import convert_gguf_to_mlx
 from specdec_jupyter.progress import Progress, reporting_to
+from specdec_jupyter.settings import RunSettings
 from tests.support.recording import RecordingEngine, drain
 from tests.support.tiny_models import write_tiny_gguf
 
@@ -143,7 +144,7 @@ def test_greedy_emits_the_main_argmax_of_each_verification_pass(engines, k):
         main,
         ModelDrafter(draft_engine),
         tokens,
-        GenerationSettings(max_tokens=60, draft_tokens=k),
+        RunSettings(max_tokens=60, draft_tokens=k),
     )
     events, stats = drain(generator)
     for offset, event in enumerate(events):

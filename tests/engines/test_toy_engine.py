@@ -9,11 +9,12 @@ import pytest
 from scipy.stats import chisquare
 
 from specdec_jupyter.decoding.drafters import ModelDrafter
-from specdec_jupyter.decoding.loop import GenerationSettings, speculative_decode
+from specdec_jupyter.decoding.loop import speculative_decode
 from specdec_jupyter.decoding.sampling import SamplingSettings, distribution
 from specdec_jupyter.engines.toy import toy_pair
 from specdec_jupyter.models.drafts.compat import llamacpp_compatibility
 from specdec_jupyter.sessions.session import Session
+from specdec_jupyter.settings import RunSettings
 from tests.support.recording import RecordingEngine, drain
 
 END = -1
@@ -41,7 +42,7 @@ def test_greedy_tokens_are_the_main_argmax_and_both_sources_appear(pair):
     prompt = main.tokenize("when the draft model")
     events, stats = drain(
         speculative_decode(
-            main, ModelDrafter(draft), prompt, GenerationSettings(max_tokens=40, draft_tokens=3)
+            main, ModelDrafter(draft), prompt, RunSettings(max_tokens=40, draft_tokens=3)
         )
     )
     for offset, event in enumerate(events):

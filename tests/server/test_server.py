@@ -11,12 +11,13 @@ import httpx
 import openai
 import pytest
 
-from specdec_jupyter.engines.registry import LoadOptions, ModelRef
+from specdec_jupyter.engines.registry import ModelRef
 from specdec_jupyter.errors import ModelLoadError
 from specdec_jupyter.server.app import SpecDecServer
 from specdec_jupyter.server.serve import serving_in_background as running
 from specdec_jupyter.server.served import ServedModels
 from specdec_jupyter.sessions.manager import EngineManager, open_model
+from specdec_jupyter.settings import LoadOptions
 from tests.support.tiny_models import make_tiny_pair, write_tiny_gguf
 
 TOY_PROMPT = "the cat sat on"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from specdec_jupyter.engines.llamacpp import LlamaCppEngine
-from specdec_jupyter.engines.registry import LoadOptions, ModelRef
+from specdec_jupyter.engines.registry import ModelRef
 from specdec_jupyter.errors import (
     ContextOverflowError,
     EngineBusyError,
@@ -23,6 +23,8 @@ from specdec_jupyter.errors import (
 )
 from specdec_jupyter.models.drafts.defaults import DefaultDrafts
 from specdec_jupyter.sessions.manager import EngineManager
+from specdec_jupyter.sessions.pair import Pair
+from specdec_jupyter.settings import LoadOptions
 from tests.support.tiny_models import write_tiny_gguf
 
 
@@ -144,13 +146,13 @@ def test_the_least_recently_used_idle_model_is_evicted(models):
 
 def test_a_run_generates_in_the_background_with_the_named_draft(models):
     manager = manager_with(Factory())
-    run = manager.start("hello world", main=models["main"], draft=models["draft"], raw=True,
+    run = manager.start("hello world", Pair(models["main"], models["draft"]), raw=True,
                         max_tokens=12, draft_tokens=3)  # fmt: skip
     result = run.result(timeout=60)
     assert result.stats.predicted_tokens_count == len(result.events) > 0
     assert result.stats.draft_model == "tiny-draft"
     assert [e.text for e in run] == [e.text for e in result.events], "iterating replays all"
-    plain = manager.generate("hello world", main=models["main"], draft=None, raw=True, max_tokens=5)
+    plain = manager.generate("hello world", Pair(models["main"], None), raw=True, max_tokens=5)
     assert plain.stats.draft_model is None
     manager.close()
 
@@ -159,18 +161,18 @@ def test_an_incompatible_draft_is_refused_before_anything_loads(models):
     factory = Factory()
     manager = manager_with(factory)
     with pytest.raises(IncompatibleDraftError) as caught:
-        manager.start("hi", main=models["main"], draft=models["other"])
+        manager.start("hi", Pair(models["main"], models["other"]))
     assert "vocabulary sizes 384 vs 600 (more than 128 apart)" in caught.value.reasons
     assert factory.loads == []
     with pytest.raises(IncompatibleDraftError):
         manager.set_default_draft(models["main"], models["other"])
     with pytest.raises(SpecDecError, match="cannot draft for itself"):
-        manager.start("hi", main=models["main"], draft=models["main"])
+        manager.start("hi", Pair(models["main"], models["main"]))
 
 
 def test_cancel_stops_between_rounds_and_keeps_the_text(models):
     manager = manager_with(Factory(delay=0.02))
-    run = manager.start("hello world", main=models["main"], draft=models["draft"], raw=True,
+    run = manager.start("hello world", Pair(models["main"], models["draft"]), raw=True,
                         max_tokens=200, draft_tokens=2)  # fmt: skip
     wait_for_events(run, 3)
     run.cancel()
@@ -193,7 +195,7 @@ def interrupts_raise():
 def test_a_keyboard_interrupt_while_waiting_cancels_and_keeps_the_text(models, interrupts_raise):
     gate = threading.Event()  # the run is held at its third evaluation until the interrupt
     manager = manager_with(Factory(delay=0.02, gate=gate))
-    run = manager.start("hello world", main=models["main"], raw=True, max_tokens=200)
+    run = manager.start("hello world", models["main"], raw=True, max_tokens=200)
     wait_for_events(run, 2)
     interrupter = threading.Thread(target=interrupt_main_once_waiting, args=(gate,))
     interrupter.start()
@@ -206,13 +208,13 @@ def test_a_keyboard_interrupt_while_waiting_cancels_and_keeps_the_text(models, i
 
 def test_a_second_run_on_a_busy_model_is_refused_or_queued(models):
     manager = manager_with(Factory(delay=0.02))
-    first = manager.start("hello", main=models["main"], raw=True, max_tokens=200)
+    first = manager.start("hello", models["main"], raw=True, max_tokens=200)
     wait_for_events(first, 1)
     with pytest.raises(EngineBusyError, match="tiny-main.gguf is generating.*wait=True"):
-        manager.start("world", main=models["main"], raw=True, max_tokens=3)
+        manager.start("world", models["main"], raw=True, max_tokens=3)
     with pytest.raises(EngineBusyError):
         manager.unload(models["main"])
-    queued = manager.start("world", main=models["main"], raw=True, max_tokens=3, wait=True)
+    queued = manager.start("world", models["main"], raw=True, max_tokens=3, wait=True)
     first.cancel()
     assert first.result(timeout=30).stats.stop_reason == "userStopped"
     assert queued.result(timeout=30).stats.predicted_tokens_count == 3
@@ -221,11 +223,11 @@ def test_a_second_run_on_a_busy_model_is_refused_or_queued(models):
 
 def test_the_busy_error_names_the_main_model_asked_for(models):
     manager = manager_with(Factory(delay=0.02))
-    pair = {"main": models["main"], "draft": models["draft"]}
-    first = manager.start("hello", **pair, raw=True, max_tokens=200)
+    pair = Pair(models["main"], models["draft"])
+    first = manager.start("hello", pair, raw=True, max_tokens=200)
     wait_for_events(first, 1)
     with pytest.raises(EngineBusyError, match="^tiny-main.gguf is generating"):
-        manager.start("world", **pair, raw=True, max_tokens=3)
+        manager.start("world", pair, raw=True, max_tokens=3)
     first.cancel()
     first.result(timeout=30)
     manager.close()
@@ -233,12 +235,12 @@ def test_the_busy_error_names_the_main_model_asked_for(models):
 
 def test_a_failed_run_raises_to_its_reader_and_frees_the_model(models):
     manager = manager_with(Factory())
-    run = manager.start("hello world " * 200, main=models["main"], raw=True)
+    run = manager.start("hello world " * 200, models["main"], raw=True)
     with pytest.raises(ContextOverflowError, match="shorten the prompt"):
         run.result(timeout=30)
     with pytest.raises(ContextOverflowError):
         list(run)
-    assert manager.generate("hello", main=models["main"], raw=True, max_tokens=2).text
+    assert manager.generate("hello", models["main"], raw=True, max_tokens=2).text
     manager.unload(models["main"])
     assert manager.loaded() == {}
 
@@ -246,13 +248,13 @@ def test_a_failed_run_raises_to_its_reader_and_frees_the_model(models):
 def test_switching_the_draft_during_a_run_applies_to_the_next_run(models):
     manager = manager_with(Factory(delay=0.02))
     manager.set_default_draft(models["main"], models["draft"])
-    first = manager.start("hello", main=models["main"], raw=True, max_tokens=200, draft_tokens=2)
+    first = manager.start("hello", models["main"], raw=True, max_tokens=200, draft_tokens=2)
     wait_for_events(first, 2)
     manager.set_default_draft(models["main"], models["draft2"])
     manager.engine(models["draft2"])  # even loading the new draft now does not disturb the run
     first.cancel()
     assert first.result(timeout=30).stats.draft_model == "tiny-draft"
-    second = manager.generate("hello", main=models["main"], raw=True, max_tokens=3)
+    second = manager.generate("hello", models["main"], raw=True, max_tokens=3)
     assert second.stats.draft_model == "tiny-draft-2"
     manager.close()
 

@@ -85,10 +85,10 @@ class HistorySpy:
         self.continued: list[bool] = []
         start = widget._service.start
 
-        def recorded(history, **options):
+        def recorded(history, *args, **options):
             self.histories.append(history)
             self.continued.append(options.get("continue_", False))
-            return start(history, **options)
+            return start(history, *args, **options)
 
         widget._service.start = recorded
 
@@ -136,16 +136,22 @@ def test_toy_state_for_the_front_end(toy):
     assert [d["key"] for d in toy.drafts] == ["toy-bigram"] and toy.incompatible == []
     assert toy.draft_model == "toy-bigram"
     assert toy.settings == {
-        "temperature": 0.0,
-        "top_p": 1.0,
         "max_tokens": 64,
+        "temperature": 0.0,
+        "top_k": 0,
+        "top_p": 1.0,
+        "seed": None,
+        "stop": [],
         "draft_tokens": "auto",
-        "use_draft": True,
         "draft_mode": "model",
-        "system_prompt": "",
+        "use_draft": True,
+        "system": None,
+        "n_ctx": 4096,
+        "n_threads": None,
         "gpu_layers": None,
         "draft_gpu_layers": None,
     }
+    assert [field["key"] for field in toy.setting_fields] == list(toy.settings)
     assert toy.messages == [] and toy.status["state"] == "idle"
     assert len(toy._chat_id) == 32
     assert (
@@ -155,7 +161,7 @@ def test_toy_state_for_the_front_end(toy):
 
 
 def test_unknown_settings_are_refused():
-    with pytest.raises(TypeError, match="unknown settings temprature"):
+    with pytest.raises(TypeError, match="unknown keyword arguments temprature"):
         ChatWidget(engine="toy", temprature=0.5)
 
 

@@ -10,6 +10,7 @@ import subprocess
 from specdec_jupyter.decoding.events import TokenEvent
 from specdec_jupyter.display.reply_html import reply_to_html
 from tests.support import ROOT
+from tests.support.js_fixture import FIXTURE, written
 
 JS = ROOT / "js"
 
@@ -47,3 +48,9 @@ def test_js_and_python_shade_draft_tokens_alike():
     from_python = re.findall(r"background: (rgba\([^)]*\))", reply_to_html(events))
     assert len(set(from_js)) > 4
     assert from_js == from_python
+
+
+def test_the_js_tests_read_what_python_writes_now():
+    """The fixture the vitest suite reads is what the widgets send today (regenerate it with
+    `python -m tests.support.js_fixture`), so a change on this side reaches the JS tests."""
+    assert FIXTURE.read_text(encoding="utf-8") == written()

@@ -105,8 +105,9 @@ def test_chat_shows_the_widget_on_the_loaded_pair(ip):
 def test_teach_shows_the_toy_pair_until_a_pair_is_loaded(ip):
     teach, _ = magic(ip, "teach --k 2 --seed 3 the main model")
     assert isinstance(teach, TeachWidget)
-    assert (teach.engine, teach.draft_model, teach.k, teach.seed) == ("toy", "toy-bigram", 2, 3)
-    assert teach.prompt == "the main model" and len(teach.trace["proposals"]) == 2
+    assert (teach.engine, teach.draft_model) == ("toy", "toy-bigram")
+    assert (teach.settings["k"], teach.settings["seed"]) == (2, 3)
+    assert teach.settings["prompt"] == "the main model" and len(teach.trace["proposals"]) == 2
     magic(ip, "load toy-trigram --engine toy --no-draft")
     _, captured = magic(ip, "teach")
     assert "has no draft" in captured.stderr and len(captured.stderr.strip().splitlines()) == 1

@@ -10,6 +10,7 @@ from traitlets import TraitError
 
 from specdec_jupyter.errors import EngineBusyError, SpecDecError
 from specdec_jupyter.sessions.manager import EngineManager
+from specdec_jupyter.sessions.pair import Pair
 from specdec_jupyter.widgets import TeachWidget, colours
 from tests.support import ROOT
 
@@ -29,12 +30,22 @@ def toy() -> TeachWidget:
 
 def test_it_opens_on_the_first_rounds_draft(toy):
     assert (toy.engine, toy.main_model, toy.draft_model) == ("toy", "toy-trigram", "toy-bigram")
-    assert (toy.prompt, toy.k, toy.temperature, toy.seed) == ("when the draft model", 4, 1.0, 1)
+    assert toy.settings == {
+        "prompt": "when the draft model",
+        "k": 4,
+        "max_tokens": 24,
+        "temperature": 1.0,
+        "top_k": 0,
+        "top_p": 1.0,
+        "seed": 1,
+    }
+    assert [field["key"] for field in toy.setting_fields] == list(toy.settings)
     assert toy.trace["number"] == 1 and toy.stage == 0
     assert toy.trace["stages"][:2] == ["draft", "score"] and len(toy.trace["proposals"]) == 4
     assert [token["round"] for token in toy.tokens] == [0]  # the prompt's own token
     assert toy.status["state"] == "idle" and toy.stop_reason == "" and not toy.playing
     assert repr(toy).endswith("seed=1, round 1, stage 1/" + str(len(toy.trace["stages"])) + ")")
+    assert "k=4, max_tokens=24, temperature=1.0" in repr(toy)
 
 
 def test_step_and_finish_round_walk_the_stages(toy):
@@ -55,7 +66,9 @@ def test_the_buttons_in_the_browser_do_the_same(toy):
     click(toy, "finish_round")
     assert toy.stage == len(toy.trace["stages"]) - 1
     click(toy, "reset", settings={"k": 2, "temperature": 0, "seed": 5, "prompt": "the main model"})
-    assert (toy.k, toy.temperature, toy.seed, toy.prompt) == (2, 0.0, 5, "the main model")
+    assert toy.settings | {"k": 2, "temperature": 0.0, "seed": 5, "prompt": "the main model"} == (
+        toy.settings
+    )
     assert toy.trace["number"] == 1 and toy.trace["greedy"] and len(toy.trace["proposals"]) == 2
 
 
@@ -109,9 +122,11 @@ def test_play_runs_to_the_end_and_pause_stops_it():
 def test_bad_settings_from_the_browser_are_errors_in_words(toy):
     click(toy, "reset", settings={"k": 0})
     assert toy.status["state"] == "error" and "at least 1" in toy.status["message"]
-    assert toy.k == 4  # nothing changed
-    with pytest.raises(TypeError, match="unknown settings kk"):
+    assert toy.settings["k"] == 4  # nothing changed
+    with pytest.raises(TypeError, match="unknown keyword arguments kk"):
         toy.reset(kk=3)
+    with pytest.raises(TypeError, match="unknown keyword arguments temprature"):
+        TeachWidget(engine="toy", temprature=0.5)
 
 
 def test_a_pair_through_the_manager(tiny_paths, tmp_path, monkeypatch):
@@ -125,7 +140,7 @@ def test_a_pair_through_the_manager(tiny_paths, tmp_path, monkeypatch):
     assert (widget.main_model, widget.draft_model) == ("tiny-main.gguf", "tiny-draft.gguf")
     widget.finish_round()
     assert widget.trace["proposals"] and len(widget.tokens) > 1
-    with manager.hold(main, draft):
+    with manager.hold(Pair(main, draft)):
         with pytest.raises(EngineBusyError, match="is generating"):
             widget.step()
         click(widget, "step")

@@ -9,15 +9,20 @@ import pytest
 from specdec_jupyter.decoding import loop as loop_module
 from specdec_jupyter.decoding import round as one_round
 from specdec_jupyter.decoding.drafters import ModelDrafter
-from specdec_jupyter.decoding.loop import GenerationSettings, speculative_decode
+from specdec_jupyter.decoding.loop import speculative_decode
 from specdec_jupyter.decoding.sampling import SamplingSettings, distribution
 from specdec_jupyter.decoding.verify import residual_distribution, verify_sampling
 from specdec_jupyter.engines.toy import toy_pair
 from specdec_jupyter.sessions.result import GenerationResult
 from specdec_jupyter.sessions.session import Session
+from specdec_jupyter.settings import RunSettings
 from specdec_jupyter.widgets.teach import trace as trace_module
 from specdec_jupyter.widgets.teach.trace import prob, trace_round
-from specdec_jupyter.widgets.teach.walkthrough import Walkthrough, expected_tokens_per_round
+from specdec_jupyter.widgets.teach.walkthrough import (
+    TEACHER,
+    Walkthrough,
+    expected_tokens_per_round,
+)
 from tests.support.recording import drain
 from tests.support.scripted_engine import END, ScriptedEngine
 
@@ -29,8 +34,8 @@ def sequential_loop(main, draft, prompt: list[int], *, temperature: float, seed:
                     max_tokens: int) -> GenerationResult:  # fmt: skip
     """The loop at k = 3 with the walkthrough's randomness: one generator from the seed,
     drawn in sequence (a seeded loop otherwise draws by keyed noise)."""
-    settings = GenerationSettings(
-        max_tokens=max_tokens, sampling=SamplingSettings(temperature), draft_tokens=3, seed=seed
+    settings = RunSettings(
+        max_tokens=max_tokens, temperature=temperature, draft_tokens=3, seed=seed
     )
     run = speculative_decode(
         main, ModelDrafter(draft), prompt, settings, rng=np.random.default_rng(seed)
@@ -38,8 +43,13 @@ def sequential_loop(main, draft, prompt: list[int], *, temperature: float, seed:
     return GenerationResult(*drain(run))
 
 
-def walk(main, draft, prompt: list[int], **options) -> Walkthrough:
-    walkthrough = Walkthrough(prompt, **options)
+def teacher(**changes) -> RunSettings:
+    """The teacher's settings with `changes`."""
+    return RunSettings.of(TEACHER, **changes)
+
+
+def walk(main, draft, prompt: list[int], k: int = 3, **changes) -> Walkthrough:
+    walkthrough = Walkthrough(prompt, k, teacher(**changes))
     while not walkthrough.done:
         walkthrough.finish_round(main, draft)
     return walkthrough
@@ -53,8 +63,7 @@ def test_a_walkthrough_emits_the_loops_tokens(temperature, seed):
     options = {"max_tokens": 40, "seed": seed}
     prompt = Session(main, draft).prompt_tokens(PROMPT)
     loop = sequential_loop(main, draft, prompt, temperature=temperature, **options)
-    sampling = SamplingSettings(temperature=temperature)
-    walkthrough = walk(*toy_pair(), prompt, k=3, sampling=sampling, **options)
+    walkthrough = walk(*toy_pair(), prompt, k=3, temperature=temperature, **options)
     assert [(e.token_id, e.source, e.round) for e in walkthrough.events] == [
         (e.token_id, e.source, e.round) for e in loop.events
     ]
@@ -82,8 +91,7 @@ def test_the_walkthrough_runs_the_loops_rounds(monkeypatch, temperature):
     main, draft = toy_pair()
     prompt = main.tokenize(PROMPT)
     loop = sequential_loop(main, draft, prompt, temperature=temperature, seed=4, max_tokens=30)
-    sampling = SamplingSettings(temperature=temperature)
-    walkthrough = walk(*toy_pair(), prompt, k=3, sampling=sampling, max_tokens=30, seed=4)
+    walkthrough = walk(*toy_pair(), prompt, k=3, temperature=temperature, max_tokens=30, seed=4)
 
     def summary(outcome):
         verification = outcome.verification
@@ -183,7 +191,7 @@ def test_greedy_rounds_judge_by_argmax_without_draws():
 
 def test_steps_reveal_a_round_stage_by_stage():
     main, draft = toy_pair()
-    walkthrough = Walkthrough(main.tokenize(PROMPT), k=4, seed=1)
+    walkthrough = Walkthrough(main.tokenize(PROMPT), 4, teacher(seed=1))
     walkthrough.step(main, draft)  # reads the prompt, shows round 1's draft
     first = walkthrough.current
     assert first.number == 1 and walkthrough.stage == 0
@@ -231,7 +239,7 @@ def test_settings_out_of_range_are_refused():
     with pytest.raises(ValueError, match="k .* at least 1"):
         Walkthrough([1, 2], k=0)
     with pytest.raises(ValueError, match="max_tokens"):
-        Walkthrough([1, 2], max_tokens=0)
+        teacher(max_tokens=0)
 
 
 @pytest.mark.real
@@ -242,9 +250,8 @@ def test_the_real_pair_walks_as_the_loop_runs(qwen_session):
     loop = qwen_session.generate(prompt, max_tokens=10, draft_tokens=3)
     qwen_session.reset()
     tokens = qwen_session.prompt_tokens(prompt)
-    greedy = SamplingSettings()
     walkthrough = walk(
-        qwen_session.main, qwen_session.draft, tokens, k=3, sampling=greedy, max_tokens=10
+        qwen_session.main, qwen_session.draft, tokens, k=3, temperature=0.0, max_tokens=10
     )
     assert [e.token_id for e in walkthrough.events] == loop.token_ids
     first = walkthrough.rounds[0]
@@ -262,7 +269,7 @@ def end_pair() -> tuple[ScriptedEngine, ScriptedEngine]:
 @pytest.mark.parametrize("temperature", [0.0, 1.0])
 def test_nothing_is_drawn_after_an_accepted_end(temperature):
     main, draft = end_pair()
-    walkthrough = Walkthrough(main.tokenize("a"), k=4, sampling=SamplingSettings(temperature))
+    walkthrough = Walkthrough(main.tokenize("a"), 4, teacher(temperature=temperature))
     walkthrough.finish_round(main, draft)
     trace = walkthrough.current
     assert trace.proposals[0].token_id == END and trace.checks[0].accepted
@@ -278,7 +285,7 @@ def test_a_correction_shows_the_residual_probability_it_was_drawn_with():
     """Not p: under sampling a correction is drawn from normalize(max(0, p - q))."""
     for seed in range(50):
         main, draft = toy_pair()
-        walkthrough = Walkthrough(main.tokenize(PROMPT), k=4, seed=seed)
+        walkthrough = Walkthrough(main.tokenize(PROMPT), 4, teacher(seed=seed))
         walkthrough.finish_round(main, draft)
         trace = walkthrough.current
         bars = {bar.token_id: bar.prob for bar in trace.residual or []}
@@ -293,7 +300,7 @@ def test_a_correction_shows_the_residual_probability_it_was_drawn_with():
 
 def test_the_counts_match_the_marks_on_show():
     main, draft = toy_pair()
-    walkthrough = Walkthrough(main.tokenize(PROMPT), k=4, seed=1)
+    walkthrough = Walkthrough(main.tokenize(PROMPT), 4, teacher(seed=1))
     for _ in range(20):
         walkthrough.step(main, draft)
         trace, stage = walkthrough.current, walkthrough.stage
@@ -318,7 +325,7 @@ def test_small_probabilities_keep_their_digits():
 
 def test_back_retraces_the_stages_and_forward_shows_the_same_draws():
     main, draft = toy_pair()
-    walkthrough = Walkthrough(main.tokenize(PROMPT), k=3, seed=2, max_tokens=20)
+    walkthrough = Walkthrough(main.tokenize(PROMPT), 3, teacher(seed=2, max_tokens=20))
 
     def view() -> tuple:
         trace = walkthrough.current

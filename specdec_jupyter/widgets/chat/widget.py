@@ -16,67 +16,62 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Literal
 
-import anywidget
 import traitlets as t
 from IPython.display import HTML
 
 from ...decoding.events import GenerationStats, TokenEvent
-from ...display.stats_layout import stats_rows
-from ...engines.registry import DEFAULT_KIND, LoadOptions, engine_choices
+from ...engines.registry import DEFAULT_KIND
 from ...errors import SpecDecError
 from ...progress import Progress
-from ...sessions import plain_speeds
 from ...sessions.generation import Generation
-from ...sessions.manager import DEFAULT, EngineManager
+from ...sessions.manager import EngineManager
+from ...sessions.pair import DEFAULT, Pair
 from ...sessions.remote_service import RemoteService
-from ...sessions.service import EngineService
-from ..transcript import Message, TokenBatcher, conversation_to_html, reply_message
-from .continuation import continued_stats, extend_reply, next_round, shift_event
+from ...sessions.service import EngineService, Service
+from ...settings import LoadOptions, RunSettings
+from ..base import STATIC, Widget, describe, form_fields, refuse_unknown
+from ..base import status as _status
+from ..continuation import next_round, shift_event
+from ..reply import finish_reply
+from ..transcript import Message, TokenBatcher, conversation_to_html
 from .versions import add_version, replace_shown, show_version
 
-STATIC = Path(__file__).parent.parent.parent / "static"
-
+# The settings a chat offers: every run setting and load option that has a control in the
+# form, at their declared defaults, except a chat's longer replies and its draft mode:
+# "model" (the draft model), "lookup" (copies from the conversation, free, no draft model
+# needed) or "hybrid" (both, the policy picks per round).
+SETTING_FIELDS = form_fields(RunSettings, LoadOptions)
 DEFAULT_SETTINGS: dict[str, Any] = {
-    "temperature": 0.0,
-    "top_p": 1.0,
-    "max_tokens": 512,
-    "draft_tokens": "auto",
-    "use_draft": True,
-    # what drafts: "model" (the draft model), "lookup" (copies from the conversation, free,
-    # no draft model needed) or "hybrid" (both, the policy picks per round)
-    "draft_mode": "model",
-    "system_prompt": "",
-    "gpu_layers": None,  # None: all layers when llama.cpp has a GPU backend, else none
-    "draft_gpu_layers": None,
+    key: value
+    for key, value in (
+        RunSettings(max_tokens=512, draft_mode="model").to_dict() | LoadOptions().to_dict()
+    ).items()
+    if key in {field["key"] for field in SETTING_FIELDS}
 }
-LOAD_SETTINGS = ("gpu_layers", "draft_gpu_layers")  # changing one loads the pair again
+LOAD_SETTINGS = [key for key in LoadOptions.names() if key in DEFAULT_SETTINGS]  # reload on change
+
+
+def _form_part(options: LoadOptions) -> dict[str, Any]:
+    """The load options a chat's settings show."""
+    return {key: value for key, value in options.to_dict().items() if key in LOAD_SETTINGS}
+
 
 # How a reply joins the conversation: a new message, a new version of the last reply
 # (Regenerate), or more of the last reply's text (Continue).
 ReplyKind = Literal["new", "version", "continue"]
 
 
-def _status(state: str = "idle", message: str = "", progress: float | None = None) -> dict:
-    return {"state": state, "message": message, "progress": progress}
-
-
-def describe(error: BaseException) -> str:
-    """An error in words: ours are written for users; anything else is named by its type."""
-    return str(error) if isinstance(error, SpecDecError) else f"{type(error).__name__}: {error}"
-
-
-class ChatWidget(anywidget.AnyWidget):
+class ChatWidget(Widget):
     """A multi-turn chat whose replies show which tokens the draft model got accepted.
 
     `main` and `draft` name models as `engines.resolve` does (catalog name, path, or a name
     `specdec-jupyter models list` shows); `draft` defaults to the one remembered for
-    `main`, None means no draft. `engine` is a registry name ("llama.cpp", "mlx", "toy").
-    Keyword settings: temperature, top_p, max_tokens, draft_tokens ("auto" or a number),
-    use_draft, draft_mode ("model", "lookup" or "hybrid"), system_prompt, gpu_layers,
-    draft_gpu_layers (None: all on a GPU build).
+    `main` (DEFAULT), None means no draft. `engine` is a registry name ("llama.cpp", "mlx",
+    "toy"). Keyword settings: every run setting and load option of the settings form
+    (`DEFAULT_SETTINGS`: temperature, top_k, top_p, max_tokens, seed, stop, draft_tokens,
+    draft_mode, use_draft, system, n_ctx, n_threads, gpu_layers, draft_gpu_layers).
     `server="http://host:1234"` (with `api_key`) chats with the models of a
     `specdec-jupyter serve` server instead, which loads and runs them with its own options.
     """
@@ -95,6 +90,7 @@ class ChatWidget(anywidget.AnyWidget):
     default_draft = t.Unicode().tag(sync=True)
     status = t.Dict(_status()).tag(sync=True)
     settings = t.Dict().tag(sync=True)
+    setting_fields = t.List(t.Dict(), SETTING_FIELDS).tag(sync=True)  # the form's controls
     messages = t.List(t.Dict()).tag(sync=True)
     show_draft = t.Bool(True).tag(sync=True)
     undo = t.Unicode().tag(sync=True)  # what Undo brings back, in words; "" for nothing
@@ -110,22 +106,16 @@ class ChatWidget(anywidget.AnyWidget):
         api_key: str | None = None,
         **settings: Any,
     ):
-        unknown = sorted(set(settings) - set(DEFAULT_SETTINGS))
-        if unknown:
-            raise TypeError(
-                f"ChatWidget() got unknown settings {', '.join(unknown)}; "
-                f"known: {', '.join(DEFAULT_SETTINGS)}"
-            )
+        refuse_unknown("ChatWidget", settings, DEFAULT_SETTINGS)
+        # `server=URL`: the models of a `specdec-jupyter serve` server, run there.
+        self._service: Service = (
+            RemoteService(server, api_key) if server else EngineService(engine, manager)
+        )
         super().__init__(
             _chat_id=uuid.uuid4().hex,
-            engines=engine_choices(),
-            engine=engine,
-            settings={**DEFAULT_SETTINGS, **settings},
-        )
-        self._manager = manager
-        # `server=URL`: the models of a `specdec-jupyter serve` server, run there.
-        self._service: EngineService | RemoteService = (
-            RemoteService(server, api_key) if server else EngineService(engine, manager)
+            engines=self._service.engines(),
+            engine=self._service.engine,
+            settings={**DEFAULT_SETTINGS, **_form_part(self._service.options), **settings},
         )
         self._run: Generation | None = None
         self._running = threading.Lock()  # taken while a reply starts and while it is recorded
@@ -304,21 +294,16 @@ class ChatWidget(anywidget.AnyWidget):
             try:
                 if not self.main_model:  # "" would resolve to the current folder
                     raise SpecDecError("no main model is chosen: pick one in the selector")
+                run_settings = RunSettings.among(  # checked as given: 2.5 tokens is refused
+                    {**settings, "draft_mode": mode, "use_draft": mode is not None}
+                )
                 self._run = self._service.start(
                     history,
-                    main=self.main_model,
-                    draft=draft,
-                    max_tokens=settings["max_tokens"],  # checked as given: 2.5 is refused
-                    temperature=settings["temperature"],
-                    top_p=settings["top_p"],
-                    draft_tokens=settings["draft_tokens"],
-                    draft_mode=mode,
-                    use_draft=mode is not None,
-                    system=settings["system_prompt"] or None,
+                    self._pair(draft),
+                    run_settings,
                     continue_=continued,
                     on_event=on_event,
                     on_end=on_end,
-                    **self._load_options(),
                 )
             except Exception as exc:  # shown in the widget; the kernel carries on
                 self._record([], None, exc, provenance, kind, base)
@@ -365,21 +350,17 @@ class ChatWidget(anywidget.AnyWidget):
         settled: bool = True,
     ) -> None:
         """Add the reply; `settled=False` when a queued message follows, so `wait()` goes on."""
-        baseline = None
-        if stats is not None:
-            baseline = plain_speeds.baseline_for(self.main_model, stats)
-            plain_speeds.remember(self.main_model, stats)
-        reply = reply_message(
-            events, stats, error=describe(error) if error else None, baseline=baseline, **provenance
+        reply = finish_reply(
+            events,
+            stats,
+            error=describe(error) if error else None,
+            speeds_of=self.main_model,
+            continues=base if kind == "continue" else None,
+            **provenance,
         )
         if base is not None and kind == "version":
             reply = add_version(base, reply)
         elif base is not None and kind == "continue":
-            reply = extend_reply(base, reply)
-            if stats is not None and "stats" in base:  # the stats of the reply as a whole
-                whole = continued_stats(base["stats"], stats)
-                reply["stats"] = whole.to_dict()
-                reply["stats_rows"] = [list(row) for row in stats_rows(whole, baseline)]
             reply = replace_shown(base, reply)
         self.messages = [*self.messages, reply]
         self._run = None  # only now: a message sent meanwhile must not land before the reply
@@ -392,7 +373,7 @@ class ChatWidget(anywidget.AnyWidget):
     def _select(self, main: str | None, draft: Any) -> None:
         """Fill the selectors for the engine and choose a main model and a draft."""
         with self._reporting(), self._choosing():
-            self._service.kind.require_available()
+            self._service.require_available()
             self.models = [choice.to_dict() for choice in self._service.models()]
             key = self._service.key_of(main) if main is not None else self._service.default_main()
             if key is None:
@@ -445,7 +426,7 @@ class ChatWidget(anywidget.AnyWidget):
         names = " and ".join(self._label(key) for key in (main, draft) if key)
         self.status = _status("loading", f"Loading {names}…")
 
-        load_options = self._load_options()
+        pair = self._pair(draft)
 
         def report(event: Progress) -> None:  # the status bar: what is loading, how far
             if selection == self._selection and self.status["state"] == "loading":
@@ -453,7 +434,7 @@ class ChatWidget(anywidget.AnyWidget):
 
         def load() -> None:
             try:
-                self._service.prepare(main, draft, on_progress=report, **load_options)
+                self._service.prepare(pair, on_progress=report)
                 outcome = _status()
             except Exception as exc:
                 outcome = _status("error", describe(exc))
@@ -462,10 +443,9 @@ class ChatWidget(anywidget.AnyWidget):
 
         threading.Thread(target=load, name="specdec load", daemon=True).start()
 
-    def _load_options(self) -> dict[str, LoadOptions]:
-        """The load options with the GPU layers of the settings."""
-        settings = self.settings
-        return self._service.load_options(settings["gpu_layers"], settings["draft_gpu_layers"])
+    def _pair(self, draft: str | None) -> Pair:
+        """The chosen main model with `draft`, and the load options of the settings."""
+        return Pair(self.main_model, draft, options=LoadOptions.among(self.settings))
 
     @t.validate("settings")
     def _complete_settings(self, proposal: dict) -> dict[str, Any]:
@@ -478,10 +458,10 @@ class ChatWidget(anywidget.AnyWidget):
                 self._prepare()
 
     def _on_engine(self, change: dict) -> None:
-        if self._refuse_while_running() or isinstance(self._service, RemoteService):
+        if self._refuse_while_running():
             return
         with self._reporting():
-            self._service = EngineService(change["new"], self._manager)
+            self._service = self._service.with_engine(change["new"])
             self._select(None, DEFAULT)
 
     def _on_main(self, change: dict) -> None:

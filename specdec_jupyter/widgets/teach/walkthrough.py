@@ -16,6 +16,8 @@ from ...decoding.events import StopReason, TokenEvent
 from ...decoding.round import prefill
 from ...decoding.sampling import SamplingSettings
 from ...engines.base import Engine
+from ...errors import SettingsError
+from ...settings import RunSettings
 from .trace import TOP_N, RoundTrace, traced_round
 
 
@@ -24,6 +26,11 @@ def expected_tokens_per_round(alpha: float, k: int) -> float:
     alpha: 1 + alpha + ... + alpha^k = (1 - alpha^(k+1)) / (1 - alpha), k + 1 when every
     one is (Leviathan et al., 2023)."""
     return float(k + 1) if alpha >= 1 else (1 - alpha ** (k + 1)) / (1 - alpha)
+
+
+# A teacher's settings unless told otherwise: sampling, so every draw matters, and a seed, so
+# a round shows again as it was drawn.
+TEACHER = RunSettings(temperature=1.0, seed=0, max_tokens=64)
 
 
 class Walkthrough:
@@ -39,23 +46,21 @@ class Walkthrough:
     def __init__(
         self,
         prompt: Sequence[int],
-        *,
         k: int = 4,
-        sampling: SamplingSettings | None = None,
-        seed: int | None = 0,
-        max_tokens: int = 64,
+        settings: RunSettings = TEACHER,
+        *,
         top_n: int = TOP_N,
     ):
-        if k < 1:
-            raise ValueError(f"k (draft tokens per round) must be at least 1, got {k}")
-        if max_tokens < 1:
-            raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
+        """`k` tokens drafted each round; of the `settings`, the sampling ones, the seed of
+        the draws (drawn in sequence, as rejection sampling is taught) and max_tokens."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise SettingsError(f"k (draft tokens per round) must be at least 1, got {k!r}")
         self.prompt = list(prompt)
         self.k = k
-        self.sampling = sampling or SamplingSettings(temperature=1.0)
-        self.max_tokens = max_tokens
+        self.sampling = SamplingSettings.of(settings)
+        self.max_tokens = settings.max_tokens
         self.top_n = top_n
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(settings.seed)
         self.events: list[TokenEvent] = []
         self.rounds: list[RoundTrace] = []
         self.stage = 0

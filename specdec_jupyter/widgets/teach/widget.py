@@ -19,34 +19,50 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-import anywidget
 import traitlets as t
 
 from ...decoding.sampling import SamplingSettings
 from ...engines.base import Engine
 from ...engines.registry import DEFAULT_KIND
-from ...errors import SpecDecError
+from ...errors import SettingsError, SpecDecError
 from ...sessions.manager import EngineManager
+from ...sessions.pair import Pair
 from ...sessions.service import EngineService
-from ..chat.widget import STATIC, _status, describe
+from ...settings import RunSettings
+from ..base import STATIC, Widget, describe, form_fields, refuse_unknown
+from ..base import status as _status
 from ..transcript import token_to_wire
-from .walkthrough import Walkthrough
+from .walkthrough import TEACHER, Walkthrough
 
-SETTINGS = ("prompt", "k", "temperature", "seed", "max_tokens")
 TOY_PROMPT = "when the draft model"  # the toy models know only their corpus's words
 MODEL_PROMPT = "Explain speculative decoding in two sentences."
+# The run settings a teacher takes: what shapes the distributions (as the loop samples), the
+# seed of its draws and the length; a teacher's own defaults: sampling, so u matters.
+RUN_SETTINGS = (*(f.name for f in fields(SamplingSettings)), "seed", "max_tokens")
+DEFAULTS: dict[str, Any] = {
+    "prompt": "",
+    "k": 4,
+    **{key: value for key, value in TEACHER.to_dict().items() if key in RUN_SETTINGS},
+}
+SETTING_FIELDS = [
+    {"key": "prompt", "kind": "text", "label": "Prompt"},
+    {"key": "k", "kind": "number", "label": "k", "step": 1, "min": 1, "max": 16},
+    *form_fields(RunSettings, only=RUN_SETTINGS),
+]
 
 
 Action = Callable[[Walkthrough, Engine, Engine], None]
 
 
-class TeachWidget(anywidget.AnyWidget):
+class TeachWidget(Widget):
     """Step through speculative decoding on a model pair: Back, Step, Finish round,
-    Play/Pause (a step every `interval` seconds), Reset, and the settings prompt, k,
-    temperature, seed and max_tokens.
+    Play/Pause (a step every `interval` seconds), Reset, and the settings (`DEFAULTS`):
+    prompt, k, and the run settings that shape the draws (temperature, top_k, top_p, ...),
+    seed and max_tokens.
 
     `main` and `draft` name models as `EngineManager` does (on engine="toy" the pair is
     toy-trigram and toy-bigram); without `draft`, the one remembered for `main`, else the
@@ -59,11 +75,8 @@ class TeachWidget(anywidget.AnyWidget):
     engine = t.Unicode().tag(sync=True)
     main_model = t.Unicode().tag(sync=True)
     draft_model = t.Unicode().tag(sync=True)
-    prompt = t.Unicode().tag(sync=True)
-    k = t.Int(4).tag(sync=True)
-    temperature = t.Float(1.0).tag(sync=True)
-    seed = t.Int(0).tag(sync=True)
-    max_tokens = t.Int(64).tag(sync=True)
+    settings = t.Dict().tag(sync=True)  # DEFAULTS' keys, as the walkthrough on show has them
+    setting_fields = t.List(t.Dict(), SETTING_FIELDS).tag(sync=True)  # the form's controls
     trace = t.Dict().tag(sync=True)  # the round on show: RoundTrace.to_dict()
     stage = t.Int(0).tag(sync=True)  # how far into trace["stages"] is shown
     tokens = t.List(t.Dict()).tag(sync=True)  # the text so far, in the chat's token format
@@ -82,12 +95,10 @@ class TeachWidget(anywidget.AnyWidget):
         engine: str = DEFAULT_KIND,
         manager: EngineManager | None = None,
         prompt: str | None = None,
-        k: int = 4,
-        temperature: float = 1.0,
-        seed: int = 0,
-        max_tokens: int = 64,
         interval: float = 1.0,
+        **settings: Any,
     ):
+        refuse_unknown("TeachWidget", settings, DEFAULTS)
         service = EngineService(engine, manager)
         main_key = service.key_of(main) if main is not None else service.default_main()
         if main_key is None:
@@ -101,20 +112,17 @@ class TeachWidget(anywidget.AnyWidget):
             main_model=_name(main_key),
             draft_model=_name(draft_key),
             interval=interval,
+            settings=DEFAULTS,
         )
         self._service = service
-        self._pair = (main_key, draft_key)
+        self._pair = Pair(main_key, draft_key)
         self._lock = threading.Lock()  # one action at a time on the walkthrough
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="specdec teach")
         self._wake = threading.Event()  # ends a Play wait early on Pause
         self.walkthrough: Walkthrough
         self.on_msg(self._on_message)
         self.reset(
-            prompt=prompt or (TOY_PROMPT if service.engine == "toy" else MODEL_PROMPT),
-            k=k,
-            temperature=temperature,
-            seed=seed,
-            max_tokens=max_tokens,
+            prompt=prompt or (TOY_PROMPT if service.engine == "toy" else MODEL_PROMPT), **settings
         )
 
     # -- the buttons ---------------------------------------------------------------------
@@ -133,26 +141,20 @@ class TeachWidget(anywidget.AnyWidget):
         """Show the rest of the round (at its end: all of the next round)."""
         self._drive(Walkthrough.finish_round)
 
-    def reset(self, **settings: Any) -> None:
-        """Start again from the prompt, with any of prompt, k, temperature, seed and
-        max_tokens changed; the first round's draft is shown at once."""
-        unknown = sorted(set(settings) - set(SETTINGS))
-        if unknown:
-            raise TypeError(f"unknown settings {', '.join(unknown)}; known: {', '.join(SETTINGS)}")
-        values = {name: getattr(self, name) for name in SETTINGS} | settings
-        with self._lock, self._service.hold(*self._pair) as session:
-            walkthrough = Walkthrough(
-                session.prompt_tokens(values["prompt"]),
-                k=int(values["k"]),
-                sampling=SamplingSettings(temperature=float(values["temperature"])),
-                seed=int(values["seed"]),
-                max_tokens=int(values["max_tokens"]),
-            )
+    def reset(self, **changes: Any) -> None:
+        """Start again from the prompt, with any of the settings (`DEFAULTS`' keys) changed;
+        the first round's draft is shown at once."""
+        refuse_unknown("TeachWidget.reset", changes, DEFAULTS)
+        values = {**self.settings, **changes}
+        if not isinstance(values["prompt"], str):
+            raise SettingsError(f"the prompt must be text, got {values['prompt']!r}")
+        run = RunSettings.among(values)
+        with self._lock, self._service.hold(self._pair) as session:
+            walkthrough = Walkthrough(session.prompt_tokens(values["prompt"]), values["k"], run)
             walkthrough.step(session.main, session.draft)
             self.walkthrough = walkthrough
             with self.hold_sync():
-                for name, value in values.items():
-                    setattr(self, name, value)
+                self.settings = {**values, **{key: run.to_dict()[key] for key in RUN_SETTINGS}}
                 self._publish()
 
     def play(self) -> None:
@@ -180,7 +182,7 @@ class TeachWidget(anywidget.AnyWidget):
 
     def _drive(self, action: Action) -> None:
         """Run `action` on the walkthrough with the pair held, then publish the result."""
-        with self._lock, self._service.hold(*self._pair) as session:
+        with self._lock, self._service.hold(self._pair) as session:
             walkthrough = self.walkthrough
             if walkthrough.round_shown and walkthrough.stop_reason is None:
                 self.status = _status("busy", f"Computing round {len(walkthrough.rounds) + 1}…")
@@ -224,7 +226,7 @@ class TeachWidget(anywidget.AnyWidget):
         if kind in ("step", "back", "finish_round"):
             self._worker.submit(self._reported, getattr(self, kind))
         elif kind == "reset":
-            settings = {k: v for k, v in content.get("settings", {}).items() if k in SETTINGS}
+            settings = {k: v for k, v in content.get("settings", {}).items() if k in DEFAULTS}
             self._worker.submit(self._reported, lambda: self.reset(**settings))
 
     def __repr__(self) -> str:
@@ -234,10 +236,10 @@ class TeachWidget(anywidget.AnyWidget):
             if trace
             else "no round"
         )
+        settings = ", ".join(f"{key}={value!r}" for key, value in self.settings.items())
         return (
             f"TeachWidget(engine={self.engine!r}, main={self.main_model!r}, "
-            f"draft={self.draft_model!r}, k={self.k}, temperature={self.temperature}, "
-            f"seed={self.seed}, {where})"
+            f"draft={self.draft_model!r}, {settings}, {where})"
         )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import fields, replace
 from typing import Any
 
-from ...decoding.events import GenerationStats, TokenEvent
+from ..decoding.events import GenerationStats, TokenEvent
 
 
 def next_round(tokens: Sequence[dict], rounds: Sequence[dict]) -> int:
