@@ -53,6 +53,7 @@ import specdec_jupyter as sd
 from specdec_jupyter.decoding.cost_memory import CostMemory, CostStore, machine_identity
 from specdec_jupyter.decoding.drafters import PromptLookupDrafter
 from specdec_jupyter.decoding.history import HISTORY
+from specdec_jupyter.sessions.wire import stats_to_dict
 
 MAIN, DRAFT = "qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"
 N_CTX = 2048
@@ -244,7 +245,7 @@ def run_ours(session: sd.Session, prompt: str, max_tokens: int, mode: Mode) -> d
         "acceptance_rate": stats.acceptance_rate if drafted else None,
         "mean_draft_length": float(np.mean(stats.draft_lengths)) if stats.draft_lengths else 0,
         "draft_lengths": stats.draft_lengths,
-        "stats": stats.to_dict(),
+        "stats": stats_to_dict(stats),
     }
     if timed:
         first_at = perf_counter() - stats.generation_time  # a moment after the first token

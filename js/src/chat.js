@@ -9,7 +9,7 @@ import "./markdown/markdown.css"; // here, not in render.js: node imports render
 import { el } from "./dom.js";
 import { FollowScroll } from "./follow.js";
 import { readSetting, settingsForm, writeSetting } from "./form.js";
-import { roundStrip } from "./rounds.js";
+import { roundStrip } from "./round_strip.js";
 import { routeReplies, streamFor } from "./stream.js";
 import { attachTokenHover } from "./hover.js";
 import { appendReplyTokens, errorElement, renderConversation } from "./transcript.js";

@@ -1,37 +1,9 @@
 // Rendering of the chat transcript: token spans with provenance, stats, tooltips.
 //
-// The transcript format is the Python side's (specdec_jupyter/widgets/transcript.py, the one
-// module that writes it); the typedefs below are its shape here. A reply renders as Markdown
+// Messages and tokens are the wire format (typed in wire.js, written by
+// specdec_jupyter/sessions/wire.py). A reply renders as Markdown
 // (markdown/render.js) with its tokens' spans inside; the spans and their shade are
 // provenance.js's, mirrored by display/token_html.py for the HTML fallback (a pytest test checks they agree).
-
-/**
- * One token on the wire: `TokenEvent.to_dict()` with probabilities rounded.
- * @typedef {object} Token
- * @property {number} token_id
- * @property {string} text the bytes this token adds, decoded
- * @property {"draft" | "main"} source "draft": an accepted draft token; "main": the main model's own
- * @property {number} round
- * @property {number | null} p_main the main model's probability of the token
- * @property {number | null} q_draft the draft's probability of the token
- * @property {number | null} acceptance min(1, p/q), for draft tokens
- * @property {"accepted" | "first" | "plain" | "correction" | "bonus"} [kind] which of the main model's tokens
- * @property {string[]} [rejected] a correction's draft tokens that were not kept (texts)
- */
-
-/**
- * One message of a conversation.
- * @typedef {object} Message
- * @property {"user" | "assistant" | "system"} role
- * @property {string} content
- * @property {Token[]} [tokens] a reply's tokens
- * @property {object} [stats] LM Studio's names
- * @property {Array<[string, string]>} [stats_rows] the stats as Python formats them for people
- * @property {string} [main_model]
- * @property {string | null} [draft_model]
- * @property {object} [settings]
- * @property {string} [error] why the reply ended early
- */
 
 import { renderReply, replyTokens } from "./markdown/render.js";
 import { tokenSpan, tooltipRows } from "./provenance.js";

@@ -1,11 +1,12 @@
 """What the decoding loop hands out: one event per token, and the stats of a run.
 
-Field names follow LM Studio's, so users can put our numbers beside theirs.
+Field names follow LM Studio's, so users can put our numbers beside theirs; sessions/wire.py
+turns both into dicts and back.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Literal
 
 Source = Literal["draft", "main"]
@@ -47,11 +48,6 @@ class TokenEvent:
     acceptance: float | None = None
     kind: Kind | None = None
     rejected: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data["rejected"] = list(self.rejected)
-        return data
 
 
 @dataclass(slots=True)
@@ -99,10 +95,3 @@ class GenerationStats:
         """tokens/s over the plain-decoding baseline of the same run, when one was measured."""
         base = self.baseline_tokens_per_second
         return self.tokens_per_second / base if base else None
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data["acceptance_rate"] = self.acceptance_rate
-        data["mean_accepted_per_round"] = self.mean_accepted_per_round
-        data["speedup"] = self.speedup
-        return data

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..decoding.events import GenerationStats, TokenEvent
+from ..sessions.wire import stats_to_dict, token_to_dict
 from .served import ServedModel
 
 RUNTIME = {
@@ -30,27 +31,15 @@ def finish_reason(stats: GenerationStats) -> str:
 
 
 def provenance(events: Sequence[TokenEvent]) -> list[dict[str, Any]]:
-    """Each token's id, text, source (draft|main), p, q, min(1, p/q), round, kind (which of
-    the main model's tokens) and the draft tokens a correction rejected."""
-    return [
-        {
-            "id": e.token_id,
-            "text": e.text,
-            "source": e.source,
-            "p": e.p_main,
-            "q": e.q_draft,
-            "acceptance": e.acceptance,
-            "round": e.round,
-            "kind": e.kind,
-            "rejected": list(e.rejected),
-        }
-        for e in events
-    ]
+    """Each token as the wire has it: token_id, text, source (draft|main), p_main, q_draft,
+    acceptance (min(1, p/q)), round, kind (which of the main model's tokens) and the draft
+    tokens a correction rejected."""
+    return [token_to_dict(event) for event in events]
 
 
 def stats_body(stats: GenerationStats, draft_id: str | None) -> dict[str, Any]:
     """LM Studio's stats; a draft model is named by the id a client would send."""
-    data = stats.to_dict()
+    data = stats_to_dict(stats)
     if draft_id is not None and stats.draft_model is not None:
         data["draft_model"] = draft_id
     return data

@@ -18,7 +18,6 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import fields
 from typing import Any
 
 from ..decoding.events import GenerationStats, TokenEvent
@@ -27,8 +26,8 @@ from ..settings import RunSettings
 from .pair import DEFAULT, Remembered
 from .result import GenerationResult
 from .session import Prompt
+from .wire import stats_from_dict, token_from_dict
 
-_STATS_FIELDS = {f.name for f in fields(GenerationStats)}
 _ERRORS: dict[int, type[SpecDecError]] = {404: UnknownModelError, 413: ContextOverflowError}
 
 
@@ -92,9 +91,9 @@ class RemoteSession:
                 for token in chunk.get("provenance", []):
                     if should_stop is not None and should_stop():
                         return  # a chunk may carry many rounds: stop between its tokens too
-                    yield _event(token)
+                    yield token_from_dict(token)
                 if "stats" in chunk:
-                    self.last_stats = _stats(chunk["stats"])
+                    self.last_stats = stats_from_dict(chunk["stats"])
 
     def generate(
         self, prompt: Prompt, settings: RunSettings | None = None, **options: Any
@@ -166,21 +165,3 @@ def connect(
         gguf = [m["id"] for m in listed if m.get("compatibility_type") == "gguf"]
         session.model = gguf[0] if gguf else listed[0]["id"]
     return session
-
-
-def _event(token: dict[str, Any]) -> TokenEvent:
-    return TokenEvent(
-        token["id"],
-        token["text"],
-        token["source"],
-        token["round"],
-        token.get("p"),
-        token.get("q"),
-        token.get("acceptance"),
-        token.get("kind"),
-        tuple(token.get("rejected", ())),
-    )
-
-
-def _stats(data: dict[str, Any]) -> GenerationStats:
-    return GenerationStats(**{k: v for k, v in data.items() if k in _STATS_FIELDS})

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from ..decoding.events import GenerationStats, TokenEvent
 from ..display.reply_html import result_to_html
 from ..display.stats_layout import stop_reason_in_words
+from .wire import stats_to_dict, token_to_dict
 
 
 @dataclass
@@ -23,14 +24,11 @@ class GenerationResult:
         return [event.token_id for event in self.events]
 
     def to_dict(self) -> dict:
-        """The CLI's `--json` shape: text, tokens (id, text, source, ...) and stats."""
+        """The CLI's `--json` shape: text, tokens and stats, as the wire has them."""
         return {
             "text": self.text,
-            "tokens": [
-                {"id": e.token_id, **{k: v for k, v in e.to_dict().items() if k != "token_id"}}
-                for e in self.events
-            ],
-            "stats": self.stats.to_dict(),
+            "tokens": [token_to_dict(event) for event in self.events],
+            "stats": stats_to_dict(self.stats),
         }
 
     def _repr_html_(self) -> str:

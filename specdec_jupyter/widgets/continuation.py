@@ -4,10 +4,11 @@ the reply's, its tokens and text joined, and the stats of both parts as one run'
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import fields, replace
+from dataclasses import replace
 from typing import Any
 
 from ..decoding.events import GenerationStats, TokenEvent
+from ..sessions.wire import stats_from_dict
 
 
 def next_round(tokens: Sequence[dict], rounds: Sequence[dict]) -> int:
@@ -37,14 +38,11 @@ def extend_reply(reply: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-STATS_FIELDS = {f.name for f in fields(GenerationStats)}
-
-
 def continued_stats(before: dict[str, Any], after: GenerationStats) -> GenerationStats:
     """The stats of a reply (`before`, as the message holds them) and of its continuation,
     as one run's: counts, rounds and times added, the speed over both parts' decoding
     (each part's first token comes from its prompt pass), the stop reason of the last."""
-    first = GenerationStats(**{k: v for k, v in before.items() if k in STATS_FIELDS})
+    first = stats_from_dict(before)
     whole = replace(
         after,
         prompt_tokens_count=first.prompt_tokens_count,

@@ -15,9 +15,11 @@ import traitlets as t
 from ..decoding.events import GenerationStats, TokenEvent
 from ..display.stats_layout import stats_rows
 from ..sessions import plain_speeds
+from ..sessions.wire import Message, reply_message, stats_to_dict
 from .base import STATIC, Widget
+from .batching import TokenBatcher
 from .continuation import continued_stats, extend_reply
-from .transcript import Message, TokenBatcher, conversation_to_html, reply_message
+from .conversation_html import conversation_to_html
 
 
 def finish_reply(
@@ -50,7 +52,7 @@ def finish_reply(
     reply = extend_reply(continues, reply)
     if stats is not None and "stats" in continues:
         whole = continued_stats(continues["stats"], stats)
-        reply["stats"] = whole.to_dict()
+        reply["stats"] = stats_to_dict(whole)
         reply["stats_rows"] = [list(row) for row in stats_rows(whole, baseline)]
     return reply
 

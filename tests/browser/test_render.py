@@ -17,7 +17,7 @@ import pytest
 
 from specdec_jupyter.decoding.events import GenerationStats, TokenEvent
 from specdec_jupyter.display.reply_html import result_to_html
-from specdec_jupyter.widgets.transcript import token_to_wire
+from specdec_jupyter.sessions.wire import token_to_dict
 from tests.support.jupyter_lab import BROWSER, lab_notebook
 
 pytestmark = [*BROWSER, pytest.mark.real]
@@ -77,9 +77,9 @@ def fixed_events(text: str = FIXED_REPLY, size: int = 4) -> list[TokenEvent]:
 
 FIXED_CELL = f"""from specdec_jupyter.decoding.events import GenerationStats
 from specdec_jupyter.widgets.reply import ReplyWidget
-from specdec_jupyter.widgets.transcript import reply_message, token_from_wire
+from specdec_jupyter.sessions.wire import reply_message, token_from_dict
 fixed = ReplyWidget()
-events = [token_from_wire(token) for token in {[token_to_wire(e) for e in fixed_events()]!r}]
+events = [token_from_dict(token) for token in {[token_to_dict(e) for e in fixed_events()]!r}]
 fixed.finish(reply_message(events, GenerationStats(draft_model="fixed-draft"),
                            main_model="fixed-main", draft_model="fixed-draft", settings={{}}))
 fixed"""

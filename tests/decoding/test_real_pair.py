@@ -124,7 +124,7 @@ def test_cli_json_shows_both_sources_and_plain_agrees(capsys):
     plain = cli_generate("--no-draft")
     assert {t["source"] for t in plain["tokens"]} == {"main"}
     agree = first_difference(
-        [t["id"] for t in plain["tokens"]], [t["id"] for t in speculative["tokens"]]
+        [t["token_id"] for t in plain["tokens"]], [t["token_id"] for t in speculative["tokens"]]
     )
     with capsys.disabled():
         print(f"\nCLI: --no-draft agrees with the draft run on {agree}/64 tokens")

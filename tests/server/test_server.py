@@ -340,7 +340,7 @@ def test_a_continued_assistant_message_keeps_its_provenance(client):
     )
     continued = [t for c in chunks for t in c.model_extra["provenance"]]
     assert begun + "".join(t["text"] for t in continued) == whole.choices[0].message.content
-    assert [t["id"] for t in continued] == [t["id"] for t in tokens[5:]]
+    assert [t["token_id"] for t in continued] == [t["token_id"] for t in tokens[5:]]
     check_stats({"stats": chunks[-1].model_extra["stats"], "provenance": continued})
 
 

@@ -16,7 +16,7 @@ from specdec_jupyter.models.names import short_name
 from specdec_jupyter.sessions import plain_speeds
 from specdec_jupyter.sessions.manager import EngineManager
 from specdec_jupyter.widgets import ChatWidget
-from specdec_jupyter.widgets.transcript import MAX_UPDATES_PER_SECOND, TokenBatcher
+from specdec_jupyter.widgets.batching import MAX_UPDATES_PER_SECOND, TokenBatcher
 from tests.support.tiny_models import write_tiny_gguf
 
 

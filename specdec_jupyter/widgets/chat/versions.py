@@ -10,7 +10,7 @@ conversation back and the conversation goes on from the version shown.
 
 from __future__ import annotations
 
-from ..transcript import Message
+from ...sessions.wire import Message
 
 VERSION_KEYS = ("versions", "version")
 

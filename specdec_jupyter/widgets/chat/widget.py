@@ -5,7 +5,7 @@
 
 The conversation and its provenance are traits, so a saved notebook reopens with the
 chat as it was; the reply being generated streams to the browser in batched custom
-messages (../transcript.py). Loading and generating run on worker threads, so the kernel
+messages (../batching.py). Loading and generating run on worker threads, so the kernel
 stays free; errors land in the widget in words. Behaviour lives in the EngineService (and
 the EngineManager behind it): this class only wires the user's actions to them.
 """
@@ -30,12 +30,14 @@ from ...sessions.manager import EngineManager
 from ...sessions.pair import DEFAULT, Pair
 from ...sessions.remote_service import RemoteService
 from ...sessions.service import EngineService, Service
+from ...sessions.wire import Message
 from ...settings import LoadOptions, RunSettings
 from ..base import STATIC, Widget, describe, form_fields, refuse_unknown
 from ..base import status as _status
+from ..batching import TokenBatcher
 from ..continuation import next_round, shift_event
+from ..conversation_html import conversation_to_html
 from ..reply import finish_reply
-from ..transcript import Message, TokenBatcher, conversation_to_html
 from .versions import add_version, replace_shown, show_version
 
 # The settings a chat offers: every run setting and load option that has a control in the

@@ -32,10 +32,10 @@ from ...errors import SettingsError, SpecDecError
 from ...sessions.manager import EngineManager
 from ...sessions.pair import Pair
 from ...sessions.service import EngineService
+from ...sessions.wire import PROBABILITY_DIGITS, token_to_dict
 from ...settings import RunSettings
 from ..base import STATIC, Widget, describe, form_fields, refuse_unknown
 from ..base import status as _status
-from ..transcript import token_to_wire
 from .walkthrough import TEACHER, Walkthrough
 
 TOY_PROMPT = "when the draft model"  # the toy models know only their corpus's words
@@ -195,7 +195,7 @@ class TeachWidget(Widget):
         current = walkthrough.current
         self.trace = current.to_dict() if current is not None else {}
         self.stage = walkthrough.stage
-        self.tokens = [token_to_wire(event) for event in walkthrough.visible_events]
+        self.tokens = [token_to_dict(e, PROBABILITY_DIGITS) for e in walkthrough.visible_events]
         self.counts = walkthrough.counts()
         self.can_go_back = walkthrough.can_go_back
         self.stop_reason = walkthrough.stop_reason if walkthrough.done else ""

@@ -1,19 +1,9 @@
 // The strip under a reply: one mark per round, k drafted against how many were accepted,
 // coloured by what drafted (a draft model, or lookup: copying from the text), with the
 // stretches where drafting paused (rounds of k = 0 while a draft was at hand) drawn as
-// one gap that says how long it lasted. The rounds come from Python (round_summaries in widgets/transcript.py).
+// one gap that says how long it lasted. The rounds are `Round`s (wire.js).
 
 import { el } from "./dom.js";
-
-/**
- * One round as Python summarises it.
- * @typedef {object} Round
- * @property {number} round
- * @property {number} drafted k: tokens drafted
- * @property {number} accepted draft tokens kept
- * @property {number} emitted tokens the round added
- * @property {"model" | "lookup" | null} source what drafted; null when nothing was
- */
 
 /** The strip's segments: drafting rounds one by one, paused stretches merged into one. */
 export function stripSegments(rounds) {

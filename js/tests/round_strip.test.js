@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { roundStrip, stripSegments, stripSummary } from "../src/rounds.js";
+import { roundStrip, stripSegments, stripSummary } from "../src/round_strip.js";
 
 const round = (number, drafted, accepted, emitted, source = drafted ? "model" : null) => ({ round: number, drafted, accepted, emitted, source });
 
