@@ -67,8 +67,8 @@ class ReplyWidget(Widget):
     _chat_id = t.Unicode().tag(sync=True)
     messages = t.List(t.Dict()).tag(sync=True)  # the finished reply, once there is one
 
-    def __init__(self) -> None:
-        super().__init__(_chat_id=uuid.uuid4().hex)
+    def __init__(self, **traits: Any) -> None:
+        super().__init__(_chat_id=uuid.uuid4().hex, **traits)
         # Sent from the thread that adds: display messages need the cell's context.
         self._batcher = TokenBatcher(
             lambda tokens: self.send({"type": "tokens", "tokens": tokens}), timer=False

@@ -6,8 +6,10 @@
 The conversation and its provenance are traits, so a saved notebook reopens with the
 chat as it was; the reply being generated streams to the browser in batched custom
 messages (../batching.py). Loading and generating run on worker threads, so the kernel
-stays free; errors land in the widget in words. Behaviour lives in the EngineService (and
-the EngineManager behind it): this class only wires the user's actions to them.
+stays free; errors land in the widget in words. This class wires the user's actions to
+the parts that do the work: the conversation's edits (conversation.py, plain functions over
+data), the reply queue (replies.py), the choice of models (selection.py), one way to finish a
+reply (../reply.py), and a `Service` (this kernel's models, or a server's).
 """
 
 from __future__ import annotations
@@ -16,12 +18,11 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Any
 
 import traitlets as t
 from IPython.display import HTML
 
-from ...decoding.events import GenerationStats, TokenEvent
 from ...engines.registry import DEFAULT_KIND
 from ...errors import SpecDecError
 from ...progress import Progress
@@ -38,7 +39,10 @@ from ..batching import TokenBatcher
 from ..continuation import next_round, shift_event
 from ..conversation_html import conversation_to_html
 from ..reply import finish_reply
-from .versions import add_version, replace_shown, show_version
+from . import conversation as talk
+from .conversation import Conversation, Refused, ReplyKind
+from .replies import ReplyQueue
+from .selection import ChosenDrafts, DraftOffer
 
 # The settings a chat offers: every run setting and load option that has a control in the
 # form, at their declared defaults, except a chat's longer replies and its draft mode:
@@ -60,11 +64,6 @@ def _form_part(options: LoadOptions) -> dict[str, Any]:
     return {key: value for key, value in options.to_dict().items() if key in LOAD_SETTINGS}
 
 
-# How a reply joins the conversation: a new message, a new version of the last reply
-# (Regenerate), or more of the last reply's text (Continue).
-ReplyKind = Literal["new", "version", "continue"]
-
-
 class ChatWidget(Widget):
     """A multi-turn chat whose replies show which tokens the draft model got accepted.
 
@@ -82,7 +81,7 @@ class ChatWidget(Widget):
     _css = STATIC / "chat.css"
 
     _chat_id = t.Unicode().tag(sync=True)
-    engines = t.List(t.Dict()).tag(sync=True)  # engine_choices(): name, available, note
+    engines = t.List(t.Dict()).tag(sync=True)  # the service's: name, available, note
     engine = t.Unicode(DEFAULT_KIND).tag(sync=True)
     models = t.List(t.Dict()).tag(sync=True)
     main_model = t.Unicode().tag(sync=True)
@@ -119,13 +118,10 @@ class ChatWidget(Widget):
             engine=self._service.engine,
             settings={**DEFAULT_SETTINGS, **_form_part(self._service.options), **settings},
         )
-        self._run: Generation | None = None
-        self._running = threading.Lock()  # taken while a reply starts and while it is recorded
-        self._replied = threading.Event()  # set when no reply is under way
-        self._replied.set()
-        self._queued: list[str] = []  # messages sent while a reply ran, oldest first
-        self._undone: list[Message] | None = None  # the conversation before a Clear or an edit
-        self._chosen_drafts: dict[str, str] = {}  # main model: the draft the user picked for it
+        self._conversation = Conversation()
+        self._replies = ReplyQueue()
+        self._offer = DraftOffer("", [], [], "")
+        self._chosen = ChosenDrafts()
         self._selection = 0  # counts selections, so a slow load never reports on a newer one
         self._selecting = False
         self.on_msg(self._on_message)
@@ -142,97 +138,62 @@ class ChatWidget(Widget):
         A message sent while a reply runs is queued and sent when that reply ends."""
         if not text.strip():
             return
-        with self._running:
-            if self._run is not None:  # kept, not dropped: sent when the reply ends
-                self._queued.append(text)
-                self.status = _status(
-                    "generating", f"Queued: sent when this reply ends ({len(self._queued)})."
-                )
-                return
-        self._keep_for_undo(None)  # the conversation has moved on from what Undo would bring
-        self.messages = [*self.messages, {"role": "user", "content": text}]
+        waiting = self._replies.queue(text)
+        if waiting:
+            self.status = _status("generating", f"Queued: sent when this reply ends ({waiting}).")
+            return
+        self._show(talk.ask(self._conversation, text))
         self._reply()
 
     def stop(self) -> None:
         """End the reply after the current round; what was generated stays."""
-        if self._run is not None:
-            self._run.cancel()
+        self._replies.cancel()
 
     def regenerate(self) -> None:
         """Generate the last reply again (with the current models and settings), as a new
         version of it: the earlier versions stay, one click away (the 1/2 switcher)."""
-        if self._refuse_while_running():
+        if self._refuse_while_running() or not self._conversation.messages:
             return
-        self._keep_for_undo(None)
-        if self.messages and self.messages[-1]["role"] == "assistant":
-            *before, last = self.messages
-            self.messages = before
-            self._reply("version", last)
-        elif self.messages:
-            self._reply()
+        conversation, last = talk.last_reply(self._conversation)
+        self._show(conversation)
+        self._reply("version" if last is not None else "new", last)
 
     def continue_reply(self) -> None:
-        """Extend the last reply where its text ends (`continue_=True`), its tokens and
-        their provenance kept, the new rounds numbered after its own."""
+        """Extend the last reply where its text ends, its tokens and their provenance kept,
+        the new rounds numbered after its own."""
         if self._refuse_while_running():
             return
-        if not self.messages or self.messages[-1]["role"] != "assistant":
+        conversation, last = talk.last_reply(self._conversation)
+        if last is None:
             self.status = _status("error", "Nothing to continue: the chat has no reply yet.")
             return
-        self._keep_for_undo(None)
-        *before, last = self.messages
-        self.messages = before
+        self._show(conversation)
         self._reply("continue", last)
 
     def edit(self, index: int, text: str) -> None:
         """Ask again from user message `index`, with `text` in its place; what came after it
         goes (Undo brings it back)."""
-        if self._refuse_while_running():
-            return
-        messages = self.messages
-        if not 0 <= index < len(messages) or messages[index]["role"] != "user":
-            self.status = _status("error", f"Message {index} is not one of yours to edit.")
-            return
-        if not text.strip():
-            self.status = _status("error", "An edited message cannot be empty: write something.")
-            return
-        self._keep_for_undo(f"Undo edit (brings back {len(messages) - index} messages)")
-        self.messages = [*messages[:index], {"role": "user", "content": text}]
-        self._reply()
+        if self._apply(lambda c: talk.edit(c, index, text)):
+            self._reply()
 
     def show_version(self, index: int, version: int) -> None:
         """Show version `version` (from 0) of reply `index`, with the conversation that
         followed it; the chat goes on from the version shown."""
-        if self._refuse_while_running():
-            return
-        try:
-            self.messages = show_version(self.messages, index, version)
-        except IndexError as exc:
-            self.status = _status("error", f"{exc}.")
+        self._apply(lambda c: talk.show_version(c, index, version))
 
     def clear(self) -> None:
         """Empty the conversation (Undo brings it back)."""
-        if self._refuse_while_running() or not self.messages:
-            return
-        self._keep_for_undo(f"Undo clear (brings back {len(self.messages)} messages)")
-        self.messages = []
-        self.status = _status()
+        if self._conversation.messages and self._apply(talk.clear):
+            self.status = _status()
 
     def undo_last(self) -> None:
         """Bring back the conversation as it was before the last Clear or edit."""
-        if self._refuse_while_running() or self._undone is None:
-            return
-        self.messages, self._undone = self._undone, None
-        self.undo = ""
-
-    def _keep_for_undo(self, label: str | None) -> None:
-        """Offer Undo, saying what it brings back; None: the offer ends (a new turn)."""
-        self._undone = list(self.messages) if label else None
-        self.undo = label or ""
+        if self._conversation.undone is not None:
+            self._apply(talk.undo)
 
     def wait(self, timeout: float | None = None) -> Message | None:
         """Wait for the reply being generated; return the last message of the conversation."""
-        self._replied.wait(timeout)
+        self._replies.wait(timeout)
         return self.messages[-1] if self.messages else None
 
     def set_default_draft(self) -> None:
@@ -254,13 +215,34 @@ class ChatWidget(Widget):
         elif kind in ("stop", "regenerate", "clear", "undo_last", "set_default_draft"):
             getattr(self, kind)()
 
-    # -- generating ----------------------------------------------------------------------
+    # -- the conversation ------------------------------------------------------------------
+
+    def _show(self, conversation: Conversation) -> None:
+        """Make `conversation` the chat's, and show it (and what Undo would bring back)."""
+        self._conversation = conversation
+        with self.hold_sync():
+            self.messages = conversation.messages
+            self.undo = conversation.undo_label
+
+    def _apply(self, action: Any) -> bool:
+        """Apply an edit to the conversation, unless a reply runs or it is refused (then the
+        status says why); whether it was applied."""
+        if self._refuse_while_running():
+            return False
+        try:
+            self._show(action(self._conversation))
+        except Refused as exc:
+            self.status = _status("error", str(exc))
+            return False
+        return True
 
     def _refuse_while_running(self) -> bool:
-        if self._run is None:
+        if not self._replies.busy:
             return False
         self.status = _status("generating", "A reply is being generated: Stop it first.")
         return True
+
+    # -- generating ----------------------------------------------------------------------
 
     def _reply(self, kind: ReplyKind = "new", base: Message | None = None) -> None:
         """Start a reply to the conversation; `base` is the reply that Regenerate makes a
@@ -272,43 +254,50 @@ class ChatWidget(Widget):
             "draft_model": drafter,
             "settings": settings,
         }
-        continued = kind == "continue" and base is not None
-        shown = [*self.messages, base] if continued else self.messages
-        history = [{"role": m["role"], "content": m["content"]} for m in shown if m["content"]]
+        continued = base if kind == "continue" else None
         offset = next_round(base.get("tokens", []), base.get("rounds", [])) if continued else 0
         self.status = _status("generating", "Continuing…" if continued else "Generating…")
         self.send({"type": "reply_start"})
         if continued and base.get("tokens"):  # the live reply starts as the reply it extends
             self.send({"type": "tokens", "tokens": base["tokens"]})
-        self._replied.clear()
         batcher = TokenBatcher(lambda tokens: self.send({"type": "tokens", "tokens": tokens}))
 
-        def on_event(event: TokenEvent) -> None:
-            batcher.add(shift_event(event, offset))
+        def record(run: Generation | None, error: BaseException | None) -> None:
+            events, stats = (run.events, run.stats) if run is not None else ([], None)
+            reply = finish_reply(
+                events,
+                stats,
+                error=describe(error) if error else None,
+                speeds_of=self.main_model,
+                continues=continued,
+                **provenance,
+            )
+            self._show(talk.add_reply(self._conversation, reply, kind, base))
+            self.status = _status()
 
         def on_end(run: Generation) -> None:
             batcher.flush()
-            self._finish(run.events, run.stats, run.error, provenance, kind, base)
+            queued = self._replies.finish(lambda: record(run, run.error))
+            if queued is not None:
+                self._show(talk.ask(self._conversation, queued))
+                self._reply()
 
-        # The run's listeners record the reply; holding the lock until `_run` is set keeps a
-        # run that ends at once from finishing before it has been recorded as running.
-        with self._running:
-            try:
-                if not self.main_model:  # "" would resolve to the current folder
-                    raise SpecDecError("no main model is chosen: pick one in the selector")
-                run_settings = RunSettings.among(  # checked as given: 2.5 tokens is refused
-                    {**settings, "draft_mode": mode, "use_draft": mode is not None}
-                )
-                self._run = self._service.start(
-                    history,
-                    self._pair(draft),
-                    run_settings,
-                    continue_=continued,
-                    on_event=on_event,
-                    on_end=on_end,
-                )
-            except Exception as exc:  # shown in the widget; the kernel carries on
-                self._record([], None, exc, provenance, kind, base)
+        def begin() -> Generation:
+            if not self.main_model:  # "" would resolve to the current folder
+                raise SpecDecError("no main model is chosen: pick one in the selector")
+            run_settings = RunSettings.among(  # checked as given: 2.5 tokens is refused
+                {**settings, "draft_mode": mode, "use_draft": mode is not None}
+            )
+            return self._service.start(
+                talk.prompt(self._conversation.messages, continued),
+                self._pair(draft),
+                run_settings,
+                continue_=continued is not None,
+                on_event=lambda event: batcher.add(shift_event(event, offset)),
+                on_end=on_end,
+            )
+
+        self._replies.start(begin, lambda exc: record(None, exc))
 
     def _drafting(self, settings: dict[str, Any]) -> tuple[str | None, Any, str | None]:
         """What drafts a reply: the draft model's key, the draft mode, and the drafter's name
@@ -324,52 +313,6 @@ class ChatWidget(Widget):
         name = self._label(self.draft_model)
         return self.draft_model, mode, f"{name} + prompt lookup" if mode == "hybrid" else name
 
-    def _finish(
-        self,
-        events: list[TokenEvent],
-        stats: GenerationStats | None,
-        error: BaseException | None,
-        provenance: dict,
-        kind: ReplyKind,
-        base: Message | None,
-    ) -> None:
-        with self._running:
-            queued = self._queued.pop(0) if self._queued else None
-            self._record(events, stats, error, provenance, kind, base, settled=queued is None)
-        if queued is not None:
-            self.messages = [*self.messages, {"role": "user", "content": queued}]
-            self._reply()
-
-    def _record(
-        self,
-        events: list[TokenEvent],
-        stats: GenerationStats | None,
-        error: BaseException | None,
-        provenance: dict,
-        kind: ReplyKind = "new",
-        base: Message | None = None,
-        *,
-        settled: bool = True,
-    ) -> None:
-        """Add the reply; `settled=False` when a queued message follows, so `wait()` goes on."""
-        reply = finish_reply(
-            events,
-            stats,
-            error=describe(error) if error else None,
-            speeds_of=self.main_model,
-            continues=base if kind == "continue" else None,
-            **provenance,
-        )
-        if base is not None and kind == "version":
-            reply = add_version(base, reply)
-        elif base is not None and kind == "continue":
-            reply = replace_shown(base, reply)
-        self.messages = [*self.messages, reply]
-        self._run = None  # only now: a message sent meanwhile must not land before the reply
-        self.status = _status()
-        if settled:
-            self._replied.set()
-
     # -- models ------------------------------------------------------------------------------
 
     def _select(self, main: str | None, draft: Any) -> None:
@@ -383,37 +326,19 @@ class ChatWidget(Widget):
                     f"no {self.engine} models found; fetch some with "
                     "`specdec-jupyter models fetch qwen2.5-coder-pair`"
                 )
-            self._refresh_drafts(key)
+            self._offer_drafts(key)
             self.main_model = key
-            self.draft_model = self._draft_key(draft)
+            self.draft_model = self._offer.key_of(draft, self._service, self._label)
             if draft is not DEFAULT:
-                self._chosen_drafts[key] = self.draft_model
+                self._chosen.pick(key, self.draft_model)
             self._prepare()
 
-    def _draft_key(self, draft: Any) -> str:
-        """The key of the chosen draft: "" for none; a draft that cannot serve is refused."""
-        if draft is DEFAULT:
-            return self.default_draft if self._is_compatible(self.default_draft) else ""
-        if draft is None:
-            return ""
-        key = self._service.key_of(draft)
-        if not self._is_compatible(key):
-            reasons = next((m["notes"] for m in self.incompatible if m["key"] == key), [])
-            raise SpecDecError(
-                f"{self._label(key)} cannot draft for {self._label(self.main_model)}"
-                + (f": {'; '.join(reasons)}" if reasons else "")
-                + ". Pick a draft from the list, or none."
-            )
-        return key
-
-    def _is_compatible(self, key: str) -> bool:
-        return any(choice["key"] == key for choice in self.drafts)
-
-    def _refresh_drafts(self, main: str) -> None:
-        compatible, incompatible = self._service.drafts(main)
-        self.drafts = [choice.to_dict() for choice in compatible]
-        self.incompatible = [choice.to_dict() for choice in incompatible]
-        self.default_draft = self._service.default_draft(main) or ""
+    def _offer_drafts(self, main: str) -> None:
+        """Fill the draft selector (and its list of incompatible models) for `main`."""
+        self._offer = offer = DraftOffer.of(self._service, main)
+        with self.hold_sync():
+            self.drafts, self.incompatible = offer.compatible, offer.incompatible
+            self.default_draft = offer.default
 
     def _label(self, key: str) -> str:
         for choice in [*self.models, *self.drafts, *self.incompatible]:
@@ -427,7 +352,6 @@ class ChatWidget(Widget):
         selection, main, draft = self._selection, self.main_model, self.draft_model or None
         names = " and ".join(self._label(key) for key in (main, draft) if key)
         self.status = _status("loading", f"Loading {names}…")
-
         pair = self._pair(draft)
 
         def report(event: Progress) -> None:  # the status bar: what is loading, how far
@@ -470,16 +394,14 @@ class ChatWidget(Widget):
         if self._selecting:
             return
         with self._reporting(), self._choosing():
-            self._refresh_drafts(change["new"])
-            chosen = self._chosen_drafts.get(change["new"], DEFAULT)
-            if chosen and not self._is_compatible(chosen):  # no longer fits: the default
-                chosen = DEFAULT
-            self.draft_model = self._draft_key(chosen if chosen else None)
+            self._offer_drafts(change["new"])
+            chosen = self._chosen.for_main(self._offer)
+            self.draft_model = self._offer.key_of(chosen, self._service, self._label)
             self._prepare()
 
     def _on_draft(self, change: dict) -> None:
         if not self._selecting:
-            self._chosen_drafts[self.main_model] = change["new"]
+            self._chosen.pick(self.main_model, change["new"])
             self._prepare()
 
     @contextmanager
