@@ -53,6 +53,7 @@ import specdec_jupyter as sd
 from specdec_jupyter.decoding.cost_memory import CostMemory, CostStore, machine_identity
 from specdec_jupyter.decoding.drafters import PromptLookupDrafter
 from specdec_jupyter.decoding.history import HISTORY
+from specdec_jupyter.engines.tap import Call, EngineTap
 from specdec_jupyter.sessions.wire import stats_to_dict
 
 MAIN, DRAFT = "qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"
@@ -88,26 +89,15 @@ def modes(ks: Sequence[int], peers: bool) -> list[Mode]:
             Mode(f"{PEER_PREFIX} lookup", peer="lookup")]  # fmt: skip
 
 
-class TimedEngine:
-    """An engine seen through: times every call (when it ended, its tokens, its seconds)."""
+class TimedEngine(EngineTap):
+    """An engine that times every call (when it ended, its tokens, its seconds)."""
 
     def __init__(self, engine):
-        self._engine = engine
+        super().__init__(engine)
         self.calls: list[tuple[float, int, float]] = []
 
-    def __getattr__(self, name: str):
-        return getattr(self._engine, name)
-
-    @property
-    def tokens(self) -> list[int]:
-        return self._engine.tokens
-
-    def evaluate(self, tokens: Sequence[int], n_logits: int) -> np.ndarray:
-        started = perf_counter()
-        rows = self._engine.evaluate(tokens, n_logits)
-        ended = perf_counter()
-        self.calls.append((ended, len(tokens), ended - started))
-        return rows
+    def after(self, call: Call) -> None:
+        self.calls.append((call.ended, len(call.tokens), call.seconds))
 
 
 def predicted_seconds(calls: Sequence[tuple[Hashable, float]]) -> float:

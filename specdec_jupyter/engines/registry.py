@@ -36,9 +36,10 @@ class EngineNote(UserWarning):
 
 
 @dataclass(frozen=True)
-class ModelRef:
+class ResolvedModel:
     """A model as the resolver found it: the kind that runs it and its key (an absolute path,
-    or the name of a built-in model). Equal refs are the same model, wherever it was named."""
+    or the name of a built-in model). Equal ones are the same model, wherever it was named; a
+    `ModelReference` (engines.resolve) is what names one."""
 
     kind: str
     key: str
@@ -58,7 +59,7 @@ class ListedModel:
     """A model an engine kind can run, as a selector shows it: a short `label` (catalog name
     or file stem), the rest in `details` (a tooltip)."""
 
-    model: ModelRef
+    model: ResolvedModel
     label: str
     details: str = ""
 
@@ -90,7 +91,7 @@ class EngineKind(ABC):
         if not availability.available:
             raise SpecDecError(f"the {self.name} engine cannot run here: {availability.note}")
 
-    def open(self, model: ModelRef, options: LoadOptions) -> Engine:
+    def open(self, model: ResolvedModel, options: LoadOptions) -> Engine:
         """Load `model` with `options` (those this kind does not take are ignored); what a
         user should know about this engine here (MLX without acceleration) is a note."""
         self.require_available()
@@ -115,10 +116,10 @@ class EngineKind(ABC):
                 )
 
     @abstractmethod
-    def _open(self, model: ModelRef, options: LoadOptions) -> Engine:
+    def _open(self, model: ResolvedModel, options: LoadOptions) -> Engine:
         """Load the model; `open` has checked the backend imports."""
 
-    def builtin(self, name: str) -> ModelRef | None:
+    def builtin(self, name: str) -> ResolvedModel | None:
         """A model this kind carries itself, by name (the toy pair)."""
         return None
 
@@ -131,12 +132,12 @@ class EngineKind(ABC):
         listed = []
         for found in discover():
             if found.info.usable and found.info.format in self.formats:
-                model = ModelRef(self.name, str(found.path.absolute()), found.info.size_bytes)
+                model = ResolvedModel(self.name, str(found.path.absolute()), found.info.size_bytes)
                 listed.append(ListedModel(model, short_name(found.path), details(found.info)))
         return listed
 
     def judge(
-        self, main: ModelRef, draft: ModelRef, store: VerdictStore | None = None
+        self, main: ResolvedModel, draft: ResolvedModel, store: VerdictStore | None = None
     ) -> DraftVerdict:
         """Can `draft` draft for `main` on this engine? This kind's rule decides, with its
         reasons (cached until either file changes)."""
@@ -150,7 +151,7 @@ class LlamaCppKind(EngineKind):
     modules = ("llama_cpp",)
     install_hint = "pip install llama-cpp-python"
 
-    def _open(self, model: ModelRef, options: LoadOptions) -> Engine:
+    def _open(self, model: ResolvedModel, options: LoadOptions) -> Engine:
         from .llamacpp import LlamaCppEngine, gpu_offload_supported
 
         layers = options.gpu_layers
@@ -201,7 +202,7 @@ class MlxKind(EngineKind):
             )
         return availability
 
-    def _open(self, model: ModelRef, options: LoadOptions) -> Engine:
+    def _open(self, model: ResolvedModel, options: LoadOptions) -> Engine:
         from .mlx import MlxEngine
 
         return MlxEngine(model.path, n_ctx=options.n_ctx)
@@ -240,21 +241,22 @@ class ToyKind(EngineKind):
         DRAFT: "numpy bigram model",
     }
 
-    def _open(self, model: ModelRef, options: LoadOptions) -> Engine:
+    def _open(self, model: ResolvedModel, options: LoadOptions) -> Engine:
         from .toy import toy_engine
 
         return toy_engine(model.key, n_ctx=options.n_ctx)
 
-    def builtin(self, name: str) -> ModelRef | None:
-        return ModelRef(self.name, name) if name in self.DETAILS else None
+    def builtin(self, name: str) -> ResolvedModel | None:
+        return ResolvedModel(self.name, name) if name in self.DETAILS else None
 
     def models(self) -> list[ListedModel]:
         return [
-            ListedModel(ModelRef(self.name, key), key, about) for key, about in self.DETAILS.items()
+            ListedModel(ResolvedModel(self.name, key), key, about)
+            for key, about in self.DETAILS.items()
         ]
 
     def judge(
-        self, main: ModelRef, draft: ModelRef, store: VerdictStore | None = None
+        self, main: ResolvedModel, draft: ResolvedModel, store: VerdictStore | None = None
     ) -> DraftVerdict:
         # One vocabulary for both, by construction.
         return DraftVerdict(main.path, draft.path, self.name, {self.name: Compatibility(True)})
@@ -294,7 +296,9 @@ def _import_availability(modules: Sequence[str], install_hint: str) -> Availabil
     return Availability(True)
 
 
-def require_draft(main: ModelRef, draft: ModelRef, store: VerdictStore | None = None) -> None:
+def require_draft(
+    main: ResolvedModel, draft: ResolvedModel, store: VerdictStore | None = None
+) -> None:
     """Refuse a draft that cannot serve `main`: itself, another engine's model, or one the
     engine's rule rejects (with the rule's reasons)."""
     if draft == main:
@@ -311,7 +315,7 @@ def require_draft(main: ModelRef, draft: ModelRef, store: VerdictStore | None = 
     KINDS[main.kind].judge(main, draft, store).require_compatible()
 
 
-def model_file_error(model: ModelRef, kind: EngineKind) -> ModelFileError:
+def model_file_error(model: ResolvedModel, kind: EngineKind) -> ModelFileError:
     """The error for a model on disk in another kind's format."""
     if kind.name == "mlx":
         return ModelFileError(

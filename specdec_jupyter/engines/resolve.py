@@ -1,6 +1,6 @@
 """One resolver: what a user types, to the model it means, the same in every entry point.
 
-A reference is a `ModelRef` already resolved, a built-in model's name (the toy pair), a
+A reference is a `ResolvedModel` already resolved, a built-in model's name (the toy pair), a
 path to a GGUF file or an MLX folder, a catalog name (fetched, and for MLX converted, on
 first use), or any name `specdec-jupyter models list` prints: the listed name, the file
 or folder name, or the file's stem. `engine` narrows the search to one kind; without it
@@ -22,12 +22,13 @@ from .registry import (
     KIND_OF_FORMAT,
     KINDS,
     EngineKind,
-    ModelRef,
+    ResolvedModel,
     engine_kind,
     model_file_error,
 )
 
-ModelReference = str | os.PathLike[str] | ModelRef
+# What names a model, as a user types it (a name, a path), or one resolved already.
+ModelReference = str | os.PathLike[str] | ResolvedModel
 
 
 def resolve(
@@ -35,12 +36,12 @@ def resolve(
     engine: str | None = None,
     *,
     fetch: bool = True,
-) -> ModelRef:
+) -> ResolvedModel:
     """The model `reference` names, on `engine` (None: the model's own). With `fetch`
     False a catalog model must already be on disk (a selector never downloads); a fetch or
     conversion reports how far it is to the caller's progress listener (progress.py)."""
     kind = engine_kind(engine) if engine is not None else None
-    if isinstance(reference, ModelRef):
+    if isinstance(reference, ResolvedModel):
         if kind is not None and reference.kind != kind.name:
             raise UnknownModelError(
                 f"{reference.name} runs on {reference.kind}, not on {kind.name}"
@@ -64,16 +65,16 @@ def resolve(
     return _listed(name, kind)
 
 
-def _on_disk(path: Path, kind: EngineKind | None) -> ModelRef:
+def _on_disk(path: Path, kind: EngineKind | None) -> ResolvedModel:
     """A file or folder that exists, checked against the kind asked for."""
     own_kind = KIND_OF_FORMAT["mlx" if path.is_dir() else "gguf"]
-    model = ModelRef(own_kind, os.path.abspath(path), fingerprint(path)[0])
+    model = ResolvedModel(own_kind, os.path.abspath(path), fingerprint(path)[0])
     if kind is not None and kind.name != own_kind:
         raise model_file_error(model, kind)
     return model
 
 
-def _listed(name: str, kind: EngineKind | None) -> ModelRef:
+def _listed(name: str, kind: EngineKind | None) -> ResolvedModel:
     """A model found in the usual folders under one of the names a listing shows."""
     found = [
         m

@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ..decoding.events import TokenEvent
-from ..engines.registry import ModelRef, engine_kind
+from ..engines.registry import ResolvedModel, engine_kind
 from ..errors import (
     ContextOverflowError,
     EngineBusyError,
@@ -210,7 +210,7 @@ class SpecDecServer:
         return StreamingResponse(chunks, media_type="text/event-stream")
 
     def _draft_id(
-        self, served: ServedModel, draft: ModelRef | Remembered | None, settings: RunSettings
+        self, served: ServedModel, draft: ResolvedModel | Remembered | None, settings: RunSettings
     ) -> str | None:
         """The id of the draft model the run uses, as the client would name it."""
         if (settings.draft_mode or "model") != "model" or not settings.use_draft:

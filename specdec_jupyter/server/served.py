@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..engines.registry import KIND_OF_FORMAT, KINDS, ModelRef
+from ..engines.registry import KIND_OF_FORMAT, KINDS, ResolvedModel
 from ..errors import UnknownModelError
 from ..models.catalog import CATALOG
 from ..models.discovery import discover
@@ -25,7 +25,7 @@ from ..models.model_info import ModelInfo
 @dataclass(frozen=True)
 class ServedModel:
     id: str
-    model: ModelRef
+    model: ResolvedModel
     info: ModelInfo | None  # None for built-in models (the toy pair)
 
     def describe(self, loaded: bool) -> dict[str, Any]:
@@ -62,15 +62,15 @@ class ServedModels:
         for key, entry in CATALOG.items():
             if is_fetched(entry):
                 path = model_path(entry)
-                ref = ModelRef("llama.cpp", os.path.abspath(path), fingerprint(path)[0])
-                table[key] = ServedModel(key, ref, read_model_info(path))
+                model = ResolvedModel("llama.cpp", os.path.abspath(path), fingerprint(path)[0])
+                table[key] = ServedModel(key, model, read_model_info(path))
         known = {served.model.key for served in table.values()}
         for found in discover(self.folders):
             key = os.path.abspath(found.path)
             if found.info.usable and key not in known and found.name not in table:
                 kind = KIND_OF_FORMAT[found.info.format]
-                ref = ModelRef(kind, key, found.info.size_bytes)
-                table[found.name] = ServedModel(found.name, ref, found.info)
+                model = ResolvedModel(kind, key, found.info.size_bytes)
+                table[found.name] = ServedModel(found.name, model, found.info)
         self._table = table
 
     def __iter__(self):
@@ -86,7 +86,7 @@ class ServedModels:
         return served
 
     def id_of_key(self, key: str) -> str | None:
-        """The id of the model whose `ModelRef.key` is `key` (a path, or a toy name)."""
+        """The id of the model whose `ResolvedModel.key` is `key` (a path, or a toy name)."""
         return next((s.id for s in self._table.values() if s.model.key == key), None)
 
 

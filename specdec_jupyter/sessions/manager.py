@@ -31,7 +31,7 @@ from typing import Any
 from ..decoding.events import GenerationStats
 from ..display.progress import showing
 from ..engines.base import Engine
-from ..engines.registry import ModelRef, engine_kind, require_draft
+from ..engines.registry import ResolvedModel, engine_kind, require_draft
 from ..engines.resolve import ModelReference, resolve
 from ..errors import EngineBusyError, MemoryBudgetError
 from ..models.drafts.defaults import DefaultDrafts
@@ -42,8 +42,8 @@ from .pair import DEFAULT, Pair
 from .result import GenerationResult
 from .session import Prompt, Session
 
-EngineFactory = Callable[[ModelRef, LoadOptions], Engine]
-Slot = tuple[ModelRef, LoadOptions]  # a model opened with some options: one engine, one cache
+EngineFactory = Callable[[ResolvedModel, LoadOptions], Engine]
+Slot = tuple[ResolvedModel, LoadOptions]  # a model opened with some options: one engine, one cache
 Slots = tuple[Slot, Slot | None]  # a pair's main model and draft, resolved
 
 
@@ -61,7 +61,7 @@ def default_memory_budget() -> int:
         return 8 << 30
 
 
-def open_model(model: ModelRef, options: LoadOptions) -> Engine:
+def open_model(model: ResolvedModel, options: LoadOptions) -> Engine:
     """The registry's way to open a model (tests pass a factory that wraps it)."""
     return engine_kind(model.kind).open(model, options)
 
@@ -99,7 +99,7 @@ class EngineManager:
 
     # -- models ----------------------------------------------------------------
 
-    def model(self, reference: ModelReference, engine: str | None = None) -> ModelRef:
+    def model(self, reference: ModelReference, engine: str | None = None) -> ResolvedModel:
         """The model a reference names (catalog models are fetched on first use, with their
         progress shown where the caller does not listen itself)."""
         with showing(True):
@@ -118,7 +118,7 @@ class EngineManager:
         """
         return self._engine((self.model(model, engine), (options or self.options).for_main()))
 
-    def loaded(self) -> dict[ModelRef, int]:
+    def loaded(self) -> dict[ResolvedModel, int]:
         """Loaded models and their estimated bytes, least recently used first."""
         with self._lock:
             return {model: loaded.size for (model, _), loaded in self._loaded.items()}
@@ -170,7 +170,7 @@ class EngineManager:
         future.set_result(engine)
         return engine
 
-    def _make_room(self, size: int, model: ModelRef) -> None:
+    def _make_room(self, size: int, model: ResolvedModel) -> None:
         """Evict idle models, least recently used first, until `size` more bytes fit."""
         while self._reserved + sum(m.size for m in self._loaded.values()) + size > (
             self.memory_budget

@@ -4,7 +4,7 @@ and `EngineService`, one engine kind on the kernel's manager (remote_service.py 
 The chat and teaching widgets and the magics ask a service what to offer (main models,
 compatible drafts with warnings, incompatible ones with each reason, the default draft)
 and hand it the pair the user chose to load, run or hold. Models are named by a `key` the
-widgets keep in their state (`ModelRef.key`: an absolute path, or a built-in model's name);
+widgets keep in their state (`ResolvedModel.key`: an absolute path, or a built-in model's name);
 everything else is the registry's and the EngineManager's.
 """
 

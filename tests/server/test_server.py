@@ -11,7 +11,8 @@ import httpx
 import openai
 import pytest
 
-from specdec_jupyter.engines.registry import ModelRef
+from specdec_jupyter.engines.registry import ResolvedModel
+from specdec_jupyter.engines.tap import EngineTap
 from specdec_jupyter.errors import ModelLoadError
 from specdec_jupyter.server.app import SpecDecServer
 from specdec_jupyter.server.serve import serving_in_background as running
@@ -227,21 +228,18 @@ def test_api_key_is_required_when_set(private_folders):
         assert "toy-trigram" in {m.id for m in keyed.models.list()}
 
 
-class GatedToy:
+class GatedToy(EngineTap):
     """A toy engine whose evaluations after the second wait for `gate`: a run held at a
     known step."""
 
     def __init__(self, engine, gate: threading.Event):
-        self._engine, self.gate, self.calls = engine, gate, 0
+        super().__init__(engine)
+        self.gate, self.calls = gate, 0
 
-    def __getattr__(self, name: str):
-        return getattr(self._engine, name)
-
-    def evaluate(self, tokens, n_logits):
+    def before(self, tokens, n_logits):
         self.calls += 1
         if self.calls > 2:
             assert self.gate.wait(TIMEOUT), "the test never opened the gate"
-        return self._engine.evaluate(tokens, n_logits)
 
 
 class RecordingManager(EngineManager):
@@ -251,7 +249,7 @@ class RecordingManager(EngineManager):
         self.gate, self.runs, self.engines = gate, [], []
         super().__init__(engine_factory=self._open)
 
-    def _open(self, model: ModelRef, options: LoadOptions):
+    def _open(self, model: ResolvedModel, options: LoadOptions):
         engine = GatedToy(open_model(model, options), self.gate)
         self.engines.append(engine)
         return engine
@@ -345,7 +343,7 @@ def test_a_continued_assistant_message_keeps_its_provenance(client):
 
 
 def test_a_model_that_fails_to_load_is_a_503(private_folders):
-    def broken(model: ModelRef, options: LoadOptions):
+    def broken(model: ResolvedModel, options: LoadOptions):
         raise ModelLoadError(f"{model.name}: the backend refused the file")
 
     manager = EngineManager(engine_factory=broken)
@@ -360,15 +358,14 @@ def test_a_model_that_fails_to_load_is_a_503(private_folders):
 class FailingToy(GatedToy):
     """A toy engine whose third evaluation fails the way a backend does mid-run."""
 
-    def evaluate(self, tokens, n_logits):
+    def before(self, tokens, n_logits):
         self.calls += 1
         if self.calls > 2:
             raise RuntimeError("llama_decode returned -1")
-        return self._engine.evaluate(tokens, n_logits)
 
 
 def test_an_error_mid_stream_is_an_error_chunk_after_the_tokens(private_folders):
-    def failing(model: ModelRef, options: LoadOptions):
+    def failing(model: ResolvedModel, options: LoadOptions):
         return FailingToy(open_model(model, options), threading.Event())
 
     manager = EngineManager(engine_factory=failing)

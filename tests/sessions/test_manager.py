@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from specdec_jupyter.engines.llamacpp import LlamaCppEngine
-from specdec_jupyter.engines.registry import ModelRef
+from specdec_jupyter.engines.registry import ResolvedModel
+from specdec_jupyter.engines.tap import EngineTap
 from specdec_jupyter.errors import (
     ContextOverflowError,
     EngineBusyError,
@@ -28,24 +29,21 @@ from specdec_jupyter.settings import LoadOptions
 from tests.support.tiny_models import write_tiny_gguf
 
 
-class SlowEngine:
+class SlowEngine(EngineTap):
     """A tiny engine whose every evaluation takes `delay` seconds, so a run lasts long
     enough to be cancelled, interrupted or raced; with a `gate`, evaluations after the
     second wait for it, holding the run at a known step."""
 
     def __init__(self, engine: LlamaCppEngine, delay: float, gate: threading.Event | None):
-        self._engine, self.delay, self.gate = engine, delay, gate
+        super().__init__(engine)
+        self.delay, self.gate = delay, gate
         self.calls = 0
 
-    def __getattr__(self, name: str):
-        return getattr(self._engine, name)
-
-    def evaluate(self, tokens, n_logits):
+    def before(self, tokens, n_logits):
         self.calls += 1
         if self.gate is not None and self.calls > 2:
             self.gate.wait(30)
         time.sleep(self.delay)
-        return self._engine.evaluate(tokens, n_logits)
 
 
 class Factory:
@@ -57,7 +55,7 @@ class Factory:
         self.delay, self.load_seconds, self.gate = delay, load_seconds, gate
         self.loads: list[str] = []
 
-    def __call__(self, model: ModelRef, options: LoadOptions):
+    def __call__(self, model: ResolvedModel, options: LoadOptions):
         self.loads.append(model.name)
         time.sleep(self.load_seconds)
         engine = LlamaCppEngine(model.path, n_ctx=256, n_threads=1)

@@ -1,4 +1,4 @@
-"""An engine wrapper that remembers the main model's logits by the position they predict.
+"""An engine that remembers the main model's logits by the position they predict.
 
 With it a test can check the central claim of greedy speculative decoding: every
 emitted token is the main model's argmax at its position, as computed in the
@@ -11,28 +11,20 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from specdec_jupyter.engines.tap import Call, EngineTap
 
-class RecordingEngine:
+
+class RecordingEngine(EngineTap):
     def __init__(self, engine):
-        self._engine = engine
+        super().__init__(engine)
         self.predicted: dict[int, np.ndarray] = {}  # position -> logits predicting it
         self.calls: list[tuple[int, int]] = []  # (tokens evaluated, logits rows asked)
 
-    def __getattr__(self, name: str):
-        return getattr(self._engine, name)
-
-    @property
-    def tokens(self) -> list[int]:
-        return self._engine.tokens
-
-    def evaluate(self, tokens: Sequence[int], n_logits: int) -> np.ndarray:
-        start = len(self._engine.tokens)
-        rows = self._engine.evaluate(tokens, n_logits)
-        first = len(tokens) - n_logits
-        for j in range(n_logits):
-            self.predicted[start + first + j + 1] = rows[j].copy()
-        self.calls.append((len(tokens), n_logits))
-        return rows
+    def after(self, call: Call) -> None:
+        first = len(call.tokens) - call.n_logits
+        for j, row in enumerate(call.rows):
+            self.predicted[call.cached + first + j + 1] = row.copy()
+        self.calls.append((len(call.tokens), call.n_logits))
 
 
 def first_difference(a: Sequence[int], b: Sequence[int]) -> int:

@@ -19,7 +19,7 @@ FILE_NAME = "default-drafts.json"
 
 
 class DefaultDrafts:
-    """main model key -> draft key (as `ModelRef.key`: an absolute path, or a built-in
+    """main model key -> draft key (as `ResolvedModel.key`: an absolute path, or a built-in
     model's name)."""
 
     def __init__(self, path: Path | None = None):

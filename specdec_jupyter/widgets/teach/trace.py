@@ -20,6 +20,7 @@ from ...decoding.events import Source
 from ...decoding.round import RoundOutcome, run_round
 from ...decoding.sampling import SamplingSettings, distribution
 from ...engines.base import Engine
+from ...engines.tap import Call, EngineTap
 
 TOP_N = 5  # candidates shown per distribution: enough to compare, few enough to read
 
@@ -157,25 +158,16 @@ class RoundTrace:
         }
 
 
-class _RowRecorder:
-    """An engine seen through: keeps the logits rows the drafter read, so the trace can
-    show whole q distributions where the drafter keeps only q of its token (greedy)."""
+class _RowsRead(EngineTap):
+    """The draft engine, keeping the logits rows the drafter read, so the trace can show whole
+    q distributions where the drafter keeps only q of its token (greedy)."""
 
     def __init__(self, engine: Engine):
-        self._engine = engine
+        super().__init__(engine)
         self.rows: list[np.ndarray] = []
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._engine, name)
-
-    @property
-    def tokens(self) -> list[int]:
-        return self._engine.tokens
-
-    def evaluate(self, tokens: Sequence[int], n_logits: int) -> np.ndarray:
-        rows = self._engine.evaluate(tokens, n_logits)
-        self.rows.extend(rows)
-        return rows
+    def after(self, call: Call) -> None:
+        self.rows.extend(call.rows)
 
 
 def prob(value: float | None) -> str:
@@ -236,7 +228,7 @@ def traced_round(
     top_n: int,
 ) -> tuple[RoundTrace, RoundOutcome]:
     """The loop's round with the draft model as drafter, and its trace."""
-    recorder = _RowRecorder(draft)
+    recorder = _RowsRead(draft)
     option = ModelDrafter(recorder).options(context, k)[0]
     outcome = run_round(main, rewind(main, context), option, k, sampling, rng)
     q_rows = outcome.draft.probs or [distribution(row, sampling) for row in recorder.rows]

@@ -1,0 +1,60 @@
+"""An engine seen through: everything passes to the engine inside, and each `evaluate` call is
+shown to `before` and `after`, which a subclass fills in. The one way to watch or hold an
+engine's calls: the teaching trace keeps the logits its drafter read, the benchmark times
+every call, tests record the rows that predicted each position or hold a run at a step."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from time import perf_counter
+from typing import Any
+
+import numpy as np
+
+from .base import Engine
+
+
+@dataclass(frozen=True)
+class Call:
+    """One `evaluate` call: its tokens, the rows asked for and returned, how many tokens the
+    cache held before it, and when it started and ended (`perf_counter` seconds)."""
+
+    tokens: Sequence[int]
+    n_logits: int
+    cached: int
+    rows: np.ndarray
+    started: float
+    ended: float
+
+    @property
+    def seconds(self) -> float:
+        return self.ended - self.started
+
+
+class EngineTap:
+    """`engine` with its calls shown to `before` and `after`; every other attribute is the
+    engine's own."""
+
+    def __init__(self, engine: Engine):
+        self.inner = engine
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    @property
+    def tokens(self) -> list[int]:
+        return self.inner.tokens
+
+    def evaluate(self, tokens: Sequence[int], n_logits: int) -> np.ndarray:
+        self.before(tokens, n_logits)
+        cached, started = len(self.inner.tokens), perf_counter()
+        rows = self.inner.evaluate(tokens, n_logits)
+        self.after(Call(tokens, n_logits, cached, rows, started, perf_counter()))
+        return rows
+
+    def before(self, tokens: Sequence[int], n_logits: int) -> None:
+        """Called before each call reaches the engine (a test may hold it here)."""
+
+    def after(self, call: Call) -> None:
+        """Called when each call has returned."""
