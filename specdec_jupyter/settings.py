@@ -55,6 +55,10 @@ def check_top_p(value: Any) -> float:
     return _number("top_p", value, lambda p: 0 < p <= 1, "in (0, 1] (1 switches it off)")
 
 
+def check_min_p(value: Any) -> float:
+    return _number("min_p", value, lambda p: 0 <= p <= 1, "in [0, 1] (0 switches it off)")
+
+
 def check_top_k(value: Any) -> int:
     return _integer("top_k", value, 0, "an integer >= 0 (0 switches it off)")
 
@@ -233,6 +237,15 @@ class RunSettings(Declared):
             "keep the likeliest tokens up to this much probability (1: all)",
             float,
             form=number("Top-p", step=0.05, min=0, max=1),
+        ),
+    )
+    min_p: float = setting(
+        0.0,
+        check_min_p,
+        Door(
+            "keep the tokens at least this share as likely as the likeliest (0: all)",
+            float,
+            form=number("Min-p", step=0.01, min=0, max=1),
         ),
     )
     seed: int | None = setting(

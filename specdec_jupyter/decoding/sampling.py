@@ -1,7 +1,7 @@
 """Turning logits into the distribution a token is drawn from.
 
-The same function serves the main model (p) and the draft (q), so top-k and
-top-p are applied to both identically, which rejection sampling needs in order to
+The same function serves the main model (p) and the draft (q), so top-k, top-p and
+min-p are applied to both identically, which rejection sampling needs in order to
 reproduce the main model's sampling distribution.
 """
 
@@ -16,16 +16,17 @@ from ..settings import RunSettings
 
 @dataclass(frozen=True)
 class SamplingSettings:
-    """temperature 0 means greedy; top_k 0 and top_p 1 switch those filters off. The values
-    come checked from `RunSettings` (`of`), once per run."""
+    """temperature 0 means greedy; top_k 0, top_p 1 and min_p 0 switch those filters off. The
+    values come checked from `RunSettings` (`of`), once per run."""
 
     temperature: float = 0.0
     top_k: int = 0
     top_p: float = 1.0
+    min_p: float = 0.0
 
     @classmethod
     def of(cls, settings: RunSettings) -> SamplingSettings:
-        return cls(settings.temperature, settings.top_k, settings.top_p)
+        return cls(settings.temperature, settings.top_k, settings.top_p, settings.min_p)
 
     @property
     def greedy(self) -> bool:
@@ -48,7 +49,9 @@ def probability_of(logits: np.ndarray, token: int) -> float:
 
 
 def distribution(logits: np.ndarray, settings: SamplingSettings) -> np.ndarray:
-    """Probabilities after temperature, top-k and top-p (greedy: softmax at T=1, for display)."""
+    """Probabilities after temperature, then top-k, top-p and min-p (each token kept whose
+    probability is at least min_p times the likeliest's), renormalised (greedy: softmax at
+    T=1, for display)."""
     if settings.greedy:
         return softmax(logits)
     with np.errstate(over="ignore"):  # a tiny temperature sends all but the top to -inf
@@ -64,6 +67,8 @@ def distribution(logits: np.ndarray, settings: SamplingSettings) -> np.ndarray:
         kept = np.zeros_like(probs)
         kept[order[:n_keep]] = probs[order[:n_keep]]
         probs = kept
+    if settings.min_p > 0:
+        probs = np.where(probs >= settings.min_p * probs.max(), probs, 0.0)
     return probs / probs.sum()
 
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pytest
 
 from specdec_jupyter.decoding import round as one_round
-from specdec_jupyter.decoding.drafters import ModelDrafter
+from specdec_jupyter.decoding.drafters import ModelDrafter, rewind
 from specdec_jupyter.decoding.loop import speculative_decode
 from specdec_jupyter.decoding.round import prefill, run_round
-from specdec_jupyter.decoding.sampling import SamplingSettings
+from specdec_jupyter.decoding.sampling import SamplingSettings, distribution
 from specdec_jupyter.engines.toy import toy_pair
 from specdec_jupyter.errors import ContextOverflowError
 from specdec_jupyter.settings import RunSettings
+from tests.support.fit import fit_pvalue
 from tests.support.recording import drain
 from tests.support.scripted_engine import GOOSE, GOOSE_HEAD, GOOSE_TAIL, ScriptedEngine
 
@@ -77,3 +80,25 @@ def test_a_prompt_that_fills_the_context_still_gets_its_first_token():
     events, stats = drain(speculative_decode(main, None, prompt, RunSettings()))
     assert [e.token_id for e in events] == [GOOSE_HEAD]
     assert stats.stop_reason == "contextLengthReached"
+
+
+@pytest.mark.parametrize("filters", [{}, {"min_p": 0.1}])
+def test_rejection_sampling_draws_the_main_models_filtered_distribution(filters):
+    """Notebook 02's experiment: the first token of many rounds, drafted by the toy bigram and
+    judged by rejection sampling (u against min(1, p/q), the residual after a rejection),
+    follows the main model's p, filtered as both models' distributions are (chi-square)."""
+    main, draft = toy_pair()
+    context = main.tokenize("the draft model")
+    sampling = SamplingSettings.of(RunSettings(temperature=1.0, **filters))
+    p = distribution(main.evaluate(context, n_logits=1)[0], sampling)
+    rng = np.random.default_rng(0)
+    first: Counter[int] = Counter()
+    rejected = 0
+    for _ in range(6000):
+        option = ModelDrafter(draft).options(context, 2)[0]
+        outcome = run_round(main, rewind(main, context), option, 2, sampling, rng)
+        first[outcome.tokens[0]] += 1
+        rejected += outcome.verification.rejected
+    assert 0 < rejected < 6000, "both the accept and the reject path must run"
+    assert all(p[token] > 0 for token in first), "a token the filters cut was drawn"
+    assert fit_pvalue(first, p) > 1e-3

@@ -41,3 +41,10 @@ def test_a_tiny_temperature_is_greedy_not_nan():
         warnings.simplefilter("error")
         probs = distribution(logits, SamplingSettings(temperature=1e-308))
     assert probs.tolist() == [0.0, 1.0, 0.0]
+
+
+def test_min_p_keeps_the_tokens_as_likely_as_a_share_of_the_likeliest():
+    logits = np.log(np.array([0.5, 0.3, 0.15, 0.05]))
+    probs = distribution(logits, SamplingSettings(1.0, min_p=0.25))  # keeps p >= 0.125
+    np.testing.assert_allclose(probs, [0.5 / 0.95, 0.3 / 0.95, 0.15 / 0.95, 0.0])
+    assert distribution(logits, SamplingSettings(1.0, min_p=1.0))[0] == pytest.approx(1.0)

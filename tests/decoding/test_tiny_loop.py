@@ -69,17 +69,20 @@ def test_rollback_restores_the_cache_exactly(tiny_session):
     np.testing.assert_allclose(after, before, rtol=1e-4, atol=1e-4)
 
 
-def test_sampling_keeps_the_main_models_distribution(tiny_session):
+@pytest.mark.parametrize("filters", [{}, {"min_p": 0.1}, {"top_k": 5, "top_p": 0.9}])
+def test_sampling_keeps_the_main_models_distribution(tiny_session, filters):
     """Token 2 is a verified draft token or a residual correction; given token 1 it must be
-    distributed as the main model's p (chi-square over 3000 seeded runs)."""
-    settings = SamplingSettings(temperature=1.0)
+    distributed as the main model's p (chi-square over 3000 seeded runs), p filtered as the
+    loop filters both models' distributions (min-p, top-k, top-p) when asked to."""
+    settings = SamplingSettings.of(RunSettings(temperature=1.0, **filters))
     tokens = tiny_session.main.tokenize(PROMPT)
     pairs = []
     rejected = 0
     for seed in range(3000):
         events, stats = run(
-            tiny_session, tokens, max_tokens=3, draft_tokens=1, seed=seed, temperature=1.0
-        )
+            tiny_session, tokens, max_tokens=3, draft_tokens=1, seed=seed, temperature=1.0,
+            **filters,
+        )  # fmt: skip
         pairs.append((events[0].token_id, events[1].token_id))
         rejected += stats.rejected_draft_tokens_count
     assert 0 < rejected < 3000, "both the accept and the reject path must run"
@@ -88,6 +91,7 @@ def test_sampling_keeps_the_main_models_distribution(tiny_session):
     main = tiny_session.main
     main.rollback(0)
     p = distribution(main.evaluate([*tokens, first], n_logits=1)[0], settings)
+    assert all(p[token] > 0 for token in observed), "a token the filters cut was emitted"
     assert fit_pvalue(observed, p) > 1e-3
 
 

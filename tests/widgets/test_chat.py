@@ -140,6 +140,7 @@ def test_toy_state_for_the_front_end(toy):
         "temperature": 0.0,
         "top_k": 0,
         "top_p": 1.0,
+        "min_p": 0.0,
         "seed": None,
         "stop": [],
         "draft_tokens": "auto",

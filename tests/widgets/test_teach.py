@@ -37,6 +37,7 @@ def test_it_opens_on_the_first_rounds_draft(toy):
         "temperature": 1.0,
         "top_k": 0,
         "top_p": 1.0,
+        "min_p": 0.0,
         "seed": 1,
     }
     assert [field["key"] for field in toy.setting_fields] == list(toy.settings)
