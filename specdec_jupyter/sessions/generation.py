@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Protocol
 
 from ..decoding.events import GenerationStats, TokenEvent
@@ -57,6 +58,17 @@ def streamed(session: Streaming, prompt: Prompt, settings: RunSettings, *, conti
         return session.last_stats or GenerationStats(stop_reason="userStopped")
 
     return work
+
+
+@dataclass(frozen=True)
+class Runnable:
+    """A run not started yet: its work, and the name its thread will have."""
+
+    work: Work
+    name: str
+
+    def start(self, on_event: Emit | None = None, on_end: OnEnd | None = None) -> Generation:
+        return Generation(self.work, name=self.name, on_event=on_event, on_end=on_end)
 
 
 class Generation:

@@ -37,7 +37,7 @@ from ..errors import EngineBusyError, MemoryBudgetError
 from ..models.drafts.defaults import DefaultDrafts
 from ..models.drafts.verdicts import DraftVerdict, VerdictStore
 from ..settings import LoadOptions, RunSettings
-from .generation import Emit, Generation, OnEnd, ShouldStop, streamed
+from .generation import Emit, Generation, OnEnd, Runnable, ShouldStop, streamed
 from .pair import DEFAULT, Pair
 from .result import GenerationResult
 from .session import Prompt, Session
@@ -244,6 +244,21 @@ class EngineManager:
         the run behind it.
         """
         settings = RunSettings.of(settings, **overrides)
+        return self.work(prompt, pair, settings, continue_=continue_, wait=wait).start(
+            on_event, on_end
+        )
+
+    def work(
+        self,
+        prompt: Prompt,
+        pair: Pair | ModelReference,
+        settings: RunSettings,
+        *,
+        continue_: bool = False,
+        wait: bool = False,
+    ) -> Runnable:
+        """The run `start` starts, not started yet: the pair is resolved and, unless `wait`,
+        held from other runs now."""
         slots = self._slots(pair)
         locks = self._locks(slots)
         if not wait:
@@ -258,9 +273,7 @@ class EngineManager:
                 stream = streamed(self._session(*slots), prompt, settings, continue_=continue_)
                 return stream(emit, should_stop)
 
-        return Generation(
-            work, name=f"specdec {slots[0][0].name}", on_event=on_event, on_end=on_end
-        )
+        return Runnable(work, f"specdec {slots[0][0].name}")
 
     def generate(
         self,

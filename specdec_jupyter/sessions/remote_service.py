@@ -9,14 +9,14 @@ from urllib.parse import quote
 from ..errors import SpecDecError, UnknownModelError
 from ..progress import ProgressListener
 from ..settings import LoadOptions, RunSettings
-from .generation import Emit, Generation, OnEnd, streamed
+from .generation import Runnable, streamed
 from .pair import Pair
 from .remote import RemoteSession
-from .service import Choice
+from .service import Choice, Service
 from .session import Prompt
 
 
-class RemoteService:
+class RemoteService(Service):
     """Selectors and runs on the server at `url`; model keys are the server's ids."""
 
     engine = "server"
@@ -75,23 +75,10 @@ class RemoteService:
         """The server loads a model when the first request needs it, with its own options
         (so no progress here)."""
 
-    def start(
-        self,
-        prompt: Prompt,
-        pair: Pair,
-        settings: RunSettings,
-        *,
-        continue_: bool = False,
-        on_event: Emit | None = None,
-        on_end: OnEnd | None = None,
-    ) -> Generation:
+    def work(self, prompt: Prompt, pair: Pair, settings: RunSettings, continue_: bool) -> Runnable:
         session = RemoteSession(self.url, str(pair.main), pair.draft, self.api_key)
-        return Generation(
-            streamed(session, prompt, settings, continue_=continue_),
-            name=f"specdec {pair.main} on {self.url}",
-            on_event=on_event,
-            on_end=on_end,
-        )
+        work = streamed(session, prompt, settings, continue_=continue_)
+        return Runnable(work, f"specdec {pair.main} on {self.url}")
 
     def _drafts(self, main: str) -> dict[str, Any]:
         return self._session.get(f"/api/v0/drafts/{quote(main)}")

@@ -10,18 +10,19 @@ everything else is the registry's and the EngineManager's.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import cache
-from typing import Any, Protocol
+from typing import Any
 
 from ..engines.registry import ListedModel, engine_choices, engine_kind
 from ..engines.resolve import ModelReference, resolve
 from ..errors import SpecDecError
 from ..progress import ProgressListener, reporting_to
 from ..settings import LoadOptions, RunSettings
-from .generation import Emit, Generation, OnEnd
+from .generation import Emit, Generation, OnEnd, Runnable
 from .manager import EngineManager
 from .pair import Pair
 from .session import Prompt, Session
@@ -46,41 +47,57 @@ class Choice:
         }
 
 
-class Service(Protocol):
-    """Where the chat's models are listed, loaded and run: this kernel or a server."""
+class Service(ABC):
+    """Where the chat's models are listed, loaded and run: this kernel's (`EngineService`) or
+    a server's (`RemoteService`). Models are named by their `key`."""
 
     engine: str  # the engine kind's name, "server" for a server
     options: LoadOptions  # how a pair loads unless told otherwise
 
+    @abstractmethod
     def engines(self) -> list[dict[str, object]]:
         """What the engine selector offers: name, available, note."""
-        ...
 
+    @abstractmethod
     def with_engine(self, engine: str) -> Service:
         """The service of another engine kind (a server runs its own)."""
-        ...
 
+    @abstractmethod
     def require_available(self) -> None:
         """Refuse, in words, an engine that cannot run here."""
-        ...
 
-    def models(self) -> list[Choice]: ...
+    @abstractmethod
+    def models(self) -> list[Choice]:
+        """Every main model on offer."""
 
-    def default_main(self) -> str | None: ...
+    @abstractmethod
+    def default_main(self) -> str | None:
+        """The main model a chat opens with (None: there is none)."""
 
-    def key_of(self, reference: str) -> str: ...
+    @abstractmethod
+    def key_of(self, reference: str) -> str:
+        """The key of a model named as a user names it."""
 
+    @abstractmethod
     def drafts(self, main: str) -> tuple[list[Choice], list[Choice]]:
-        """(compatible, incompatible) drafts for `main`."""
-        ...
+        """(compatible, incompatible) drafts for `main`, each with its notes."""
 
-    def default_draft(self, main: str) -> str | None: ...
+    @abstractmethod
+    def default_draft(self, main: str) -> str | None:
+        """The draft `main` opens with (None: none)."""
 
-    def set_default_draft(self, main: str, draft: str | None) -> None: ...
+    @abstractmethod
+    def set_default_draft(self, main: str, draft: str | None) -> None:
+        """Remember `draft` as `main`'s default."""
 
+    @abstractmethod
     def prepare(self, pair: Pair, on_progress: ProgressListener | None = None) -> None:
         """Load the pair now, so the first reply starts at once."""
-        ...
+
+    @abstractmethod
+    def work(self, prompt: Prompt, pair: Pair, settings: RunSettings, continue_: bool) -> Runnable:
+        """What a run on the pair does, for a `Generation` to run; what cannot run (a busy
+        model) is refused here."""
 
     def start(
         self,
@@ -92,8 +109,8 @@ class Service(Protocol):
         on_event: Emit | None = None,
         on_end: OnEnd | None = None,
     ) -> Generation:
-        """A run on the pair, on a worker thread."""
-        ...
+        """A run on the pair, on a worker thread; `on_event` and `on_end` listen on it."""
+        return self.work(prompt, pair, settings, continue_).start(on_event, on_end)
 
 
 @cache
@@ -102,7 +119,7 @@ def shared_manager() -> EngineManager:
     return EngineManager()
 
 
-class EngineService:
+class EngineService(Service):
     """The selectors' and runs' view of one engine kind (`engine`: a registry name)."""
 
     def __init__(self, engine: str, manager: EngineManager | None = None):
@@ -164,24 +181,8 @@ class EngineService:
         with reporting_to(on_progress):
             self.manager.prepare(self._here(pair))
 
-    def start(
-        self,
-        prompt: Prompt,
-        pair: Pair,
-        settings: RunSettings,
-        *,
-        continue_: bool = False,
-        on_event: Emit | None = None,
-        on_end: OnEnd | None = None,
-    ) -> Generation:
-        return self.manager.start(
-            prompt,
-            self._here(pair),
-            settings,
-            continue_=continue_,
-            on_event=on_event,
-            on_end=on_end,
-        )
+    def work(self, prompt: Prompt, pair: Pair, settings: RunSettings, continue_: bool) -> Runnable:
+        return self.manager.work(prompt, self._here(pair), settings, continue_=continue_)
 
     @contextmanager
     def hold(self, pair: Pair) -> Iterator[Session]:
