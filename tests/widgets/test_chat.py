@@ -36,11 +36,18 @@ class Browser:
 
 
 def settled(widget: ChatWidget, timeout: float = 30) -> dict:
-    """The widget's status once nothing is loading any more."""
-    deadline = time.monotonic() + timeout
-    while widget.status["state"] == "loading":
-        assert time.monotonic() < deadline, "the models never finished loading"
-        time.sleep(0.01)
+    """The widget's status once nothing is loading any more (waited on as the status
+    changes, never by the clock)."""
+    loaded = threading.Event()
+
+    def check(_change: dict | None = None) -> None:
+        if widget.status["state"] != "loading":
+            loaded.set()
+
+    widget.observe(check, "status")
+    check()
+    assert loaded.wait(timeout), "the models never finished loading"
+    widget.unobserve(check, "status")
     return widget.status
 
 

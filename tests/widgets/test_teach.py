@@ -3,7 +3,7 @@ pair held through the EngineManager (the tiny GGUF models)."""
 
 from __future__ import annotations
 
-import time
+import threading
 
 import pytest
 from traitlets import TraitError
@@ -105,12 +105,11 @@ def test_the_same_seed_gives_the_same_rounds(toy):
 
 def test_play_runs_to_the_end_and_pause_stops_it():
     widget = TeachWidget(engine="toy", max_tokens=12, interval=0.0)
+    stopped = threading.Event()
+    widget.observe(lambda change: change["new"] or stopped.set(), "playing")
     widget.play()
-    deadline = time.monotonic() + 30
-    while widget.stop_reason == "":
-        assert time.monotonic() < deadline, "Play never reached the end"
-        time.sleep(0.01)
-    assert not widget.playing and widget.status["state"] == "done"
+    assert stopped.wait(30), "Play never reached the end"
+    assert widget.stop_reason != "" and not widget.playing and widget.status["state"] == "done"
     assert len(widget.tokens) == 12 or widget.stop_reason == "eosFound"
 
     slow = TeachWidget(engine="toy", max_tokens=64, interval=30.0)
