@@ -178,13 +178,15 @@ class Declared:
     @classmethod
     def of(cls: type[Settings], base: Settings | None = None, **overrides: Any) -> Settings:
         """`base` (default: the defaults) with `overrides`, checked; an unknown name is refused
-        with the known ones."""
+        with the known ones. A `base` without overrides is taken as it is: checked already."""
         unknown = sorted(set(overrides) - set(cls.names()))
         if unknown:
             raise SettingsError(
                 f"{cls.__name__} has no {', '.join(unknown)}; known: {', '.join(cls.names())}"
             )
-        return replace(base, **overrides) if base is not None else cls(**overrides)
+        if base is None:
+            return cls(**overrides)
+        return replace(base, **overrides) if overrides else base
 
     @classmethod
     def among(cls: type[Settings], values: Mapping[str, Any]) -> Settings:

@@ -9,6 +9,7 @@ import pytest
 
 from specdec_jupyter import cli, load
 from specdec_jupyter.errors import SettingsError
+from specdec_jupyter.sessions import session as session_module
 from specdec_jupyter.sessions.manager import EngineManager
 from specdec_jupyter.sessions.pair import Pair
 from specdec_jupyter.settings import RunSettings
@@ -113,3 +114,19 @@ def test_the_cell_magic_refuses_settings_in_one_line(ip):
     assert captured.stderr == "specdec: max_tokens must be an integer >= 1, got 0\n"
     _, captured = magic(ip, "--temperature nan", "the cat")
     assert captured.stderr.startswith("specdec: temperature must be >= 0 and finite")
+
+
+def test_the_loop_gets_the_settings_object_its_door_made(monkeypatch):
+    """Made (and checked) once at the door, the settings pass through the manager and the
+    session to the loop as the same object, checked nowhere again."""
+    settings = RunSettings(max_tokens=4, temperature=0.5, seed=1)
+    seen = []
+    decode = session_module.speculative_decode
+
+    def spying(main, drafter, prompt, handed, *args, **kwargs):
+        seen.append(handed)
+        return decode(main, drafter, prompt, handed, *args, **kwargs)
+
+    monkeypatch.setattr(session_module, "speculative_decode", spying)
+    EngineManager().generate("the cat", Pair("toy-trigram", None), settings)
+    assert len(seen) == 1 and seen[0] is settings
