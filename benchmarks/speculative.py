@@ -124,7 +124,7 @@ def call_costs(engine, context: Sequence[int], repeats: int) -> dict[int, float]
     """Seconds of one call on n tokens after `context` (logits for all n, as verification
     asks), the median of `repeats` timings for each n in CALL_SIZES."""
     engine.rollback(0)
-    engine.evaluate(context, n_logits=1)
+    engine.read_prompt(context)
     filler = list(context[-max(CALL_SIZES) :])
     costs = {}
     for n in CALL_SIZES:

@@ -158,15 +158,29 @@ class Session:
         )
         tokens = self.prompt_tokens(prompt, system=system, raw=raw, continue_=continue_)
         mode = run.draft_mode or self.draft_mode
-        drafter = make_drafter(mode, self.draft, self.history) if use_draft else None
+        # A seed promises the same text every time. An exact model gives it whatever k is
+        # drafted; on one that is not, the text depends on the calls made, so they must
+        # depend on the prompt, settings and seed alone: no timings, no earlier generations
+        # to copy from, and the prompt read afresh.
+        clocked = run.seed is None or self.main.exact
+        history = self.history if clocked else None
+        drafter = make_drafter(mode, self.draft, history) if use_draft else None
         if not self._running.acquire(blocking=False):
             raise SpecDecError(
                 "a generation is already running on this session; stop it or wait for it"
             )
         emitted: list[int] = []
         try:
+            if not clocked:
+                self.reset()
             generation = speculative_decode(
-                self.main, drafter, tokens, settings, should_stop, memory=self.memory
+                self.main,
+                drafter,
+                tokens,
+                settings,
+                should_stop,
+                memory=self.memory,
+                timed=clocked,
             )
             while True:
                 try:
@@ -224,6 +238,7 @@ def load(
     n_threads: int | None = None,
     gpu_layers: int | None = None,
     draft_gpu_layers: int | None = None,
+    exact: bool = False,
     progress: bool = True,
     verbose: bool = False,
 ) -> Session:
@@ -237,11 +252,16 @@ def load(
     with the reasons. `draft="prompt-lookup"` drafts from the prompt and loads no second
     model; `draft_mode` sets the session's default (see `Session`). `gpu_layers` and
     `draft_gpu_layers` are the layers llama.cpp offloads to a GPU (llama-server's `-ngl`
-    and `-ngld`; None: all when the build has a GPU backend, 0: none, -1: all).
+    and `-ngld`; None: all when the build has a GPU backend, 0: none, -1: all). `exact=True`
+    loads both models with kernels whose logits do not depend on a call's size: every draft
+    mode and k then gives plain decoding's tokens bit for bit (the stats' `backend` says
+    whether a model could be made exact); it is slower on a CPU (README, "Exact mode").
     """
     if draft == PromptLookupDrafter.name:
         draft, draft_mode = None, draft_mode or "lookup"
-    options = LoadOptions(n_ctx=n_ctx, n_threads=n_threads, gpu_layers=gpu_layers, verbose=verbose)
+    options = LoadOptions(
+        n_ctx=n_ctx, n_threads=n_threads, gpu_layers=gpu_layers, exact=exact, verbose=verbose
+    )
     draft_options = replace(options, gpu_layers=draft_gpu_layers)
     with showing(progress):  # fetching, converting and loading, where nobody listens already
         main_model = resolve(main, engine, progress=progress)

@@ -25,6 +25,12 @@ class RecordingEngine:
     def tokens(self) -> list[int]:
         return self._engine.tokens
 
+    def read_prompt(self, prompt: Sequence[int]) -> np.ndarray:
+        row = self._engine.read_prompt(prompt)
+        self.predicted[len(prompt)] = row.copy()
+        self.calls.append((len(prompt), 1))
+        return row
+
     def evaluate(self, tokens: Sequence[int], n_logits: int) -> np.ndarray:
         start = len(self._engine.tokens)
         rows = self._engine.evaluate(tokens, n_logits)

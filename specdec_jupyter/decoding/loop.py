@@ -26,7 +26,7 @@ from .cost_memory import CostMemory
 from .drafters import Drafter
 from .emission import Emitter
 from .events import GenerationStats, TokenEvent
-from .policy import make_policy
+from .policy import make_policy, nominal
 from .round import RoundOutcome, prefill, run_round
 from .sampling import KeyedNoise, Randomness, SamplingSettings
 
@@ -60,6 +60,7 @@ def speculative_decode(
     should_stop: Callable[[], bool] | None = None,
     rng: Randomness | None = None,
     memory: CostMemory | None = None,
+    timed: bool = True,
 ) -> Generator[TokenEvent, None, GenerationStats]:
     """Yield token events as they are verified; return the run's stats.
 
@@ -69,7 +70,10 @@ def speculative_decode(
     `KeyedNoise`), fresh entropy without a seed, or `rng` when given: a generator drawn
     in sequence, as the teaching walkthrough's rejection sampling draws. With a `memory`,
     `draft_tokens="auto"` starts from the costs and acceptance it remembers, and leaves it
-    what this run measured (see cost_memory.py).
+    what this run measured (see cost_memory.py). With `timed=False` the policy sees each
+    round's nominal seconds rather than measured ones (and no memory), so that the draft
+    lengths it picks, and with them the text of a model that is not exact, depend on the
+    prompt, the settings and the seed alone.
     """
     prompt = list(prompt)
     if not prompt:
@@ -77,6 +81,7 @@ def speculative_decode(
     sampling = settings.sampling
     if rng is None:
         rng = np.random.default_rng() if settings.seed is None else KeyedNoise(settings.seed)
+    memory = memory if timed else None
     start = memory.start() if memory is not None else None
     policy = make_policy(settings.draft_tokens, settings.max_draft_tokens, start)
     out = Emitter(main, settings.max_tokens, settings.stop)
@@ -103,7 +108,7 @@ def speculative_decode(
         options = drafter.options(context, limit) if drafter and limit > 0 else []
         option, k = policy.choose(options, limit)
         outcome = run_round(main, context[-1:], option, k, sampling, rng)
-        policy.record(outcome)
+        policy.record(outcome if timed else nominal(outcome))
         _record_round(stats, outcome)
         context += outcome.tokens
         for token in outcome.emitted:

@@ -44,11 +44,15 @@ class EngineNote(UserWarning):
 class LoadOptions:
     """How to open one model. `gpu_layers`: layers offloaded to the GPU, as llama-server's
     `-ngl` (0: none, -1: all); None offloads all when the build has a GPU backend (LM Studio
-    and llama-server do so by default), else none. `n_threads` None: every core."""
+    and llama-server do so by default), else none. `n_threads` None: every core. `exact`:
+    kernels that give a position the same logits however many tokens its call holds, so
+    speculative decoding gives plain decoding's tokens bit for bit (slower on a CPU; see the
+    README's "Exact mode"); None lets the caller decide (a seeded run is exact)."""
 
     n_ctx: int = 4096
     n_threads: int | None = None
     gpu_layers: int | None = None
+    exact: bool | None = None
     verbose: bool = False
 
     def __post_init__(self) -> None:
@@ -56,6 +60,8 @@ class LoadOptions:
             raise SettingsError(f"n_ctx must be a positive number of tokens, got {self.n_ctx!r}")
         if self.n_threads is not None and self.n_threads < 1:
             raise SettingsError(f"n_threads must be at least 1 (or None), got {self.n_threads!r}")
+        if self.exact not in (None, True, False):
+            raise SettingsError(f"exact must be True, False or None, got {self.exact!r}")
         if self.gpu_layers is not None and self.gpu_layers < -1:
             raise SettingsError(
                 f"gpu_layers must be -1 (all), 0 (none) or a number of layers, "
@@ -110,7 +116,7 @@ class EngineKind(ABC):
 
     name: str
     formats: tuple[str, ...] = ()  # formats on disk it runs ("gguf", "mlx"); () for built-ins
-    options: tuple[str, ...] = ("n_ctx",)  # the LoadOptions fields it honours
+    options: tuple[str, ...] = ("n_ctx", "exact")  # the LoadOptions fields it honours
     modules: tuple[str, ...] = ()  # what must import for it to run
     install_hint: str = ""
     default_pair: tuple[str, str] = (DEFAULT_MAIN, DEFAULT_DRAFT)  # what a chat opens with
@@ -179,7 +185,7 @@ class EngineKind(ABC):
 class LlamaCppKind(EngineKind):
     name = "llama.cpp"
     formats = ("gguf",)
-    options = ("n_ctx", "n_threads", "gpu_layers")
+    options = ("n_ctx", "n_threads", "gpu_layers", "exact")
     modules = ("llama_cpp",)
     install_hint = "pip install llama-cpp-python"
 
@@ -197,6 +203,7 @@ class LlamaCppKind(EngineKind):
             n_ctx=options.n_ctx,
             n_threads=options.n_threads,
             gpu_layers=layers,
+            exact=bool(options.exact),
             verbose=options.verbose,
         )
 
