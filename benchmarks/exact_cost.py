@@ -20,10 +20,13 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 from time import perf_counter
+
+sys.path.insert(0, str(Path(__file__).parent))
 
 from prompts import PROMPTS
 from speculative import (
