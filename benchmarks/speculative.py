@@ -115,7 +115,7 @@ def call_costs(engine, context: Sequence[int], repeats: int) -> dict[int, float]
     """Seconds of one call on n tokens after `context` (logits for all n, as verification
     asks), the median of `repeats` timings for each n in CALL_SIZES."""
     engine.rollback(0)
-    engine.evaluate(context, n_logits=1)
+    engine.read_prompt(context)
     filler = list(context[-max(CALL_SIZES) :])
     costs = {}
     for n in CALL_SIZES:
@@ -430,7 +430,8 @@ def write_report(out: Path, rows: list[dict], info: dict) -> list[dict]:
     out.write_text(json.dumps(report, indent=1))
     out.with_suffix(".md").write_text(markdown_table(rows) + "\n")
     title = (
-        f"{MAIN} (draft {DRAFT}), greedy, {info['max_tokens']} tokens, {info['machine']['cpu']}, "
+        f"{MAIN} (draft {DRAFT}{', exact' if info['exact'] else ''}), greedy, "
+        f"{info['max_tokens']} tokens, {info['machine']['cpu']}, "
         f"{os.cpu_count()} cores, {info['threads']} threads, "
         f"load {info['load_average_before'][0]:.1f}"
     )
@@ -457,6 +458,9 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs per mode; the one with median tok/s counts"
     )
+    parser.add_argument(
+        "--exact", action="store_true", help="load the pair exact: every mode must agree in full"
+    )
     parser.add_argument("--json", type=Path, help="where to write the JSON (the PNG goes beside)")
     args = parser.parse_args()
     max_tokens = args.max_tokens or (48 if args.quick else 96)
@@ -475,8 +479,9 @@ def main() -> None:
         "quick": args.quick,
         "prompts": names,
         "threads": args.threads or os.cpu_count(),
+        "exact": args.exact,
     }
-    session = sd.load(MAIN, draft=DRAFT, n_ctx=N_CTX, n_threads=args.threads)
+    session = sd.load(MAIN, draft=DRAFT, n_ctx=N_CTX, n_threads=args.threads, exact=args.exact)
     raw_main = session.main
     session.main, session.draft = TimedEngine(session.main), TimedEngine(session.draft)
     peers = Peers(raw_main.path, info["threads"]) if args.peers else None

@@ -221,7 +221,7 @@ def _generate(args: argparse.Namespace) -> int:
     main_ref = args.main or default_main
     draft_ref = args.draft if args.main else (args.draft or default_draft)
     settings = RunSettings.among(vars(args))  # checked before any model loads
-    options = LoadOptions.among(vars(args))
+    options = LoadOptions.among(vars(args)).settled(seeded=settings.seed is not None)
     if not settings.use_draft and (args.draft or settings.draft_mode):
         raise SettingsError("--no-draft runs plain decoding: drop --draft and --draft-mode")
     if not settings.use_draft or settings.draft_mode == "lookup":

@@ -118,6 +118,12 @@ def check_threads(value: Any) -> int | None:
     return None if value is None else _integer("n_threads", value, 1, "at least 1 (or None)")
 
 
+def check_exact(value: Any) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise SettingsError(f"exact must be True, False or None (the door decides), got {value!r}")
+    return value
+
+
 def _check_layers(name: str) -> Callable[[Any], int | None]:
     rule = "-1 (all), 0 (none) or a number of layers (None: all on a GPU build)"
     return lambda value: None if value is None else _integer(name, value, -1, rule)
@@ -319,7 +325,9 @@ class LoadOptions(Declared):
     """How to open a pair of models. `gpu_layers`: the main model's layers offloaded to the
     GPU, as llama-server's `-ngl` (0: none, -1: all); None offloads all when the build has a
     GPU backend (LM Studio and llama-server do so by default), else none;
-    `draft_gpu_layers` the draft's (`-ngld`). `n_threads` None: every core.
+    `draft_gpu_layers` the draft's (`-ngld`). `n_threads` None: every core. `exact`: see
+    the README's "Exact mode"; None leaves it to the door (a seeded run of the engine manager
+    is exact, a session from `load()` is fast).
 
     A model opens with `for_main()` or `for_draft()`: the options that concern it, so a model
     opened twice with the same view is one engine. `DRAFT_OF` names the fields that are the
@@ -368,9 +376,25 @@ class LoadOptions(Declared):
             form={**LAYERS_FORM, "label": "GPU layers, draft (empty: all on a GPU build)"},
         ),
     )
+    exact: bool | None = setting(
+        None,
+        check_exact,
+        Door(
+            "kernels whose logits do not depend on how many tokens a call holds, so every "
+            "draft mode and k gives plain decoding's tokens bit for bit (slower on a CPU; "
+            "default: exact for a run with a seed)",
+            None,
+            form={"kind": "checkbox", "label": "Exact: plain decoding's tokens bit for bit"},
+        ),
+    )
     verbose: bool = setting(
         False, _check_flag("verbose"), Door("the backend's own log on stderr", None)
     )
+
+    def settled(self, seeded: bool) -> LoadOptions:
+        """Exactness left open, settled by the run: a seeded run promises the same text every
+        time, which an exact pair keeps whatever k is drafted."""
+        return self if self.exact is not None else replace(self, exact=seeded)
 
     def for_main(self) -> LoadOptions:
         """The options the main model opens with (the draft's own ones at their defaults)."""
@@ -407,7 +431,9 @@ def add_flags(
         door: Door = f.metadata["door"]
         flag = door.flag or f"--{f.name.replace('_', '-')}"
         kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": door.help}
-        if door.parse is None:
+        if door.parse is None and f.default is None:
+            kwargs["action"] = argparse.BooleanOptionalAction  # --x, --no-x, or the door's
+        elif door.parse is None:
             kwargs["action"] = "store_false" if f.default else "store_true"
         else:
             kwargs["type"] = door.parse

@@ -51,6 +51,19 @@ def tiny_session(tiny_paths):
 
 
 @pytest.fixture(scope="session")
+def tiny_exact_session(tmp_path_factory):
+    """The tiny pair with Q8_0 matrices, loaded exact: logits that do not depend on a call's
+    size (F32 matrices have no such kernel in llama.cpp; see models/gguf/invariance.py)."""
+    from specdec_jupyter import load
+    from tests.support.tiny_models import make_tiny_pair
+
+    paths = make_tiny_pair(tmp_path_factory.mktemp("tiny-q8"), weight_type="Q8_0")
+    session = load(*paths, n_ctx=256, n_threads=1, exact=True, progress=False)
+    yield session
+    session.close()
+
+
+@pytest.fixture(scope="session")
 def shell():
     """IPython's test shell; it starts once per process (later calls return None)."""
     from IPython.core.interactiveshell import InteractiveShell

@@ -96,3 +96,28 @@ def test_call_costs_time_every_size_and_leave_the_context_cached(tiny_session):
     costs = bench.call_costs(main, context, repeats=2)
     assert sorted(costs) == list(bench.CALL_SIZES) and all(s > 0 for s in costs.values())
     assert main.tokens == context
+
+
+def test_exact_costs_table():
+    spec = importlib.util.spec_from_file_location(
+        "exact_cost_benchmark", BENCHMARK.parent / "exact_cost.py"
+    )
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    speeds = {
+        ("fast", "plain"): 20.0, ("fast", "lookup auto"): 30.0, ("fast", "hybrid auto"): 28.0,
+        ("fast", "model auto"): 19.0, ("exact", "plain"): 16.0, ("exact", "lookup auto"): 20.0,
+        ("exact", "hybrid auto"): 19.0, ("exact", "model auto"): 15.0,
+    }  # fmt: skip
+    runs = {
+        key: [{"tokens_per_second": s, "time_to_first_token": 0.1, "token_ids": [1, 2, 3]}]
+        for key, s in speeds.items()
+    }
+    runs[("fast", "model auto")][0]["token_ids"] = [1, 2, 4]  # parted from plain at a near-tie
+    row = bench.prompt_row("code-rename", runs)
+    assert row["plain_exact_over_fast"] == 0.8
+    assert row["fast"]["best_mode"] == "lookup auto" and row["fast"]["best_speedup"] == 1.5
+    assert row["best_exact_over_best_fast"] == 20.0 / 30.0
+    assert (row["fast"]["agree"], row["exact"]["agree"]) == (3, 4)
+    table = bench.markdown_table([row])
+    assert "| code-rename | 20.0 | 16.0 | 0.80 | 1.50 (lookup auto) | 1.25 (lookup auto) |" in table

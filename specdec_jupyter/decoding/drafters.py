@@ -17,7 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..engines.base import Engine
+from ..engines.base import Engine, common_prefix_length
 from ..errors import SpecDecError
 from ..settings import DraftMode
 from .copying import EditAwareCopier
@@ -78,14 +78,6 @@ class Drafter(Protocol):
         ...
 
 
-def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
-
-
 def rewind(engine: Engine, context: Sequence[int]) -> list[int]:
     """Cut the engine's cache back to what it shares with `context`, short of the last
     token (logits are not kept, so that one is read again); return the tokens still to read."""
@@ -102,10 +94,7 @@ class ModelDrafter:
         self.name = engine.name
 
     def prepare(self, context: Sequence[int]) -> None:
-        keep = common_prefix_length(self.engine.tokens, context)
-        self.engine.rollback(keep)
-        if keep < len(context):
-            self.engine.evaluate(context[keep:], n_logits=1)
+        self.engine.read_prompt(context)
 
     def options(self, context: Sequence[int], max_draft: int) -> list[DraftOption]:
         return [DraftOption(self.name, partial(self.propose, context))]

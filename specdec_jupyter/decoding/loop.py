@@ -24,7 +24,7 @@ from .cost_memory import CostMemory
 from .drafters import Drafter
 from .emission import Emitter
 from .events import GenerationStats, TokenEvent
-from .policy import make_policy
+from .policy import make_policy, nominal
 from .round import RoundOutcome, prefill, run_round
 from .sampling import KeyedNoise, Randomness, SamplingSettings
 
@@ -37,21 +37,24 @@ def speculative_decode(
     should_stop: Callable[[], bool] | None = None,
     rng: Randomness | None = None,
     memory: CostMemory | None = None,
+    timed: bool = True,
 ) -> Generator[TokenEvent, None, GenerationStats]:
     """Yield token events as they are verified; return the run's stats.
 
-       `settings` come checked (`RunSettings`); the loop reads max_tokens, stop, seed,
-       draft_tokens ("auto": measure and pick k in 0..policy.MAX_DRAFT each round for the most
-       tokens per second; a number: that k) and the sampling settings, derived once.
+    `settings` come checked (`RunSettings`); the loop reads max_tokens, stop, seed,
+    draft_tokens ("auto": measure and pick k in 0..policy.MAX_DRAFT each round for the most
+    tokens per second; a number: that k) and the sampling settings, derived once.
 
-       `should_stop` is polled
-    between rounds; when it says so the run ends with
-       stop reason "userStopped" and everything emitted so far stands. The randomness is
-       keyed noise from `settings.seed` (the same text whatever k the policy picks; see
-       `KeyedNoise`), fresh entropy without a seed, or `rng` when given: a generator drawn
-       in sequence, as the teaching walkthrough's rejection sampling draws. With a `memory`,
-       `draft_tokens="auto"` starts from the costs and acceptance it remembers, and leaves it
-       what this run measured (see cost_memory.py).
+    `should_stop` is polled between rounds; when it says so the run ends with stop reason
+    "userStopped" and everything emitted so far stands. The randomness is keyed noise from
+    `settings.seed` (the same text whatever k the policy picks; see `KeyedNoise`), fresh
+    entropy without a seed, or `rng` when given: a generator drawn in sequence, as the
+    teaching walkthrough's rejection sampling draws. With a `memory`, `draft_tokens="auto"`
+    starts from the costs and acceptance it remembers, and leaves it what this run measured
+    (see cost_memory.py). With `timed=False` the policy sees each round's nominal seconds
+    rather than measured ones (and no memory), so that the draft lengths it picks, and with
+    them the text of a model that is not exact, depend on the prompt, the settings and the
+    seed alone.
     """
     prompt = list(prompt)
     if not prompt:
@@ -59,6 +62,7 @@ def speculative_decode(
     sampling = SamplingSettings.of(settings)
     if rng is None:
         rng = np.random.default_rng() if settings.seed is None else KeyedNoise(settings.seed)
+    memory = memory if timed else None
     start = memory.start() if memory is not None else None
     policy = make_policy(settings.draft_tokens, start)
     out = Emitter(main, settings.max_tokens, settings.stop)
@@ -86,7 +90,7 @@ def speculative_decode(
         options = drafter.options(context, limit) if drafter and limit > 0 else []
         option, k = policy.choose(options, limit)
         outcome = run_round(main, context[-1:], option, k, sampling, rng)
-        policy.record(outcome)
+        policy.record(outcome if timed else nominal(outcome))
         _record_round(stats, outcome)
         context += outcome.tokens
         for token in outcome.emitted:

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..engines.base import Engine
 from ..errors import ContextOverflowError
-from .drafters import Draft, Drafter, DraftOption, rewind
+from .drafters import Draft, Drafter, DraftOption
 from .events import Kind, Source
 from .sampling import Randomness, SamplingSettings, choose_token, distribution, probability_of
 from .verify import Verification, verify_greedy, verify_sampling
@@ -76,7 +76,7 @@ def prefill(
     """Read the prompt (reusing what the cache shares with it) and take the first token;
     the drafter reads the prompt too, so its cost counts in the time to first token."""
     try:
-        logits = main.evaluate(rewind(main, prompt), n_logits=1)[0]
+        logits = main.read_prompt(prompt)
     except ContextOverflowError:
         raise ContextOverflowError(
             f"the prompt is {len(prompt)} tokens but {main.name}'s context holds {main.n_ctx}; "

@@ -1,7 +1,8 @@
 """The protocol every engine implements.
 
 An engine owns one model and one KV cache holding `tokens`. The decoding loop
-only appends (`evaluate`) and truncates (`rollback`); it never sees a backend type.
+reads a prompt (`read_prompt`), appends (`evaluate`) and truncates (`rollback`);
+it never sees a backend type.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class Engine(Protocol):
     name: str
     n_vocab: int
     n_ctx: int
+    exact: bool  # a position's logits are the same however many tokens its call holds
 
     @property
     def backend(self) -> str:
@@ -46,6 +48,11 @@ class Engine(Protocol):
 
     def is_end_of_generation(self, token: int) -> bool: ...
 
+    def read_prompt(self, prompt: Sequence[int]) -> np.ndarray:
+        """Make the cache hold `prompt`, keeping what it already holds where reading it
+        afresh would give the same keys and values; the logits after its last token."""
+        ...
+
     def evaluate(self, tokens: Sequence[int], n_logits: int) -> np.ndarray:
         """Append `tokens` to the cache; return logits for the last `n_logits` of them.
 
@@ -60,6 +67,23 @@ class Engine(Protocol):
     def vocabulary(self) -> VocabularyFacts: ...
 
     def close(self) -> None: ...
+
+
+def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def read_reusing_prefix(engine: Engine, prompt: Sequence[int]) -> np.ndarray:
+    """`read_prompt` for an engine whose keys and values do not depend on how a prompt is
+    split into calls: keep the whole cached prefix, short of the last token (its logits are
+    not kept, so it is read again)."""
+    keep = min(common_prefix_length(engine.tokens, prompt), len(prompt) - 1)
+    engine.rollback(keep)
+    return engine.evaluate(prompt[keep:], n_logits=1)[0]
 
 
 def require_room(name: str, cached: int, new: int, n_ctx: int) -> None:

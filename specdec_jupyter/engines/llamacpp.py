@@ -6,6 +6,16 @@ tokens). Here a batch asks for logits only on the rows the caller verifies,
 those rows are copied out at once, and rollback is one memory sequence-removal
 call. The model is loaded by models/gguf/llama_load.py, which also keeps llama.cpp's log
 (where each layer went, why a load failed).
+
+Exact mode makes a position's logits independent of how many tokens its call holds, so
+speculative decoding gives plain decoding's tokens bit for bit. Measured on this CPU, three of
+llama.cpp's paths change kernels with a call's size: repacked weights (a 4-row kernel beside the
+1-row one), flash attention over an F16 cache (one token splits the cache across threads from
+512 cells on; 64 tokens take a tiled kernel), and the tiled K-quant kernel from 8 tokens on. Exact
+mode loads without repacking, keeps keys and values in BF16 (flash attention then always takes
+its one-row kernel), reads calls in pieces of at most 7 tokens, and reads prompts in fixed chunks
+(engines/prompt_chunks.py). It costs about 10% on a one-token call and 40% on a 4-token one
+(README, "Exact mode").
 """
 
 from __future__ import annotations
@@ -19,21 +29,29 @@ import llama_cpp
 import numpy as np
 
 from ..errors import ModelFileError, ModelLoadError, SpecDecError
+from ..models.gguf.invariance import call_size_dependent
 from ..models.gguf.llama_load import load_model, vocabulary_facts
 from ..models.metadata import fingerprint
 from ..models.vocabulary import VocabularyFacts
-from .base import ChatMessage, require_room
+from .base import ChatMessage, common_prefix_length, read_reusing_prefix, require_room
 from .chat_template import render_chat
+from .ggml_devices import has_gpu
+from .prompt_chunks import PromptChunks
+
+EXACT_PIECE = 7  # tokens per call in exact mode: from 8 on, K-quants take the tiled kernel
+PROMPT_GRID = 128  # exact mode's prompt chunks: near one call's speed, little to read again
+FLASH_ATTENTION_ON = 1  # llama_flash_attn_type
+GGML_TYPE_BF16 = 30
 
 
 def gpu_offload_supported() -> bool:
     """Whether this llama-cpp-python build can put layers on a GPU (CUDA, Metal, Vulkan…)."""
-    return bool(llama_cpp.llama_supports_gpu_offload())
+    return has_gpu()
 
 
 class LlamaCppEngine:
     """One GGUF model with one context (sequence 0); `gpu_layers` of its layers on the GPU
-    (-1: all), the rest on the CPU with `n_threads` threads."""
+    (-1: all), the rest on the CPU with `n_threads` threads; `exact`: see the module's doc."""
 
     def __init__(
         self,
@@ -43,13 +61,14 @@ class LlamaCppEngine:
         n_batch: int = 512,
         n_threads: int | None = None,
         gpu_layers: int = 0,
+        exact: bool = False,
         verbose: bool = False,
     ):
         self.path = Path(path)
         self.name = self.path.stem
         self._fingerprint = fingerprint(self.path)
         model, self.layer_devices = load_model(  # layer -> device, as llama.cpp placed it
-            self.path, vocab_only=False, verbose=verbose, gpu_layers=gpu_layers
+            self.path, vocab_only=False, verbose=verbose, gpu_layers=gpu_layers, repack=not exact
         )
         self._model = model
         self._vocab = llama_cpp.llama_model_get_vocab(model)
@@ -63,6 +82,9 @@ class LlamaCppEngine:
         context_params.n_seq_max = 1
         context_params.n_threads = threads
         context_params.n_threads_batch = threads
+        if exact:
+            context_params.flash_attn_type = FLASH_ATTENTION_ON
+            context_params.type_k = context_params.type_v = GGML_TYPE_BF16
         context = llama_cpp.llama_init_from_model(model, context_params)
         if not context:
             llama_cpp.llama_model_free(model)
@@ -78,22 +100,43 @@ class LlamaCppEngine:
         self.n_batch = min(llama_cpp.llama_n_batch(context), llama_cpp.llama_n_ubatch(context))
         self._batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
         self._tokens: list[int] = []
+        self.exact_requested = exact
+        self._not_exact_because = self._inexact_reason() if exact else ""
+        self.exact = exact and not self._not_exact_because
+        self._piece_size = EXACT_PIECE if exact else self.n_batch
+        self._prompt_chunks = PromptChunks(min(PROMPT_GRID, self.n_batch)) if exact else None
         self._piece = ctypes.create_string_buffer(256)
         self._chat_template = self._metadata("tokenizer.chat_template")
         self._vocabulary: VocabularyFacts | None = None
 
+    def _inexact_reason(self) -> str:
+        """Why exact mode cannot make this model's logits independent of a call's size."""
+        if any(device != "CPU" for device in self.layer_devices.values()):
+            return "GPU kernels were not measured for it"
+        floats = call_size_dependent(self.path)
+        if floats:
+            return f"{len(floats)} float matrices ({floats[0]}, ...) have no such kernel"
+        return ""
+
     @property
     def backend(self) -> str:
-        """Where it runs, as the stats report it: the CPU, or how many layers the GPU holds."""
+        """Where it runs, as the stats report it: the CPU, or how many layers the GPU holds,
+        and whether its logits are exact (see the module's doc)."""
         threads = llama_cpp.llama_n_threads(self._ctx)
         devices = sorted({d for d in self.layer_devices.values() if d != "CPU"})
         if not devices:
-            return f"llama.cpp on the CPU, {threads} threads"
-        offloaded = sum(d != "CPU" for d in self.layer_devices.values())
-        return (
-            f"llama.cpp, {offloaded}/{len(self.layer_devices)} layers on {', '.join(devices)}, "
-            f"{threads} CPU threads"
-        )
+            place = f"llama.cpp on the CPU, {threads} threads"
+        else:
+            offloaded = sum(d != "CPU" for d in self.layer_devices.values())
+            place = (
+                f"llama.cpp, {offloaded}/{len(self.layer_devices)} layers on "
+                f"{', '.join(devices)}, {threads} CPU threads"
+            )
+        if self.exact:
+            return f"{place}; exact"
+        if self.exact_requested:
+            return f"{place}; not exact: {self._not_exact_because}"
+        return f"{place}; fast (logits vary with a call's size)"
 
     # -- text ---------------------------------------------------------------
 
@@ -148,14 +191,32 @@ class LlamaCppEngine:
 
     # -- evaluation -----------------------------------------------------------
 
+    def read_prompt(self, prompt: Sequence[int]) -> np.ndarray:
+        """Outside exact mode, the whole cached prefix is kept. In exact mode all but the last
+        token are read in the prompt's chunks (prompt_chunks.py), keeping the cached ones that
+        match; the last token is read on its own, as every token after it is."""
+        chunks = self._prompt_chunks
+        if chunks is None:
+            return read_reusing_prefix(self, prompt)
+        prompt = list(prompt)
+        end = len(prompt) - 1
+        keep = chunks.reusable(common_prefix_length(self._tokens, prompt), end)
+        self.rollback(keep)
+        require_room(self.name, keep, len(prompt) - keep, self.n_ctx)
+        for start, stop in chunks.plan(end):
+            if start >= keep:
+                self._decode(prompt[start:stop], [False] * (stop - start))
+                chunks.record((start, stop))
+        return self.evaluate(prompt[end:], n_logits=1)[0]
+
     def evaluate(self, tokens: Sequence[int], n_logits: int) -> np.ndarray:
         tokens = list(tokens)
         self._require_unchanged()
         require_room(self.name, len(self._tokens), len(tokens), self.n_ctx)
         first_logit = len(tokens) - n_logits
         rows = np.empty((n_logits, self.n_vocab), dtype=np.float32)
-        for start in range(0, len(tokens), self.n_batch):
-            chunk = tokens[start : start + self.n_batch]
+        for start in range(0, len(tokens), self._piece_size):
+            chunk = tokens[start : start + self._piece_size]
             wanted = [start + i >= first_logit for i in range(len(chunk))]
             self._decode(chunk, wanted)
             for i, want in enumerate(wanted):
@@ -196,6 +257,8 @@ class LlamaCppEngine:
     def rollback(self, n_keep: int) -> None:
         llama_cpp.llama_memory_seq_rm(self._memory, 0, n_keep, -1)
         del self._tokens[n_keep:]
+        if self._prompt_chunks is not None:
+            self._prompt_chunks.cut(n_keep)
 
     # -- facts ----------------------------------------------------------------
 
@@ -229,4 +292,4 @@ class LlamaCppEngine:
         self.close()
 
     def __repr__(self) -> str:
-        return f"LlamaCppEngine({str(self.path)!r}, n_ctx={self.n_ctx})"
+        return f"LlamaCppEngine({str(self.path)!r}, n_ctx={self.n_ctx}, exact={self.exact})"

@@ -78,7 +78,7 @@ class EngineKind(ABC):
 
     name: str
     formats: tuple[str, ...] = ()  # formats on disk it runs ("gguf", "mlx"); () for built-ins
-    options: tuple[str, ...] = ("n_ctx",)  # the LoadOptions fields it honours
+    options: tuple[str, ...] = ("n_ctx", "exact")  # the LoadOptions fields it honours
     modules: tuple[str, ...] = ()  # what must import for it to run
     install_hint: str = ""
     default_pair: tuple[str, str] = (DEFAULT_MAIN, DEFAULT_DRAFT)  # what a chat opens with
@@ -147,7 +147,7 @@ class EngineKind(ABC):
 class LlamaCppKind(EngineKind):
     name = "llama.cpp"
     formats = ("gguf",)
-    options = ("n_ctx", "n_threads", "gpu_layers")
+    options = ("n_ctx", "n_threads", "gpu_layers", "exact")
     modules = ("llama_cpp",)
     install_hint = "pip install llama-cpp-python"
 
@@ -165,6 +165,7 @@ class LlamaCppKind(EngineKind):
             n_ctx=options.n_ctx,
             n_threads=options.n_threads,
             gpu_layers=layers,
+            exact=bool(options.exact),
             verbose=options.verbose,
         )
 

@@ -1,7 +1,8 @@
-"""An engine seen through: everything passes to the engine inside, and each `evaluate` call is
-shown to `before` and `after`, which a subclass fills in. The one way to watch or hold an
-engine's calls: the teaching trace keeps the logits its drafter read, the benchmark times
-every call, tests record the rows that predicted each position or hold a run at a step."""
+"""An engine seen through: everything passes to the engine inside, and each `evaluate` call
+and prompt read is shown to `before` and `after`, which a subclass fills in. The one way to
+watch or hold an engine's calls: the teaching trace keeps the logits its drafter read, the
+benchmark times every call, tests record the rows that predicted each position or hold a run
+at a step."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from .base import Engine
 @dataclass(frozen=True)
 class Call:
     """One `evaluate` call: its tokens, the rows asked for and returned, how many tokens the
-    cache held before it, and when it started and ended (`perf_counter` seconds)."""
+    cache held before it, and when it started and ended (`perf_counter` seconds). A prompt
+    read is a call on the whole prompt from an empty cache, whatever the engine kept."""
 
     tokens: Sequence[int]
     n_logits: int
@@ -45,6 +47,13 @@ class EngineTap:
     @property
     def tokens(self) -> list[int]:
         return self.inner.tokens
+
+    def read_prompt(self, prompt: Sequence[int]) -> np.ndarray:
+        self.before(prompt, 1)
+        started = perf_counter()
+        row = self.inner.read_prompt(prompt)
+        self.after(Call(prompt, 1, 0, row[None], started, perf_counter()))
+        return row
 
     def evaluate(self, tokens: Sequence[int], n_logits: int) -> np.ndarray:
         self.before(tokens, n_logits)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..models.vocabulary import VocabularyFacts
-from .base import ChatMessage, require_room
+from .base import ChatMessage, read_reusing_prefix, require_room
 
 SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<unk>")
 BOS, EOS, UNK = 1, 2, 3
@@ -70,6 +70,7 @@ class ToyEngine:
     """One n-gram model with the engine protocol's cache semantics (a token list)."""
 
     backend = "toy (numpy, CPU)"
+    exact = True  # each row is computed on its own, whatever the call holds
 
     def __init__(self, name: str, model: NGramModel, words: tuple[str, ...], n_ctx: int = 1024):
         self.name = name
@@ -99,6 +100,9 @@ class ToyEngine:
 
     def is_end_of_generation(self, token: int) -> bool:
         return token == EOS
+
+    def read_prompt(self, prompt: Sequence[int]) -> np.ndarray:
+        return read_reusing_prefix(self, prompt)
 
     def evaluate(self, tokens: Sequence[int], n_logits: int) -> np.ndarray:
         require_room(self.name, len(self._tokens), len(tokens), self.n_ctx)

@@ -259,7 +259,7 @@ class EngineManager:
     ) -> Runnable:
         """The run `start` starts, not started yet: the pair is resolved and, unless `wait`,
         held from other runs now."""
-        slots = self._slots(pair)
+        slots = self._slots(pair, seeded=settings.seed is not None)
         locks = self._locks(slots)
         if not wait:
             self._hold(locks, slots)
@@ -302,12 +302,13 @@ class EngineManager:
             for lock in locks:
                 lock.release()
 
-    def _slots(self, pair: Pair | ModelReference) -> Slots:
-        """The pair's models with the options each opens with; a draft that is the main model
-        or cannot draft for it is refused."""
+    def _slots(self, pair: Pair | ModelReference, seeded: bool = False) -> Slots:
+        """The pair's models with the options each opens with (exactness left open settled
+        by whether the run is `seeded`); a draft that is the main model or cannot draft for
+        it is refused."""
         if not isinstance(pair, Pair):
             pair = Pair(pair)
-        options = pair.options or self.options
+        options = (pair.options or self.options).settled(seeded)
         main_model = self.model(pair.main, pair.engine)
         draft = self.defaults.get(main_model.key) if pair.draft is DEFAULT else pair.draft
         main_slot = (main_model, options.for_main())

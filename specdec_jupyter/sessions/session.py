@@ -134,15 +134,29 @@ class Session:
             prompt, system=settings.system, raw=settings.raw, continue_=continue_
         )
         mode = settings.draft_mode or self.draft_mode
-        drafter = make_drafter(mode, self.draft, self.history) if settings.use_draft else None
+        # A seed promises the same text every time. An exact model gives it whatever k is
+        # drafted; on one that is not, the text depends on the calls made, so they must
+        # depend on the prompt, settings and seed alone: no timings, no earlier generations
+        # to copy from, and the prompt read afresh.
+        clocked = settings.seed is None or self.main.exact
+        history = self.history if clocked else None
+        drafter = make_drafter(mode, self.draft, history) if settings.use_draft else None
         if not self._running.acquire(blocking=False):
             raise SpecDecError(
                 "a generation is already running on this session; stop it or wait for it"
             )
         emitted: list[int] = []
         try:
+            if not clocked:
+                self.reset()
             generation = speculative_decode(
-                self.main, drafter, tokens, settings, should_stop, memory=self.memory
+                self.main,
+                drafter,
+                tokens,
+                settings,
+                should_stop,
+                memory=self.memory,
+                timed=clocked,
             )
             while True:
                 try:
@@ -211,10 +225,13 @@ def load(
     is checked before its weights load: an incompatible draft raises IncompatibleDraftError
     with the reasons. `draft="prompt-lookup"` drafts from the prompt and loads no second
     model; `draft_mode` sets the session's default (see `Session`). The load options are
-    `options` with `option_overrides` (n_ctx=, n_threads=, gpu_layers=, draft_gpu_layers=:
-    `LoadOptions`'s fields); `gpu_layers` and `draft_gpu_layers` are the layers llama.cpp
-    offloads to a GPU (llama-server's `-ngl` and `-ngld`; None: all when the build has a GPU
-    backend, 0: none, -1: all).
+    `options` with `option_overrides` (n_ctx=, n_threads=, gpu_layers=, draft_gpu_layers=,
+    exact=: `LoadOptions`'s fields); `gpu_layers` and `draft_gpu_layers` are the layers
+    llama.cpp offloads to a GPU (llama-server's `-ngl` and `-ngld`; None: all when the build
+    has a GPU backend, 0: none, -1: all). `exact=True` loads both models with kernels whose
+    logits do not depend on a call's size: every draft mode and k then gives plain decoding's
+    tokens bit for bit (the stats' `backend` says whether a model could be made exact); it is
+    slower on a CPU (README, "Exact mode"). Left at None, a session loads fast.
     """
     if draft == PromptLookupDrafter.name:
         draft, draft_mode = None, draft_mode or "lookup"

@@ -25,7 +25,7 @@ def _tokens(session, **options) -> list[int]:
     return session.generate(PROMPT, **{**SEEDED, **options}).token_ids
 
 
-@pytest.mark.parametrize("session_name", ["toy", "tiny_session"])
+@pytest.mark.parametrize("session_name", ["toy", "tiny_exact_session"])
 def test_any_k_gives_the_text_plain_sampling_gives(session_name, request):
     session = request.getfixturevalue(session_name)
     plain = _tokens(session, use_draft=False)
@@ -42,17 +42,32 @@ def _fake_clock(costs: tuple[float, ...]):
     return lambda: next(now)
 
 
-@pytest.mark.parametrize("session_name", ["toy", "tiny_session"])
-def test_auto_reproduces_whatever_the_timings(session_name, request, monkeypatch):
-    session = request.getfixturevalue(session_name)
+def _runs_under_clocks(session, monkeypatch) -> tuple[set[str], set[tuple[int, ...]]]:
+    """The texts and draft lengths of one seeded run under each of three clocks."""
     texts, lengths = set(), set()
     for costs in [(0.0, 0.0001, 0.05), (0.0, 0.05, 0.001), (0.0, 0.002, 0.01)]:
         monkeypatch.setattr(round_module, "perf_counter", _fake_clock(costs))
         result = session.generate(PROMPT, **SEEDED)
         texts.add(result.text)
         lengths.add(tuple(result.stats.draft_lengths))
+    return texts, lengths
+
+
+@pytest.mark.parametrize("session_name", ["toy", "tiny_exact_session"])
+def test_auto_reproduces_whatever_the_timings(session_name, request, monkeypatch):
+    session = request.getfixturevalue(session_name)
+    assert session.main.exact
+    texts, lengths = _runs_under_clocks(session, monkeypatch)
     assert len(lengths) > 1, "the timings led the policy to other draft lengths"
     assert len(texts) == 1, "yet the text is the same"
+
+
+def test_on_a_model_that_is_not_exact_a_seed_takes_the_clock_out(tiny_session, monkeypatch):
+    """F32 matrices change their logits with a call's size: there the draft lengths, and so
+    the text, must not follow the timings."""
+    assert not tiny_session.main.exact
+    texts, lengths = _runs_under_clocks(tiny_session, monkeypatch)
+    assert len(lengths) == 1 and len(texts) == 1
 
 
 def test_keyed_noise_draws_from_the_distribution():

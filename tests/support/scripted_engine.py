@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from specdec_jupyter.engines.base import ChatMessage, require_room
+from specdec_jupyter.engines.base import ChatMessage, read_reusing_prefix, require_room
 from specdec_jupyter.models.vocabulary import VocabularyFacts
 
 GOOSE = "🪿"
@@ -24,6 +24,7 @@ GEESE = {GOOSE_HEAD: GOOSE_TAIL, GOOSE_TAIL: GOOSE_HEAD}
 class ScriptedEngine:
     n_vocab = END + 1
     backend = "scripted (numpy, CPU)"
+    exact = True
 
     def __init__(self, script: Mapping[int, int] = GEESE, n_ctx: int = 256, name: str = "script"):
         self.name = name
@@ -49,6 +50,9 @@ class ScriptedEngine:
 
     def is_end_of_generation(self, token: int) -> bool:
         return token == END
+
+    def read_prompt(self, prompt: Sequence[int]) -> np.ndarray:
+        return read_reusing_prefix(self, prompt)
 
     def evaluate(self, tokens: Sequence[int], n_logits: int) -> np.ndarray:
         require_room(self.name, len(self._tokens), len(tokens), self.n_ctx)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import gguf
+import gguf.quants
 import numpy as np
 
 N_LAYER, N_EMBD, N_HEAD, N_HEAD_KV, N_FF, N_CTX_TRAIN = 2, 64, 4, 2, 128, 512
@@ -29,6 +30,16 @@ EOS_GAIN = 5.5  # <|im_end|> logit after ".", in logit std units (max of 384 nor
 # One thread: for a model this small, thread sync dominates; on a busy 2-core box a 2-thread
 # batch eval took ~450 ms instead of <1 ms.
 LOAD_KWARGS: dict[str, Any] = {"n_ctx": 256, "n_threads": 1, "n_threads_batch": 1, "verbose": False}
+FILE_TYPES = {  # general.file_type of a model whose matrices are all of one type
+    "F32": gguf.LlamaFileType.ALL_F32,
+    "F16": gguf.LlamaFileType.MOSTLY_F16,
+    "BF16": gguf.LlamaFileType.MOSTLY_BF16,
+    "Q8_0": gguf.LlamaFileType.MOSTLY_Q8_0,
+    "Q4_0": gguf.LlamaFileType.MOSTLY_Q4_0,
+    "Q4_1": gguf.LlamaFileType.MOSTLY_Q4_1,
+    "Q5_0": gguf.LlamaFileType.MOSTLY_Q5_0,
+    "Q5_1": gguf.LlamaFileType.MOSTLY_Q5_1,
+}
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
     "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
@@ -175,10 +186,13 @@ def write_tiny_gguf(
     base_seed: int | None = None,
     vocab: str = "bpe",
     arch: str = "llama",
+    weight_type: str = "F32",
 ) -> Path:
-    """Write a tiny F32 model (2 layers, n_embd 64, 4 heads, 2 KV heads) and return its path.
+    """Write a tiny model (2 layers, n_embd 64, 4 heads, 2 KV heads) and return its path.
 
-    ``arch`` is "llama" or "qwen2" (the same weights plus Q/K/V biases).
+    ``arch`` is "llama" or "qwen2" (the same weights plus Q/K/V biases). ``weight_type`` is
+    how its matrices are stored: "F32", or any type the gguf package quantizes to ("F16",
+    "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"); norms and biases stay F32.
 
     With ``perturb > 0`` the weights are those of ``base_seed`` (default: ``seed``) plus Gaussian
     noise of std ``perturb * std(tensor)`` drawn from ``seed``: a draft that mostly agrees with
@@ -200,7 +214,7 @@ def write_tiny_gguf(
     path.parent.mkdir(parents=True, exist_ok=True)
     w = gguf.GGUFWriter(path, arch)
     w.add_name(f"tiny-{vocab}-s{seed}" + (f"-p{perturb:g}-b{base_seed}" if perturb > 0 else ""))
-    w.add_file_type(int(gguf.LlamaFileType.ALL_F32))
+    w.add_file_type(int(FILE_TYPES[weight_type]))
     w.add_vocab_size(n_vocab)
     w.add_context_length(N_CTX_TRAIN)
     w.add_embedding_length(N_EMBD)
@@ -221,8 +235,13 @@ def write_tiny_gguf(
     w.add_pad_token_id(bos_id)
     w.add_add_bos_token(False)
     w.add_chat_template(CHAT_TEMPLATE)
+    stored = gguf.GGMLQuantizationType[weight_type]
     for name, tensor in weights.items():
-        w.add_tensor(name, np.ascontiguousarray(tensor, dtype=np.float32))
+        values = np.ascontiguousarray(tensor, dtype=np.float32)
+        if values.ndim == 2 and stored != gguf.GGMLQuantizationType.F32:
+            w.add_tensor(name, gguf.quants.quantize(values, stored), raw_dtype=stored)
+        else:
+            w.add_tensor(name, values)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
@@ -230,9 +249,13 @@ def write_tiny_gguf(
     return path
 
 
-def make_tiny_pair(folder: str | Path, perturb: float = 0.08) -> tuple[Path, Path]:
+def make_tiny_pair(
+    folder: str | Path, perturb: float = 0.08, weight_type: str = "F32"
+) -> tuple[Path, Path]:
     """Write (main, draft): the draft is the main model (seed 0) perturbed with noise (seed 1)."""
     folder = Path(folder)
-    main = write_tiny_gguf(folder / "tiny-main.gguf", seed=0)
-    draft = write_tiny_gguf(folder / "tiny-draft.gguf", seed=1, perturb=perturb, base_seed=0)
+    main = write_tiny_gguf(folder / "tiny-main.gguf", seed=0, weight_type=weight_type)
+    draft = write_tiny_gguf(
+        folder / "tiny-draft.gguf", seed=1, perturb=perturb, base_seed=0, weight_type=weight_type
+    )
     return main, draft

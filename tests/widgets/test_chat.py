@@ -158,6 +158,7 @@ def test_toy_state_for_the_front_end(toy):
         "n_threads": None,
         "gpu_layers": None,
         "draft_gpu_layers": None,
+        "exact": None,
     }
     assert [field["key"] for field in toy.setting_fields] == list(toy.settings)
     assert toy.messages == [] and toy.status["state"] == "idle"

@@ -140,7 +140,7 @@ def test_a_pair_through_the_manager(tiny_paths, tmp_path, monkeypatch):
     assert (widget.main_model, widget.draft_model) == ("tiny-main.gguf", "tiny-draft.gguf")
     widget.finish_round()
     assert widget.trace["proposals"] and len(widget.tokens) > 1
-    with manager.hold(Pair(main, draft)):
+    with manager.hold(Pair(main, draft, options=manager.options.settled(True))):
         with pytest.raises(EngineBusyError, match="is generating"):
             widget.step()
         click(widget, "step")

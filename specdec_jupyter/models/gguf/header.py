@@ -32,6 +32,7 @@ _ARRAY_HEADER_BYTES = 12  # item type (uint32) + item count (uint64)
 class TensorInfo:
     name: str
     ggml_type: GGMLQuantizationType
+    n_dims: int  # 1 for norms and biases, 2 and up for the matrices calls multiply
     n_elements: int
     n_bytes: int
     offset: int  # from the start of the file
@@ -84,7 +85,7 @@ class GGUFHeader(GGUFReader):
 
     def _build_tensors(self, start_offs: int, fields: list[ReaderField]) -> None:
         for field in fields:
-            _name_length, name, _n_dims, dims, raw_type, offset = field.parts
+            _name_length, name, n_dims, dims, raw_type, offset = field.parts
             ggml_type = GGMLQuantizationType(int(raw_type[0]))
             block_size, type_size = GGML_QUANT_SIZES[ggml_type]
             n_elements = int(np.prod(dims, dtype=np.uint64))
@@ -92,6 +93,7 @@ class GGUFHeader(GGUFReader):
                 TensorInfo(
                     name=bytes(name).decode("utf-8", "replace"),
                     ggml_type=ggml_type,
+                    n_dims=int(n_dims[0]),
                     n_elements=n_elements,
                     n_bytes=n_elements * type_size // block_size,
                     offset=start_offs + int(offset[0]),

@@ -75,10 +75,17 @@ class _LoadProgress:
 
 
 def load_model(
-    path: Path, *, vocab_only: bool, verbose: bool = False, gpu_layers: int = 0
+    path: Path,
+    *,
+    vocab_only: bool,
+    verbose: bool = False,
+    gpu_layers: int = 0,
+    repack: bool = True,
 ) -> tuple[llama_cpp.llama_model_p, dict[int, str]]:
     """llama.cpp's model of the GGUF file `path` (its vocabulary alone if `vocab_only`), with
     `gpu_layers` layers on the GPU (-1: all), and the device llama.cpp put each layer on.
+    `repack` lets llama.cpp lay quantized weights out for its faster CPU kernels, whose
+    results change with how many tokens a call holds (exact mode turns it off).
     A whole model's load reports its progress to the block's listener (progress.py), which
     can cancel it by raising. The caller frees the model (`llama_cpp.llama_model_free`)."""
     global _verbose
@@ -89,6 +96,7 @@ def load_model(
     params = llama_cpp.llama_model_default_params()
     params.vocab_only = vocab_only
     params.n_gpu_layers = gpu_layers if gpu_layers >= 0 else MAX_LAYERS
+    params.use_extra_bufts = repack
     tracker = None if vocab_only else Tracker("loading", short_name(path), 1.0)
     progress = _LoadProgress(tracker) if tracker is not None and tracker.listener else None
     if progress is not None:

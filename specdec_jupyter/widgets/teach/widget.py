@@ -115,7 +115,9 @@ class TeachWidget(Widget):
             settings=DEFAULTS,
         )
         self._service = service
-        self._pair = Pair(main_key, draft_key)
+        # Exact unless the manager was told otherwise: what the learner sees verified is
+        # what plain decoding gives, whatever the draft proposes.
+        self._pair = Pair(main_key, draft_key, options=service.manager.options.settled(True))
         self._lock = threading.Lock()  # one action at a time on the walkthrough
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="specdec teach")
         self._wake = threading.Event()  # ends a Play wait early on Pause
