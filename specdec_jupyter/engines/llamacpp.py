@@ -198,6 +198,7 @@ class LlamaCppEngine:
         chunks = self._prompt_chunks
         if chunks is None:
             return read_reusing_prefix(self, prompt)
+        self._require_unchanged()
         prompt = list(prompt)
         end = len(prompt) - 1
         keep = chunks.reusable(common_prefix_length(self._tokens, prompt), end)
