@@ -11,6 +11,7 @@ import httpx
 import openai
 import pytest
 
+import specdec_jupyter as sd
 from specdec_jupyter.engines.registry import ResolvedModel
 from specdec_jupyter.engines.tap import EngineTap
 from specdec_jupyter.errors import ModelLoadError
@@ -323,6 +324,8 @@ def test_real_pair_through_the_openai_client(qwen_paths, private_folders):
             chunks = list(client.chat.completions.create(**settings, stream=True, extra_body=body))
             streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
             assert streamed == plain, k
+        remote = sd.connect(base, model="qwen2.5-coder-1.5b", draft="qwen2.5-coder-0.5b")
+        assert remote.generate(settings["messages"], max_tokens=24, draft_tokens=3).text == plain
 
 
 def test_a_continued_assistant_message_keeps_its_provenance(client):
