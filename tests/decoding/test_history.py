@@ -85,10 +85,11 @@ def test_the_vocabulary_key_changes_with_any_token_text():
 def test_a_session_remembers_what_it_wrote_and_drafts_from_it():
     session = Session(toy_engine("toy-trigram"), draft_mode="lookup")
     prompt = "the cat sat on the mat"
-    first = session.generate(prompt, raw=True, max_tokens=24, temperature=1.0, seed=7)
+    run = dict(raw=True, max_tokens=24, temperature=1.0, seed=7, draft_tokens=4)  # not the clock
+    first = session.generate(prompt, **run)
     history = session.history
     assert history.documents == 1 and history.tokens == 24
-    again = session.generate(prompt, raw=True, max_tokens=24, temperature=1.0, seed=7)
+    again = session.generate(prompt, **run)
     assert [e.token_id for e in again.events] == [e.token_id for e in first.events]
     assert again.stats.accepted_draft_tokens_count > first.stats.accepted_draft_tokens_count
     assert history.documents == 1, "the same reply again takes no more room"
