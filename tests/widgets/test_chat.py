@@ -411,7 +411,9 @@ def test_a_partial_settings_dict_keeps_the_other_defaults(toy):
 def test_a_setting_out_of_range_is_a_reply_in_words(toy):
     toy.settings = {**toy.settings, "max_tokens": 2.5}
     toy.ask("the cat")
-    assert "max_tokens must be an integer >= 1, got 2.5" in toy.wait(30)["error"]
+    assert (
+        "max_tokens must be an integer >= 1 (at most 2147483647), got 2.5" in toy.wait(30)["error"]
+    )
 
 
 def test_asking_without_a_main_model_says_so():
