@@ -40,11 +40,11 @@ def _integer(name: str, value: Any, minimum: int, rule: str, maximum: int = INT3
     is handed wraps)."""
     integral = isinstance(value, numbers.Integral) and not isinstance(value, bool)
     if not integral or not minimum <= value <= maximum:
-        raise SettingsError(f"{name} must be {rule}, got {_shown(value)}")
+        raise SettingsError(f"{name} must be {rule}, got {shown(value)}")
     return int(value)
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
     """A value as an error shows it: a huge number by its size, not its thousand digits."""
     if isinstance(value, numbers.Integral) and not isinstance(value, bool) and abs(value) > 10**40:
         return f"a number of {len(str(abs(value)))} digits"
@@ -55,7 +55,7 @@ def _shown(value: Any) -> str:
 def _number(name: str, value: Any, allowed: Callable[[float], bool], rule: str) -> float:
     real = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if not real or not math.isfinite(value) or not allowed(float(value)):
-        raise SettingsError(f"{name} must be {rule}, got {_shown(value)}")
+        raise SettingsError(f"{name} must be {rule}, got {shown(value)}")
     return float(value)
 
 
@@ -98,7 +98,7 @@ def check_draft_tokens(value: Any) -> int | Literal["auto"]:
 def check_draft_mode(value: Any) -> DraftMode | None:
     if value is not None and (not isinstance(value, str) or value not in DRAFT_MODES):
         raise SettingsError(
-            f"draft_mode must be one of {', '.join(DRAFT_MODES)}, got {_shown(value)}"
+            f"draft_mode must be one of {', '.join(DRAFT_MODES)}, got {shown(value)}"
         )
     return value
 
@@ -109,18 +109,18 @@ def check_stops(value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, str | list | tuple):
-        raise SettingsError(f"stop must be a string or a list of strings, got {_shown(value)}")
+        raise SettingsError(f"stop must be a string or a list of strings, got {shown(value)}")
     stops = (value,) if isinstance(value, str) else tuple(value)
     for stop in stops:
         if not isinstance(stop, str) or not stop:
-            raise SettingsError(f"each stop must be a non-empty string, got {_shown(stop)}")
+            raise SettingsError(f"each stop must be a non-empty string, got {shown(stop)}")
     return stops
 
 
 def _check_flag(name: str) -> Callable[[Any], bool]:
     def check(value: Any) -> bool:
         if not isinstance(value, bool):
-            raise SettingsError(f"{name} must be True or False, got {_shown(value)}")
+            raise SettingsError(f"{name} must be True or False, got {shown(value)}")
         return value
 
     return check
@@ -129,7 +129,7 @@ def _check_flag(name: str) -> Callable[[Any], bool]:
 def _check_text(name: str) -> Callable[[Any], str | None]:
     def check(value: Any) -> str | None:
         if value is not None and not isinstance(value, str):
-            raise SettingsError(f"{name} must be text or None, got {_shown(value)}")
+            raise SettingsError(f"{name} must be text or None, got {shown(value)}")
         return value or None
 
     return check
@@ -142,13 +142,15 @@ def check_n_ctx(value: Any) -> int:
 def check_threads(value: Any) -> int | None:
     if value is None:
         return None
-    return _integer("n_threads", value, 1, f"at least 1 and at most {MAX_THREADS} (or None)", MAX_THREADS)
+    return _integer(
+        "n_threads", value, 1, f"at least 1 and at most {MAX_THREADS} (or None)", MAX_THREADS
+    )
 
 
 def check_exact(value: Any) -> bool | None:
     if value is not None and not isinstance(value, bool):
         raise SettingsError(
-            f"exact must be True, False or None (the door decides), got {_shown(value)}"
+            f"exact must be True, False or None (the door decides), got {shown(value)}"
         )
     return value
 

@@ -12,13 +12,13 @@ import openai
 import pytest
 
 from specdec_jupyter.engines.registry import ResolvedModel
-from specdec_jupyter.engines.tap import EngineTap
 from specdec_jupyter.errors import ModelLoadError
 from specdec_jupyter.server.app import SpecDecServer
 from specdec_jupyter.server.serve import serving_in_background as running
 from specdec_jupyter.server.served import ServedModels
 from specdec_jupyter.sessions.manager import EngineManager, open_model
 from specdec_jupyter.settings import LoadOptions
+from tests.support.gated import GatedToy, RecordingManager
 from tests.support.tiny_models import make_tiny_pair, write_tiny_gguf
 
 TOY_PROMPT = "the cat sat on"
@@ -209,10 +209,11 @@ def test_bad_input_gets_its_status_and_message(url, path, body, status, words):
 
 
 def test_malformed_and_oversized_bodies(url):
-    reply = httpx.post(f"{url}/v1/chat/completions", content=b"{not json")
+    json_type = {"Content-Type": "application/json"}
+    reply = httpx.post(f"{url}/v1/chat/completions", content=b"{not json", headers=json_type)
     assert (reply.status_code, "JSON" in reply.json()["error"]["message"]) == (400, True)
     big = json.dumps(chat_body("toy-trigram", "cat " * 400_000)).encode()
-    reply = httpx.post(f"{url}/v1/chat/completions", content=big)
+    reply = httpx.post(f"{url}/v1/chat/completions", content=big, headers=json_type)
     assert reply.status_code == 413
     assert "body" in reply.json()["error"]["message"]
 
@@ -226,38 +227,6 @@ def test_api_key_is_required_when_set(private_folders):
         assert "API key" in wrong.json()["error"]["message"]
         keyed = openai.OpenAI(base_url=f"{base}/v1", api_key="sesame", max_retries=0)
         assert "toy-trigram" in {m.id for m in keyed.models.list()}
-
-
-class GatedToy(EngineTap):
-    """A toy engine whose evaluations after the second wait for `gate`: a run held at a
-    known step."""
-
-    def __init__(self, engine, gate: threading.Event):
-        super().__init__(engine)
-        self.gate, self.calls = gate, 0
-
-    def before(self, tokens, n_logits):
-        self.calls += 1
-        if self.calls > 2:
-            assert self.gate.wait(TIMEOUT), "the test never opened the gate"
-
-
-class RecordingManager(EngineManager):
-    """The manager, keeping each run it starts so a test can watch it end."""
-
-    def __init__(self, gate: threading.Event):
-        self.gate, self.runs, self.engines = gate, [], []
-        super().__init__(engine_factory=self._open)
-
-    def _open(self, model: ResolvedModel, options: LoadOptions):
-        engine = GatedToy(open_model(model, options), self.gate)
-        self.engines.append(engine)
-        return engine
-
-    def start(self, *args, **kwargs):
-        run = super().start(*args, **kwargs)
-        self.runs.append(run)
-        return run
 
 
 def test_disconnect_cancels_the_run_and_frees_the_model(private_folders):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _thread
+import os
 import shutil
 import signal
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from specdec_jupyter.engines.llamacpp import LlamaCppEngine
-from specdec_jupyter.engines.registry import ResolvedModel
+from specdec_jupyter.engines.registry import EngineNote, ResolvedModel
 from specdec_jupyter.engines.tap import EngineTap
 from specdec_jupyter.errors import (
     ContextOverflowError,
@@ -270,3 +271,37 @@ def test_the_default_draft_survives_a_restart(models, tmp_path):
     assert EngineManager().default_draft(models["main"]) == str(models["draft"])
     DefaultDrafts().set(str(models["main"]), None)
     assert EngineManager().default_draft(models["main"]) is None
+
+
+def test_a_deleted_default_draft_leaves_the_main_model_running_alone(models):
+    """Issue 23 W5: every run without an explicit draft failed "model file not found"."""
+    manager = manager_with(Factory())
+    manager.set_default_draft(models["main"], models["draft2"])
+    models["draft2"].unlink()
+    with pytest.warns(EngineNote, match="default draft of tiny-main.gguf cannot be used"):
+        result = manager.generate("hello", models["main"], raw=True, max_tokens=3)
+    assert result.stats.draft_model is None and result.text
+    manager.close()
+
+
+@pytest.mark.parametrize("how", ["touched", "renamed over"])
+def test_a_model_file_replaced_on_disk_is_loaded_again(models, tmp_path, how):
+    """Issue 23 C5: after `touch` or write-then-rename every run failed "load it again"
+    until a restart."""
+    factory = Factory()
+    manager = manager_with(factory)
+    main = tmp_path / "main.gguf"
+    shutil.copy(models["main"], main)
+    first = manager.generate("hello", Pair(main, None), raw=True, max_tokens=3)
+    if how == "touched":
+        os.utime(main, ns=(main.stat().st_atime_ns, main.stat().st_mtime_ns + 10**9))
+    else:
+        fresh = tmp_path / "main.gguf.new"
+        shutil.copy(models["main"], fresh)
+        os.utime(fresh, ns=(fresh.stat().st_atime_ns, main.stat().st_mtime_ns + 10**9))
+        fresh.replace(main)
+    again = manager.generate("hello", Pair(main, None), raw=True, max_tokens=3)
+    assert again.text == first.text
+    assert factory.loads == ["main.gguf", "main.gguf"]
+    assert len(manager.loaded()) == 1, "the engine of the old file was closed"
+    manager.close()

@@ -1,0 +1,50 @@
+"""Runs held at a known step: a toy engine whose calls after the second wait for a gate, and a
+manager that keeps each run it starts, so a test can act while a run is in flight and then
+watch it end (no sleeps, no polling)."""
+
+from __future__ import annotations
+
+import threading
+
+from specdec_jupyter.engines.registry import ResolvedModel
+from specdec_jupyter.engines.tap import EngineTap
+from specdec_jupyter.sessions.manager import EngineManager, open_model
+from specdec_jupyter.settings import LoadOptions
+
+TIMEOUT = 120.0
+
+
+class GatedToy(EngineTap):
+    """An engine whose evaluations after the second wait for `gate`; `reached` is set when
+    one is waiting there."""
+
+    def __init__(self, engine, gate: threading.Event, reached: threading.Event | None = None):
+        super().__init__(engine)
+        self.gate, self.calls = gate, 0
+        self.reached = reached or threading.Event()
+
+    def before(self, tokens, n_logits):
+        self.calls += 1
+        if self.calls > 2:
+            self.reached.set()
+            assert self.gate.wait(TIMEOUT), "the test never opened the gate"
+
+
+class RecordingManager(EngineManager):
+    """The manager, keeping each run it starts and each engine it opens (gated); `reached` is
+    set when a run waits at the gate."""
+
+    def __init__(self, gate: threading.Event, **kwargs):
+        self.gate, self.runs, self.engines = gate, [], []
+        self.reached = threading.Event()
+        super().__init__(engine_factory=self._open, **kwargs)
+
+    def _open(self, model: ResolvedModel, options: LoadOptions):
+        engine = GatedToy(open_model(model, options), self.gate, self.reached)
+        self.engines.append(engine)
+        return engine
+
+    def start(self, *args, **kwargs):
+        run = super().start(*args, **kwargs)
+        self.runs.append(run)
+        return run
