@@ -114,7 +114,41 @@ def check_stops(value: Any) -> tuple[str, ...]:
     for stop in stops:
         if not isinstance(stop, str) or not stop:
             raise SettingsError(f"each stop must be a non-empty string, got {shown(stop)}")
+        check_unicode("a stop string", stop)
     return stops
+
+
+def check_unicode(name: str, text: str) -> str:
+    """`text` if it can be encoded, else one line on where it is not text (a lone surrogate,
+    as Python keeps the bytes of invalid UTF-8 in a command line)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise SettingsError(
+            f"{name} is not valid text: character {exc.start} is {text[exc.start]!r} (a "
+            "stray byte of invalid UTF-8, or half a surrogate pair); send UTF-8 text"
+        ) from None
+    return text
+
+
+def check_prompt(prompt: Any) -> None:
+    """A prompt is text, or a list of {"role": text, "content": text} messages; all of it
+    valid Unicode."""
+    if isinstance(prompt, str):
+        check_unicode("the prompt", prompt)
+        return
+    if not isinstance(prompt, list | tuple):
+        raise SettingsError(f"a prompt is text or a list of messages, got {type(prompt).__name__}")
+    for i, message in enumerate(prompt):
+        if not (
+            isinstance(message, dict)
+            and isinstance(message.get("role"), str)
+            and isinstance(message.get("content"), str)
+        ):
+            raise SettingsError(
+                f'message {i} must be {{"role": text, "content": text}}, got {shown(message)}'
+            )
+        check_unicode(f"message {i}'s content", message["content"])
 
 
 def _check_flag(name: str) -> Callable[[Any], bool]:
@@ -130,7 +164,7 @@ def _check_text(name: str) -> Callable[[Any], str | None]:
     def check(value: Any) -> str | None:
         if value is not None and not isinstance(value, str):
             raise SettingsError(f"{name} must be text or None, got {shown(value)}")
-        return value or None
+        return check_unicode(name, value) if value else None
 
     return check
 

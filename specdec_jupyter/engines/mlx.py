@@ -22,7 +22,6 @@ from pathlib import Path
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
-from jinja2 import TemplateError
 from mlx_lm import load as mlx_lm_load
 from mlx_lm.models.cache import can_trim_prompt_cache, make_prompt_cache, trim_prompt_cache
 from mlx_lm.tokenizer_utils import TokenizerWrapper
@@ -33,7 +32,7 @@ from ..errors import ModelFileError, ModelLoadError, SpecDecError
 from ..models.mlx.metadata import VOCAB_TYPES
 from ..models.vocabulary import VocabularyFacts
 from .base import ChatMessage, read_reusing_prefix, require_room
-from .chat_template import ChatTemplateError
+from .chat_template import render_chat, tokens_of_chat
 
 PREFILL_STEP = 512  # tokens per prefill call, as mlx-lm's speculative generation uses
 
@@ -83,20 +82,23 @@ class MlxEngine:
         return self.tokenizer.encode(text, split_special_tokens=not special)
 
     def chat_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
-        if not self.tokenizer.has_chat_template:
-            raise ChatTemplateError(
-                f"{self.name} has no chat template in its tokenizer files; pass the prompt "
-                "as plain text (raw=True) instead of chat messages"
-            )
-        try:
-            text = self.tokenizer.apply_chat_template(
-                list(messages), add_generation_prompt=True, tokenize=False
-            )
-        except (TemplateError, ValueError, TypeError, KeyError) as exc:
-            raise ChatTemplateError(f"the chat template of {self.name} failed: {exc}") from exc
+        """The tokenizer's chat template, rendered in our sandbox within its budget
+        (chat_template.py), control tokens parsed only where the template wrote them."""
+        tokenizer = self.tokenizer
+        template = tokenizer.chat_template
+        if isinstance(template, dict):  # named templates: the default one
+            template = template.get("default")
+        bos, eos = tokenizer.bos_token or "", tokenizer.eos_token or ""
+        text = render_chat(template, messages, model_name=self.name, bos_token=bos, eos_token=eos)
         # A template that writes BOS itself must not get a second one from the tokenizer.
-        bos = self.tokenizer.bos_token
-        return self.tokenizer.encode(text, add_special_tokens=not (bos and text.startswith(bos)))
+        add_bos = not (bos and text.startswith(bos))
+
+        def tokenize(piece: str, special: bool, first: bool) -> list[int]:
+            return tokenizer.encode(
+                piece, add_special_tokens=add_bos and first, split_special_tokens=not special
+            )
+
+        return tokens_of_chat(text, messages, tokenize, model_name=self.name)
 
     def token_bytes(self, token: int) -> bytes:
         if self._pieces is None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import _thread
 import os
 import shutil
 import signal
@@ -27,6 +26,7 @@ from specdec_jupyter.models.drafts.defaults import DefaultDrafts
 from specdec_jupyter.sessions.manager import EngineManager
 from specdec_jupyter.sessions.pair import Pair
 from specdec_jupyter.settings import LoadOptions
+from tests.support.gated import interrupt_main_once_waiting
 from tests.support.tiny_models import write_tiny_gguf
 
 
@@ -84,24 +84,6 @@ def models(tiny_paths, tmp_path) -> dict[str, Path]:
 
 def manager_with(factory: Factory, **options) -> EngineManager:
     return EngineManager(engine_factory=factory, **options)
-
-
-def interrupt_main_once_waiting(then: threading.Event) -> None:
-    """What Jupyter's interrupt does, sent once the main thread waits on a run (an interrupt
-    sent before would land outside the wait, and a timer cannot know when that is); `then`
-    is set after it, to let the held run go on."""
-    main = threading.main_thread().ident
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        frame = sys._current_frames().get(main)
-        while frame is not None and frame.f_code.co_name != "_wait":
-            frame = frame.f_back
-        if frame is not None:
-            _thread.interrupt_main()
-            then.set()
-            return
-        time.sleep(0.005)
-    raise AssertionError("the main thread never waited on the run")
 
 
 def wait_for_events(run, count: int) -> None:

@@ -4,7 +4,10 @@ watch it end (no sleeps, no polling)."""
 
 from __future__ import annotations
 
+import _thread
+import sys
 import threading
+import time
 
 from specdec_jupyter.engines.registry import ResolvedModel
 from specdec_jupyter.engines.tap import EngineTap
@@ -48,3 +51,21 @@ class RecordingManager(EngineManager):
         run = super().start(*args, **kwargs)
         self.runs.append(run)
         return run
+
+
+def interrupt_main_once_waiting(then: threading.Event) -> None:
+    """What Jupyter's interrupt does, sent once the main thread waits on a run (an interrupt
+    sent before would land outside the wait, and a timer cannot know when that is); `then`
+    is set after it, to let the held run go on."""
+    main = threading.main_thread().ident
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        frame = sys._current_frames().get(main)
+        while frame is not None and frame.f_code.co_name != "_wait":
+            frame = frame.f_back
+        if frame is not None:
+            _thread.interrupt_main()
+            then.set()
+            return
+        time.sleep(0.005)
+    raise AssertionError("the main thread never waited on the run")
