@@ -44,6 +44,11 @@ from .prompt_chunks import PromptChunks
 EXACT_PIECE = 7  # tokens per call in exact mode: from 8 on, K-quants take the tiled kernel
 PROMPT_GRID = 128  # exact mode's prompt chunks: near one call's speed, little to read again
 FLASH_ATTENTION_ON = 1  # llama_flash_attn_type
+DECODE_STATUS = {  # llama_decode's answers (llama.h), with what a user can do
+    1: "no room in the KV cache; load with a larger n_ctx",
+    2: "the call was aborted",
+    -1: "llama.cpp refused the batch (a token id outside the vocabulary?)",
+}
 GGML_TYPE_BF16 = 30
 
 
@@ -284,9 +289,10 @@ class LlamaCppEngine:
         batch.n_tokens = len(chunk)
         status = llama_cpp.llama_decode(self._ctx, batch)
         if status != 0:
+            meaning = DECODE_STATUS.get(status, "llama.cpp failed inside the call")
             raise SpecDecError(
-                f"{self.name}: llama_decode failed with status {status} at position {n_past} "
-                "(1: no room in the KV cache; load with a larger n_ctx)"
+                f"{self.name}: llama_decode failed with status {status} at position {n_past}: "
+                f"{meaning}"
             )
         self._tokens.extend(chunk)
 

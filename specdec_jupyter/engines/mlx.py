@@ -29,6 +29,7 @@ from tokenizers import decoders
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
 from ..errors import ModelFileError, ModelLoadError, SpecDecError
+from ..models.metadata import read_model_info
 from ..models.mlx.metadata import VOCAB_TYPES
 from ..models.vocabulary import VocabularyFacts
 from .base import ChatMessage, read_reusing_prefix, require_room
@@ -190,17 +191,19 @@ def _load(path: Path) -> tuple[nn.Module, TokenizerWrapper, dict]:
             f"model folder not found: {path}; check the path, or name a catalog model "
             "(`specdec-jupyter models fetch --list`), which is converted to MLX on first use"
         )
-    if not (path / "config.json").is_file():
+    info = read_model_info(path)  # what mlx-lm would trip over, said in words first
+    if info.problem:
         raise ModelFileError(
-            f"{path} is not an MLX model folder (it has no config.json); an MLX model is a "
-            "folder with config.json, model*.safetensors and tokenizer files, which "
-            "`specdec-jupyter models convert-mlx FILE.gguf` makes from a GGUF file"
+            f"{path}: {info.problem}; an MLX model is a folder with config.json, "
+            "model*.safetensors and tokenizer files, which `specdec-jupyter models convert-mlx "
+            "FILE.gguf` makes from a GGUF file"
         )
     try:
         return mlx_lm_load(str(path), return_config=True)
-    except (FileNotFoundError, ValueError, KeyError, OSError) as exc:
+    except (ValueError, KeyError, OSError, TypeError, AttributeError, RecursionError) as exc:
         raise ModelLoadError(
-            f"mlx-lm could not load {path}: {exc}; a newer mlx-lm may know this model"
+            f"mlx-lm could not load {path}: {type(exc).__name__}: {exc}; a newer mlx-lm may "
+            "know this model"
         ) from exc
 
 
