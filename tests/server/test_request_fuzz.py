@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 
 from specdec_jupyter.server.app import SpecDecServer, status_of
 from specdec_jupyter.server.requests import NEUTRAL, USED, CompletionRequest, parse_request
-from specdec_jupyter.server.serve import serving_in_background as running
 from specdec_jupyter.server.served import ServedModels
 from specdec_jupyter.sessions.manager import EngineManager
 from specdec_jupyter.settings import RunSettings
+from tests.support.servers import private_server
 
 TIMEOUT = 120.0
 SCALARS = (
@@ -67,12 +67,11 @@ def test_the_parser_answers_every_body_with_a_request_or_a_400(body, chat):
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory):
-    base = tmp_path_factory.mktemp("fuzz")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SPECDEC_CONFIG_DIR", str(base / "config"))
-        patch.setenv("SPECDEC_CACHE_DIR", str(base / "cache"))
-        with running(SpecDecServer(EngineManager(), ServedModels(toy_only=True))) as served:
-            yield served
+    def server() -> SpecDecServer:
+        return SpecDecServer(EngineManager(), ServedModels(toy_only=True))
+
+    with private_server(tmp_path_factory.mktemp("fuzz"), server) as served:
+        yield served
 
 
 def _short(body: object) -> object:

@@ -18,7 +18,7 @@ from specdec_jupyter.server.serve import serving_in_background as running
 from specdec_jupyter.server.served import ServedModels
 from specdec_jupyter.sessions.manager import EngineManager, open_model
 from specdec_jupyter.settings import LoadOptions
-from tests.support.gated import GatedToy, RecordingManager
+from tests.support.gated import GatedToy, RecordingManager, assert_cancelled_keeping_tokens
 from tests.support.tiny_models import make_tiny_pair, write_tiny_gguf
 
 TOY_PROMPT = "the cat sat on"
@@ -237,12 +237,7 @@ def test_disconnect_cancels_the_run_and_frees_the_model(private_folders):
         with httpx.stream("POST", f"{base}/v1/chat/completions", json=body) as reply:
             first = next(reply.iter_lines())
             assert first.startswith("data: ")
-        run = manager.runs[0]
-        assert run._cancelled.wait(TIMEOUT), "the server did not cancel the run"
-        gate.set()
-        stats = run.result(TIMEOUT).stats
-        assert stats.stop_reason == "userStopped"
-        assert stats.predicted_tokens_count < 900
+        assert_cancelled_keeping_tokens(manager, 900)
         after = httpx.post(
             f"{base}/v1/chat/completions",
             json=chat_body("toy-trigram", draft_model=None, max_tokens=4),

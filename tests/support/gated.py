@@ -53,19 +53,37 @@ class RecordingManager(EngineManager):
         return run
 
 
-def interrupt_main_once_waiting(then: threading.Event) -> None:
-    """What Jupyter's interrupt does, sent once the main thread waits on a run (an interrupt
-    sent before would land outside the wait, and a timer cannot know when that is); `then`
-    is set after it, to let the held run go on."""
+def interrupt_main_once_in(function: str, then: threading.Event | None = None) -> None:
+    """What Ctrl-C (or Jupyter's interrupt) does, sent once the main thread is inside
+    `function` (an interrupt sent before would land elsewhere, and a timer cannot know when
+    that is: the main thread's frames are watched); `then` is set after it, to let a held run
+    go on."""
     main = threading.main_thread().ident
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         frame = sys._current_frames().get(main)
-        while frame is not None and frame.f_code.co_name != "_wait":
+        while frame is not None and frame.f_code.co_name != function:
             frame = frame.f_back
         if frame is not None:
             _thread.interrupt_main()
-            then.set()
+            if then is not None:
+                then.set()
             return
-        time.sleep(0.005)
-    raise AssertionError("the main thread never waited on the run")
+        time.sleep(0.001)
+    raise AssertionError(f"the main thread never ran {function}")
+
+
+def interrupt_main_once_waiting(then: threading.Event) -> None:
+    """The interrupt, once the main thread waits on a run (`Generation._wait`)."""
+    interrupt_main_once_in("_wait", then)
+
+
+def assert_cancelled_keeping_tokens(manager: RecordingManager, asked: int) -> None:
+    """The manager's first run was cancelled while held at the gate, then (the gate opened)
+    ended as stopped by the user, keeping fewer tokens than `asked`."""
+    run = manager.runs[0]
+    assert run._cancelled.wait(TIMEOUT), "the server did not cancel the run"
+    manager.gate.set()
+    stats = run.result(TIMEOUT).stats
+    assert stats.stop_reason == "userStopped"
+    assert stats.predicted_tokens_count < asked
