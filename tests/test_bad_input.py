@@ -15,6 +15,7 @@ from specdec_jupyter.errors import (
     ContextOverflowError,
     IncompatibleDraftError,
     ModelFileError,
+    SettingsError,
     SpecDecError,
     UnknownModelError,
 )
@@ -160,3 +161,18 @@ def test_a_file_given_to_an_engine_that_runs_no_files_is_named_as_a_file():
     """T7: `/etc/passwd` on the toy engine "is an MLX folder"."""
     with pytest.raises(ModelFileError, match="runs only its own models .* not /etc/passwd"):
         load("/etc/passwd", engine="toy", progress=False)
+
+
+def test_invalid_utf8_in_a_prompt_is_one_line():
+    """Issue 23 T1: invalid UTF-8 in --prompt was a UnicodeEncodeError traceback (and the
+    library raised it too)."""
+    command = [sys.executable, "-m", "specdec_jupyter.cli", "generate", "--engine", "toy"]
+    done = subprocess.run(
+        [*command, "--prompt", b"the \xff cat", "--max-tokens", "2"], capture_output=True
+    )
+    err = done.stderr.decode()
+    assert done.returncode == 2 and "Traceback" not in err
+    assert err.startswith("error: the prompt is not valid text: character 4 is '\\udcff'")
+    session = load("toy-trigram", progress=False)
+    with pytest.raises(SettingsError, match="message 0's content is not valid text"):
+        session.generate([{"role": "user", "content": "a\ud800"}])
