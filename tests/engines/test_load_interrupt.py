@@ -9,10 +9,11 @@ import sys
 from tests.support import ROOT
 
 CODE = """
-import sys, threading
+import signal, sys, threading
 from specdec_jupyter import load
 from tests.support.gated import interrupt_main_once_in
 
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a kernel, not ignored
 threading.Thread(target=interrupt_main_once_in, args=("load_model",)).start()
 try:
     load(sys.argv[1], n_ctx=64, n_threads=1, progress=False)

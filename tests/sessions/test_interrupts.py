@@ -12,7 +12,7 @@ from specdec_jupyter.sessions.session import Session
 from tests.support.gated import GatedToy, interrupt_main_once_waiting
 
 
-def test_ctrl_c_in_generate_keeps_the_text_and_the_stats():
+def test_ctrl_c_in_generate_keeps_the_text_and_the_stats(interrupts_raise):
     """It lost every token, and `last_stats` still held the previous run's."""
     main, draft = toy_pair()
     gate = threading.Event()

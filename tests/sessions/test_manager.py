@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -162,15 +161,6 @@ def test_cancel_stops_between_rounds_and_keeps_the_text(models):
     assert 3 <= len(result.events) < 200
     assert result.text == "".join(e.text for e in result.events)
     manager.close()
-
-
-@pytest.fixture
-def interrupts_raise():
-    """Ctrl-C raises KeyboardInterrupt, as in a kernel: a process a shell starts in the
-    background inherits SIGINT ignored, and there an interrupt would do nothing."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
 
 
 def test_a_keyboard_interrupt_while_waiting_cancels_and_keeps_the_text(models, interrupts_raise):
