@@ -72,7 +72,9 @@ def test_python_errors_inside_a_template_are_chat_template_errors(template, name
     ],
 )
 def test_every_template_ends_within_its_budget_whatever_it_computes(template):
-    """Issue 23 C2: the budget counted loops over `range` only."""
+    """Issue 23 C2: the budget counted loops over `range` only. (The sandbox is started
+    first, so that a busy machine's slow process start is not counted as rendering.)"""
+    assert _render("{{ messages[0].content }}") == "hi"
     started = time.monotonic()
     with pytest.raises(ChatTemplateError, match="runs too long"):
         _render(template)
