@@ -74,8 +74,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("folders", nargs="*", help="more folders to find models in")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
-    serve.add_argument("--port", type=int, default=1234)
+    serve.add_argument("--port", type=_port, default=1234, help="0: any free port")
     serve.add_argument("--api-key", help="require 'Authorization: Bearer KEY' on every request")
+    serve.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a Host name to answer besides loopback ones (repeatable; '*': any)",
+    )
+    serve.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="a web page allowed to call the server from a browser, e.g. "
+        "http://localhost:8888 (repeatable)",
+    )
+    serve.add_argument(
+        "--cors", action="store_true", help="let any web page call the server (CORS for all)"
+    )
     add_flags(serve, LoadOptions)
 
     generate = commands.add_parser("generate", help="generate text, speculatively by default")
@@ -100,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_flags(generate, LoadOptions)
     generate.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
+
+
+def _port(word: str) -> int:
+    """A TCP port: 0 (any free one) to 65535."""
+    if not word.isdigit() or int(word) > 65535:
+        raise argparse.ArgumentTypeError(f"a port is a number from 0 to 65535, not {word!r}")
+    return int(word)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -210,7 +235,15 @@ def _serve(args: argparse.Namespace) -> int:
     from .sessions.manager import EngineManager
 
     manager = EngineManager(options=LoadOptions.among(vars(args)))
-    serve(args.host, args.port, api_key=args.api_key, folders=args.folders, manager=manager)
+    serve(
+        args.host,
+        args.port,
+        api_key=args.api_key,
+        folders=args.folders,
+        manager=manager,
+        allow_hosts=args.allow_host,
+        allow_origins=[*args.allow_origin, *(["*"] if args.cors else [])],
+    )
     return 0
 
 

@@ -28,6 +28,10 @@ class ModelLoadError(SpecDecError):
     """The backend refused to load a model file that looked valid."""
 
 
+class ClosedError(ModelLoadError):
+    """A model was closed (by its session, or unloaded by the manager) and used again."""
+
+
 class IncompatibleDraftError(SpecDecError):
     """The draft model cannot propose tokens the main model understands."""
 

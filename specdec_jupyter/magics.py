@@ -338,8 +338,13 @@ def _draft_name(draft: str | Remembered | None) -> str | None:
 
 
 def _parse(func: Callable, rest: str) -> Any:
-    """Parsed arguments, or None after printing the help when --help was asked for."""
-    if {"-h", "--help"} & set(shlex.split(rest)):
+    """Parsed arguments, or None after printing the help when --help was asked for; a line
+    that cannot be split into words (an open quote) is a UsageError."""
+    try:
+        words = shlex.split(rest)
+    except ValueError as exc:
+        raise UsageError(f"{func.parser.prog}: {exc} in {rest!r}") from None
+    if {"-h", "--help"} & set(words):
         print(func.parser.format_help())
         return None
     return parse_argstring(func, rest)

@@ -30,16 +30,32 @@ DRAFT_MODES: tuple[DraftMode, ...] = ("model", "lookup", "hybrid")
 # -- the rules -------------------------------------------------------------------------------
 
 
-def _integer(name: str, value: Any, minimum: int, rule: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise SettingsError(f"{name} must be {rule}, got {value!r}")
+INT32_MAX = 2**31 - 1  # what llama.cpp's int fields hold: past it a value would wrap
+SEED_LIMIT = 2**64  # seeds key 64-bit noise: a larger one would wrap onto a smaller one
+MAX_THREADS = 512  # ggml's GGML_MAX_N_THREADS
+
+
+def _integer(name: str, value: Any, minimum: int, rule: str, maximum: int = INT32_MAX) -> int:
+    """An integer in [minimum, maximum] (by default what a C int holds, so nothing a backend
+    is handed wraps)."""
+    integral = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if not integral or not minimum <= value <= maximum:
+        raise SettingsError(f"{name} must be {rule}, got {shown(value)}")
     return int(value)
+
+
+def shown(value: Any) -> str:
+    """A value as an error shows it: a huge number by its size, not its thousand digits."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and abs(value) > 10**40:
+        return f"a number of {len(str(abs(value)))} digits"
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
 
 
 def _number(name: str, value: Any, allowed: Callable[[float], bool], rule: str) -> float:
     real = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if not real or not math.isfinite(value) or not allowed(float(value)):
-        raise SettingsError(f"{name} must be {rule}, got {value!r}")
+        raise SettingsError(f"{name} must be {rule}, got {shown(value)}")
     return float(value)
 
 
@@ -64,38 +80,81 @@ def check_top_k(value: Any) -> int:
 
 
 def check_max_tokens(value: Any) -> int:
-    return _integer("max_tokens", value, 1, "an integer >= 1")
+    return _integer("max_tokens", value, 1, f"an integer >= 1 (at most {INT32_MAX})")
 
 
 def check_seed(value: Any) -> int | None:
-    return None if value is None else _integer("seed", value, 0, "an integer >= 0 or None")
+    if value is None:
+        return None
+    return _integer("seed", value, 0, "an integer >= 0 and < 2**64, or None", SEED_LIMIT - 1)
 
 
 def check_draft_tokens(value: Any) -> int | Literal["auto"]:
-    if value == "auto":
+    if isinstance(value, str) and value == "auto":
         return "auto"
     return _integer("draft_tokens", value, 0, '"auto" or an integer >= 0')
 
 
 def check_draft_mode(value: Any) -> DraftMode | None:
-    if value is not None and value not in DRAFT_MODES:
-        raise SettingsError(f"draft_mode must be one of {', '.join(DRAFT_MODES)}, got {value!r}")
+    if value is not None and (not isinstance(value, str) or value not in DRAFT_MODES):
+        raise SettingsError(
+            f"draft_mode must be one of {', '.join(DRAFT_MODES)}, got {shown(value)}"
+        )
     return value
 
 
 def check_stops(value: Any) -> tuple[str, ...]:
-    """A string is one stop string (not one per character); each must be non-empty text."""
-    stops = (value,) if isinstance(value, str) else tuple(value or ())
+    """A string is one stop string (not one per character), a list or tuple several; each
+    must be non-empty text (a mapping or a set is refused, not read for its keys)."""
+    if value is None:
+        return ()
+    if not isinstance(value, str | list | tuple):
+        raise SettingsError(f"stop must be a string or a list of strings, got {shown(value)}")
+    stops = (value,) if isinstance(value, str) else tuple(value)
     for stop in stops:
         if not isinstance(stop, str) or not stop:
-            raise SettingsError(f"each stop must be a non-empty string, got {stop!r}")
+            raise SettingsError(f"each stop must be a non-empty string, got {shown(stop)}")
+        check_unicode("a stop string", stop)
     return stops
+
+
+def check_unicode(name: str, text: str) -> str:
+    """`text` if it can be encoded, else one line on where it is not text (a lone surrogate,
+    as Python keeps the bytes of invalid UTF-8 in a command line)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise SettingsError(
+            f"{name} is not valid text: character {exc.start} is {text[exc.start]!r} (a "
+            "stray byte of invalid UTF-8, or half a surrogate pair); send UTF-8 text"
+        ) from None
+    return text
+
+
+def check_prompt(prompt: Any) -> None:
+    """A prompt is text, or a list of {"role": text, "content": text} messages; all of it
+    valid Unicode."""
+    if isinstance(prompt, str):
+        check_unicode("the prompt", prompt)
+        return
+    if not isinstance(prompt, list | tuple):
+        raise SettingsError(f"a prompt is text or a list of messages, got {type(prompt).__name__}")
+    for i, message in enumerate(prompt):
+        if not (
+            isinstance(message, dict)
+            and isinstance(message.get("role"), str)
+            and isinstance(message.get("content"), str)
+        ):
+            raise SettingsError(
+                f'message {i} must be {{"role": text, "content": text}}, got {shown(message)}'
+            )
+        check_unicode(f"message {i}'s content", message["content"])
 
 
 def _check_flag(name: str) -> Callable[[Any], bool]:
     def check(value: Any) -> bool:
         if not isinstance(value, bool):
-            raise SettingsError(f"{name} must be True or False, got {value!r}")
+            raise SettingsError(f"{name} must be True or False, got {shown(value)}")
         return value
 
     return check
@@ -104,28 +163,34 @@ def _check_flag(name: str) -> Callable[[Any], bool]:
 def _check_text(name: str) -> Callable[[Any], str | None]:
     def check(value: Any) -> str | None:
         if value is not None and not isinstance(value, str):
-            raise SettingsError(f"{name} must be text or None, got {value!r}")
-        return value or None
+            raise SettingsError(f"{name} must be text or None, got {shown(value)}")
+        return check_unicode(name, value) if value else None
 
     return check
 
 
 def check_n_ctx(value: Any) -> int:
-    return _integer("n_ctx", value, 1, "a positive number of tokens")
+    return _integer("n_ctx", value, 1, f"a positive number of tokens (at most {INT32_MAX})")
 
 
 def check_threads(value: Any) -> int | None:
-    return None if value is None else _integer("n_threads", value, 1, "at least 1 (or None)")
+    if value is None:
+        return None
+    return _integer(
+        "n_threads", value, 1, f"at least 1 and at most {MAX_THREADS} (or None)", MAX_THREADS
+    )
 
 
 def check_exact(value: Any) -> bool | None:
     if value is not None and not isinstance(value, bool):
-        raise SettingsError(f"exact must be True, False or None (the door decides), got {value!r}")
+        raise SettingsError(
+            f"exact must be True, False or None (the door decides), got {shown(value)}"
+        )
     return value
 
 
 def _check_layers(name: str) -> Callable[[Any], int | None]:
-    rule = "-1 (all), 0 (none) or a number of layers (None: all on a GPU build)"
+    rule = f"-1 (all), 0 (none) or a number of layers up to {INT32_MAX} (None: all on a GPU build)"
     return lambda value: None if value is None else _integer(name, value, -1, rule)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,15 @@ def no_earlier_generations():
     HISTORY.clear()
     yield
     HISTORY.clear()
+
+
+@pytest.fixture
+def interrupts_raise():
+    """Ctrl-C raises KeyboardInterrupt, as in a kernel: a process a shell starts in the
+    background inherits SIGINT ignored, and there an interrupt would do nothing."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,8 @@ from specdec_jupyter.errors import (
     ContextOverflowError,
     IncompatibleDraftError,
     ModelFileError,
+    SettingsError,
+    SpecDecError,
     UnknownModelError,
 )
 from specdec_jupyter.settings import RunSettings
@@ -144,3 +146,33 @@ def test_a_model_file_rewritten_after_loading_is_refused_not_a_crash(tiny_paths,
                           timeout=120)  # fmt: skip
     assert done.returncode == 1, f"rc {done.returncode}: {done.stderr[-300:]}"
     assert "refused: " in done.stderr and "changed on disk since it was loaded" in done.stderr
+
+
+def test_a_decode_refused_for_its_input_is_not_called_a_full_cache(tiny_paths):
+    """Issue 23 T7: status -1 (a bad batch) was reported as "no room in the KV cache"."""
+    session = load(tiny_paths[0], n_ctx=64, n_threads=1, progress=False)
+    with pytest.raises(SpecDecError, match="status -1 .* refused the batch") as caught:
+        session.main.evaluate([10**6], 1)
+    assert "KV cache" not in str(caught.value)
+    session.close()
+
+
+def test_a_file_given_to_an_engine_that_runs_no_files_is_named_as_a_file():
+    """T7: `/etc/passwd` on the toy engine "is an MLX folder"."""
+    with pytest.raises(ModelFileError, match="runs only its own models .* not /etc/passwd"):
+        load("/etc/passwd", engine="toy", progress=False)
+
+
+def test_invalid_utf8_in_a_prompt_is_one_line():
+    """Issue 23 T1: invalid UTF-8 in --prompt was a UnicodeEncodeError traceback (and the
+    library raised it too)."""
+    command = [sys.executable, "-m", "specdec_jupyter.cli", "generate", "--engine", "toy"]
+    done = subprocess.run(
+        [*command, "--prompt", b"the \xff cat", "--max-tokens", "2"], capture_output=True
+    )
+    err = done.stderr.decode()
+    assert done.returncode == 2 and "Traceback" not in err
+    assert err.startswith("error: the prompt is not valid text: character 4 is '\\udcff'")
+    session = load("toy-trigram", progress=False)
+    with pytest.raises(SettingsError, match="message 0's content is not valid text"):
+        session.generate([{"role": "user", "content": "a\ud800"}])

@@ -12,7 +12,7 @@ from specdec_jupyter.errors import SettingsError
 from specdec_jupyter.sessions import session as session_module
 from specdec_jupyter.sessions.manager import EngineManager
 from specdec_jupyter.sessions.pair import Pair
-from specdec_jupyter.settings import RunSettings
+from specdec_jupyter.settings import LoadOptions, RunSettings
 from tests.support.magic_shell import magic
 
 BAD = [
@@ -29,6 +29,11 @@ BAD = [
     ({"stop": ["ok", 5]}, "each stop must be a non-empty string"),
     ({"draft_tokens": -1}, '"auto" or an integer >= 0'),
     ({"draft_mode": "both"}, "draft_mode must be one of model, lookup, hybrid"),
+    # issue 23 W2: a seed past 64 bits would wrap onto a smaller one's text
+    ({"seed": 2**64}, "seed must be an integer >= 0 and < 2..64"),
+    # issue 23 W4: a mapping is not a list of stop strings (its keys were taken)
+    ({"stop": {"a": 1}}, "stop must be a string or a list of strings"),
+    ({"max_tokens": 10**100}, "max_tokens .* got a number of 101 digits"),
 ]
 
 
@@ -37,6 +42,28 @@ def test_each_bad_setting_is_named_with_its_range(raw, message):
     with pytest.raises(SettingsError, match=message) as caught:
         RunSettings(**raw)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"n_ctx": 2**32 + 512}, "n_ctx must be a positive number of tokens .at most 2147483647."),
+        ({"n_ctx": 10**100}, "n_ctx .* got a number of 101 digits"),
+        ({"n_threads": 2**31}, "n_threads must be at least 1 and at most 512"),
+        ({"gpu_layers": 2**40}, "gpu_layers must be .* up to 2147483647"),
+    ],
+)
+def test_load_options_past_what_the_backend_holds_are_refused_not_wrapped(raw, message):
+    """Issue 23 W3: n_ctx=2**32+512 loaded 512 tokens, n_threads=2**31 ran -2147483648."""
+    with pytest.raises(SettingsError, match=message):
+        LoadOptions(**raw)
+
+
+def test_the_largest_seed_is_its_own_text():
+    session = load("toy-trigram", progress=False)
+    top = session.generate("the cat", raw=True, max_tokens=12, temperature=1.0, seed=2**64 - 1)
+    zero = session.generate("the cat", raw=True, max_tokens=12, temperature=1.0, seed=0)
+    assert top.text != zero.text
 
 
 def test_a_string_stop_is_one_stop():
@@ -67,7 +94,7 @@ def test_the_manager_refuses_before_any_model_loads():
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--max-tokens", "0"], "max_tokens must be an integer >= 1, got 0"),
+        (["--max-tokens", "0"], "max_tokens must be an integer >= 1 (at most 2147483647), got 0"),
         (["--temperature", "nan"], "temperature must be >= 0 and finite (0 is greedy), got nan"),
         (["--temperature", "-1"], "temperature must be >= 0"),
         (["--top-p", "0"], "top_p must be in (0, 1]"),
@@ -111,7 +138,10 @@ def test_unreadable_and_misplaced_files_are_one_line(tmp_path, capsys, monkeypat
 def test_the_cell_magic_refuses_settings_in_one_line(ip):
     magic(ip, "load toy-trigram --engine toy")
     _, captured = magic(ip, "--max-tokens 0", "the cat")
-    assert captured.stderr == "specdec: max_tokens must be an integer >= 1, got 0\n"
+    assert (
+        captured.stderr
+        == "specdec: max_tokens must be an integer >= 1 (at most 2147483647), got 0\n"
+    )
     _, captured = magic(ip, "--temperature nan", "the cat")
     assert captured.stderr.startswith("specdec: temperature must be >= 0 and finite")
 

@@ -20,13 +20,12 @@ import hashlib
 import json
 import os
 import platform
-import threading
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from ..engines.base import Engine
-from ..models.json_file import read_json_object, write_cache_atomically
+from ..models.json_file import StateFile, integers, mapping, seconds, versioned
 from ..models.metadata import fingerprint
 from ..models.paths import cache_dir
 from .policy import Measured
@@ -68,28 +67,42 @@ def engine_key(engine: Engine) -> tuple[str, list[int]] | None:
     return digest, list(fingerprint(path))
 
 
+def _entry(value: Any, key: str) -> dict[str, Any]:
+    """One engine's costs, checked where they are read: its model's fingerprint, call costs
+    by size, seconds per drafted token."""
+    entry = mapping(value, f"entry {key}")
+    integers(entry.get("fingerprint"), f"entry {key}'s fingerprint", 2)
+    calls = mapping(entry.get("call_seconds", {}), f"entry {key}'s call_seconds")
+    for size, cost in calls.items():
+        if not size.isdigit() or int(size) < 1:
+            raise ValueError(f"entry {key} has a call of size {size!r}")
+        seconds(cost, f"entry {key}'s call of {size}")
+    if "draft_token_seconds" in entry:
+        seconds(entry["draft_token_seconds"], f"entry {key}'s draft_token_seconds")
+    return entry
+
+
 class CostStore:
-    """The costs file: one entry per engine key, written whole and atomically."""
+    """The costs file: one entry per engine key, written whole and atomically (json_file)."""
 
     def __init__(self, path: Path):
         self.path = path
-        self.lock = threading.Lock()
+        self.file = StateFile(
+            path, versioned(CACHE_VERSION, "engines", _entry), "call costs", cache=True
+        )
 
     def read(self, key: str, print_: list[int]) -> dict[str, Any]:
         """The entry under `key`, or {} when there is none or the model file has changed."""
-        data = read_json_object(self.path)
-        if data.get("version") != CACHE_VERSION:
-            return {}
-        entry = data.get("engines", {}).get(key, {})
+        entry = self.file.read().get("engines", {}).get(key, {})
         return entry if entry.get("fingerprint") == print_ else {}
 
     def write(self, key: str, entry: dict[str, Any]) -> None:
         """Replace the entry under `key`; a cache that cannot be written is a note."""
-        with self.lock:
-            data = read_json_object(self.path)
-            engines = data.get("engines", {}) if data.get("version") == CACHE_VERSION else {}
-            data = {"version": CACHE_VERSION, "engines": {**engines, key: entry}}
-            write_cache_atomically(self.path, data, "call costs")
+
+        def change(content: dict[str, Any]) -> dict[str, Any]:
+            return {"version": CACHE_VERSION, "engines": {**content.get("engines", {}), key: entry}}
+
+        self.file.update(change)
 
 
 @cache

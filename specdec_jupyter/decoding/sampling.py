@@ -96,7 +96,7 @@ class KeyedNoise:
     def _exponentials(self, position: int, size: int) -> np.ndarray:
         noise = self._noise.get(position)
         if noise is None or noise.size != size:
-            key = np.array([self.seed % 2**64, position], dtype=np.uint64)
+            key = np.array([self.seed, position], dtype=np.uint64)
             noise = np.random.Generator(np.random.Philox(key=key)).standard_exponential(size)
             if len(self._noise) >= self.KEPT_POSITIONS:
                 self._noise.pop(next(iter(self._noise)))

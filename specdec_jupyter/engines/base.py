@@ -16,6 +16,7 @@ from ..errors import ContextOverflowError
 from ..models.vocabulary import VocabularyFacts
 
 ChatMessage = dict[str, str]
+Prompt = str | Sequence[ChatMessage]  # text (one user message, or raw text), or a conversation
 
 
 class Engine(Protocol):

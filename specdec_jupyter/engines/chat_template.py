@@ -1,86 +1,134 @@
-"""Rendering a model's own chat template (Jinja, from its metadata) in a sandbox.
+"""Rendering a model's own chat template (Jinja, from its metadata), and the prompt's tokens.
 
-Templates come from downloaded files, so they run in Jinja's immutable sandbox
-with only the helpers Hugging Face templates expect, and within a budget: loops over
-`range` stop after RENDER_SECONDS or MAX_LOOP_STEPS steps, the output after
-MAX_OUTPUT_CHARS, so a template cannot hang the kernel (a real one renders in
-milliseconds). Any failure inside a template is a ChatTemplateError, not a traceback.
+Templates come from downloaded files, so they render in a process of their own
+(template_worker.py: Jinja's immutable sandbox, a million loop steps, a memory and a CPU
+limit), and that process is killed when a rendering passes RENDER_SECONDS: whatever a template
+computes, it ends within its budget and cannot hang or fill the kernel (a real one renders in
+milliseconds). The output may hold the messages plus MAX_OUTPUT_CHARS of the template's own.
+Any failure inside a template is a ChatTemplateError, not a traceback.
+
+A message's text is text: `chat_tokens` parses control tokens (`<|im_end|>`) only in what the
+template wrote, never in what a message says, so no message can forge a turn. `raw=True` is
+the one way to send control tokens.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
-import time
-from collections.abc import Iterator, Sequence
-from datetime import datetime
-
-from jinja2 import TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+import select
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO
 
 from ..errors import SpecDecError
+
+RENDER_SECONDS = 2.0
+MAX_OUTPUT_CHARS = 1_000_000  # beyond the messages' own text
+START_SECONDS = 60.0  # for the rendering process to start on a busy machine
+WORKER = Path(__file__).with_name("template_worker.py")
+ADVICE = "pass the prompt as plain text (raw=True), or use a model with a simpler template"
 
 
 class ChatTemplateError(SpecDecError):
     """The model's chat template is missing or failed on these messages."""
 
 
-def _raise_exception(message: str) -> None:
-    raise ChatTemplateError(f"the model's chat template refused the messages: {message}")
+class _Worker:
+    """The rendering process: started when first needed, killed at a deadline (and started
+    again for the next rendering)."""
 
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
+        atexit.register(self.stop)
 
-def _tojson(value: object, indent: int | None = None) -> str:
-    return json.dumps(value, ensure_ascii=False, indent=indent)
+    def render(self, request: dict, model_name: str) -> str:
+        with self._lock:
+            process = self._started(model_name)
+            assert process.stdin is not None and process.stdout is not None
+            try:
+                process.stdin.write(json.dumps(request).encode() + b"\n")
+                process.stdin.flush()
+                line = _read_line(process.stdout, RENDER_SECONDS)
+            except OSError as exc:  # it ended between two renderings
+                self.stop()
+                raise ChatTemplateError(
+                    f"the chat template of {model_name} could not be rendered: its sandbox "
+                    f"process ended ({exc}); try again"
+                ) from exc
+            except BaseException:  # a Ctrl-C while it renders: start afresh next time
+                self.stop()
+                raise
+            if line is None:
+                self.stop()
+                raise ChatTemplateError(
+                    f"the chat template of {model_name} runs too long (over "
+                    f"{RENDER_SECONDS} s); {ADVICE}"
+                )
+        return _text_of(line, model_name)
 
-
-RENDER_SECONDS = 2.0
-MAX_LOOP_STEPS = 1_000_000
-MAX_OUTPUT_CHARS = 1_000_000
-
-
-class _Budget:
-    """The time and loop steps one rendering may take."""
-
-    def __init__(self, model_name: str):
-        self.model_name = model_name
-        self.deadline = time.monotonic() + RENDER_SECONDS
-        self.steps = 0
-
-    def step(self, n: int = 1) -> None:
-        self.steps += n
-        if self.steps > MAX_LOOP_STEPS or time.monotonic() > self.deadline:
+    def _started(self, model_name: str) -> subprocess.Popen[bytes]:
+        if self._process is not None and self._process.poll() is None:
+            return self._process
+        process = subprocess.Popen(
+            [sys.executable, "-I", str(WORKER)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # a terminal's Ctrl-C is the kernel's, not the worker's
+        )
+        assert process.stdout is not None
+        if _read_line(process.stdout, START_SECONDS) != b'{"ready": true}\n':
+            process.kill()
+            process.wait()
             raise ChatTemplateError(
-                f"the chat template of {self.model_name} runs too long (over "
-                f"{MAX_LOOP_STEPS} loop steps or {RENDER_SECONDS} s); pass the prompt as plain "
-                "text (raw=True), or use a model with a simpler template"
+                f"cannot render the chat template of {model_name}: its sandbox process did "
+                f"not start ({sys.executable} {WORKER})"
             )
+        self._process = process
+        return process
 
-    def range(self, *args: int) -> _CountedRange:
-        return _CountedRange(range(*args), self)
-
-
-class _CountedRange:
-    """A `range` whose every step, on every pass, counts against the budget."""
-
-    def __init__(self, numbers: range, budget: _Budget):
-        self.numbers = numbers
-        self.budget = budget
-
-    def __iter__(self) -> Iterator[int]:
-        for number in self.numbers:
-            self.budget.step()
-            yield number
-
-    def __len__(self) -> int:
-        return len(self.numbers)
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
 
 
-def _environment(budget: _Budget) -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-    env.globals["range"] = budget.range
-    env.globals["raise_exception"] = _raise_exception
-    env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
-    env.filters["tojson"] = _tojson
-    return env
+def _read_line(stream: IO[bytes], seconds: float) -> bytes | None:
+    """A whole line from `stream`, or None when none began within `seconds` (a process that
+    ended gives b"")."""
+    ready, _, _ = select.select([stream], [], [], seconds)
+    return stream.readline() if ready else None
+
+
+def _text_of(line: bytes, model_name: str) -> str:
+    try:
+        answer = json.loads(line)
+    except ValueError:  # cut short: the worker was ended by its own limits
+        answer = {"error": "steps", "message": "over its CPU or memory limit"}
+    if "text" in answer:
+        return answer["text"]
+    kind, message = answer.get("error"), answer.get("message", "")
+    if kind == "refused":
+        raise ChatTemplateError(f"the model's chat template refused the messages: {message}")
+    if kind == "steps":
+        raise ChatTemplateError(
+            f"the chat template of {model_name} runs too long ({message}); {ADVICE}"
+        )
+    if kind == "output":
+        raise ChatTemplateError(
+            f"the chat template of {model_name} writes over {MAX_OUTPUT_CHARS} characters "
+            f"besides the messages; {ADVICE}"
+        )
+    raise ChatTemplateError(f"the chat template of {model_name} failed: {message}")
+
+
+_WORKER = _Worker()
 
 
 def render_chat(
@@ -100,41 +148,56 @@ def render_chat(
     for message in messages:
         if not isinstance(message, dict) or "role" not in message or "content" not in message:
             raise ChatTemplateError(
-                f"a chat message must be a dict with 'role' and 'content', got {message!r}"
+                f"a chat message must be a dict with 'role' and 'content', got {message!r:.80}"
             )
-    budget = _Budget(model_name)
-    try:
-        chunks = (
-            _environment(budget)
-            .from_string(template)
-            .generate(
-                messages=list(messages),
-                add_generation_prompt=True,
-                bos_token=bos_token,
-                eos_token=eos_token,
-            )
-        )
-        return _bounded_output(chunks, budget)
-    except ChatTemplateError:
-        raise
-    except (TemplateError, ArithmeticError, RecursionError, TypeError, ValueError,
-            LookupError, AttributeError, MemoryError) as exc:  # fmt: skip
-        raise ChatTemplateError(
-            f"the chat template of {model_name} failed: {type(exc).__name__}: {exc}"
-        ) from exc
+    own = sum(len(str(message["content"])) for message in messages)
+    request = {
+        "template": template,
+        "messages": list(messages),
+        "bos_token": bos_token,
+        "eos_token": eos_token,
+        "max_output": MAX_OUTPUT_CHARS + own,
+    }
+    return _WORKER.render(request, model_name)
 
 
-def _bounded_output(chunks: Iterator[str], budget: _Budget) -> str:
-    """The rendered text, refused once it grows past MAX_OUTPUT_CHARS."""
-    text: list[str] = []
-    size = 0
-    for chunk in chunks:
-        size += len(chunk)
-        if size > MAX_OUTPUT_CHARS:
+Tokenize = Callable[[str, bool, bool], list[int]]  # (text, parse control tokens, first piece)
+
+
+def tokens_of_chat(
+    text: str,
+    messages: Sequence[dict[str, str]],
+    tokenize: Tokenize,
+    *,
+    model_name: str,
+) -> list[int]:
+    """The tokens of a rendered prompt `text`, control tokens parsed only where the template
+    wrote them. A message whose text would parse as control tokens (has_control_text) is found
+    in `text` and tokenized as text; one the template rewrote past finding is refused, since
+    its control tokens could not be kept apart."""
+    risky = [m["content"] for m in messages if has_control_text(m["content"], tokenize)]
+    if not risky:
+        return tokenize(text, True, True)
+    tokens: list[int] = []
+    start = 0
+    for content in risky:
+        found = text.find(content, start)
+        if found < 0:
             raise ChatTemplateError(
-                f"the chat template of {budget.model_name} writes over {MAX_OUTPUT_CHARS} "
-                "characters; pass the prompt as plain text (raw=True)"
+                f"a message holds control tokens' text ({content[:40]!r}...) and the chat "
+                f"template of {model_name} rewrites it, so they cannot be kept as text; "
+                "remove them, or send the whole prompt with raw=True"
             )
-        budget.step(0)
-        text.append(chunk)
-    return "".join(text)
+        if found > start:
+            tokens += tokenize(text[start:found], True, not tokens)
+        tokens += tokenize(content, False, not tokens)
+        start = found + len(content)
+    if start < len(text):
+        tokens += tokenize(text[start:], True, not tokens)
+    return tokens
+
+
+def has_control_text(text: str, tokenize: Tokenize) -> bool:
+    """Whether `text` holds a control token's text (`<|im_end|>`), which a tokenizer parsing
+    them would read as that token."""
+    return bool(text) and tokenize(text, True, False) != tokenize(text, False, False)

@@ -21,27 +21,55 @@ its one-row kernel), reads calls in pieces of at most 7 tokens, and reads prompt
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import llama_cpp
 import numpy as np
 
-from ..errors import ModelFileError, ModelLoadError, SpecDecError
+from ..errors import ClosedError, ModelFileError, ModelLoadError, SpecDecError
 from ..models.gguf.invariance import call_size_dependent
 from ..models.gguf.llama_load import load_model, vocabulary_facts
 from ..models.metadata import fingerprint
 from ..models.vocabulary import VocabularyFacts
 from .base import ChatMessage, common_prefix_length, read_reusing_prefix, require_room
-from .chat_template import render_chat
+from .chat_template import render_chat, tokens_of_chat
 from .ggml_devices import has_gpu
 from .prompt_chunks import PromptChunks
 
 EXACT_PIECE = 7  # tokens per call in exact mode: from 8 on, K-quants take the tiled kernel
 PROMPT_GRID = 128  # exact mode's prompt chunks: near one call's speed, little to read again
 FLASH_ATTENTION_ON = 1  # llama_flash_attn_type
+DECODE_STATUS = {  # llama_decode's answers (llama.h), with what a user can do
+    1: "no room in the KV cache; load with a larger n_ctx",
+    2: "the call was aborted",
+    -1: "llama.cpp refused the batch (a token id outside the vocabulary?)",
+}
 GGML_TYPE_BF16 = 30
+
+
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+def _while_open(method: Method) -> Method:
+    """Run `method` holding the engine's guard, refusing it once the engine is closed: a
+    call on freed llama.cpp memory would end the process (SIGSEGV), not raise."""
+
+    @functools.wraps(method)
+    def guarded(self: LlamaCppEngine, *args: Any, **kwargs: Any) -> Any:
+        with self._guard:
+            if not self._ctx:
+                raise ClosedError(
+                    f"{self.name} was closed (session.close(), or unloaded to make room); "
+                    "load it again"
+                )
+            return method(self, *args, **kwargs)
+
+    return guarded  # type: ignore[return-value]
 
 
 def gpu_offload_supported() -> bool:
@@ -64,6 +92,8 @@ class LlamaCppEngine:
         exact: bool = False,
         verbose: bool = False,
     ):
+        self._guard = threading.RLock()  # held by every call into llama.cpp, and by close()
+        self._ctx = None
         self.path = Path(path)
         self.name = self.path.stem
         self._fingerprint = fingerprint(self.path)
@@ -119,6 +149,7 @@ class LlamaCppEngine:
         return ""
 
     @property
+    @_while_open
     def backend(self) -> str:
         """Where it runs, as the stats report it: the CPU, or how many layers the GPU holds,
         and whether its logits are exact (see the module's doc)."""
@@ -147,6 +178,7 @@ class LlamaCppEngine:
     def tokenize(self, text: str, *, special: bool = True) -> list[int]:
         return self._tokenize(text.encode(), add_special=True, parse_special=special)
 
+    @_while_open
     def _tokenize(self, data: bytes, *, add_special: bool, parse_special: bool) -> list[int]:
         capacity = len(data) + 8
         buffer = (llama_cpp.llama_token * capacity)()
@@ -173,8 +205,14 @@ class LlamaCppEngine:
         )
         # A template that writes BOS itself must not get a second one from the tokenizer.
         add_bos = vocabulary.add_bos and not (bos and text.startswith(bos))
-        return self._tokenize(text.encode(), add_special=add_bos, parse_special=True)
 
+        def tokenize(piece: str, special: bool, first: bool) -> list[int]:
+            data = piece.encode()
+            return self._tokenize(data, add_special=add_bos and first, parse_special=special)
+
+        return tokens_of_chat(text, messages, tokenize, model_name=self.name)
+
+    @_while_open
     def token_bytes(self, token: int) -> bytes:
         n = llama_cpp.llama_token_to_piece(
             self._vocab, token, self._piece, len(self._piece), 0, False
@@ -186,11 +224,13 @@ class LlamaCppEngine:
             )
         return self._piece.raw[:n]
 
+    @_while_open
     def is_end_of_generation(self, token: int) -> bool:
         return bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
 
     # -- evaluation -----------------------------------------------------------
 
+    @_while_open
     def read_prompt(self, prompt: Sequence[int]) -> np.ndarray:
         """Outside exact mode, the whole cached prefix is kept. In exact mode all but the last
         token are read in the prompt's chunks (prompt_chunks.py), keeping the cached ones that
@@ -210,6 +250,7 @@ class LlamaCppEngine:
                 chunks.record((start, stop))
         return self.evaluate(prompt[end:], n_logits=1)[0]
 
+    @_while_open
     def evaluate(self, tokens: Sequence[int], n_logits: int) -> np.ndarray:
         tokens = list(tokens)
         self._require_unchanged()
@@ -249,12 +290,14 @@ class LlamaCppEngine:
         batch.n_tokens = len(chunk)
         status = llama_cpp.llama_decode(self._ctx, batch)
         if status != 0:
+            meaning = DECODE_STATUS.get(status, "llama.cpp failed inside the call")
             raise SpecDecError(
-                f"{self.name}: llama_decode failed with status {status} at position {n_past} "
-                "(1: no room in the KV cache; load with a larger n_ctx)"
+                f"{self.name}: llama_decode failed with status {status} at position {n_past}: "
+                f"{meaning}"
             )
         self._tokens.extend(chunk)
 
+    @_while_open
     def rollback(self, n_keep: int) -> None:
         llama_cpp.llama_memory_seq_rm(self._memory, 0, n_keep, -1)
         del self._tokens[n_keep:]
@@ -263,16 +306,19 @@ class LlamaCppEngine:
 
     # -- facts ----------------------------------------------------------------
 
+    @_while_open
     def vocabulary(self) -> VocabularyFacts:
         if self._vocabulary is None:
             self._vocabulary = vocabulary_facts(self._vocab)
         return self._vocabulary
 
+    @_while_open
     def _token_text(self, token: int | None) -> str:
         if token is None or token < 0:
             return ""
         return llama_cpp.llama_vocab_get_text(self._vocab, token).decode("utf-8", "replace")
 
+    @_while_open
     def _metadata(self, key: str) -> str | None:
         size = llama_cpp.llama_model_meta_val_str(self._model, key.encode(), None, 0)
         if size < 0:
@@ -282,12 +328,17 @@ class LlamaCppEngine:
         return buffer.value.decode("utf-8", "replace")
 
     def close(self) -> None:
-        """Free the context and the model now rather than at garbage collection."""
-        if getattr(self, "_ctx", None):
-            llama_cpp.llama_batch_free(self._batch)
-            llama_cpp.llama_free(self._ctx)
-            llama_cpp.llama_model_free(self._model)
-            self._ctx = self._model = None
+        """Free the context and the model now rather than at garbage collection; a call in
+        flight on another thread ends first, and any later call is a ClosedError."""
+        guard = getattr(self, "_guard", None)
+        if guard is None:
+            return
+        with guard:
+            if self._ctx:
+                llama_cpp.llama_batch_free(self._batch)
+                llama_cpp.llama_free(self._ctx)
+                llama_cpp.llama_model_free(self._model)
+                self._ctx = self._model = None
 
     def __del__(self) -> None:
         self.close()

@@ -22,7 +22,6 @@ from pathlib import Path
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
-from jinja2 import TemplateError
 from mlx_lm import load as mlx_lm_load
 from mlx_lm.models.cache import can_trim_prompt_cache, make_prompt_cache, trim_prompt_cache
 from mlx_lm.tokenizer_utils import TokenizerWrapper
@@ -30,10 +29,11 @@ from tokenizers import decoders
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
 from ..errors import ModelFileError, ModelLoadError, SpecDecError
+from ..models.metadata import read_model_info
 from ..models.mlx.metadata import VOCAB_TYPES
 from ..models.vocabulary import VocabularyFacts
 from .base import ChatMessage, read_reusing_prefix, require_room
-from .chat_template import ChatTemplateError
+from .chat_template import render_chat, tokens_of_chat
 
 PREFILL_STEP = 512  # tokens per prefill call, as mlx-lm's speculative generation uses
 
@@ -83,20 +83,23 @@ class MlxEngine:
         return self.tokenizer.encode(text, split_special_tokens=not special)
 
     def chat_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
-        if not self.tokenizer.has_chat_template:
-            raise ChatTemplateError(
-                f"{self.name} has no chat template in its tokenizer files; pass the prompt "
-                "as plain text (raw=True) instead of chat messages"
-            )
-        try:
-            text = self.tokenizer.apply_chat_template(
-                list(messages), add_generation_prompt=True, tokenize=False
-            )
-        except (TemplateError, ValueError, TypeError, KeyError) as exc:
-            raise ChatTemplateError(f"the chat template of {self.name} failed: {exc}") from exc
+        """The tokenizer's chat template, rendered in our sandbox within its budget
+        (chat_template.py), control tokens parsed only where the template wrote them."""
+        tokenizer = self.tokenizer
+        template = tokenizer.chat_template
+        if isinstance(template, dict):  # named templates: the default one
+            template = template.get("default")
+        bos, eos = tokenizer.bos_token or "", tokenizer.eos_token or ""
+        text = render_chat(template, messages, model_name=self.name, bos_token=bos, eos_token=eos)
         # A template that writes BOS itself must not get a second one from the tokenizer.
-        bos = self.tokenizer.bos_token
-        return self.tokenizer.encode(text, add_special_tokens=not (bos and text.startswith(bos)))
+        add_bos = not (bos and text.startswith(bos))
+
+        def tokenize(piece: str, special: bool, first: bool) -> list[int]:
+            return tokenizer.encode(
+                piece, add_special_tokens=add_bos and first, split_special_tokens=not special
+            )
+
+        return tokens_of_chat(text, messages, tokenize, model_name=self.name)
 
     def token_bytes(self, token: int) -> bytes:
         if self._pieces is None:
@@ -188,17 +191,19 @@ def _load(path: Path) -> tuple[nn.Module, TokenizerWrapper, dict]:
             f"model folder not found: {path}; check the path, or name a catalog model "
             "(`specdec-jupyter models fetch --list`), which is converted to MLX on first use"
         )
-    if not (path / "config.json").is_file():
+    info = read_model_info(path)  # what mlx-lm would trip over, said in words first
+    if info.problem:
         raise ModelFileError(
-            f"{path} is not an MLX model folder (it has no config.json); an MLX model is a "
-            "folder with config.json, model*.safetensors and tokenizer files, which "
-            "`specdec-jupyter models convert-mlx FILE.gguf` makes from a GGUF file"
+            f"{path}: {info.problem}; an MLX model is a folder with config.json, "
+            "model*.safetensors and tokenizer files, which `specdec-jupyter models convert-mlx "
+            "FILE.gguf` makes from a GGUF file"
         )
     try:
         return mlx_lm_load(str(path), return_config=True)
-    except (FileNotFoundError, ValueError, KeyError, OSError) as exc:
+    except (ValueError, KeyError, OSError, TypeError, AttributeError, RecursionError) as exc:
         raise ModelLoadError(
-            f"mlx-lm could not load {path}: {exc}; a newer mlx-lm may know this model"
+            f"mlx-lm could not load {path}: {type(exc).__name__}: {exc}; a newer mlx-lm may "
+            "know this model"
         ) from exc
 
 

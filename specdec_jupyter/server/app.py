@@ -2,9 +2,11 @@
 
 Runs go through `EngineManager.start(..., wait=True)` on worker threads, so a model is loaded
 once however many requests ask, and requests for a busy model wait their turn; past
-`max_waiting` runs in flight a request gets 429 with Retry-After. A streaming client that
-disconnects cancels its run after the current round. Every error is OpenAI's JSON error
-object with its status, never a traceback.
+`max_waiting` runs in flight a request gets 429 with Retry-After. A client that disconnects,
+streaming or not, cancels its run after the current round. Who may call is access.py's (Host
+names, browser origins); bodies are JSON sent as `application/json`. Every error, unknown
+routes included, is OpenAI's JSON error object with its status, never a traceback; it names
+models by their ids, and the server's log keeps the paths.
 """
 
 from __future__ import annotations
@@ -12,18 +14,22 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
+import os
+import re
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ..decoding.events import TokenEvent
-from ..engines.registry import ResolvedModel, engine_kind
+from ..engines.registry import ResolvedModel
 from ..errors import (
     ContextOverflowError,
     EngineBusyError,
@@ -38,12 +44,16 @@ from ..sessions.manager import EngineManager
 from ..sessions.pair import DEFAULT, Pair, Remembered
 from ..settings import RunSettings
 from . import shapes
+from .access import Access, AccessControl
 from .requests import CompletionRequest, parse_request
 from .served import ServedModel, ServedModels
 
 MAX_BODY_BYTES = 1 << 20
 RETRY_AFTER_SECONDS = 5
+JSON_MEDIA_TYPE = "application/json"
 _END = object()  # the run has ended (its stats or error are on the Generation)
+ABSOLUTE_PATH = re.compile(r"(?<![\w/.:])/[^\s'\"`:;,()]+")
+log = logging.getLogger("specdec_jupyter.server")
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -71,20 +81,25 @@ def status_of(exc: BaseException) -> int:
     return 500
 
 
-def error_response(exc: BaseException) -> JSONResponse:
+def error_response(exc: BaseException, redact: Callable[[str], str] = str) -> JSONResponse:
+    """OpenAI's error object for `exc`, its message passed through `redact` (paths to ids)."""
     status = status_of(exc)
     message = str(exc) if status != 500 else f"internal error: {type(exc).__name__}"
     reasons = getattr(exc, "reasons", None)
     if reasons:
         message = f"{message} ({'; '.join(reasons)})" if reasons[0] not in message else message
+    if status >= 500:
+        log.warning("%s: %s", type(exc).__name__, exc)  # the paths stay in the server's log
     headers = exc.headers if isinstance(exc, HttpError) else {}
     if status == 429:
         headers = {"Retry-After": str(RETRY_AFTER_SECONDS), **headers}
-    return JSONResponse(shapes.error(message, status), status_code=status, headers=headers)
+    body = shapes.error(redact(message), status)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 class SpecDecServer:
-    """The endpoints' state: the manager, the served models, the key, the bounded queue."""
+    """The endpoints' state: the manager, the served models, the key, who may call
+    (`access`: loopback Host names and no browser origins unless told), the bounded queue."""
 
     def __init__(
         self,
@@ -92,10 +107,12 @@ class SpecDecServer:
         models: ServedModels,
         *,
         api_key: str | None = None,
+        access: Access | None = None,
         max_waiting: int = 16,
         max_body_bytes: int = MAX_BODY_BYTES,
     ):
         self.manager, self.models, self.api_key = manager, models, api_key
+        self.access = access or Access()
         self.max_waiting, self.max_body_bytes = max_waiting, max_body_bytes
         self._in_flight = 0
         self._lock = threading.Lock()
@@ -110,9 +127,26 @@ class SpecDecServer:
                 self._authorize(request)
                 return await handler(request)
             except Exception as exc:
-                return error_response(exc)
+                return self.error_response(exc)
 
         return endpoint
+
+    def error_response(self, exc: BaseException) -> JSONResponse:
+        return error_response(exc, self.redact)
+
+    def redact(self, message: str) -> str:
+        """`message` as a client may see it: a served model's path becomes its id, any other
+        path on this machine its last part (the server's log keeps them whole)."""
+        for served in sorted(self.models, key=lambda s: -len(s.model.key)):
+            if os.path.isabs(served.model.key):
+                message = message.replace(served.model.key, served.id)
+
+        def short(match: re.Match[str]) -> str:
+            path = match[0]
+            on_disk = os.path.exists(path) or os.path.isdir(os.path.dirname(path))
+            return os.path.basename(path.rstrip("/")) or path if on_disk else path
+
+        return ABSOLUTE_PATH.sub(short, message)
 
     def _authorize(self, request: Request) -> None:
         if self.api_key is None:
@@ -122,6 +156,13 @@ class SpecDecServer:
             raise HttpError(401, "missing or wrong API key; send 'Authorization: Bearer KEY'")
 
     async def _body(self, request: Request) -> object:
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != JSON_MEDIA_TYPE:
+            raise HttpError(
+                415,
+                f"the request body must be JSON sent with 'Content-Type: {JSON_MEDIA_TYPE}'"
+                + (f", not {media_type!r}" if media_type else ""),
+            )
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
             raise HttpError(413, f"the request body is over {self.max_body_bytes} bytes")
@@ -134,22 +175,23 @@ class SpecDecServer:
             return json.loads(data)
         except ValueError:
             raise HttpError(400, "the request body is not valid JSON") from None
+        except RecursionError:
+            raise HttpError(400, "the request body nests too deeply to be a request") from None
 
     # -- models ------------------------------------------------------------------
 
     async def list_models(self, request: Request) -> Response:
         loaded = self.manager.loaded()
         if request.url.path.startswith("/v1"):
-            data = [
-                {"id": s.id, "object": "model", "created": 0, "owned_by": "specdec_jupyter"}
-                for s in self.models
-            ]
+            data = [_openai_model(s) for s in self.models]
         else:
             data = [s.describe(s.model in loaded) for s in self.models]
         return JSONResponse({"object": "list", "data": data})
 
     async def one_model(self, request: Request) -> Response:
         served = self.models.get(request.path_params["model_id"])
+        if request.url.path.startswith("/v1"):
+            return JSONResponse(_openai_model(served))
         return JSONResponse(served.describe(served.model in self.manager.loaded()))
 
     async def drafts(self, request: Request) -> Response:
@@ -167,12 +209,8 @@ class SpecDecServer:
             notes = verdict.warnings if verdict.compatible else verdict.reasons
             entry = {"id": other.id, "notes": list(notes)}
             (compatible if verdict.compatible else incompatible).append(entry)
-        remembered = self.manager.default_draft(main.model)
-        if remembered is not None:
-            default = self.models.id_of_key(remembered)
-        else:  # the engine's default pair, as the local chat opens it
-            pair_main, pair_draft = engine_kind(main.model.kind).default_pair
-            default = pair_draft if main.id == pair_main else None
+        key = self.manager.default_draft(main.model)  # what a request without a draft uses
+        default = None if key is None else self.models.id_of_key(key)
         if default not in {entry["id"] for entry in compatible}:
             default = None
         return {"compatible": compatible, "incompatible": incompatible, "default": default}
@@ -180,12 +218,14 @@ class SpecDecServer:
     # -- completions ---------------------------------------------------------------
 
     async def chat_completions(self, request: Request) -> Response:
-        return await self._complete(parse_request(await self._body(request), chat=True))
+        body = parse_request(await self._body(request), chat=True)
+        return await self._complete(body, request)
 
     async def completions(self, request: Request) -> Response:
-        return await self._complete(parse_request(await self._body(request), chat=False))
+        body = parse_request(await self._body(request), chat=False)
+        return await self._complete(body, request)
 
-    async def _complete(self, request: CompletionRequest) -> Response:
+    async def _complete(self, request: CompletionRequest, http: Request) -> Response:
         served = self.models.get(request.model)
         draft = request.draft_model
         if isinstance(draft, str):
@@ -199,7 +239,11 @@ class SpecDecServer:
             "draft_id": self._draft_id(served, draft, request.settings),
         }
         if not request.stream:
-            collected = [event async for event in _drain(events)]
+            watcher = asyncio.ensure_future(_cancel_on_disconnect(http, run))
+            try:
+                collected = [event async for event in _drain(events)]
+            finally:
+                watcher.cancel()
             _raise_error(run)
             assert run.stats is not None
             return JSONResponse(shapes.completion(events=collected, stats=run.stats, **common))
@@ -287,7 +331,7 @@ class SpecDecServer:
             if batch:
                 yield _sse(shapes.chunk(events=batch, first=is_first, **common))
             if run.error is not None:
-                yield _sse(error_response_body(run.error))
+                yield _sse(json.loads(self.error_response(run.error).body))
             else:
                 assert run.stats is not None
                 yield _sse(
@@ -303,8 +347,16 @@ class SpecDecServer:
             run.cancel()  # a client gone: stop after the current round (no-op when ended)
 
 
-def error_response_body(exc: BaseException) -> dict[str, Any]:
-    return json.loads(error_response(exc).body)
+def _openai_model(served: ServedModel) -> dict[str, Any]:
+    return {"id": served.id, "object": "model", "created": 0, "owned_by": "specdec_jupyter"}
+
+
+async def _cancel_on_disconnect(request: Request, run: Generation) -> None:
+    """Cancel `run` when its client goes away (after its body was read, the next message
+    the server gets is the disconnect)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+    run.cancel()
 
 
 def _sse(body: dict[str, Any]) -> str:
@@ -332,8 +384,19 @@ def create_app(server: SpecDecServer) -> Starlette:
             Route(f"{prefix}/completions", g(server.completions), methods=["POST"]),
         ]
     routes.append(Route("/api/v0/drafts/{model_id:path}", g(server.drafts)))
-    routes.append(Route("/api/v0/models/{model_id:path}", g(server.one_model)))
-    return Starlette(routes=routes)
+    for prefix in ("/api/v0", "/v1"):
+        routes.append(Route(f"{prefix}/models/{{model_id:path}}", g(server.one_model)))
+
+    async def no_route(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        words = {404: "no such endpoint", 405: "method not allowed here"}.get(status, str(exc))
+        message = (
+            f"{request.method} {request.url.path}: {words}; see /v1/models, /v1/chat/completions"
+        )
+        return JSONResponse(shapes.error(message, status), status_code=status)
+
+    app = Starlette(routes=routes, exception_handlers={HTTPException: no_route})
+    return AccessControl(app, server.access)
 
 
 async def _health(request: Request) -> Response:

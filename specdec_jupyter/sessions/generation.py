@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..decoding.events import GenerationStats, TokenEvent
+from ..engines.base import Prompt
 from ..settings import RunSettings
 from .result import GenerationResult
-from .session import Prompt
 
 Emit = Callable[[TokenEvent], None]
 ShouldStop = Callable[[], bool]

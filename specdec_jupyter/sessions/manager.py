@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
@@ -31,11 +32,12 @@ from typing import Any
 from ..decoding.events import GenerationStats
 from ..display.progress import showing
 from ..engines.base import Engine
-from ..engines.registry import ResolvedModel, engine_kind, require_draft
+from ..engines.registry import EngineNote, ResolvedModel, engine_kind, require_draft
 from ..engines.resolve import ModelReference, resolve
-from ..errors import EngineBusyError, MemoryBudgetError
+from ..errors import EngineBusyError, MemoryBudgetError, SpecDecError
 from ..models.drafts.defaults import DefaultDrafts
 from ..models.drafts.verdicts import DraftVerdict, VerdictStore
+from ..models.metadata import Fingerprint, fingerprint
 from ..settings import LoadOptions, RunSettings
 from .generation import Emit, Generation, OnEnd, Runnable, ShouldStop, streamed
 from .pair import DEFAULT, Pair
@@ -51,6 +53,12 @@ Slots = tuple[Slot, Slot | None]  # a pair's main model and draft, resolved
 class _Loaded:
     engine: Engine
     size: int  # bytes on disk: the estimate of what it holds in memory
+    fingerprint: Fingerprint  # the model on disk when it loaded: another one is loaded again
+
+
+def _on_disk(model: ResolvedModel) -> Fingerprint:
+    """The fingerprint of a model's file or folder (a built-in model has none)."""
+    return fingerprint(model.path) if os.path.isabs(model.key) else (0, 0)
 
 
 def default_memory_budget() -> int:
@@ -139,7 +147,11 @@ class EngineManager:
                 self._evict(slot)
 
     def _engine(self, slot: Slot) -> Engine:
+        """The slot's engine, loaded again when its model changed on disk since it loaded
+        (a file touched, or replaced by a rename, as the README recommends)."""
+        now = _on_disk(slot[0])
         with self._lock:
+            self._drop_replaced(slot, now)
             if slot in self._loaded:
                 self._loaded.move_to_end(slot)
                 return self._loaded[slot].engine
@@ -154,7 +166,16 @@ class EngineManager:
             return future.result()
         return self._load(slot, size, future)
 
+    def _drop_replaced(self, slot: Slot, now: Fingerprint) -> None:
+        """Close the engines of this slot's model that hold what its file was before `now`:
+        the slot's own (its caller holds it) and idle ones opened with other options."""
+        for other in [s for s in self._loaded if s[0].key == slot[0].key]:
+            replaced = self._loaded[other].fingerprint != now
+            if replaced and (other == slot or not self._busy_lock(other).locked()):
+                self._evict(other)
+
     def _load(self, slot: Slot, size: int, future: Future[Engine]) -> Engine:
+        loaded_from = _on_disk(slot[0])
         try:
             engine = self._factory(*slot)
         except BaseException as exc:
@@ -166,7 +187,7 @@ class EngineManager:
         with self._lock:
             del self._loading[slot]
             self._reserved -= size
-            self._loaded[slot] = _Loaded(engine, size)
+            self._loaded[slot] = _Loaded(engine, size, loaded_from)
         future.set_result(engine)
         return engine
 
@@ -206,8 +227,37 @@ class EngineManager:
         return engine_kind(main_model.kind).judge(main_model, draft_model, self._verdicts)
 
     def default_draft(self, main: ModelReference, engine: str | None = None) -> str | None:
-        """The draft remembered for `main`, as it was named when remembered."""
-        return self.defaults.get(self.model(main, engine).key)
+        """The key of the draft `main` runs with when none is named: the one remembered for
+        it, else its engine's default pair's draft when `main` is that pair's main model and
+        both are on disk (nothing is fetched for a default). What every door reports as the
+        default is what a run uses (`Pair(main)`)."""
+        draft = self._default_draft(self.model(main, engine))
+        return None if draft is None else draft.key
+
+    def _default_draft(self, main: ResolvedModel) -> ResolvedModel | None:
+        """The default draft, resolved; a remembered one that is gone (its file deleted)
+        leaves the main model running alone, with a note saying so."""
+        remembered = self.defaults.get(main.key)
+        if remembered is not None:
+            try:
+                return resolve(remembered, main.kind, fetch=False)
+            except SpecDecError as exc:
+                warnings.warn(
+                    EngineNote(
+                        f"the default draft of {main.name} cannot be used ({exc}); running "
+                        "without a draft (choose another with set_default_draft)"
+                    ),
+                    stacklevel=4,
+                )
+                return None
+        kind = engine_kind(main.kind)
+        pair_main, pair_draft = kind.default_pair
+        try:
+            if resolve(pair_main, main.kind, fetch=False).key != main.key:
+                return None
+            return resolve(pair_draft, main.kind, fetch=False)
+        except SpecDecError:
+            return None
 
     def set_default_draft(
         self, main: ModelReference, draft: ModelReference | None, engine: str | None = None
@@ -310,11 +360,15 @@ class EngineManager:
             pair = Pair(pair)
         options = (pair.options or self.options).settled(seeded)
         main_model = self.model(pair.main, pair.engine)
-        draft = self.defaults.get(main_model.key) if pair.draft is DEFAULT else pair.draft
         main_slot = (main_model, options.for_main())
-        if draft is None:
+        if pair.draft is DEFAULT:
+            draft_model = self._default_draft(main_model)
+        elif isinstance(pair.draft, ResolvedModel):  # its own kind: a mismatch is refused below
+            draft_model = pair.draft
+        else:
+            draft_model = None if pair.draft is None else self.model(pair.draft, main_model.kind)
+        if draft_model is None:
             return main_slot, None
-        draft_model = self.model(draft, main_model.kind)
         require_draft(main_model, draft_model, self._verdicts)
         return main_slot, (draft_model, options.for_draft())
 

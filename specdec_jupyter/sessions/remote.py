@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -51,6 +52,12 @@ class RemoteSession:
         api_key: str | None = None,
         timeout: float = 600.0,
     ):
+        address = urllib.parse.urlsplit(url) if isinstance(url, str) else None
+        if address is None or address.scheme not in ("http", "https") or not address.netloc:
+            raise SettingsError(
+                f"{url!r} is not a server's address; give one like http://gpu-box:1234 "
+                "(where `specdec-jupyter serve` runs)"
+            )
         self.url = url.rstrip("/")
         self.model, self.draft = model, draft
         self.api_key, self.timeout = api_key, timeout

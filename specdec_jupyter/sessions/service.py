@@ -164,13 +164,8 @@ class EngineService(Service):
         return self.manager.model(reference, self.engine).key
 
     def default_draft(self, main: str) -> str | None:
-        """The draft remembered for `main`, else the kind's default pair's draft when `main`
-        is its main model; only drafts on disk (a selector never fetches)."""
-        remembered = self.manager.default_draft(main, self.engine)
-        if remembered is not None:
-            return self._on_disk(remembered)
-        default_main, default_draft = self.kind.default_pair
-        return self._on_disk(default_draft) if self._on_disk(default_main) == main else None
+        """The draft a run on `main` uses when none is named (the manager's one rule)."""
+        return self.manager.default_draft(main, self.engine)
 
     def set_default_draft(self, main: str, draft: str | None) -> None:
         self.manager.set_default_draft(main, draft, self.engine)

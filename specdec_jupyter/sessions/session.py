@@ -28,14 +28,13 @@ from ..decoding.events import GenerationStats, TokenEvent
 from ..decoding.history import HISTORY, HistoryIndex, vocabulary_key
 from ..decoding.loop import speculative_decode
 from ..display.progress import showing
-from ..engines.base import ChatMessage, Engine
+from ..engines.base import ChatMessage, Engine, Prompt
 from ..engines.registry import engine_kind, require_draft
 from ..engines.resolve import ModelReference, resolve
-from ..errors import SettingsError, SpecDecError
-from ..settings import DraftMode, LoadOptions, RunSettings, check_draft_mode
+from ..errors import ClosedError, SettingsError, SpecDecError
+from ..settings import DraftMode, LoadOptions, RunSettings, check_draft_mode, check_prompt
+from .generation import Generation
 from .result import GenerationResult
-
-Prompt = str | Sequence[ChatMessage]
 
 
 class Session:
@@ -57,6 +56,7 @@ class Session:
         make_drafter(self.draft_mode, draft)  # refuse a mode this session cannot serve now
         self.memory = CostMemory(main, draft)  # so "auto" starts from costs measured before
         self.last_stats: GenerationStats | None = None
+        self.closed = False
         self._running = threading.Lock()
         self._vocabulary_key: str | None = None
 
@@ -80,6 +80,7 @@ class Session:
         """The prompt's tokens. A conversation ending with the assistant's message (or
         `continue_=True`) continues that message: the template opens the assistant's turn
         and its text follows, so the reply carries on where the text ends (no new turn)."""
+        check_prompt(prompt)
         if isinstance(prompt, str):
             if continue_:
                 raise SettingsError(
@@ -130,6 +131,8 @@ class Session:
         continues that message.
         """
         settings = RunSettings.of(settings, **overrides)
+        if self.closed:
+            raise ClosedError(f"this session of {self.main.name} was closed; load it again")
         tokens = self.prompt_tokens(
             prompt, system=settings.system, raw=settings.raw, continue_=continue_
         )
@@ -146,6 +149,7 @@ class Session:
                 "a generation is already running on this session; stop it or wait for it"
             )
         emitted: list[int] = []
+        self.last_stats = None  # never the previous run's, whatever ends this one
         try:
             if not clocked:
                 self.reset()
@@ -179,12 +183,31 @@ class Session:
         return f"{self.main.backend}; draft: {self.draft.backend}"
 
     def generate(
-        self, prompt: Prompt, settings: RunSettings | None = None, **options: Any
+        self,
+        prompt: Prompt,
+        settings: RunSettings | None = None,
+        *,
+        continue_: bool = False,
+        should_stop: Callable[[], bool] | None = None,
+        **overrides: Any,
     ) -> GenerationResult:
-        """Run to the end and return text, events and stats (options as for `stream`)."""
-        events = list(self.stream(prompt, settings, **options))
-        assert self.last_stats is not None
-        return GenerationResult(events, self.last_stats)
+        """Run to the end and return text, events and stats (options as for `stream`).
+
+        The run goes on a worker thread while this one waits, so Ctrl-C (or Jupyter's
+        interrupt) stops it after the current round and keeps the text and stats, as a
+        cancel does; a second Ctrl-C interrupts the wait itself."""
+        settings = RunSettings.of(settings, **overrides)
+
+        def work(emit: Callable[[TokenEvent], None], cancelled: Callable[[], bool]):
+            def stop() -> bool:
+                return cancelled() or (should_stop is not None and should_stop())
+
+            for event in self.stream(prompt, settings, continue_=continue_, should_stop=stop):
+                emit(event)
+            assert self.last_stats is not None
+            return self.last_stats
+
+        return Generation(work, name=f"specdec {self.main.name}").result()
 
     def reset(self) -> None:
         """Empty both caches, so the next prompt is prefilled from scratch (for fair timings;
@@ -194,6 +217,9 @@ class Session:
             self.draft.rollback(0)
 
     def close(self) -> None:
+        """Free both models now. A run on another thread stops at its next call with a
+        ClosedError (the call in flight ends first); a later run is refused."""
+        self.closed = True
         self.main.close()
         if self.draft is not None:
             self.draft.close()

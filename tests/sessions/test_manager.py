@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import _thread
+import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from specdec_jupyter.engines.llamacpp import LlamaCppEngine
-from specdec_jupyter.engines.registry import ResolvedModel
+from specdec_jupyter.engines.registry import EngineNote, ResolvedModel
 from specdec_jupyter.engines.tap import EngineTap
 from specdec_jupyter.errors import (
     ContextOverflowError,
@@ -26,6 +25,7 @@ from specdec_jupyter.models.drafts.defaults import DefaultDrafts
 from specdec_jupyter.sessions.manager import EngineManager
 from specdec_jupyter.sessions.pair import Pair
 from specdec_jupyter.settings import LoadOptions
+from tests.support.gated import interrupt_main_once_waiting
 from tests.support.tiny_models import write_tiny_gguf
 
 
@@ -83,24 +83,6 @@ def models(tiny_paths, tmp_path) -> dict[str, Path]:
 
 def manager_with(factory: Factory, **options) -> EngineManager:
     return EngineManager(engine_factory=factory, **options)
-
-
-def interrupt_main_once_waiting(then: threading.Event) -> None:
-    """What Jupyter's interrupt does, sent once the main thread waits on a run (an interrupt
-    sent before would land outside the wait, and a timer cannot know when that is); `then`
-    is set after it, to let the held run go on."""
-    main = threading.main_thread().ident
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        frame = sys._current_frames().get(main)
-        while frame is not None and frame.f_code.co_name != "_wait":
-            frame = frame.f_back
-        if frame is not None:
-            _thread.interrupt_main()
-            then.set()
-            return
-        time.sleep(0.005)
-    raise AssertionError("the main thread never waited on the run")
 
 
 def wait_for_events(run, count: int) -> None:
@@ -179,15 +161,6 @@ def test_cancel_stops_between_rounds_and_keeps_the_text(models):
     assert 3 <= len(result.events) < 200
     assert result.text == "".join(e.text for e in result.events)
     manager.close()
-
-
-@pytest.fixture
-def interrupts_raise():
-    """Ctrl-C raises KeyboardInterrupt, as in a kernel: a process a shell starts in the
-    background inherits SIGINT ignored, and there an interrupt would do nothing."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
 
 
 def test_a_keyboard_interrupt_while_waiting_cancels_and_keeps_the_text(models, interrupts_raise):
@@ -270,3 +243,37 @@ def test_the_default_draft_survives_a_restart(models, tmp_path):
     assert EngineManager().default_draft(models["main"]) == str(models["draft"])
     DefaultDrafts().set(str(models["main"]), None)
     assert EngineManager().default_draft(models["main"]) is None
+
+
+def test_a_deleted_default_draft_leaves_the_main_model_running_alone(models):
+    """Issue 23 W5: every run without an explicit draft failed "model file not found"."""
+    manager = manager_with(Factory())
+    manager.set_default_draft(models["main"], models["draft2"])
+    models["draft2"].unlink()
+    with pytest.warns(EngineNote, match="default draft of tiny-main.gguf cannot be used"):
+        result = manager.generate("hello", models["main"], raw=True, max_tokens=3)
+    assert result.stats.draft_model is None and result.text
+    manager.close()
+
+
+@pytest.mark.parametrize("how", ["touched", "renamed over"])
+def test_a_model_file_replaced_on_disk_is_loaded_again(models, tmp_path, how):
+    """Issue 23 C5: after `touch` or write-then-rename every run failed "load it again"
+    until a restart."""
+    factory = Factory()
+    manager = manager_with(factory)
+    main = tmp_path / "main.gguf"
+    shutil.copy(models["main"], main)
+    first = manager.generate("hello", Pair(main, None), raw=True, max_tokens=3)
+    if how == "touched":
+        os.utime(main, ns=(main.stat().st_atime_ns, main.stat().st_mtime_ns + 10**9))
+    else:
+        fresh = tmp_path / "main.gguf.new"
+        shutil.copy(models["main"], fresh)
+        os.utime(fresh, ns=(fresh.stat().st_atime_ns, main.stat().st_mtime_ns + 10**9))
+        fresh.replace(main)
+    again = manager.generate("hello", Pair(main, None), raw=True, max_tokens=3)
+    assert again.text == first.text
+    assert factory.loads == ["main.gguf", "main.gguf"]
+    assert len(manager.loaded()) == 1, "the engine of the old file was closed"
+    manager.close()

@@ -396,7 +396,9 @@ def test_a_partial_settings_dict_keeps_the_other_defaults(toy):
 def test_a_setting_out_of_range_is_a_reply_in_words(toy):
     toy.settings = {**toy.settings, "max_tokens": 2.5}
     toy.ask("the cat")
-    assert "max_tokens must be an integer >= 1, got 2.5" in toy.wait(30)["error"]
+    assert (
+        "max_tokens must be an integer >= 1 (at most 2147483647), got 2.5" in toy.wait(30)["error"]
+    )
 
 
 def test_asking_without_a_main_model_says_so():
@@ -629,3 +631,28 @@ def test_continue_and_regenerate_on_the_real_pair(qwen_paths):
     assert "error" not in again, again.get("error")
     assert again["version"] == 1 and again["versions"][0]["tokens"] == longer["tokens"]
     assert [m["role"] for m in chat.messages] == ["user", "assistant"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        {"type": "edit"},
+        {"type": "edit", "index": "first", "text": "x"},
+        {"type": "show_version", "index": 0, "version": None},
+        ["not", "an", "object"],
+    ],
+)
+def test_a_malformed_message_from_the_page_is_a_status_not_a_traceback(toy, content):
+    """Issue 23 T7: malformed widget messages raised tracebacks in the kernel."""
+    toy._handle_custom_msg(content, [])
+    assert toy.status["state"] == "error"
+    assert toy.status["message"].startswith("a message from the page was malformed")
+    Browser(toy).click("send", text="the cat")
+    assert toy.wait(30)["content"], "the chat still works"
+
+
+def test_a_load_option_of_the_wrong_type_is_a_status_in_words(toy):
+    """T7: `gpu_layers: "x"` from the settings form showed a raw TypeError."""
+    toy.settings = {**toy.settings, "gpu_layers": "x"}
+    assert settled(toy)["state"] == "error"
+    assert "gpu_layers must be -1 (all), 0 (none)" in toy.status["message"]

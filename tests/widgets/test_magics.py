@@ -34,6 +34,7 @@ def test_cell_magic_help(ip):
         ("load x --draft y --no-draft", "not both"),
         ("teach --k 0", "at least 1"),
         ("teach --temperature -1", "temperature must be >= 0"),
+        ('load "abc', "No closing quotation"),  # issue 23 T3: a ValueError traceback
     ],
 )
 def test_argument_errors_are_one_line(ip, line, message):
@@ -111,3 +112,10 @@ def test_teach_shows_the_toy_pair_until_a_pair_is_loaded(ip):
     magic(ip, "load toy-trigram --engine toy --no-draft")
     _, captured = magic(ip, "teach")
     assert "has no draft" in captured.stderr and len(captured.stderr.strip().splitlines()) == 1
+
+
+def test_connecting_to_what_is_not_a_url_is_one_line(ip):
+    """Issue 23 T3: `%specdec connect notaurl` was a ValueError traceback."""
+    _, captured = magic(ip, "connect notaurl")
+    assert captured.stderr.startswith("specdec: 'notaurl' is not a server's address")
+    assert "Traceback" not in captured.stdout + captured.stderr

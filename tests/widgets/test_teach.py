@@ -164,3 +164,10 @@ def test_p_and_q_have_one_colour_each_in_the_widget_and_the_plots():
     for name, hex_colour in [("p", colours.P), ("q", colours.Q), ("r", colours.RESIDUAL)]:
         rgb = ", ".join(str(int(hex_colour[i : i + 2], 16)) for i in (1, 3, 5))
         assert f"--specdec-{name}: {rgb};" in css
+
+
+def test_a_malformed_reset_message_is_a_status_not_a_traceback():
+    """Issue 23 T7: `settings` that is not an object raised in the kernel."""
+    widget = TeachWidget(engine="toy")
+    widget._handle_custom_msg({"type": "reset", "settings": ["k", 3]}, [])
+    assert widget.status["message"].startswith("a message from the page was malformed")

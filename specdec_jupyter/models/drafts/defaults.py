@@ -9,39 +9,41 @@ at once and never reads half a file.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
+from typing import Any
 
-from ..json_file import read_json_object, write_json_atomically
+from ..json_file import StateFile, mapping, text
 from ..paths import config_dir
 
 FILE_NAME = "default-drafts.json"
 
 
+def _shape(data: Any) -> dict[str, Any]:
+    """{"drafts": {main key: draft key}}."""
+    drafts = mapping(mapping(data, "the file").get("drafts", {}), '"drafts"')
+    return {"drafts": {text(k, "a main model"): text(v, "a draft") for k, v in drafts.items()}}
+
+
 class DefaultDrafts:
     """main model key -> draft key (as `ResolvedModel.key`: an absolute path, or a built-in
-    model's name)."""
+    model's name). A file that cannot be read is kept aside, never written over (json_file)."""
 
     def __init__(self, path: Path | None = None):
         self.path = path or config_dir() / FILE_NAME
-        self._lock = threading.Lock()
+        self.file = StateFile(self.path, _shape, "default drafts", cache=False)
 
     def get(self, main: str) -> str | None:
-        return self._read().get(main)
+        return self.file.read().get("drafts", {}).get(main)
 
     def set(self, main: str, draft: str | None) -> None:
         """Remember `draft` for `main`; None forgets it (the main model then runs alone)."""
-        with self._lock:
-            drafts = self._read()
+
+        def change(content: dict[str, Any]) -> dict[str, Any]:
+            drafts = dict(content.get("drafts", {}))
             if draft is None:
                 drafts.pop(main, None)
             else:
                 drafts[main] = draft
-            self._write(drafts)
+            return {"drafts": drafts}
 
-    def _read(self) -> dict[str, str]:
-        drafts = read_json_object(self.path).get("drafts")
-        return dict(drafts) if isinstance(drafts, dict) else {}
-
-    def _write(self, drafts: dict[str, str]) -> None:
-        write_json_atomically(self.path, {"drafts": drafts})
+        self.file.update(change)

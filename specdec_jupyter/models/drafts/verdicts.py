@@ -21,7 +21,7 @@ from typing import Any
 from ...errors import IncompatibleDraftError, ModelFileError
 from ..gguf.metadata import read_gguf_vocabulary
 from ..json_file import CacheNote as CacheNote  # where callers have caught it
-from ..json_file import read_json_object, write_cache_atomically
+from ..json_file import StateFile, integers, mapping, versioned
 from ..metadata import fingerprint, read_model_info
 from ..model_info import ModelInfo
 from ..paths import cache_dir
@@ -178,23 +178,42 @@ class _Reader:
         self.vocabulary = cache(read_gguf_vocabulary)
 
 
+def _entry(value: Any, key: str) -> dict[str, Any]:
+    """One pair's entry: both files' fingerprints and a verdict every reader can use."""
+    entry = mapping(value, f"verdict {key!r}")
+    prints = entry.get("fingerprints")
+    if not isinstance(prints, list) or len(prints) != 2:
+        raise ValueError(f"verdict {key!r} has no two fingerprints")
+    for print_ in prints:
+        integers(print_, f"verdict {key!r}'s fingerprint", 2)
+    verdict = DraftVerdict.from_dict(mapping(entry.get("verdict"), f"verdict {key!r}"))
+    for engine in verdict.engines.values():
+        notes = [*engine.reasons, *engine.warnings]
+        if type(engine.compatible) is not bool or not all(isinstance(n, str) for n in notes):
+            raise ValueError(f"verdict {key!r} is not a verdict")
+    if verdict.engine not in verdict.engines:
+        raise ValueError(f"verdict {key!r} has no {verdict.engine!r} rule")
+    return entry
+
+
 class VerdictStore:
-    """Verdicts in one JSON file, written whole and atomically. It is a cache: a damaged
-    file, or one written for other rules, counts as empty."""
+    """Verdicts in one JSON file, written whole and atomically (json_file). It is a cache: a
+    file written for other rules counts as empty."""
 
     def __init__(self, path: Path):
         self.path = path
         self.lock = threading.Lock()
+        self.file = StateFile(
+            path, versioned(CACHE_VERSION, "verdicts", _entry), "draft verdicts", cache=True
+        )
 
     def load(self) -> dict[str, Any]:
-        data = read_json_object(self.path)
-        return data.get("verdicts", {}) if data.get("version") == CACHE_VERSION else {}
+        return self.file.read().get("verdicts", {})
 
     def save(self, entries: dict[str, Any]) -> None:
         """Write the verdicts; a cache that cannot be written is skipped with a note, as a
         cache safe to lose must never block a load."""
-        data = {"version": CACHE_VERSION, "verdicts": entries}
-        write_cache_atomically(self.path, data, "draft verdicts")
+        self.file.update(lambda _: {"version": CACHE_VERSION, "verdicts": entries})
 
 
 @cache

@@ -11,18 +11,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...errors import ModelFileError, UnusableModelError
+from ..paths import not_a_file
 from .header import GGUF_MAGIC, open_gguf
 
 
 def check_gguf(path: Path) -> None:
     """Raise ModelFileError unless `path` is a file that starts like a GGUF file."""
-    if not path.exists():
+    reason = not_a_file(path)
+    if reason == "no such file":
         raise ModelFileError(
             f"model file not found: {path}; check the path, or fetch a catalog model with "
             "`specdec-jupyter models fetch NAME` (`--list` shows the names)"
         )
-    if not path.is_file():
-        raise ModelFileError(f"{path} is a folder, not a GGUF file; name the .gguf file inside it")
+    if reason is not None:
+        raise ModelFileError(f"{path} {reason}; name a .gguf model file")
     with open(path, "rb") as handle:
         magic = handle.read(4)
     if magic != GGUF_MAGIC:

@@ -11,6 +11,7 @@ infos without data views, so a cut-short file is reported by its size.
 
 from __future__ import annotations
 
+import math
 import os
 import struct
 from collections.abc import Iterator
@@ -23,9 +24,13 @@ from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFEndian, GGUFReader,
 from gguf.gguf_reader import ReaderField
 
 from ...errors import UnusableModelError
+from ..paths import not_a_file
 
 GGUF_MAGIC = b"GGUF"
 _ARRAY_HEADER_BYTES = 12  # item type (uint32) + item count (uint64)
+INT64_MAX = 2**63 - 1  # what ggml's sizes hold (llama.cpp refuses a tensor past it)
+SPARSE_CHECK_BYTES = 64 << 20  # smaller files may live inside the filesystem's own blocks
+SPARSE_SHARE = 0.5  # a model with less of its bytes on disk is mostly holes
 
 
 @dataclass(frozen=True)
@@ -88,14 +93,24 @@ class GGUFHeader(GGUFReader):
             _name_length, name, n_dims, dims, raw_type, offset = field.parts
             ggml_type = GGMLQuantizationType(int(raw_type[0]))
             block_size, type_size = GGML_QUANT_SIZES[ggml_type]
-            n_elements = int(np.prod(dims, dtype=np.uint64))
+            text = bytes(name).decode("utf-8", "replace")
+            shape = [int(d) for d in dims]  # Python's integers: a product cannot wrap
+            n_elements = math.prod(shape)
+            n_bytes = n_elements * type_size // block_size
+            if any(d > INT64_MAX for d in shape) or n_elements > INT64_MAX or n_bytes > INT64_MAX:
+                raise ValueError(f"tensor {text!r} of shape {shape} has a size that overflows")
+            if shape and shape[0] % block_size:
+                raise ValueError(
+                    f"tensor {text!r} has rows of {shape[0]} values, not a multiple of its "
+                    f"type's blocks of {block_size}"
+                )
             self.tensor_infos.append(
                 TensorInfo(
-                    name=bytes(name).decode("utf-8", "replace"),
+                    name=text,
                     ggml_type=ggml_type,
                     n_dims=int(n_dims[0]),
                     n_elements=n_elements,
-                    n_bytes=n_elements * type_size // block_size,
+                    n_bytes=n_bytes,
                     offset=start_offs + int(offset[0]),
                 )
             )
@@ -140,12 +155,20 @@ class GGUFHeader(GGUFReader):
 
 def open_gguf(path: Path) -> GGUFHeader:
     """Read a GGUF file's header, or raise UnusableModelError saying what is wrong with it."""
-    if not path.is_file():
-        reason = "is a folder, not a GGUF file" if path.is_dir() else "no such file"
+    reason = not_a_file(path)
+    if reason is not None:
         raise UnusableModelError(path, reason)
-    size = path.stat().st_size
+    stat = path.stat()
+    size = stat.st_size
     if size == 0:
         raise UnusableModelError(path, "the file is empty")
+    on_disk = getattr(stat, "st_blocks", None)
+    if on_disk is not None and size > SPARSE_CHECK_BYTES and on_disk * 512 < size * SPARSE_SHARE:
+        raise UnusableModelError(
+            path,
+            f"only {on_disk * 512} of its {size} bytes are on disk (a sparse file: its data "
+            "was never written, as after an interrupted download); download it again",
+        )
     with open(path, "rb") as handle:
         magic = handle.read(4)
     if magic != GGUF_MAGIC:

@@ -14,8 +14,12 @@ from __future__ import annotations
 import ctypes
 import os
 import re
+import signal
 import sys
+import threading
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import llama_cpp
@@ -56,22 +60,42 @@ llama_cpp.llama_backend_init()
 
 
 class _LoadProgress:
-    """llama.cpp's load progress callback, reporting to a Tracker. An exception the listener
-    raises cancels the load (the callback returns False, llama.cpp frees what it loaded) and
-    is raised again once llama.cpp has returned."""
+    """llama.cpp's load progress callback, reporting to a Tracker (if any listens). An
+    exception the listener raises cancels the load (the callback returns False, llama.cpp
+    frees what it loaded) and is raised again once llama.cpp has returned; so does Ctrl-C,
+    which during a load on the main thread only marks the load `interrupted` (an exception
+    raised inside a C callback, this one or the log's, would be lost and the load go on)."""
 
-    def __init__(self, tracker: Tracker):
+    def __init__(self, tracker: Tracker | None):
         self.tracker = tracker
         self.error: BaseException | None = None
+        self.interrupted = False
         self.callback = llama_cpp.llama_progress_callback(self._called)  # kept alive with self
 
     def _called(self, fraction: float, _user_data: ctypes.c_void_p) -> bool:
         try:
-            self.tracker.update(fraction)
+            if self.tracker is not None and not self.interrupted:
+                self.tracker.update(fraction)
         except BaseException as exc:  # raising through C would go unseen and return "cancel"
             self.error = exc
-            return False
-        return True
+        return self.error is None and not self.interrupted
+
+    @contextmanager
+    def catching_interrupts(self) -> Iterator[None]:
+        """On the main thread, Ctrl-C marks the load interrupted instead of raising; after
+        the block, an interrupt is raised as the handler before would have had it."""
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.getsignal(signal.SIGINT) if main else None
+        if not callable(previous):  # not the main thread, or Ctrl-C ignored or default
+            yield
+            return
+        signal.signal(signal.SIGINT, lambda signum, frame: setattr(self, "interrupted", True))
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        if self.interrupted:
+            previous(signal.SIGINT, None)
 
 
 def load_model(
@@ -98,11 +122,17 @@ def load_model(
     params.n_gpu_layers = gpu_layers if gpu_layers >= 0 else MAX_LAYERS
     params.use_extra_bufts = repack
     tracker = None if vocab_only else Tracker("loading", short_name(path), 1.0)
-    progress = _LoadProgress(tracker) if tracker is not None and tracker.listener else None
-    if progress is not None:
-        params.progress_callback = progress.callback
-    model = llama_cpp.llama_model_load_from_file(str(path).encode(), params)
-    if progress is not None and progress.error is not None:
+    progress = _LoadProgress(tracker if tracker is not None and tracker.listener else None)
+    params.progress_callback = progress.callback
+    model = None
+    try:
+        with progress.catching_interrupts():
+            model = llama_cpp.llama_model_load_from_file(str(path).encode(), params)
+    except BaseException:  # Ctrl-C, raised once llama.cpp has returned
+        if model:
+            llama_cpp.llama_model_free(model)
+        raise
+    if progress.error is not None:
         if model:  # llama.cpp finished before it read the answer
             llama_cpp.llama_model_free(model)
         raise progress.error

@@ -16,6 +16,7 @@ from typing import Any
 
 from ...errors import UnusableModelError
 from ..model_info import ModelInfo, size_label
+from ..paths import not_a_file
 
 CONFIG = "config.json"
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer.model")
@@ -36,6 +37,9 @@ def read_mlx_info(folder: Path) -> ModelInfo:
         )
     config = _json(folder, CONFIG)
     weights = sorted(folder.glob("*.safetensors"))
+    odd = [path.name for path in weights if not_a_file(path)]
+    if odd:
+        raise UnusableModelError(folder, f"its {odd[0]} {not_a_file(folder / odd[0])}")
     if not weights:
         raise UnusableModelError(folder, "it has no *.safetensors weights next to config.json")
     vocab_type, vocab_size = _tokenizer_vocabulary(folder, config)
@@ -44,7 +48,7 @@ def read_mlx_info(folder: Path) -> ModelInfo:
         if (folder / "tokenizer_config.json").is_file()
         else {}
     )
-    quantization = config.get("quantization") or {}
+    quantization = _quantization(folder, config)
     parameters = sum(_safetensors_parameters(path, quantization.get("bits")) for path in weights)
     return ModelInfo(
         path=folder,
@@ -62,6 +66,22 @@ def read_mlx_info(folder: Path) -> ModelInfo:
         add_bos=tokenizer_config.get("add_bos_token"),
         add_eos=tokenizer_config.get("add_eos_token"),
     )
+
+
+def _quantization(folder: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """config.json's `quantization` (mlx-lm's {"group_size", "bits"}), checked: mlx-lm
+    would fail on another shape with a TypeError."""
+    quantization = config.get("quantization") or {}
+    bits = quantization.get("bits") if isinstance(quantization, dict) else None
+    if not isinstance(quantization, dict) or (
+        "bits" in quantization and (type(bits) is not int or not 1 <= bits <= 32)
+    ):
+        raise UnusableModelError(
+            folder,
+            f'its {CONFIG} has "quantization": {str(quantization)[:40]}, not mlx-lm\'s '
+            '{"group_size": N, "bits": 2..8}',
+        )
+    return quantization
 
 
 def _tokenizer_vocabulary(folder: Path, config: dict[str, Any]) -> tuple[str | None, int | None]:
@@ -104,10 +124,15 @@ def _safetensors_parameters(path: Path, bits: int | None) -> int:
 
 
 def _json(folder: Path, name: str) -> dict[str, Any]:
+    reason = not_a_file(folder / name)
+    if reason is not None:
+        raise UnusableModelError(folder, f"its {name} {reason}")
     try:
         content = json.loads((folder / name).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise UnusableModelError(folder, f"its {name} cannot be read ({exc})") from exc
+    except RecursionError:
+        raise UnusableModelError(folder, f"its {name} nests too deeply to be a config") from None
     if not isinstance(content, dict):
         raise UnusableModelError(folder, f"its {name} is not a JSON object")
     return content

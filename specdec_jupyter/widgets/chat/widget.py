@@ -33,7 +33,7 @@ from ...sessions.remote_service import RemoteService
 from ...sessions.service import EngineService, Service
 from ...sessions.wire import Message
 from ...settings import LoadOptions, RunSettings
-from ..base import STATIC, Widget, describe, form_fields, refuse_unknown
+from ..base import STATIC, Widget, describe, form_fields, on_messages, refuse_unknown
 from ..base import status as _status
 from ..batching import TokenBatcher
 from ..continuation import next_round, shift_event
@@ -124,7 +124,7 @@ class ChatWidget(Widget):
         self._chosen = ChosenDrafts()
         self._selection = 0  # counts selections, so a slow load never reports on a newer one
         self._selecting = False
-        self.on_msg(self._on_message)
+        on_messages(self, self._on_message)
         self._select(main, draft)
         self.observe(self._on_engine, "engine")
         self.observe(self._on_main, "main_model")
@@ -202,7 +202,7 @@ class ChatWidget(Widget):
             self._service.set_default_draft(self.main_model, self.draft_model or None)
             self.default_draft = self.draft_model
 
-    def _on_message(self, _widget: Any, content: dict, _buffers: list) -> None:
+    def _on_message(self, content: dict) -> None:
         kind = content.get("type")
         if kind == "send":
             self.ask(str(content.get("text", "")))

@@ -34,7 +34,7 @@ from ...sessions.pair import Pair
 from ...sessions.service import EngineService
 from ...sessions.wire import PROBABILITY_DIGITS, token_to_dict
 from ...settings import RunSettings
-from ..base import STATIC, Widget, describe, form_fields, refuse_unknown
+from ..base import STATIC, Widget, describe, form_fields, on_messages, refuse_unknown
 from ..base import status as _status
 from .walkthrough import TEACHER, Walkthrough
 
@@ -122,7 +122,7 @@ class TeachWidget(Widget):
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="specdec teach")
         self._wake = threading.Event()  # ends a Play wait early on Pause
         self.walkthrough: Walkthrough
-        self.on_msg(self._on_message)
+        on_messages(self, self._on_message)
         self.reset(
             prompt=prompt or (TOY_PROMPT if service.engine == "toy" else MODEL_PROMPT), **settings
         )
@@ -219,7 +219,7 @@ class TeachWidget(Widget):
             return False
         return True
 
-    def _on_message(self, _widget: Any, content: dict, _buffers: list) -> None:
+    def _on_message(self, content: dict) -> None:
         kind = content.get("type")
         if kind == "play":
             self.play()
