@@ -69,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compat.add_argument("--json", action="store_true", help="print one JSON object")
 
+    costs = commands.add_parser(
+        "costs",
+        help="the call costs `auto` remembers per model and machine (--reset forgets them)",
+    )
+    costs.add_argument("--reset", action="store_true", help="forget every remembered cost")
+
     serve = commands.add_parser(
         "serve", help="LM Studio's /api/v0 and OpenAI's /v1 API, with draft_model and stats"
     )
@@ -113,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _compat(args)
         if args.command == "serve":
             return _serve(args)
+        if args.command == "costs":
+            return _costs(args)
         return _generate(args)
     except (SpecDecError, OSError) as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
@@ -172,6 +180,20 @@ def _compat(args: argparse.Namespace) -> int:
         print(json.dumps(report, ensure_ascii=False, indent=1))
     else:
         print(compat_report(args.main, main_info, rows))
+    return 0
+
+
+def _costs(args: argparse.Namespace) -> int:
+    from .decoding.cost_memory import default_store
+    from .display.listing import costs_report
+
+    store = default_store()
+    if not args.reset:
+        print(costs_report(store))
+    elif store.reset():
+        print(f"forgot the call costs in {store.path}")
+    else:
+        print("no call costs to forget")
     return 0
 
 

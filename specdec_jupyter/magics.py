@@ -34,8 +34,9 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
+from .decoding.cost_memory import default_store
 from .decoding.events import GenerationStats, TokenEvent
-from .display.listing import models_report
+from .display.listing import costs_report, models_report
 from .display.progress import default_display
 from .display.stats_layout import rows_to_text
 from .engines.registry import KINDS, EngineNote
@@ -52,7 +53,7 @@ from .widgets.reply import ReplyWidget, finish_reply
 from .widgets.teach import TeachWidget
 from .widgets.teach import widget as teach
 
-SUBCOMMANDS = ("models", "load", "connect", "chat", "teach", "stats")
+SUBCOMMANDS = ("models", "load", "connect", "chat", "teach", "stats", "costs")
 OVERVIEW = """\
 %specdec models                       list the models on this machine
 %specdec load MAIN [--draft D | --no-draft] [--engine ENGINE] [--gpu-layers N] ...
@@ -60,6 +61,7 @@ OVERVIEW = """\
 %specdec chat                         the chat widget on the loaded pair
 %specdec teach [PROMPT] [--k K] ...   step through rounds on the loaded pair (else the toy)
 %specdec stats                        stats of the last generation
+%specdec costs [--reset]              the call costs auto remembers (--reset forgets them)
 %%specdec [--max-tokens N] [--temperature T] [--no-draft] ...   the cell is the prompt
 Each takes --help."""
 
@@ -121,6 +123,13 @@ add_flags(_teach_args.parser, RunSettings, only=teach.RUN_SETTINGS)
 def _stats_args(line: str) -> None:
     """Show the stats of the last generation (a `%%specdec` cell or a reply in the chat
     widget), with LM Studio's names."""
+
+
+@magic_arguments(name="specdec costs")
+@argument("--reset", action="store_true", help="forget every remembered cost")
+def _costs_args(line: str) -> None:
+    """Show the call costs `draft_tokens="auto"` remembers per model file and machine (a
+    main model's call by its size, a draft model's token), or forget them with --reset."""
 
 
 @magic_arguments(name="%specdec")
@@ -271,6 +280,18 @@ class SpecDecMagics(Magics):
             print("no generation yet: run a %%specdec cell or chat in %specdec chat")
             return
         print(rows_to_text(self.last_stats))
+
+    def _costs(self, rest: str) -> None:
+        args = _parse(_costs_args, rest)
+        if args is None:
+            return
+        store = default_store()
+        if not args.reset:
+            print(costs_report(store))
+        elif store.reset():
+            print(f"forgot the call costs in {store.path}")
+        else:
+            print("no call costs to forget")
 
     def _remember_reply(self, change: dict) -> None:
         replies = [m for m in change["new"] if m["role"] == "assistant" and "stats_rows" in m]

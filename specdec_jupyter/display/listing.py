@@ -7,8 +7,12 @@ LM Studio's users complain about most.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
+from ..decoding.cost_curve import plausible
+from ..decoding.cost_memory import MAX_AGE, SAMPLES_KEPT, CostStore, recent_median
 from ..engines.registry import KIND_OF_FORMAT
 from ..models.discovery import DiscoveredModel, ModelRoot
 from ..models.drafts.verdicts import DraftVerdict
@@ -58,6 +62,43 @@ def compat_report(
         lines.append(f"incompatible ({len(incompatible)}):")
         lines += [f"  {name}: {'; '.join(v.reasons)}" for name, v in incompatible]
     return "\n".join(lines)
+
+
+def costs_report(store: CostStore) -> str:
+    """What `auto` remembers of call costs, per model file and backend: the cost of a main
+    model's call by size (a size off the machine's curve marked, as auto drops it) and of a
+    drafted token, each the median of its recent timings."""
+    now = time.time()
+    lines = [
+        f"call costs in {store.path} (each the median of its last {SAMPLES_KEPT} timings "
+        f"within {MAX_AGE / 86400:.0f} days):"
+    ]
+    for entry in store.entries().values():
+        name = Path(str(entry.get("model", "?"))).name
+        lines.append(f"  {name} ({entry.get('backend', '?')})")
+        calls = entry.get("calls") if isinstance(entry.get("calls"), dict) else {}
+        costs = {
+            int(n): m
+            for n, samples in calls.items()
+            if str(n).isdigit() and (m := recent_median(samples, now)) is not None
+        }
+        kept = plausible(costs)
+        for n, seconds in sorted(costs.items()):
+            note = "" if n in kept else "  (off the curve of the others: not used)"
+            tokens = "1 token" if n == 1 else f"{n} tokens"
+            lines.append(f"    a call on {tokens}: {_ms(seconds)}{note}")
+        draft = recent_median(entry.get("draft_token"), now)
+        if draft is not None:
+            lines.append(f"    a drafted token: {_ms(draft)}")
+    if len(lines) == 1:
+        lines.append("  none: auto measures them as it generates")
+    else:
+        lines.append("forget them with: specdec-jupyter costs --reset")
+    return "\n".join(lines)
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.{1 if seconds < 0.01 else 0}f} ms"
 
 
 def _searched(roots: Sequence[ModelRoot]) -> str:

@@ -13,7 +13,7 @@ from tests.support.magic_shell import magic
 
 
 @pytest.mark.parametrize(
-    "line", ["--help", "models --help", "load -h", "chat --help", "teach --help"]
+    "line", ["--help", "models --help", "load -h", "chat --help", "teach --help", "costs -h"]
 )
 def test_help_on_each(ip, line):
     _, captured = magic(ip, line)
