@@ -11,6 +11,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .display.progress import showing
 from .display.stats_layout import stats_to_text
@@ -18,11 +19,15 @@ from .display.terminal import event_to_ansi
 from .engines.registry import DEFAULT_KIND, KIND_OF_FORMAT, KINDS, EngineNote, engine_kind
 from .engines.resolve import resolve
 from .errors import SettingsError, SpecDecError, one_line
+from .examples import CODE_EDIT, CODE_EDIT_TITLE
 from .models.catalog import CATALOG, DEFAULT_DRAFT, DEFAULT_MAIN, GROUPS, resolve_names
 from .models.fetch import fetch, is_fetched
 from .models.paths import models_dir
 from .sessions.result import GenerationResult
 from .settings import LoadOptions, RunSettings, add_flags
+
+if TYPE_CHECKING:
+    from .sessions.session import Session
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,27 +90,41 @@ def build_parser() -> argparse.ArgumentParser:
     add_flags(serve, LoadOptions)
 
     generate = commands.add_parser("generate", help="generate text, speculatively by default")
-    generate.add_argument(
+    generate.add_argument("--prompt", required=True, help="the user message (or raw text)")
+    _add_generation_flags(generate)
+    demo = commands.add_parser(
+        "demo",
+        help="speculative decoding where it pays on this machine: a code edit, drafted by "
+        "copying from the prompt and by the draft model (draft mode hybrid, auto), then plain "
+        "decoding on the same prompt for the speedup",
+    )
+    demo.add_argument("--prompt", default=CODE_EDIT, help="another prompt (default: a code edit)")
+    _add_generation_flags(demo)
+    demo.set_defaults(draft_mode="hybrid", compare=True, max_tokens=320)
+    return parser
+
+
+def _add_generation_flags(parser: argparse.ArgumentParser) -> None:
+    """What `generate` and `demo` share: the models, every run setting and load option."""
+    parser.add_argument(
         "--main",
         help="main model: a catalog name, a path, or a name `models list` prints "
         f"(default {DEFAULT_MAIN}; toy-trigram on --engine toy)",
     )
-    generate.add_argument(
+    parser.add_argument(
         "--draft",
-        help=f"draft model, named as --main (default {DEFAULT_DRAFT}, or toy-bigram, "
-        "when --main is not given, else none)",
+        help=f"draft model, named as --main (default: the one remembered for the main model, "
+        f"{DEFAULT_DRAFT} for {DEFAULT_MAIN})",
     )
-    generate.add_argument("--prompt", required=True, help="the user message (or raw text)")
-    generate.add_argument(
+    parser.add_argument(
         "--engine",
         choices=list(KINDS),
         help="llama.cpp runs .gguf files, mlx runs MLX model folders (catalog names are "
         "converted to MLX on first use), toy the numpy n-gram pair; default: the model's own",
     )
-    add_flags(generate, RunSettings)
-    add_flags(generate, LoadOptions)
-    generate.add_argument("--json", action="store_true", help="print one JSON object")
-    return parser
+    add_flags(parser, RunSettings)
+    add_flags(parser, LoadOptions)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -121,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "costs":
             return _costs(args)
-        return _generate(args)
+        return _generate(args)  # generate, demo
     except (SpecDecError, OSError) as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
@@ -239,27 +258,28 @@ def _serve(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     from .sessions.session import load  # llama.cpp loads only for the commands that need it
 
-    default_main, default_draft = engine_kind(args.engine or DEFAULT_KIND).default_pair
-    main_ref = args.main or default_main
-    draft_ref = args.draft if args.main else (args.draft or default_draft)
     settings = RunSettings.among(vars(args))  # checked before any model loads
     options = LoadOptions.among(vars(args)).settled(seeded=settings.seed is not None)
     if not settings.use_draft and (args.draft or settings.draft_mode):
         raise SettingsError("--no-draft runs plain decoding: drop --draft and --draft-mode")
-    if not settings.use_draft or settings.draft_mode == "lookup":
-        draft_ref = None
+    main_ref = args.main or engine_kind(args.engine or DEFAULT_KIND).default_pair[0]
+    draft_ref = None
+    if settings.use_draft and settings.draft_mode != "lookup":
+        draft_ref = args.draft or _default_draft(main_ref, args.engine)
     with warnings.catch_warnings(record=True) as notes:
         warnings.simplefilter("always", EngineNote)
         session = load(
             main_ref,
             draft_ref,
-            draft_mode=settings.draft_mode,
+            draft_mode=settings.draft_mode if draft_ref or settings.draft_mode else None,
             engine=args.engine,
             options=options,
             progress=not args.json,
         )
     for note in notes:
         print(f"note: {note.message}", file=sys.stderr)
+    if args.command == "demo" and not args.json:
+        print(_demo_header(session, settings, args.prompt), file=sys.stderr)
     stopping = _StopOnInterrupt()
     color = sys.stdout.isatty() and not args.json
     events = []
@@ -274,6 +294,38 @@ def _generate(args: argparse.Namespace) -> int:
     else:
         print("\n\n" + stats_to_text(result.stats), file=sys.stderr)
     return 0
+
+
+def _demo_header(session: Session, settings: RunSettings, prompt: str) -> str:
+    drafts = {
+        "hybrid": f"copied from the prompt or drafted by {session.draft and session.draft.name}",
+        "lookup": "copied from the prompt",
+        "model": f"drafted by {session.draft and session.draft.name}",
+    }.get(settings.draft_mode or session.draft_mode or "", "none")
+    plain = "; then plain decoding of the same prompt, for the speedup" if settings.compare else ""
+    return (
+        f"{CODE_EDIT_TITLE if prompt == CODE_EDIT else 'Your prompt'}, on {session.main.name}; "
+        f"drafts {drafts} (draft tokens {settings.draft_tokens}){plain}. Accepted draft "
+        "tokens print green.\n"
+    )
+
+
+def _default_draft(main: str, engine: str | None) -> str | None:
+    """The draft `main` runs with when none is named: the one remembered for it, else its
+    engine's default pair's; with none, a note says so (plain decoding is no silent choice)."""
+    from .sessions.service import EngineService
+
+    service = EngineService(engine or resolve(main, fetch=False).kind)
+    key = service.key_of(main)
+    draft = service.default_draft(key)
+    if draft is None:
+        print(
+            f"note: no draft model is remembered for {main}: plain decoding. Name one with "
+            f"--draft (`specdec-jupyter compat {main}` lists those that fit), or use "
+            "--draft-mode lookup, which needs none",
+            file=sys.stderr,
+        )
+    return draft
 
 
 class _StopOnInterrupt:

@@ -289,6 +289,8 @@ class _Source:
     behind: int = 0  # tokens emitted since it last drafted
     free: bool = False  # it shows its drafts before drafting: acceptance comes by hindsight
     watches: list[_Watch] = field(default_factory=list)  # free drafts still being checked
+    first_checked: int = 0  # free drafts whose first token hindsight judged in this run...
+    first_right: int = 0  # ...and how many of those first tokens were right
 
 
 class DraftLengthPolicy(Protocol):
@@ -378,6 +380,23 @@ class DraftPolicy:
             {name: cost for name, cost in costly.items() if cost is not None},
             {name: copy.deepcopy(s.acceptance) for name, s in self.sources.items()},
         )
+
+    def costly_draft_costs(self) -> dict[str, float]:
+        """Seconds per drafted token of each costly source (a draft model) this run knows."""
+        costs = {
+            name: state.draft_cost.value
+            if state.draft_cost.value is not None
+            else (state.remembered_cost or 0.0) * self.verify.scale()
+            for name, state in self.sources.items()
+            if not state.free
+        }
+        return {name: cost for name, cost in costs.items() if cost > 0}
+
+    def free_hit_rate(self) -> float | None:
+        """How often a free draft's first token was right, by hindsight (None: never seen)."""
+        free = [state for state in self.sources.values() if state.free]
+        checked = sum(state.first_checked for state in free)
+        return sum(state.first_right for state in free) / checked if checked else None
 
     def choose(self, options: Sequence[DraftOption], limit: int) -> tuple[DraftOption | None, int]:
         limit = min(limit, self.max_draft)
@@ -520,6 +539,9 @@ class DraftPolicy:
         for watch in state.watches:
             for token in emitted:
                 right = token == watch.tokens[watch.checked]
+                if watch.checked == 0:
+                    state.first_checked += 1
+                    state.first_right += right
                 watch.checked += 1
                 state.acceptance.record(watch.checked, right)
                 if not right:

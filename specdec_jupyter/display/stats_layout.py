@@ -63,6 +63,8 @@ def stats_rows(stats: GenerationStats, baseline: Baseline | None = None) -> list
             ("acceptance rate", f"{stats.acceptance_rate:.1%}"),
             ("rounds", str(stats.rounds)),
         ]
+    if stats.auto_note:
+        rows.append(("auto", stats.auto_note))
     if stats.backend:
         rows.append(("backend", stats.backend))
     baseline = baseline or run_baseline(stats)

@@ -167,9 +167,32 @@ class Session:
                 emitted.append(event.token_id)
                 yield event
             self.last_stats.backend = self.backend
+            if settings.compare and drafter is not None:
+                self.last_stats.baseline_tokens_per_second = self._plain_speed(
+                    tokens, settings, should_stop, clocked
+                )
         finally:
             self.history.add(emitted)  # also what a run stopped early wrote
             self._running.release()
+
+    def _plain_speed(
+        self,
+        tokens: list[int],
+        settings: RunSettings,
+        should_stop: Callable[[], bool] | None,
+        clocked: bool,
+    ) -> float | None:
+        """Plain decoding's tokens/s on the same prompt, run after the speculative run (so
+        neither copies from the other); None when it was stopped or made too few tokens."""
+        plain = speculative_decode(self.main, None, tokens, settings, should_stop, timed=clocked)
+        while True:
+            try:
+                next(plain)
+            except StopIteration as done:
+                stats: GenerationStats = done.value
+                break
+        useful = stats.stop_reason != "userStopped" and stats.predicted_tokens_count > 1
+        return stats.tokens_per_second if useful else None
 
     @property
     def backend(self) -> str:
