@@ -136,6 +136,25 @@ function editControl(doc, box, message, index, send) {
   return button;
 }
 
+/** What an empty chat shows: what the colours mean, and prompts to start from (each sends
+ * itself, with plain decoding run beside it when `compare` is set, for the speedup). */
+export function welcome(doc, suggestions, send) {
+  const buttons = suggestions.map((s) => {
+    const button = el(doc, "button", { className: "specdec-suggestion", textContent: s.title, title: s.note ?? "" });
+    button.addEventListener("click", () => send({ type: "send", text: s.prompt, compare: Boolean(s.compare) }));
+    return button;
+  });
+  return el(doc, "div", { className: "specdec-welcome" }, [
+    el(doc, "p", {
+      textContent:
+        "A draft proposes the next tokens, the main model checks them all in one pass and keeps those it would have written: " +
+        "accepted draft tokens show green. Drafts come from the draft model, or are copied from the conversation, which costs nothing; " +
+        "which pays depends on this machine, and the stats under each reply say why.",
+    }),
+    ...(buttons.length ? [el(doc, "p", { textContent: "Try:" }), el(doc, "div", { className: "specdec-suggestions" }, buttons)] : []),
+  ]);
+}
+
 /** Add what the chat lets you do with each message to the rendered conversation: Edit for
  * yours, the version switcher and the rounds strip for replies. `boxes` are the message
  * elements in order, `messages` the trait. */
@@ -172,6 +191,7 @@ function render({ model, el: host }) {
     decorateMessages(doc, [...parts.transcript.children], messages, send);
     live = null;
     if (stream.tokens) startLive(stream.tokens);
+    else if (messages.length === 0) parts.transcript.appendChild(welcome(doc, model.get("suggestions"), send));
     follow.contentChanged();
   };
   const startLive = (tokens) => {
@@ -206,6 +226,7 @@ function render({ model, el: host }) {
   const drawStatus = () => {
     const status = model.get("status");
     const busy = status.state === "loading" || status.state === "generating";
+    for (const button of parts.transcript.querySelectorAll(".specdec-suggestion")) button.disabled = busy;
     parts.progress.hidden = status.state !== "loading";
     if (status.progress === null || status.progress === undefined) parts.progress.removeAttribute("value");
     else parts.progress.value = status.progress;

@@ -30,6 +30,7 @@ const initialState = () => ({
   messages: [],
   show_draft: true,
   undo: "",
+  suggestions: fromPython.chat.suggestions,
 });
 const token = (text, source = "draft") => ({ token_id: 1, text, source, round: 1, p_main: 1, q_draft: 1, acceptance: 1 });
 
@@ -327,5 +328,22 @@ describe("cleanup", () => {
     host.querySelector(".specdec-input").value = "x";
     host.querySelector(".specdec-send").click();
     expect(model.sent).toEqual([]);
+  });
+});
+
+describe("first screen", () => {
+  it("says what the green means and offers a code edit that measures its speedup", () => {
+    const welcome = host.querySelector(".specdec-transcript .specdec-welcome");
+    expect(welcome.textContent).toContain("accepted draft tokens show green");
+    const [suggestion] = welcome.querySelectorAll(".specdec-suggestion");
+    expect(suggestion.textContent).toContain("with the speedup over plain decoding");
+    suggestion.click();
+    const [first] = fromPython.chat.suggestions;
+    expect(model.sent.at(-1)).toEqual({ type: "send", text: first.prompt, compare: true });
+  });
+
+  it("gives way to the conversation", () => {
+    model.set("messages", [{ role: "user", content: "hi" }]);
+    expect(host.querySelector(".specdec-welcome")).toBeNull();
   });
 });

@@ -73,7 +73,11 @@ def wire() -> dict[str, Any]:
 def from_python() -> dict[str, Any]:
     return {
         "wire": wire(),
-        "chat": {"setting_fields": chat.SETTING_FIELDS, "settings": chat.DEFAULT_SETTINGS},
+        "chat": {
+            "setting_fields": chat.SETTING_FIELDS,
+            "settings": chat.DEFAULT_SETTINGS,
+            "suggestions": chat.SUGGESTIONS,
+        },
         "teach": {"setting_fields": teach.SETTING_FIELDS, "settings": teach.DEFAULTS},
     }
 

@@ -25,6 +25,7 @@ from IPython.display import HTML
 
 from ...engines.registry import DEFAULT_KIND
 from ...errors import SpecDecError
+from ...examples import CODE_EDIT, CODE_EDIT_TITLE
 from ...progress import Progress
 from ...sessions.generation import Generation
 from ...sessions.manager import EngineManager
@@ -46,16 +47,26 @@ from .selection import ChosenDrafts, DraftOffer
 
 # The settings a chat offers: every run setting and load option that has a control in the
 # form, at their declared defaults, except a chat's longer replies and its draft mode:
-# "model" (the draft model), "lookup" (copies from the conversation, free, no draft model
-# needed) or "hybrid" (both, the policy picks per round).
+# "hybrid" (copies from the conversation where they are right, which costs nothing, and the
+# draft model where it pays: the policy picks per round), or "model" or "lookup" alone.
 SETTING_FIELDS = form_fields(RunSettings, LoadOptions)
 DEFAULT_SETTINGS: dict[str, Any] = {
     key: value
     for key, value in (
-        RunSettings(max_tokens=512, draft_mode="model").to_dict() | LoadOptions().to_dict()
+        RunSettings(max_tokens=512, draft_mode="hybrid").to_dict() | LoadOptions().to_dict()
     ).items()
     if key in {field["key"] for field in SETTING_FIELDS}
 }
+# What an empty chat offers to start from: a code edit, where copying from the prompt pays on
+# any machine, with plain decoding run beside it so the reply shows its speedup.
+SUGGESTIONS = [
+    {
+        "title": f"{CODE_EDIT_TITLE}, with the speedup over plain decoding",
+        "prompt": CODE_EDIT,
+        "compare": True,
+        "note": "Sends the prompt; plain decoding then runs on it too, for the speedup",
+    }
+]
 LOAD_SETTINGS = [key for key in LoadOptions.names() if key in DEFAULT_SETTINGS]  # reload on change
 
 
@@ -95,6 +106,7 @@ class ChatWidget(Widget):
     messages = t.List(t.Dict()).tag(sync=True)
     show_draft = t.Bool(True).tag(sync=True)
     undo = t.Unicode().tag(sync=True)  # what Undo brings back, in words; "" for nothing
+    suggestions = t.List(t.Dict(), SUGGESTIONS).tag(sync=True)  # an empty chat's first prompts
 
     def __init__(
         self,
@@ -133,9 +145,10 @@ class ChatWidget(Widget):
 
     # -- the user's actions (the buttons call these too) ------------------------------------
 
-    def ask(self, text: str) -> None:
-        """Send a user message and start the reply (returns at once; `wait()` for the end).
-        A message sent while a reply runs is queued and sent when that reply ends."""
+    def ask(self, text: str, compare: bool = False) -> None:
+        """Send a user message and start the reply (returns at once; `wait()` for the end);
+        `compare`: run plain decoding on it too, for the speedup (as the setting does). A
+        message sent while a reply runs is queued and sent when that reply ends."""
         if not text.strip():
             return
         waiting = self._replies.queue(text)
@@ -143,7 +156,7 @@ class ChatWidget(Widget):
             self.status = _status("generating", f"Queued: sent when this reply ends ({waiting}).")
             return
         self._show(talk.ask(self._conversation, text))
-        self._reply()
+        self._reply(compare=compare)
 
     def stop(self) -> None:
         """End the reply after the current round; what was generated stays."""
@@ -205,7 +218,7 @@ class ChatWidget(Widget):
     def _on_message(self, _widget: Any, content: dict, _buffers: list) -> None:
         kind = content.get("type")
         if kind == "send":
-            self.ask(str(content.get("text", "")))
+            self.ask(str(content.get("text", "")), compare=content.get("compare") is True)
         elif kind == "edit":
             self.edit(int(content["index"]), str(content.get("text", "")))
         elif kind == "show_version":
@@ -244,10 +257,12 @@ class ChatWidget(Widget):
 
     # -- generating ----------------------------------------------------------------------
 
-    def _reply(self, kind: ReplyKind = "new", base: Message | None = None) -> None:
+    def _reply(
+        self, kind: ReplyKind = "new", base: Message | None = None, compare: bool = False
+    ) -> None:
         """Start a reply to the conversation; `base` is the reply that Regenerate makes a
         new version of, or that Continue extends (taken out of `messages` meanwhile)."""
-        settings = dict(self.settings)
+        settings = dict(self.settings) | ({"compare": True} if compare else {})
         draft, mode, drafter = self._drafting(settings)
         provenance = {
             "main_model": self._label(self.main_model),
@@ -308,8 +323,8 @@ class ChatWidget(Widget):
             return None, mode, "prompt lookup"
         if mode not in ("model", "hybrid"):
             return None, mode, None
-        if not self.draft_model:
-            return None, None, None  # no draft model chosen: plain decoding
+        if not self.draft_model:  # no draft model: copies alone in hybrid, else plain decoding
+            return (None, "lookup", "prompt lookup") if mode == "hybrid" else (None, None, None)
         name = self._label(self.draft_model)
         return self.draft_model, mode, f"{name} + prompt lookup" if mode == "hybrid" else name
 
