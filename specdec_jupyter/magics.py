@@ -49,6 +49,7 @@ from .sessions.remote import RemoteSession, connect
 from .sessions.service import EngineService
 from .settings import Declared, LoadOptions, RunSettings, Settings, add_flags
 from .widgets.chat import ChatWidget
+from .widgets.chat.widget import chat_settings
 from .widgets.reply import ReplyWidget, finish_reply
 from .widgets.teach import TeachWidget
 from .widgets.teach import widget as teach
@@ -247,8 +248,9 @@ class SpecDecMagics(Magics):
             chat = ChatWidget(remote.model, remote.draft, server=remote.url, api_key=remote.api_key)
         elif self.service is None:
             chat = ChatWidget()
-        else:
-            chat = ChatWidget(self.main, self.draft, engine=self.service.engine)
+        else:  # the loaded pair as it was loaded (exact, context...): the same models
+            loaded = chat_settings(self.options.to_dict())
+            chat = ChatWidget(self.main, self.draft, engine=self.service.engine, **loaded)
         chat.observe(self._remember_reply, "messages")
         return chat
 

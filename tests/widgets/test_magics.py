@@ -111,3 +111,11 @@ def test_teach_shows_the_toy_pair_until_a_pair_is_loaded(ip):
     magic(ip, "load toy-trigram --engine toy --no-draft")
     _, captured = magic(ip, "teach")
     assert "has no draft" in captured.stderr and len(captured.stderr.strip().splitlines()) == 1
+
+
+def test_chat_runs_the_pair_as_it_was_loaded(ip):
+    """`%specdec load --exact` then `%specdec chat`: the chat's models are the loaded ones (not
+    a second, fast copy whose greedy text could differ from plain decoding's)."""
+    magic(ip, "load toy-trigram --engine toy --exact --n-ctx 512")
+    chat, _ = magic(ip, "chat")
+    assert chat.settings["exact"] is True and chat.settings["n_ctx"] == 512

@@ -70,9 +70,9 @@ SUGGESTIONS = [
 LOAD_SETTINGS = [key for key in LoadOptions.names() if key in DEFAULT_SETTINGS]  # reload on change
 
 
-def _form_part(options: LoadOptions) -> dict[str, Any]:
-    """The load options a chat's settings show."""
-    return {key: value for key, value in options.to_dict().items() if key in LOAD_SETTINGS}
+def chat_settings(values: dict[str, Any]) -> dict[str, Any]:
+    """Those of `values` a chat's settings show (a chat takes no others)."""
+    return {key: value for key, value in values.items() if key in DEFAULT_SETTINGS}
 
 
 class ChatWidget(Widget):
@@ -128,7 +128,11 @@ class ChatWidget(Widget):
             _chat_id=uuid.uuid4().hex,
             engines=self._service.engines(),
             engine=self._service.engine,
-            settings={**DEFAULT_SETTINGS, **_form_part(self._service.options), **settings},
+            settings={
+                **DEFAULT_SETTINGS,
+                **chat_settings(self._service.options.to_dict()),
+                **settings,
+            },
         )
         self._conversation = Conversation()
         self._replies = ReplyQueue()
