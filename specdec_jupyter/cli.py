@@ -165,10 +165,14 @@ def _models_fetch(args: argparse.Namespace) -> int:
 def _models_list(args: argparse.Namespace) -> int:
     from .display.listing import models_report
     from .models.discovery import discover, model_roots
+    from .models.names import short_name
 
     models = discover(args.folders)
     if args.json:
-        listed = [{**m.to_dict(), "engine": KIND_OF_FORMAT[m.info.format]} for m in models]
+        listed = [
+            {**m.to_dict(), "label": short_name(m.path), "engine": KIND_OF_FORMAT[m.info.format]}
+            for m in models
+        ]
         print(json.dumps(listed, ensure_ascii=False, indent=1))
     else:
         print(models_report(models, model_roots(args.folders)))
@@ -180,6 +184,7 @@ def _compat(args: argparse.Namespace) -> int:
     from .models.discovery import discover
     from .models.drafts.verdicts import check_drafts
     from .models.metadata import read_model_info
+    from .models.names import short_name
 
     main_path = resolve(args.main, fetch=False).path
     main_info = read_model_info(main_path)
@@ -188,17 +193,32 @@ def _compat(args: argparse.Namespace) -> int:
     if args.candidates:
         named = [(name, resolve(name, fetch=False).path) for name in args.candidates]
     else:
-        named = [(m.name, m.path) for m in discover() if m.path.resolve() != main_path.resolve()]
+        named = [
+            (short_name(m.path), m.path)
+            for m in discover()
+            if m.path.resolve() != main_path.resolve()
+        ]
     verdicts = check_drafts(main_path, [path for _, path in named])
     rows = [(name, verdict) for (name, _), verdict in zip(named, verdicts, strict=True)]
+    found_elsewhere = []
+    if args.candidates and not any(verdict.compatible for verdict in verdicts):
+        judged = {path.resolve() for _, path in named} | {main_path.resolve()}
+        others = [m for m in discover() if m.path.resolve() not in judged]
+        verdicts_elsewhere = check_drafts(main_path, [m.path for m in others])
+        found_elsewhere = [
+            short_name(model.path)
+            for model, verdict in zip(others, verdicts_elsewhere, strict=True)
+            if verdict.compatible
+        ]
     if args.json:
         report = {
             "main": {"name": args.main, **main_info.to_dict()},
             "candidates": [{"name": name, **verdict.to_dict()} for name, verdict in rows],
+            "found_elsewhere": found_elsewhere,
         }
         print(json.dumps(report, ensure_ascii=False, indent=1))
     else:
-        print(compat_report(args.main, main_info, rows))
+        print(compat_report(args.main, main_info, rows, found_elsewhere))
     return 0
 
 

@@ -28,6 +28,7 @@ export function buildView(doc, fields) {
     engineNote: el(doc, "span", { className: "specdec-engine-note" }),
     setDefault: el(doc, "button", { className: "specdec-set-default", textContent: "Set as default draft for this model" }),
     incompatibleSummary: el(doc, "summary"),
+    draftGuidance: el(doc, "div", { className: "specdec-draft-guidance", hidden: true }),
     incompatibleList: el(doc, "ul"),
     progress: el(doc, "progress", { className: "specdec-progress" }),
     statusText: el(doc, "span", { className: "specdec-status-text" }),
@@ -59,6 +60,7 @@ export function buildView(doc, fields) {
       parts.setDefault,
       parts.incompatible,
     ]),
+    parts.draftGuidance,
     el(doc, "div", { className: "specdec-status" }, [parts.progress, parts.statusText]),
     parts.error,
     parts.transcript,
@@ -211,7 +213,11 @@ function render({ model, el: host }) {
   const drawSelectors = () => {
     fillSelect(parts.main, model.get("models"), model.get("main_model"));
     const drafts = model.get("drafts").map((d) => ({ key: d.key, label: d.notes.length ? `${d.label} ⚠ ${d.notes.join("; ")}` : d.label, title: d.title }));
-    fillSelect(parts.draft, [{ key: "", label: "none" }, ...drafts], model.get("draft_model"));
+    const none = drafts.length ? "none" : "none (no compatible draft model)";
+    fillSelect(parts.draft, [{ key: "", label: none }, ...drafts], model.get("draft_model"));
+    const guidance = model.get("draft_guidance") ?? "";
+    parts.draftGuidance.textContent = guidance;
+    parts.draftGuidance.hidden = !guidance;
     const engines = model.get("engines");
     fillSelect(parts.engine, engineOptions(engines), model.get("engine"));
     parts.engineNote.textContent = engines.find((e) => e.name === model.get("engine"))?.note ?? "";
@@ -264,7 +270,7 @@ function render({ model, el: host }) {
 
   const traitListeners = [
     ["change:messages", () => (drawConversation(), drawStatus())],
-    ["change:models change:main_model change:drafts change:draft_model change:incompatible change:engines change:engine change:default_draft", drawSelectors],
+    ["change:models change:main_model change:drafts change:draft_model change:incompatible change:engines change:engine change:default_draft change:draft_guidance", drawSelectors],
     ["change:status", drawStatus],
     ["change:settings", drawSettings],
     ["change:undo", drawUndo],

@@ -331,6 +331,20 @@ describe("cleanup", () => {
   });
 });
 
+describe("no compatible draft", () => {
+  it("says so in the draft selector, and what to do instead", () => {
+    expect(host.querySelector(".specdec-draft-guidance").hidden).toBe(true);
+    model.set("drafts", []);
+    model.set("draft_model", "");
+    model.set("draft_guidance", "No compatible draft model: none of the 2 models judged shares it.");
+    const options = [...host.querySelectorAll(".specdec-draft-select option")].map((o) => o.textContent);
+    expect(options).toEqual(["none (no compatible draft model)"]);
+    const guidance = host.querySelector(".specdec-draft-guidance");
+    expect(guidance.hidden).toBe(false);
+    expect(guidance.textContent).toContain("No compatible draft model");
+  });
+});
+
 describe("first screen", () => {
   it("says what the green means and offers a code edit that measures its speedup", () => {
     const welcome = host.querySelector(".specdec-transcript .specdec-welcome");

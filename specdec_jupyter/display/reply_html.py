@@ -46,7 +46,9 @@ def _highlight(code: str, language: str, _attrs: object) -> str:
     return pygments_highlight(code, lexer, _FORMATTER) if lexer else ""
 
 
-_MARKDOWN = MarkdownIt("commonmark", {"html": False, "highlight": _highlight}).enable("table")
+_MARKDOWN = MarkdownIt(
+    "commonmark", {"html": False, "breaks": True, "highlight": _highlight}
+).enable("table")
 _MARKDOWN.use(math_plugin)
 
 
@@ -142,6 +144,8 @@ class _Annotator(HTMLParser):
             self.stack.append((tag, classes))
 
     def handle_endtag(self, tag: str) -> None:
+        if tag in _VOID:  # `<br />` ends itself
+            return
         if self.stack and self.stack[-1][0] == tag:
             _, classes = self.stack.pop()
             if "specdec-math" in classes.split():

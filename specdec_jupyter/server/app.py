@@ -33,6 +33,7 @@ from ..errors import (
     SpecDecError,
     UnknownModelError,
 )
+from ..models.drafts.guidance import guidance_for
 from ..sessions.generation import Generation
 from ..sessions.manager import EngineManager
 from ..sessions.pair import DEFAULT, Pair, Remembered
@@ -175,7 +176,13 @@ class SpecDecServer:
             default = pair_draft if main.id == pair_main else None
         if default not in {entry["id"] for entry in compatible}:
             default = None
-        return {"compatible": compatible, "incompatible": incompatible, "default": default}
+        guidance = "" if compatible else guidance_for(main.id, main.model.path, len(incompatible))
+        return {
+            "compatible": compatible,
+            "incompatible": incompatible,
+            "default": default,
+            "guidance": guidance,
+        }
 
     # -- completions ---------------------------------------------------------------
 

@@ -65,6 +65,9 @@ class RemoteService(Service):
     def default_draft(self, main: str) -> str | None:
         return self._drafts(main)["default"]
 
+    def draft_guidance(self, main: str, others: int) -> str:
+        return str(self._drafts(main).get("guidance") or "")
+
     def set_default_draft(self, main: str, draft: str | None) -> None:
         raise SpecDecError(
             "default drafts of a server are kept on its machine; set them there "

@@ -644,3 +644,21 @@ def test_the_first_screens_suggestion_replies_with_its_speedup_over_plain(toy):
     assert rows["speedup over plain"].endswith("this run)")
     assert rows["auto"].startswith("drafted on ")
     assert reply["settings"]["compare"] is True and toy.settings["compare"] is False
+
+
+def test_a_main_model_no_draft_fits_says_so_in_words_and_what_would(tiny_chat, model_folder):
+    """With "other" as main, no model on the machine shares its vocabulary: the selector says
+    so in words (no jargon first) and points to what fits: a draft of the same family, or
+    lookup; the chat still drafts, by copying (hybrid with no draft model)."""
+    assert tiny_chat.draft_guidance == ""  # the tiny pair fits
+    tiny_chat.main_model = str(model_folder["other"])
+    assert tiny_chat.drafts == [] and tiny_chat.draft_model == ""
+    guidance = tiny_chat.draft_guidance
+    assert guidance.startswith("No compatible draft model: none of the 2 models judged shares")
+    assert "a smaller model of the same family (llama)" in guidance
+    assert "draft mode lookup, `prompt-lookup`" in guidance
+    assert all(m["notes"][0].startswith("another vocabulary (") for m in tiny_chat.incompatible)
+    assert settled(tiny_chat)["state"] == "idle"
+    tiny_chat.ask("one two three one two three one two three")
+    reply = tiny_chat.wait(60)
+    assert reply["draft_model"] == "prompt lookup" and "error" not in reply

@@ -100,6 +100,7 @@ class ChatWidget(Widget):
     incompatible = t.List(t.Dict()).tag(sync=True)
     draft_model = t.Unicode().tag(sync=True)  # "" for none
     default_draft = t.Unicode().tag(sync=True)
+    draft_guidance = t.Unicode().tag(sync=True)  # with no compatible draft: what to do instead
     status = t.Dict(_status()).tag(sync=True)
     settings = t.Dict().tag(sync=True)
     setting_fields = t.List(t.Dict(), SETTING_FIELDS).tag(sync=True)  # the form's controls
@@ -357,7 +358,7 @@ class ChatWidget(Widget):
         self._offer = offer = DraftOffer.of(self._service, main)
         with self.hold_sync():
             self.drafts, self.incompatible = offer.compatible, offer.incompatible
-            self.default_draft = offer.default
+            self.default_draft, self.draft_guidance = offer.default, offer.guidance
 
     def _label(self, key: str) -> str:
         for choice in [*self.models, *self.drafts, *self.incompatible]:
