@@ -29,7 +29,7 @@ describe("draft shade", () => {
     expect(draftShade({ p_main: 7 })).toBeCloseTo(0.65);
     expect(draftShade({ p_main: null, acceptance: 0.5 })).toBeCloseTo(0.4); // p unknown: min(1, p/q)
     expect(draftShade({ p_main: null, acceptance: null })).toBeCloseTo(0.65);
-    expect(draftBackground({ p_main: 1 })).toBe("rgba(34, 197, 94, 0.65)");
+    expect(draftBackground({ p_main: 1 })).toBe("rgba(var(--specdec-green, 34, 197, 94), 0.65)");
   });
 });
 

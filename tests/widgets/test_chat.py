@@ -486,7 +486,7 @@ def test_html_fallback_shows_the_chat_in_the_same_colours(toy):
     assert data["text/plain"] == repr(toy)
     html = data["text/html"]
     assert "the cat sat on the" in html
-    assert "rgba(34, 197, 94," in html and "specdec-draft" in html
+    assert "34, 197, 94)," in html and "specdec-draft" in html
     assert "acceptance rate" in html
     assert toy.snapshot().data == html
 
