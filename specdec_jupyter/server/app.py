@@ -39,6 +39,7 @@ from ..sessions.manager import EngineManager
 from ..sessions.pair import DEFAULT, Pair, Remembered
 from ..settings import RunSettings
 from . import shapes
+from .request_log import LOG, request_line
 from .requests import CompletionRequest, parse_request
 from .served import ServedModel, ServedModels
 
@@ -111,7 +112,13 @@ class SpecDecServer:
                 self._authorize(request)
                 return await handler(request)
             except Exception as exc:
-                return error_response(exc)
+                response = error_response(exc)
+                message = json.loads(response.body)["error"]["message"]
+                model = getattr(request.state, "model", None)
+                LOG.info(
+                    request_line(_what(request), model, None, None, response.status_code, message)
+                )
+                return response
 
         return endpoint
 
@@ -187,12 +194,14 @@ class SpecDecServer:
     # -- completions ---------------------------------------------------------------
 
     async def chat_completions(self, request: Request) -> Response:
-        return await self._complete(parse_request(await self._body(request), chat=True))
+        return await self._complete(request, chat=True)
 
     async def completions(self, request: Request) -> Response:
-        return await self._complete(parse_request(await self._body(request), chat=False))
+        return await self._complete(request, chat=False)
 
-    async def _complete(self, request: CompletionRequest) -> Response:
+    async def _complete(self, http: Request, *, chat: bool) -> Response:
+        request = parse_request(await self._body(http), chat=chat)
+        http.state.model = request.model  # for the request's log line, should it fail
         served = self.models.get(request.model)
         draft = request.draft_model
         if isinstance(draft, str):
@@ -205,15 +214,17 @@ class SpecDecServer:
             "chat": request.chat,
             "draft_id": self._draft_id(served, draft, request.settings),
         }
+        line = (_what(http), request.model, common["draft_id"])
         if not request.stream:
             collected = [event async for event in _drain(events)]
             _raise_error(run)
             assert run.stats is not None
+            LOG.info(request_line(*line, run.stats, 200))
             return JSONResponse(shapes.completion(events=collected, stats=run.stats, **common))
         first = await events.get()  # an error before the first token is a status, not a chunk
         if first is _END:
             _raise_error(run)
-        chunks = self._chunks(run, events, first, request.include_usage, common)
+        chunks = self._chunks(run, events, first, request.include_usage, common, line)
         return StreamingResponse(chunks, media_type="text/event-stream")
 
     def _draft_id(
@@ -270,8 +281,11 @@ class SpecDecServer:
         first: object,
         include_usage: bool,
         common: dict[str, Any],
+        line: tuple[str, str, str | None],
     ) -> AsyncIterator[str]:
-        """SSE: a chunk per batch of tokens that arrived together, the stats last, [DONE]."""
+        """SSE: a chunk per batch of tokens that arrived together, the stats last, [DONE];
+        then the request's log line (`line`: its method and path, model and draft)."""
+        ending: str | None = "client disconnected; run cancelled"
         try:
             ended = first is _END
             batch, is_first = ([] if ended else [first]), True
@@ -294,8 +308,10 @@ class SpecDecServer:
             if batch:
                 yield _sse(shapes.chunk(events=batch, first=is_first, **common))
             if run.error is not None:
+                ending = f"error mid-stream: {run.error}"
                 yield _sse(error_response_body(run.error))
             else:
+                ending = None
                 assert run.stats is not None
                 yield _sse(
                     shapes.chunk(
@@ -308,6 +324,11 @@ class SpecDecServer:
             yield "data: [DONE]\n\n"
         finally:
             run.cancel()  # a client gone: stop after the current round (no-op when ended)
+            LOG.info(request_line(*line, None if ending else run.stats, 200, ending))
+
+
+def _what(request: Request) -> str:
+    return f"{request.method} {request.url.path}"
 
 
 def error_response_body(exc: BaseException) -> dict[str, Any]:

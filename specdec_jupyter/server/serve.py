@@ -1,5 +1,5 @@
-"""Running the app with uvicorn: `serve` in the foreground (one banner line, Ctrl-C stops it
-cleanly), `serving_in_background` on a thread."""
+"""Running the app with uvicorn: `serve` in the foreground (one banner line, then a line per
+request; Ctrl-C stops it cleanly), `serving_in_background` on a thread."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 from ..sessions.manager import EngineManager
 from .app import SpecDecServer, create_app
+from .request_log import print_requests
 from .served import ServedModels
 
 START_DEADLINE = 30.0  # seconds a busy machine may take to start a server
@@ -37,6 +38,7 @@ def serve(
         "Ctrl-C stops",
         flush=True,
     )
+    print_requests()
     uvicorn.run(create_app(server), host=host, port=port, log_level="warning")
 
 
