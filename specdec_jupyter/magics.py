@@ -167,6 +167,7 @@ class SpecDecMagics(Magics):
         self.draft: str | None = None
         self.options = LoadOptions()  # what the loaded pair was loaded with
         self.last_stats: list[list[str]] | None = None  # rows, as stats_rows formats them
+        self.chat: ChatWidget | None = None  # the last `%specdec chat`, taken over when run again
 
     def configured(self, settings: type[Settings], args: Any) -> Settings:
         """The settings the flags give, the rest as `%config` has them."""
@@ -251,7 +252,10 @@ class SpecDecMagics(Magics):
         else:  # the loaded pair as it was loaded (exact, context...): the same models
             loaded = chat_settings(self.options.to_dict())
             chat = ChatWidget(self.main, self.draft, engine=self.service.engine, **loaded)
+        if self.chat is not None:  # the cell run again: its conversation goes on here
+            chat.take_over(self.chat)
         chat.observe(self._remember_reply, "messages")
+        self.chat = chat
         return chat
 
     def _teach(self, rest: str) -> TeachWidget | None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import re
+import threading
 
 import pytest
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 
+from specdec_jupyter.engines.toy import ToyEngine
+from specdec_jupyter.sessions.generation import Generation
 from specdec_jupyter.widgets import ChatWidget, TeachWidget
 from tests.support.magic_shell import magic
 
@@ -119,3 +123,41 @@ def test_chat_runs_the_pair_as_it_was_loaded(ip):
     magic(ip, "load toy-trigram --engine toy --exact --n-ctx 512")
     chat, _ = magic(ip, "chat")
     assert chat.settings["exact"] is True and chat.settings["n_ctx"] == 512
+
+
+def test_running_the_chat_cell_again_during_a_reply_stops_it_and_keeps_the_conversation(
+    ip, monkeypatch
+):
+    """Re-running the chat cell mid-reply orphaned the run: the conversation vanished, the
+    model stayed busy ("...is generating for another run") and nothing could stop it. The new
+    chat stops it after its round, keeps what it generated, and can reply at once."""
+    reached, release = threading.Event(), threading.Event()
+    evaluate, cancel, calls = ToyEngine.evaluate, Generation.cancel, itertools.count(1)
+
+    def held(engine, tokens, n_logits):
+        if next(calls) == 6:  # a few rounds in, until the run is told to stop
+            reached.set()
+            release.wait(30)
+        return evaluate(engine, tokens, n_logits)
+
+    monkeypatch.setattr(ToyEngine, "evaluate", held)
+    monkeypatch.setattr(Generation, "cancel", lambda run: (cancel(run), release.set()))
+    magic(ip, "load toy-trigram --engine toy")
+    first, _ = magic(ip, "chat")
+    first.settings = {**first.settings, "max_tokens": 100_000, "draft_tokens": 2}
+    first.ask("the main model")
+    assert reached.wait(30)
+    first.ask("a message queued behind it")
+    second, _ = magic(ip, "chat")
+    assert first.comm is None  # closed: no second widget holds the models
+    assert [m["role"] for m in second.messages] == ["user", "assistant"]
+    kept = second.messages[-1]
+    assert kept["stats"]["stop_reason"] == "userStopped" and kept["tokens"]
+    second.settings = {**second.settings, "max_tokens": 5}
+    second.ask("the dog")
+    reply = second.wait(30)
+    assert "error" not in reply and reply["stats"]["predicted_tokens_count"] == 5
+    assert [m["content"] for m in second.messages if m["role"] == "user"] == [
+        "the main model",
+        "the dog",
+    ]

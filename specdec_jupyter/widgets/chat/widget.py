@@ -214,6 +214,16 @@ class ChatWidget(Widget):
         self._replies.wait(timeout)
         return self.messages[-1] if self.messages else None
 
+    def take_over(self, previous: ChatWidget) -> None:
+        """Go on with `previous`'s conversation here (its cell was run again, `%specdec chat`
+        does this): its reply stops after the current round, keeping what it generated, the
+        messages it queued are dropped, and it closes, so no run is left holding the models
+        with nothing on screen to stop it."""
+        previous._replies.abandon()
+        previous.wait()
+        self._show(Conversation(list(previous.messages)))
+        previous.close()
+
     def set_default_draft(self) -> None:
         """Remember the chosen draft as this main model's default (across restarts)."""
         with self._reporting():
