@@ -274,7 +274,7 @@ class SpecDecMagics(Magics):
         settings = {key: value for key, value in vars(args).items() if key != "prompt"}
         try:
             return TeachWidget(
-                main, draft, engine=engine, prompt=" ".join(args.prompt) or None, **settings
+                main, draft, engine=engine, prompt=_unquoted(" ".join(args.prompt)), **settings
             )
         except ValueError as exc:  # a setting out of range
             raise UsageError(f"%specdec teach: {exc}") from None
@@ -362,6 +362,14 @@ def _draft_name(draft: str | Remembered | None) -> str | None:
     if draft is DEFAULT:
         return "default"
     return draft and short_name(Path(draft))
+
+
+def _unquoted(text: str) -> str | None:
+    """The words as the user meant them: `teach "What is x?"` without its quotes (IPython's
+    parser keeps them); None for none."""
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        text = text[1:-1]
+    return text or None
 
 
 def _parse(func: Callable, rest: str) -> Any:

@@ -112,6 +112,8 @@ def test_teach_shows_the_toy_pair_until_a_pair_is_loaded(ip):
     assert (teach.engine, teach.draft_model) == ("toy", "toy-bigram")
     assert (teach.settings["k"], teach.settings["seed"]) == (2, 3)
     assert teach.settings["prompt"] == "the main model" and len(teach.trace["proposals"]) == 2
+    quoted, _ = magic(ip, 'teach "What is the quadratic formula?"')
+    assert quoted.settings["prompt"] == "What is the quadratic formula?"  # its quotes gone
     magic(ip, "load toy-trigram --engine toy --no-draft")
     _, captured = magic(ip, "teach")
     assert "has no draft" in captured.stderr and len(captured.stderr.strip().splitlines()) == 1
