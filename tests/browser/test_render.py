@@ -83,9 +83,20 @@ events = [token_from_dict(token) for token in {[token_to_dict(e) for e in fixed_
 fixed.finish(reply_message(events, GenerationStats(draft_model="fixed-draft"),
                            main_model="fixed-main", draft_model="fixed-draft", settings={{}}))
 fixed"""
+STORY = (
+    "The door creaked open and a draught of cold air carried the smell of rain and old paper "
+    "into the hallway, where the lamp flickered twice before it settled into a steady glow. "
+) * 4
+# Notebook 03's side-by-side panel: two replies (the HTML fallback) in a table's halves.
+SIDE_BY_SIDE_CELL = f"""from IPython.display import HTML
+from specdec_jupyter.display.reply_html import replies_side_by_side
+from specdec_jupyter.sessions.wire import token_from_dict
+story = [token_from_dict(token) for token in {[token_to_dict(e) for e in fixed_events(STORY, 5)]!r}]
+HTML(replies_side_by_side({{"story": story, "the same story": story}}))"""
 NOTEBOOK_CELLS = [
     "%load_ext specdec_jupyter",
     FIXED_CELL,
+    SIDE_BY_SIDE_CELL,
     "%specdec load qwen2.5-coder-1.5b --draft qwen2.5-coder-0.5b",
     "%specdec chat",
 ]
@@ -205,6 +216,46 @@ def test_every_token_kind_reads_at_wcag_aa_in_code_and_prose_in_both_themes(page
         )
         assert not low, f"{theme}: {len(low)} of {len(measured)} tokens under 4.5 : 1: {low[:5]}"
     set_theme(page, "JupyterLab Light", True)
+
+
+# The words of `root` that a line break cuts in two: each word's range, and the distinct
+# lines its boxes sit on.
+BROKEN_WORDS = """root => {
+  const broken = [];
+  const positions = [];
+  for (const reply of root.querySelectorAll(".specdec-markdown")) {
+    const walker = document.createTreeWalker(reply, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode())
+      for (let i = 0; i < node.data.length; i++) positions.push([node, i, node.data[i]]);
+    positions.push([null, 0, " "]);  // a reply's end ends its last word
+  }
+  let start = null;
+  for (let i = 0; i <= positions.length; i++) {
+    const inWord = i < positions.length && /\\S/.test(positions[i][2]);
+    if (inWord && start === null) start = i;
+    if (!inWord && start !== null) {
+      const range = document.createRange();
+      range.setStart(positions[start][0], positions[start][1]);
+      const [node, offset] = positions[i - 1];
+      range.setEnd(node, offset + 1);
+      const tops = new Set([...range.getClientRects()].filter((r) => r.width > 0)
+        .map((r) => Math.round(r.top)));
+      if (tops.size > 1) broken.push(range.toString());
+      start = null;
+    }
+  }
+  return broken;
+}"""
+
+
+def test_replies_side_by_side_break_lines_between_words(page, fixed):
+    """Notebook 03's panel of two replies side by side broke words mid-word: it put each in a
+    `<pre>`, which JupyterLab breaks anywhere. `replies_side_by_side` lays them out."""
+    panel = page.locator("table.specdec-side-by-side").first
+    panel.wait_for()
+    assert panel.locator(".specdec-draft").count() > 20
+    broken = panel.evaluate(BROKEN_WORDS)
+    assert not broken, f"words cut by a line break: {broken[:10]}"
 
 
 def test_corrections_rejected_drafts_and_the_round_on_hover(page, fixed):
