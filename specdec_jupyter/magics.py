@@ -39,7 +39,7 @@ from .decoding.events import GenerationStats, TokenEvent
 from .display.listing import costs_report, models_report
 from .display.progress import default_display
 from .display.stats_layout import rows_to_text
-from .engines.registry import KINDS, EngineNote
+from .engines.registry import DEFAULT_KIND, KINDS, EngineNote
 from .engines.resolve import resolve
 from .errors import SpecDecError, one_line
 from .models.discovery import discover, model_roots
@@ -222,6 +222,20 @@ class SpecDecMagics(Magics):
         self.options, self.remote = options, None
         print(f"ready ({service.engine})")
 
+    def _load_default(self) -> None:
+        """No pair loaded yet: the one `%specdec chat` opens with (the engine's default main
+        model when it is here, else the first found, with its default draft), loaded as
+        `%specdec load` loads it, so a first `%%specdec` cell runs as a first chat does."""
+        main = EngineService(DEFAULT_KIND).default_main()
+        if main is None:
+            raise SpecDecError(
+                "no model loaded and none found: fetch the pair with `specdec-jupyter models "
+                "fetch qwen2.5-coder-pair`, or run `%specdec load MAIN [--draft D]` (or "
+                "`%specdec connect URL`)"
+            )
+        print("no pair loaded yet: the chat's default pair (`%specdec load` picks another)")
+        self._load(shlex.quote(main))
+
     def _connect(self, rest: str) -> None:
         args = _parse(_connect_args, rest)
         if args is None:
@@ -348,10 +362,8 @@ class SpecDecMagics(Magics):
             events = remote.stream(prompt, settings)
             return events, lambda: remote.last_stats, remote.model, _draft_name(draft)
         if self.service is None or self.main is None:
-            raise SpecDecError(
-                "no model loaded: run `%specdec load MAIN [--draft D]` (or `%specdec connect "
-                "URL`) first"
-            )
+            self._load_default()
+        assert self.service is not None and self.main is not None
         draft = self.draft if settings.use_draft else None
         run = self.service.start(prompt, Pair(self.main, draft, options=self.options), settings)
         return run, lambda: run.stats, short_name(Path(self.main)), _draft_name(draft)

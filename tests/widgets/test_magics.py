@@ -5,12 +5,14 @@ from __future__ import annotations
 import itertools
 import re
 import threading
+from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 
 from specdec_jupyter.engines.toy import ToyEngine
+from specdec_jupyter.models.names import short_name
 from specdec_jupyter.sessions.generation import Generation
 from specdec_jupyter.widgets import ChatWidget, TeachWidget
 from tests.support.magic_shell import magic
@@ -53,8 +55,35 @@ def test_package_errors_are_one_line_too(ip):
     _, captured = magic(ip, "load no-such-model")
     assert captured.stderr.startswith("specdec: 'no-such-model' is not a file")
     assert len(captured.stderr.strip().splitlines()) == 1
-    _, captured = magic(ip, "", "a prompt")  # no model loaded
-    assert "run `%specdec load MAIN" in captured.stderr
+
+
+def isolated_models(monkeypatch, tmp_path, folder) -> None:
+    """Models found in `folder` only."""
+    for variable, value in {
+        "HOME": tmp_path,
+        "SPECDEC_MODELS_DIR": folder,
+        "HF_HUB_CACHE": tmp_path / "hub",
+        "SPECDEC_MODEL_PATH": "",
+    }.items():
+        monkeypatch.setenv(variable, str(value))
+
+
+def test_a_first_specdec_cell_runs_on_the_chats_default_pair_as_the_chat_does(
+    ip, tiny_paths, tmp_path, monkeypatch
+):
+    """`%%specdec` needed `%specdec load` while `%specdec chat` did not: both open on the same
+    pair now; with no model on the machine the one line says how to fetch one."""
+    isolated_models(monkeypatch, tmp_path, tmp_path / "empty")
+    _, captured = magic(ip, "--max-tokens 4", "a prompt")
+    assert "fetch the pair with `specdec-jupyter models fetch" in captured.stderr
+    assert len(captured.stderr.strip().splitlines()) == 1
+    isolated_models(monkeypatch, tmp_path, tiny_paths[0].parent)
+    chat, _ = magic(ip, "chat")
+    _, captured = magic(ip, "--max-tokens 4 --seed 1", "one two three")
+    assert "no pair loaded yet: the chat's default pair" in captured.stdout
+    assert f"loading {short_name(Path(chat.main_model))}" in captured.stdout
+    _, captured = magic(ip, "stats")
+    assert "predicted tokens: 4" in captured.stdout
 
 
 def test_models_lists_what_is_found(ip, tiny_paths, monkeypatch):
