@@ -44,6 +44,7 @@ export function buildView(doc, fields) {
     undo: el(doc, "button", { className: "specdec-undo", hidden: true }),
     tip: el(doc, "div", { className: "specdec-tip", hidden: true }),
   };
+  parts.engineField = labelled(doc, "Engine", parts.engine);
   parts.incompatible = el(doc, "details", { className: "specdec-incompatible" }, [
     parts.incompatibleSummary,
     parts.incompatibleList,
@@ -55,7 +56,7 @@ export function buildView(doc, fields) {
     el(doc, "div", { className: "specdec-bar" }, [
       labelled(doc, "Main", parts.main),
       labelled(doc, "Draft", parts.draft),
-      labelled(doc, "Engine", parts.engine),
+      parts.engineField,
       parts.engineNote,
       parts.setDefault,
       parts.incompatible,
@@ -220,6 +221,7 @@ function render({ model, el: host }) {
     parts.draftGuidance.hidden = !guidance;
     const engines = model.get("engines");
     fillSelect(parts.engine, engineOptions(engines), model.get("engine"));
+    parts.engineField.hidden = engines.length < 2; // a server's chat: its models, its engines
     parts.engineNote.textContent = engines.find((e) => e.name === model.get("engine"))?.note ?? "";
     const incompatible = model.get("incompatible");
     parts.incompatibleSummary.textContent = `incompatible (${incompatible.length})`;

@@ -62,6 +62,15 @@ describe("selectors", () => {
     expect(host.querySelector(".specdec-incompatible").textContent).toContain("vocabulary sizes 151936 vs 262144");
   });
 
+  it("offer the engines here, and none on a server's chat, which runs the server's", () => {
+    const field = host.querySelector(".specdec-engine-select").closest("label");
+    expect(field.hidden).toBe(false);
+    model.set("engine", "server");
+    model.set("engines", [{ name: "server", available: true, note: "the models of http://gpu-box:1234" }]);
+    expect(field.hidden).toBe(true);
+    expect(host.querySelector(".specdec-engine-note").textContent).toBe("the models of http://gpu-box:1234");
+  });
+
   it("flag a compatible draft that comes with a warning", () => {
     model.set("drafts", [{ key: "big", label: "Qwen 7B", notes: ["the draft is not smaller than the main model"] }]);
     const option = host.querySelector('.specdec-draft-select option[value="big"]');
