@@ -33,6 +33,7 @@ from ..engines.registry import engine_kind, require_draft
 from ..engines.resolve import ModelReference, resolve
 from ..errors import SettingsError, SpecDecError
 from ..settings import DraftMode, LoadOptions, RunSettings, check_draft_mode
+from .generation import Emit, Runnable, ShouldStop, streamed
 from .result import GenerationResult
 
 Prompt = str | Sequence[ChatMessage]
@@ -202,12 +203,25 @@ class Session:
         return f"{self.main.backend}; draft: {self.draft.backend}"
 
     def generate(
-        self, prompt: Prompt, settings: RunSettings | None = None, **options: Any
+        self,
+        prompt: Prompt,
+        settings: RunSettings | None = None,
+        *,
+        continue_: bool = False,
+        should_stop: ShouldStop | None = None,
+        **overrides: Any,
     ) -> GenerationResult:
-        """Run to the end and return text, events and stats (options as for `stream`)."""
-        events = list(self.stream(prompt, settings, **options))
-        assert self.last_stats is not None
-        return GenerationResult(events, self.last_stats)
+        """Run to the end and return text, events and stats (arguments as for `stream`). The
+        run has a thread of its own, so Ctrl-C (Kernel → Interrupt) stops it after the
+        current round and returns what it wrote, stopped by the user, as `%%specdec` does;
+        a second Ctrl-C stops waiting."""
+        settings = RunSettings.of(settings, **overrides)  # refused here, before any thread
+        streaming = streamed(self, prompt, settings, continue_=continue_)
+
+        def work(emit: Emit, cancelled: ShouldStop) -> GenerationStats:
+            return streaming(emit, lambda: cancelled() or bool(should_stop and should_stop()))
+
+        return Runnable(work, f"specdec {self.main.name}").start().result()
 
     def reset(self) -> None:
         """Empty both caches, so the next prompt is prefilled from scratch (for fair timings;
