@@ -22,6 +22,15 @@ from .errors import SettingsError, SpecDecError, one_line
 from .examples import CODE_EDIT, CODE_EDIT_TITLE
 from .models.catalog import CATALOG, DEFAULT_DRAFT, DEFAULT_MAIN, GROUPS, resolve_names
 from .models.fetch import fetch, is_fetched
+from .models.hub import (
+    HUB_MODELS,
+    HUB_PAIRS,
+    HubMirror,
+    ModelHub,
+    fetch_hub_model,
+    hub_names,
+    is_hub_name,
+)
 from .models.paths import models_dir
 from .sessions.result import GenerationResult
 from .settings import LoadOptions, RunSettings, add_flags
@@ -43,7 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
     fetch_parser = model_commands.add_parser(
         "fetch", help="fetch catalog models into the models folder ($SPECDEC_MODELS_DIR)"
     )
-    fetch_parser.add_argument("names", nargs="*", help="catalog names or groups (see --list)")
+    fetch_parser.add_argument(
+        "names",
+        nargs="*",
+        help="catalog names or groups (see --list), or hub names: owner/repo[:QUANT] as "
+        "llama.cpp's -hf takes them (Qwen/Qwen2.5-7B-Instruct-GGUF:Q4_K_M), or a seed pair "
+        "(llama-3.1-8b-pair, qwen2.5-14b-pair, deepseek-r1-distill-qwen-32b-pair)",
+    )
+    fetch_parser.add_argument(
+        "--mirror", help="a folder laid out as the model hub (owner/repo/files) to fetch from"
+    )
     fetch_parser.add_argument("--list", action="store_true", help="show what the catalog knows")
     fetch_parser.add_argument("--quiet", action="store_true", help="no progress bar")
     list_parser = model_commands.add_parser(
@@ -154,11 +172,20 @@ def _models_fetch(args: argparse.Namespace) -> int:
             print(f"  {key:24} {model.size / 1e6:7.0f} MB  {state:11}  {model.role}")
         for group, keys in GROUPS.items():
             print(f"  {group:24} group: {', '.join(keys)}")
+        print("from a model hub (owner/repo[:QUANT] fetches any GGUF repository):")
+        for pair, keys in HUB_PAIRS.items():
+            print(f"  {pair:24} pair: {', '.join(f'{k} ({HUB_MODELS[k]})' for k in keys)}")
         return 0
-    for model in resolve_names(args.names):
-        already = is_fetched(model)
-        path = fetch(model)
-        print(f"{model.key}: {'already there' if already else 'fetched'} at {path}")
+    hub = HubMirror(Path(args.mirror)) if args.mirror else ModelHub()
+    for name in args.names:
+        if name in CATALOG or name in GROUPS or not is_hub_name(name):
+            for model in resolve_names([name]):
+                already = is_fetched(model)
+                path = fetch(model)
+                print(f"{model.key}: {'already there' if already else 'fetched'} at {path}")
+            continue
+        for hub_name in hub_names(name):
+            print(f"{hub_name}: at {fetch_hub_model(hub_name, hub)}")
     return 0
 
 
