@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import itertools
 import re
-import threading
 from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 
-from specdec_jupyter.engines.toy import ToyEngine
 from specdec_jupyter.models.names import short_name
-from specdec_jupyter.sessions.generation import Generation
 from specdec_jupyter.widgets import ChatWidget, TeachWidget
+from tests.support.held_toy import hold_toy_until_cancelled
 from tests.support.magic_shell import magic
 
 
@@ -162,17 +159,7 @@ def test_running_the_chat_cell_again_during_a_reply_stops_it_and_keeps_the_conve
     """Re-running the chat cell mid-reply orphaned the run: the conversation vanished, the
     model stayed busy ("...is generating for another run") and nothing could stop it. The new
     chat stops it after its round, keeps what it generated, and can reply at once."""
-    reached, release = threading.Event(), threading.Event()
-    evaluate, cancel, calls = ToyEngine.evaluate, Generation.cancel, itertools.count(1)
-
-    def held(engine, tokens, n_logits):
-        if next(calls) == 6:  # a few rounds in, until the run is told to stop
-            reached.set()
-            release.wait(30)
-        return evaluate(engine, tokens, n_logits)
-
-    monkeypatch.setattr(ToyEngine, "evaluate", held)
-    monkeypatch.setattr(Generation, "cancel", lambda run: (cancel(run), release.set()))
+    reached = hold_toy_until_cancelled(monkeypatch)
     magic(ip, "load toy-trigram --engine toy")
     first, _ = magic(ip, "chat")
     first.settings = {**first.settings, "max_tokens": 100_000, "draft_tokens": 2}
