@@ -27,11 +27,12 @@ from ..decoding.drafters import PromptLookupDrafter, make_drafter
 from ..decoding.events import GenerationStats, TokenEvent
 from ..decoding.history import HISTORY, HistoryIndex, vocabulary_key
 from ..decoding.loop import speculative_decode
-from ..display.progress import showing
+from ..display.progress import default_display, in_notebook, showing
 from ..engines.base import ChatMessage, Engine
 from ..engines.registry import engine_kind, require_draft
 from ..engines.resolve import ModelReference, resolve
 from ..errors import SettingsError, SpecDecError
+from ..progress import Tracker
 from ..settings import DraftMode, LoadOptions, RunSettings, check_draft_mode
 from .generation import Emit, Runnable, ShouldStop, streamed
 from .result import GenerationResult
@@ -209,19 +210,26 @@ class Session:
         *,
         continue_: bool = False,
         should_stop: ShouldStop | None = None,
+        progress: bool = True,
         **overrides: Any,
     ) -> GenerationResult:
         """Run to the end and return text, events and stats (arguments as for `stream`). The
         run has a thread of its own, so Ctrl-C (Kernel → Interrupt) stops it after the
         current round and returns what it wrote, stopped by the user, as `%%specdec` does;
-        a second Ctrl-C stops waiting."""
+        a second Ctrl-C stops waiting. In a notebook a bar counts the tokens meanwhile (a
+        reply of a few hundred tokens takes a minute on a CPU); `progress=False` hides it."""
         settings = RunSettings.of(settings, **overrides)  # refused here, before any thread
         streaming = streamed(self, prompt, settings, continue_=continue_)
+        listener = default_display() if progress and in_notebook() else None
+        counted = Tracker("generating", self.main.name, settings.max_tokens, "tokens", listener)
 
         def work(emit: Emit, cancelled: ShouldStop) -> GenerationStats:
             return streaming(emit, lambda: cancelled() or bool(should_stop and should_stop()))
 
-        return Runnable(work, f"specdec {self.main.name}").start().result()
+        run = Runnable(work, f"specdec {self.main.name}").start(lambda _: counted.advance(1))
+        result = run.result()
+        counted.finish()
+        return result
 
     def reset(self) -> None:
         """Empty both caches, so the next prompt is prefilled from scratch (for fair timings;

@@ -35,3 +35,21 @@ def test_an_interrupt_during_generate_stops_the_run_and_keeps_its_text(monkeypat
     assert result.stats.stop_reason == "userStopped"
     assert 0 < result.stats.predicted_tokens_count < 1000  # the context holds 1024
     assert result.text == "".join(event.text for event in result.events)
+
+
+def test_generate_in_a_notebook_counts_the_tokens_while_it_runs(monkeypatch):
+    """`session.generate` showed nothing for a minute, then the whole reply: in a notebook a
+    bar counts the tokens as they come (not in a terminal, nor with progress=False)."""
+    from specdec_jupyter.sessions import session as module
+
+    shown: list = []
+    monkeypatch.setattr(module, "in_notebook", lambda: True)
+    monkeypatch.setattr(module, "default_display", lambda: shown.append)
+    result = Session(*toy_pair()).generate("the main model", max_tokens=40, draft_tokens=2)
+    assert {(p.stage, p.unit, p.total) for p in shown} == {("generating", "tokens", 40)}
+    done = [p.done for p in shown]
+    assert done == sorted(done) and len(set(done)) > 5  # as the tokens came, not at the end
+    assert shown[-1].finished and result.stats.predicted_tokens_count == 40
+    shown.clear()
+    Session(*toy_pair()).generate("the main model", max_tokens=8, progress=False)
+    assert shown == []
