@@ -8,7 +8,7 @@ prose prompts repeat nothing: there a draft must pay its way or stay off.
 
 from __future__ import annotations
 
-from specdec_jupyter.examples import CODE_EDIT, FUNCTION, SEED_PROMPTS
+from specdec_jupyter.sessions.examples import CODE_EDIT, FUNCTION, SEED_PROMPTS
 
 PROSE_PROMPTS = {
     "pythagoras": SEED_PROMPTS["pythagoras"],

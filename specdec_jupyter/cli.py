@@ -19,7 +19,6 @@ from .display.terminal import event_to_ansi
 from .engines.registry import DEFAULT_KIND, KIND_OF_FORMAT, KINDS, EngineNote, engine_kind
 from .engines.resolve import resolve
 from .errors import SettingsError, SpecDecError, one_line
-from .examples import CODE_EDIT, CODE_EDIT_TITLE
 from .models.catalog import CATALOG, DEFAULT_DRAFT, DEFAULT_MAIN, GROUPS, resolve_names
 from .models.fetch import fetch, is_fetched
 from .models.hub import (
@@ -32,6 +31,7 @@ from .models.hub import (
     is_hub_name,
 )
 from .models.paths import models_dir
+from .sessions.examples import CODE_EDIT, CODE_EDIT_TITLE
 from .sessions.result import GenerationResult
 from .settings import LoadOptions, RunSettings, add_flags
 

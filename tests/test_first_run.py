@@ -11,7 +11,7 @@ import pytest
 
 from specdec_jupyter import cli, load
 from specdec_jupyter.display.stats_layout import stats_to_text
-from specdec_jupyter.examples import CODE_EDIT
+from specdec_jupyter.sessions.examples import CODE_EDIT
 from specdec_jupyter.sessions.session import Session
 from tests.support.call_clock import CallClock
 

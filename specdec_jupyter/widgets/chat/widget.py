@@ -25,8 +25,8 @@ from IPython.display import HTML
 
 from ...engines.registry import DEFAULT_KIND
 from ...errors import SpecDecError
-from ...examples import CODE_EDIT, CODE_EDIT_TITLE
 from ...progress import Progress
+from ...sessions.examples import CODE_EDIT, CODE_EDIT_TITLE
 from ...sessions.generation import Generation
 from ...sessions.manager import EngineManager
 from ...sessions.pair import DEFAULT, Pair
