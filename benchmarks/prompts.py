@@ -8,11 +8,7 @@ prose prompts repeat nothing: there a draft must pay its way or stay off.
 
 from __future__ import annotations
 
-SEED_PROMPTS = {
-    "quicksort": "Write a quicksort algorithm in Python. Write code only.",
-    "pythagoras": "Explain the Pythagorean theorem",
-    "dc-trip": "Plan a 1 day trip to DC",
-}
+from specdec_jupyter.sessions.examples import CODE_EDIT, FUNCTION, SEED_PROMPTS
 
 PROSE_PROMPTS = {
     "pythagoras": SEED_PROMPTS["pythagoras"],
@@ -20,36 +16,6 @@ PROSE_PROMPTS = {
     "lighthouse": "Write a short story about a lighthouse keeper who finds a message in a bottle.",
 }
 
-FUNCTION = '''\
-def summarize_orders(records, currency="EUR", min_total=0.0):
-    """Group order records by customer and total them, skipping small customers."""
-    totals = {}
-    counts = {}
-    latest = {}
-    for record in records:
-        customer = record["customer"].strip().lower()
-        amount = float(record["amount"])
-        if record.get("currency", currency) != currency:
-            rate = record.get("rate", 1.0)
-            amount = amount * rate
-        totals[customer] = totals.get(customer, 0.0) + amount
-        counts[customer] = counts.get(customer, 0) + 1
-        when = record.get("date")
-        if when is not None and (customer not in latest or when > latest[customer]):
-            latest[customer] = when
-    summary = []
-    for customer, total in sorted(totals.items(), key=lambda item: -item[1]):
-        if total < min_total:
-            continue
-        summary.append({
-            "customer": customer,
-            "total": round(total, 2),
-            "orders": counts[customer],
-            "average": round(total / counts[customer], 2),
-            "latest": latest.get(customer),
-        })
-    return summary
-'''
 
 UNTYPED = """\
 class Inventory:
@@ -137,10 +103,7 @@ def schedule(tasks, workers):
 """
 
 CODE_PROMPTS = {
-    "code-rename": "Here is a Python function:\n\n```python\n"
-    + FUNCTION
-    + "```\n\nRename the parameter `records` to `orders` and return the whole function. "
-    "Write code only.",
+    "code-rename": CODE_EDIT,
     "code-type-hints": "Add type hints to every function and method of this Python code "
     "and return the complete code. Write code only.\n\n```python\n" + UNTYPED + "```",
     "code-docstrings": "Add a one-line docstring to every method of this class and return "

@@ -11,6 +11,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .display.progress import showing
 from .display.stats_layout import stats_to_text
@@ -20,9 +21,22 @@ from .engines.resolve import resolve
 from .errors import SettingsError, SpecDecError, one_line
 from .models.catalog import CATALOG, DEFAULT_DRAFT, DEFAULT_MAIN, GROUPS, resolve_names
 from .models.fetch import fetch, is_fetched
+from .models.hub import (
+    HUB_MODELS,
+    HUB_PAIRS,
+    HubMirror,
+    ModelHub,
+    fetch_hub_model,
+    hub_names,
+    is_hub_name,
+)
 from .models.paths import models_dir
+from .sessions.examples import CODE_EDIT, CODE_EDIT_TITLE
 from .sessions.result import GenerationResult
 from .settings import LoadOptions, RunSettings, add_flags
+
+if TYPE_CHECKING:
+    from .sessions.session import Session
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
     fetch_parser = model_commands.add_parser(
         "fetch", help="fetch catalog models into the models folder ($SPECDEC_MODELS_DIR)"
     )
-    fetch_parser.add_argument("names", nargs="*", help="catalog names or groups (see --list)")
+    fetch_parser.add_argument(
+        "names",
+        nargs="*",
+        help="catalog names or groups (see --list), or hub names: owner/repo[:QUANT] as "
+        "llama.cpp's -hf takes them (Qwen/Qwen2.5-7B-Instruct-GGUF:Q4_K_M), or a seed pair "
+        "(llama-3.1-8b-pair, qwen2.5-14b-pair, deepseek-r1-distill-qwen-32b-pair)",
+    )
+    fetch_parser.add_argument(
+        "--mirror", help="a folder laid out as the model hub (owner/repo/files) to fetch from"
+    )
     fetch_parser.add_argument("--list", action="store_true", help="show what the catalog knows")
     fetch_parser.add_argument("--quiet", action="store_true", help="no progress bar")
     list_parser = model_commands.add_parser(
@@ -69,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compat.add_argument("--json", action="store_true", help="print one JSON object")
 
+    costs = commands.add_parser(
+        "costs",
+        help="the call costs `auto` remembers per model and machine (--reset forgets them)",
+    )
+    costs.add_argument("--reset", action="store_true", help="forget every remembered cost")
+
     serve = commands.add_parser(
         "serve", help="LM Studio's /api/v0 and OpenAI's /v1 API, with draft_model and stats"
     )
@@ -97,27 +126,41 @@ def build_parser() -> argparse.ArgumentParser:
     add_flags(serve, LoadOptions)
 
     generate = commands.add_parser("generate", help="generate text, speculatively by default")
-    generate.add_argument(
+    generate.add_argument("--prompt", required=True, help="the user message (or raw text)")
+    _add_generation_flags(generate)
+    demo = commands.add_parser(
+        "demo",
+        help="speculative decoding where it pays on this machine: a code edit, drafted by "
+        "copying from the prompt and by the draft model (draft mode hybrid, auto), then plain "
+        "decoding on the same prompt for the speedup",
+    )
+    demo.add_argument("--prompt", default=CODE_EDIT, help="another prompt (default: a code edit)")
+    _add_generation_flags(demo)
+    demo.set_defaults(draft_mode="hybrid", compare=True, max_tokens=320)
+    return parser
+
+
+def _add_generation_flags(parser: argparse.ArgumentParser) -> None:
+    """What `generate` and `demo` share: the models, every run setting and load option."""
+    parser.add_argument(
         "--main",
         help="main model: a catalog name, a path, or a name `models list` prints "
         f"(default {DEFAULT_MAIN}; toy-trigram on --engine toy)",
     )
-    generate.add_argument(
+    parser.add_argument(
         "--draft",
-        help=f"draft model, named as --main (default {DEFAULT_DRAFT}, or toy-bigram, "
-        "when --main is not given, else none)",
+        help=f"draft model, named as --main (default: the one remembered for the main model, "
+        f"{DEFAULT_DRAFT} for {DEFAULT_MAIN})",
     )
-    generate.add_argument("--prompt", required=True, help="the user message (or raw text)")
-    generate.add_argument(
+    parser.add_argument(
         "--engine",
         choices=list(KINDS),
         help="llama.cpp runs .gguf files, mlx runs MLX model folders (catalog names are "
         "converted to MLX on first use), toy the numpy n-gram pair; default: the model's own",
     )
-    add_flags(generate, RunSettings)
-    add_flags(generate, LoadOptions)
-    generate.add_argument("--json", action="store_true", help="print one JSON object")
-    return parser
+    add_flags(parser, RunSettings)
+    add_flags(parser, LoadOptions)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def _port(word: str) -> int:
@@ -138,7 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _compat(args)
         if args.command == "serve":
             return _serve(args)
-        return _generate(args)
+        if args.command == "costs":
+            return _costs(args)
+        return _generate(args)  # generate, demo
     except (SpecDecError, OSError) as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
@@ -152,21 +197,34 @@ def _models_fetch(args: argparse.Namespace) -> int:
             print(f"  {key:24} {model.size / 1e6:7.0f} MB  {state:11}  {model.role}")
         for group, keys in GROUPS.items():
             print(f"  {group:24} group: {', '.join(keys)}")
+        print("from a model hub (owner/repo[:QUANT] fetches any GGUF repository):")
+        for pair, keys in HUB_PAIRS.items():
+            print(f"  {pair:24} pair: {', '.join(f'{k} ({HUB_MODELS[k]})' for k in keys)}")
         return 0
-    for model in resolve_names(args.names):
-        already = is_fetched(model)
-        path = fetch(model)
-        print(f"{model.key}: {'already there' if already else 'fetched'} at {path}")
+    hub = HubMirror(Path(args.mirror)) if args.mirror else ModelHub()
+    for name in args.names:
+        if name in CATALOG or name in GROUPS or not is_hub_name(name):
+            for model in resolve_names([name]):
+                already = is_fetched(model)
+                path = fetch(model)
+                print(f"{model.key}: {'already there' if already else 'fetched'} at {path}")
+            continue
+        for hub_name in hub_names(name):
+            print(f"{hub_name}: at {fetch_hub_model(hub_name, hub)}")
     return 0
 
 
 def _models_list(args: argparse.Namespace) -> int:
     from .display.listing import models_report
     from .models.discovery import discover, model_roots
+    from .models.names import short_name
 
     models = discover(args.folders)
     if args.json:
-        listed = [{**m.to_dict(), "engine": KIND_OF_FORMAT[m.info.format]} for m in models]
+        listed = [
+            {**m.to_dict(), "label": short_name(m.path), "engine": KIND_OF_FORMAT[m.info.format]}
+            for m in models
+        ]
         print(json.dumps(listed, ensure_ascii=False, indent=1))
     else:
         print(models_report(models, model_roots(args.folders)))
@@ -178,6 +236,7 @@ def _compat(args: argparse.Namespace) -> int:
     from .models.discovery import discover
     from .models.drafts.verdicts import check_drafts
     from .models.metadata import read_model_info
+    from .models.names import short_name
 
     main_path = resolve(args.main, fetch=False).path
     main_info = read_model_info(main_path)
@@ -186,17 +245,46 @@ def _compat(args: argparse.Namespace) -> int:
     if args.candidates:
         named = [(name, resolve(name, fetch=False).path) for name in args.candidates]
     else:
-        named = [(m.name, m.path) for m in discover() if m.path.resolve() != main_path.resolve()]
+        named = [
+            (short_name(m.path), m.path)
+            for m in discover()
+            if m.path.resolve() != main_path.resolve()
+        ]
     verdicts = check_drafts(main_path, [path for _, path in named])
     rows = [(name, verdict) for (name, _), verdict in zip(named, verdicts, strict=True)]
+    found_elsewhere = []
+    if args.candidates and not any(verdict.compatible for verdict in verdicts):
+        judged = {path.resolve() for _, path in named} | {main_path.resolve()}
+        others = [m for m in discover() if m.path.resolve() not in judged]
+        verdicts_elsewhere = check_drafts(main_path, [m.path for m in others])
+        found_elsewhere = [
+            short_name(model.path)
+            for model, verdict in zip(others, verdicts_elsewhere, strict=True)
+            if verdict.compatible
+        ]
     if args.json:
         report = {
             "main": {"name": args.main, **main_info.to_dict()},
             "candidates": [{"name": name, **verdict.to_dict()} for name, verdict in rows],
+            "found_elsewhere": found_elsewhere,
         }
         print(json.dumps(report, ensure_ascii=False, indent=1))
     else:
-        print(compat_report(args.main, main_info, rows))
+        print(compat_report(args.main, main_info, rows, found_elsewhere))
+    return 0
+
+
+def _costs(args: argparse.Namespace) -> int:
+    from .decoding.cost_memory import default_store
+    from .display.listing import costs_report
+
+    store = default_store()
+    if not args.reset:
+        print(costs_report(store))
+    elif store.reset():
+        print(f"forgot the call costs in {store.path}")
+    else:
+        print("no call costs to forget")
     return 0
 
 
@@ -250,27 +338,28 @@ def _serve(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     from .sessions.session import load  # llama.cpp loads only for the commands that need it
 
-    default_main, default_draft = engine_kind(args.engine or DEFAULT_KIND).default_pair
-    main_ref = args.main or default_main
-    draft_ref = args.draft if args.main else (args.draft or default_draft)
     settings = RunSettings.among(vars(args))  # checked before any model loads
     options = LoadOptions.among(vars(args)).settled(seeded=settings.seed is not None)
     if not settings.use_draft and (args.draft or settings.draft_mode):
         raise SettingsError("--no-draft runs plain decoding: drop --draft and --draft-mode")
-    if not settings.use_draft or settings.draft_mode == "lookup":
-        draft_ref = None
+    main_ref = args.main or engine_kind(args.engine or DEFAULT_KIND).default_pair[0]
+    draft_ref = None
+    if settings.use_draft and settings.draft_mode != "lookup":
+        draft_ref = args.draft or _default_draft(main_ref, args.engine)
     with warnings.catch_warnings(record=True) as notes:
         warnings.simplefilter("always", EngineNote)
         session = load(
             main_ref,
             draft_ref,
-            draft_mode=settings.draft_mode,
+            draft_mode=settings.draft_mode if draft_ref or settings.draft_mode else None,
             engine=args.engine,
             options=options,
             progress=not args.json,
         )
     for note in notes:
         print(f"note: {note.message}", file=sys.stderr)
+    if args.command == "demo" and not args.json:
+        print(_demo_header(session, settings, args.prompt), file=sys.stderr)
     stopping = _StopOnInterrupt()
     color = sys.stdout.isatty() and not args.json
     events = []
@@ -285,6 +374,38 @@ def _generate(args: argparse.Namespace) -> int:
     else:
         print("\n\n" + stats_to_text(result.stats), file=sys.stderr)
     return 0
+
+
+def _demo_header(session: Session, settings: RunSettings, prompt: str) -> str:
+    drafts = {
+        "hybrid": f"copied from the prompt or drafted by {session.draft and session.draft.name}",
+        "lookup": "copied from the prompt",
+        "model": f"drafted by {session.draft and session.draft.name}",
+    }.get(settings.draft_mode or session.draft_mode or "", "none")
+    plain = "; then plain decoding of the same prompt, for the speedup" if settings.compare else ""
+    return (
+        f"{CODE_EDIT_TITLE if prompt == CODE_EDIT else 'Your prompt'}, on {session.main.name}; "
+        f"drafts {drafts} (draft tokens {settings.draft_tokens}){plain}. Accepted draft "
+        "tokens print green.\n"
+    )
+
+
+def _default_draft(main: str, engine: str | None) -> str | None:
+    """The draft `main` runs with when none is named: the one remembered for it, else its
+    engine's default pair's; with none, a note says so (plain decoding is no silent choice)."""
+    from .sessions.service import EngineService
+
+    service = EngineService(engine or resolve(main, fetch=False).kind)
+    key = service.key_of(main)
+    draft = service.default_draft(key)
+    if draft is None:
+        print(
+            f"note: no draft model is remembered for {main}: plain decoding. Name one with "
+            f"--draft (`specdec-jupyter compat {main}` lists those that fit), or use "
+            "--draft-mode lookup, which needs none",
+            file=sys.stderr,
+        )
+    return draft
 
 
 class _StopOnInterrupt:

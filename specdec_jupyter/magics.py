@@ -34,11 +34,12 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
+from .decoding.cost_memory import default_store
 from .decoding.events import GenerationStats, TokenEvent
-from .display.listing import models_report
+from .display.listing import costs_report, models_report
 from .display.progress import default_display
 from .display.stats_layout import rows_to_text
-from .engines.registry import KINDS, EngineNote
+from .engines.registry import DEFAULT_KIND, KINDS, EngineNote
 from .engines.resolve import resolve
 from .errors import SpecDecError, one_line
 from .models.discovery import discover, model_roots
@@ -48,11 +49,12 @@ from .sessions.remote import RemoteSession, connect
 from .sessions.service import EngineService
 from .settings import Declared, LoadOptions, RunSettings, Settings, add_flags
 from .widgets.chat import ChatWidget
+from .widgets.chat.widget import chat_settings
 from .widgets.reply import ReplyWidget, finish_reply
 from .widgets.teach import TeachWidget
 from .widgets.teach import widget as teach
 
-SUBCOMMANDS = ("models", "load", "connect", "chat", "teach", "stats")
+SUBCOMMANDS = ("models", "load", "connect", "chat", "teach", "stats", "costs")
 OVERVIEW = """\
 %specdec models                       list the models on this machine
 %specdec load MAIN [--draft D | --no-draft] [--engine ENGINE] [--gpu-layers N] ...
@@ -60,6 +62,7 @@ OVERVIEW = """\
 %specdec chat                         the chat widget on the loaded pair
 %specdec teach [PROMPT] [--k K] ...   step through rounds on the loaded pair (else the toy)
 %specdec stats                        stats of the last generation
+%specdec costs [--reset]              the call costs auto remembers (--reset forgets them)
 %%specdec [--max-tokens N] [--temperature T] [--no-draft] ...   the cell is the prompt
 Each takes --help."""
 
@@ -123,6 +126,13 @@ def _stats_args(line: str) -> None:
     widget), with LM Studio's names."""
 
 
+@magic_arguments(name="specdec costs")
+@argument("--reset", action="store_true", help="forget every remembered cost")
+def _costs_args(line: str) -> None:
+    """Show the call costs `draft_tokens="auto"` remembers per model file and machine (a
+    main model's call by its size, a draft model's token), or forget them with --reset."""
+
+
 @magic_arguments(name="%specdec")
 def _cell_args(line: str) -> None:
     """Generate from the cell's text (one user message) with the loaded pair; the reply
@@ -157,6 +167,7 @@ class SpecDecMagics(Magics):
         self.draft: str | None = None
         self.options = LoadOptions()  # what the loaded pair was loaded with
         self.last_stats: list[list[str]] | None = None  # rows, as stats_rows formats them
+        self.chat: ChatWidget | None = None  # the last `%specdec chat`, taken over when run again
 
     def configured(self, settings: type[Settings], args: Any) -> Settings:
         """The settings the flags give, the rest as `%config` has them."""
@@ -211,6 +222,20 @@ class SpecDecMagics(Magics):
         self.options, self.remote = options, None
         print(f"ready ({service.engine})")
 
+    def _load_default(self) -> None:
+        """No pair loaded yet: the one `%specdec chat` opens with (the engine's default main
+        model when it is here, else the first found, with its default draft), loaded as
+        `%specdec load` loads it, so a first `%%specdec` cell runs as a first chat does."""
+        main = EngineService(DEFAULT_KIND).default_main()
+        if main is None:
+            raise SpecDecError(
+                "no model loaded and none found: fetch the pair with `specdec-jupyter models "
+                "fetch qwen2.5-coder-pair`, or run `%specdec load MAIN [--draft D]` (or "
+                "`%specdec connect URL`)"
+            )
+        print("no pair loaded yet: the chat's default pair (`%specdec load` picks another)")
+        self._load(shlex.quote(main))
+
     def _connect(self, rest: str) -> None:
         args = _parse(_connect_args, rest)
         if args is None:
@@ -238,9 +263,13 @@ class SpecDecMagics(Magics):
             chat = ChatWidget(remote.model, remote.draft, server=remote.url, api_key=remote.api_key)
         elif self.service is None:
             chat = ChatWidget()
-        else:
-            chat = ChatWidget(self.main, self.draft, engine=self.service.engine)
+        else:  # the loaded pair as it was loaded (exact, context...): the same models
+            loaded = chat_settings(self.options.to_dict())
+            chat = ChatWidget(self.main, self.draft, engine=self.service.engine, **loaded)
+        if self.chat is not None:  # the cell run again: its conversation goes on here
+            chat.take_over(self.chat)
         chat.observe(self._remember_reply, "messages")
+        self.chat = chat
         return chat
 
     def _teach(self, rest: str) -> TeachWidget | None:
@@ -259,7 +288,7 @@ class SpecDecMagics(Magics):
         settings = {key: value for key, value in vars(args).items() if key != "prompt"}
         try:
             return TeachWidget(
-                main, draft, engine=engine, prompt=" ".join(args.prompt) or None, **settings
+                main, draft, engine=engine, prompt=_unquoted(" ".join(args.prompt)), **settings
             )
         except ValueError as exc:  # a setting out of range
             raise UsageError(f"%specdec teach: {exc}") from None
@@ -271,6 +300,18 @@ class SpecDecMagics(Magics):
             print("no generation yet: run a %%specdec cell or chat in %specdec chat")
             return
         print(rows_to_text(self.last_stats))
+
+    def _costs(self, rest: str) -> None:
+        args = _parse(_costs_args, rest)
+        if args is None:
+            return
+        store = default_store()
+        if not args.reset:
+            print(costs_report(store))
+        elif store.reset():
+            print(f"forgot the call costs in {store.path}")
+        else:
+            print("no call costs to forget")
 
     def _remember_reply(self, change: dict) -> None:
         replies = [m for m in change["new"] if m["role"] == "assistant" and "stats_rows" in m]
@@ -321,10 +362,8 @@ class SpecDecMagics(Magics):
             events = remote.stream(prompt, settings)
             return events, lambda: remote.last_stats, remote.model, _draft_name(draft)
         if self.service is None or self.main is None:
-            raise SpecDecError(
-                "no model loaded: run `%specdec load MAIN [--draft D]` (or `%specdec connect "
-                "URL`) first"
-            )
+            self._load_default()
+        assert self.service is not None and self.main is not None
         draft = self.draft if settings.use_draft else None
         run = self.service.start(prompt, Pair(self.main, draft, options=self.options), settings)
         return run, lambda: run.stats, short_name(Path(self.main)), _draft_name(draft)
@@ -335,6 +374,14 @@ def _draft_name(draft: str | Remembered | None) -> str | None:
     if draft is DEFAULT:
         return "default"
     return draft and short_name(Path(draft))
+
+
+def _unquoted(text: str) -> str | None:
+    """The words as the user meant them: `teach "What is x?"` without its quotes (IPython's
+    parser keeps them); None for none."""
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        text = text[1:-1]
+    return text or None
 
 
 def _parse(func: Callable, rest: str) -> Any:

@@ -285,7 +285,8 @@ class RunSettings(Declared):
 
     `draft_mode` None is the session's own; `use_draft` False is plain decoding through the
     same loop; `system` a system message put first; `raw` sends a string prompt without the
-    chat template.
+    chat template; `compare` runs plain decoding on the prompt after a speculative run, for
+    `GenerationStats.baseline_tokens_per_second` (the speedup over plain in the same run).
     """
 
     max_tokens: int = setting(
@@ -379,6 +380,15 @@ class RunSettings(Declared):
     )
     raw: bool = setting(
         False, _check_flag("raw"), Door("send the prompt without a chat template", None)
+    )
+    compare: bool = setting(
+        False,
+        _check_flag("compare"),
+        Door(
+            "then run plain decoding on the same prompt, for the speedup over it (stats)",
+            None,
+            form={"kind": "checkbox", "label": "Measure the speedup over plain (runs twice)"},
+        ),
     )
 
 

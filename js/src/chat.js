@@ -28,6 +28,7 @@ export function buildView(doc, fields) {
     engineNote: el(doc, "span", { className: "specdec-engine-note" }),
     setDefault: el(doc, "button", { className: "specdec-set-default", textContent: "Set as default draft for this model" }),
     incompatibleSummary: el(doc, "summary"),
+    draftGuidance: el(doc, "div", { className: "specdec-draft-guidance", hidden: true }),
     incompatibleList: el(doc, "ul"),
     progress: el(doc, "progress", { className: "specdec-progress" }),
     statusText: el(doc, "span", { className: "specdec-status-text" }),
@@ -43,6 +44,7 @@ export function buildView(doc, fields) {
     undo: el(doc, "button", { className: "specdec-undo", hidden: true }),
     tip: el(doc, "div", { className: "specdec-tip", hidden: true }),
   };
+  parts.engineField = labelled(doc, "Engine", parts.engine);
   parts.incompatible = el(doc, "details", { className: "specdec-incompatible" }, [
     parts.incompatibleSummary,
     parts.incompatibleList,
@@ -54,11 +56,12 @@ export function buildView(doc, fields) {
     el(doc, "div", { className: "specdec-bar" }, [
       labelled(doc, "Main", parts.main),
       labelled(doc, "Draft", parts.draft),
-      labelled(doc, "Engine", parts.engine),
+      parts.engineField,
       parts.engineNote,
       parts.setDefault,
       parts.incompatible,
     ]),
+    parts.draftGuidance,
     el(doc, "div", { className: "specdec-status" }, [parts.progress, parts.statusText]),
     parts.error,
     parts.transcript,
@@ -136,6 +139,25 @@ function editControl(doc, box, message, index, send) {
   return button;
 }
 
+/** What an empty chat shows: what the colours mean, and prompts to start from (each sends
+ * itself, with plain decoding run beside it when `compare` is set, for the speedup). */
+export function welcome(doc, suggestions, send) {
+  const buttons = suggestions.map((s) => {
+    const button = el(doc, "button", { className: "specdec-suggestion", textContent: s.title, title: s.note ?? "" });
+    button.addEventListener("click", () => send({ type: "send", text: s.prompt, compare: Boolean(s.compare) }));
+    return button;
+  });
+  return el(doc, "div", { className: "specdec-welcome" }, [
+    el(doc, "p", {
+      textContent:
+        "A draft proposes the next tokens, the main model checks them all in one pass and keeps those it would have written: " +
+        "accepted draft tokens show green. Drafts come from the draft model, or are copied from the conversation, which costs nothing; " +
+        "which pays depends on this machine, and the stats under each reply say why.",
+    }),
+    ...(buttons.length ? [el(doc, "p", { textContent: "Try:" }), el(doc, "div", { className: "specdec-suggestions" }, buttons)] : []),
+  ]);
+}
+
 /** Add what the chat lets you do with each message to the rendered conversation: Edit for
  * yours, the version switcher and the rounds strip for replies. `boxes` are the message
  * elements in order, `messages` the trait. */
@@ -172,6 +194,7 @@ function render({ model, el: host }) {
     decorateMessages(doc, [...parts.transcript.children], messages, send);
     live = null;
     if (stream.tokens) startLive(stream.tokens);
+    else if (messages.length === 0) parts.transcript.appendChild(welcome(doc, model.get("suggestions"), send));
     follow.contentChanged();
   };
   const startLive = (tokens) => {
@@ -191,9 +214,14 @@ function render({ model, el: host }) {
   const drawSelectors = () => {
     fillSelect(parts.main, model.get("models"), model.get("main_model"));
     const drafts = model.get("drafts").map((d) => ({ key: d.key, label: d.notes.length ? `${d.label} ⚠ ${d.notes.join("; ")}` : d.label, title: d.title }));
-    fillSelect(parts.draft, [{ key: "", label: "none" }, ...drafts], model.get("draft_model"));
+    const none = drafts.length ? "none" : "none (no compatible draft model)";
+    fillSelect(parts.draft, [{ key: "", label: none }, ...drafts], model.get("draft_model"));
+    const guidance = model.get("draft_guidance") ?? "";
+    parts.draftGuidance.textContent = guidance;
+    parts.draftGuidance.hidden = !guidance;
     const engines = model.get("engines");
     fillSelect(parts.engine, engineOptions(engines), model.get("engine"));
+    parts.engineField.hidden = engines.length < 2; // a server's chat: its models, its engines
     parts.engineNote.textContent = engines.find((e) => e.name === model.get("engine"))?.note ?? "";
     const incompatible = model.get("incompatible");
     parts.incompatibleSummary.textContent = `incompatible (${incompatible.length})`;
@@ -206,6 +234,7 @@ function render({ model, el: host }) {
   const drawStatus = () => {
     const status = model.get("status");
     const busy = status.state === "loading" || status.state === "generating";
+    for (const button of parts.transcript.querySelectorAll(".specdec-suggestion")) button.disabled = busy;
     parts.progress.hidden = status.state !== "loading";
     if (status.progress === null || status.progress === undefined) parts.progress.removeAttribute("value");
     else parts.progress.value = status.progress;
@@ -243,7 +272,7 @@ function render({ model, el: host }) {
 
   const traitListeners = [
     ["change:messages", () => (drawConversation(), drawStatus())],
-    ["change:models change:main_model change:drafts change:draft_model change:incompatible change:engines change:engine change:default_draft", drawSelectors],
+    ["change:models change:main_model change:drafts change:draft_model change:incompatible change:engines change:engine change:default_draft change:draft_guidance", drawSelectors],
     ["change:status", drawStatus],
     ["change:settings", drawSettings],
     ["change:undo", drawUndo],

@@ -1,7 +1,8 @@
 // One token's provenance as the reader sees it: its span (class, shade, round), and its tooltip.
 // display/token_html.py writes the same spans for the HTML fallback (a pytest test checks the two agree).
 
-const GREEN = "34, 197, 94";
+// The green: JupyterLab's dark theme swaps in a deep one (common.css), so text on it stays readable.
+const GREEN = "var(--specdec-green, 34, 197, 94)";
 
 /** What each kind of token is called in the tooltip. */
 const KIND_LABELS = {

@@ -70,7 +70,8 @@ export function stageCaption(trace, stage) {
     return `The main model's correction ${quoted(next.text)} (${how}) follows the ${trace.n_accepted} accepted draft token${trace.n_accepted === 1 ? "" : "s"}.`;
   }
   const how = trace.greedy ? "its top choice" : "drawn from p";
-  return `${k ? "Every draft token was accepted: the" : "The"} main model's bonus token ${quoted(next.text)} (${how}) comes from the same pass.`;
+  if (!k) return `One token was left before the token limit, so nothing was drafted: the main model's own token ${quoted(next.text)} (${how}), as in plain decoding.`;
+  return `Every draft token was accepted: the main model's bonus token ${quoted(next.text)} (${how}) comes from the same pass.`;
 }
 
 function bar(doc, kind, value) {
@@ -214,13 +215,17 @@ export function firstTokenNote(trace, tokens) {
   return `The first token, ${quoted(tokens[0].text)}, came from the main model reading the prompt, as in plain decoding; drafting starts after it.`;
 }
 
-/** The counts line: rounds, drafted, accepted, rejected, acceptance rate, and the end. */
+/**
+ * The counts line: rounds, drafted, accepted, rejected, acceptance rate (once a draft token has
+ * been judged: before, 0% would say every one failed), and the end, in words.
+ */
 export function countsText(counts, stopReason) {
   if (!counts || counts.rounds === undefined) return "";
-  const rate = `${(100 * counts.acceptance_rate).toFixed(1)}%`;
+  const judged = counts.acceptance_rate !== undefined && counts.acceptance_rate !== null;
+  const rate = judged ? `${(100 * counts.acceptance_rate).toFixed(1)}%` : "– (no draft token judged yet)";
   const parts = [`rounds ${counts.rounds}`, `drafted ${counts.drafted}`, `accepted ${counts.accepted}`, `rejected ${counts.rejected}`, `acceptance rate α ${rate}`];
   if (counts.expected_per_round !== undefined) parts.push(`expected tokens per round (1 − α^(k+1)) / (1 − α) = ${counts.expected_per_round.toFixed(2)}`);
-  if (stopReason) parts.push(`finished: ${stopReason}`);
+  if (stopReason) parts.push(`finished: ${counts.finished ?? stopReason}`);
   return parts.join(" · ");
 }
 
@@ -268,13 +273,16 @@ function render({ model, el: host }) {
   const fields = model.get("setting_fields");
   const parts = buildView(doc, fields);
   host.appendChild(parts.root);
+  // What the user is typing stays while steps redraw the widget (a redraw wrote the old prompt
+  // back, and a change of k then restarted with it); a reset sends it, then Python's shows.
+  const edited = new Set();
 
   const draw = () => {
     const trace = model.get("trace");
     const stage = Math.min(model.get("stage"), (trace.stages?.length ?? 1) - 1);
     parts.models.textContent = `main ${model.get("main_model")} · draft ${model.get("draft_model")}`;
     const settings = model.get("settings");
-    for (const field of fields) writeSetting(field, parts.settings[field.key], settings[field.key]);
+    for (const field of fields) if (!edited.has(field.key)) writeSetting(field, parts.settings[field.key], settings[field.key]);
     parts.text.replaceChildren(el(doc, "span", { className: "specdec-teach-prompt", textContent: settings.prompt }));
     appendTokens(parts.text, model.get("tokens"));
     parts.note.textContent = firstTokenNote(trace, model.get("tokens"));
@@ -313,9 +321,22 @@ function render({ model, el: host }) {
     model.save_changes();
   });
   on(parts.play, "click", () => model.send({ type: model.get("playing") ? "pause" : "play" }));
-  const reset = () => model.send({ type: "reset", settings: readSettings(fields, parts.settings) });
+  const reset = () => {
+    model.send({ type: "reset", settings: readSettings(fields, parts.settings) });
+    edited.clear();
+  };
   on(parts.reset, "click", reset);
-  for (const field of fields) on(parts.settings[field.key], "change", reset);
+  for (const field of fields) {
+    const control = parts.settings[field.key];
+    on(control, "input", () => edited.add(field.key));
+    on(control, "change", () => edited.has(field.key) && reset());
+    if (field.kind !== "text") continue;
+    on(control, "keydown", (event) => {
+      if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+      event.preventDefault(); // Enter applies the prompt, as in the chat; Shift+Enter adds a line
+      reset();
+    });
+  }
 
   draw();
   return () => {

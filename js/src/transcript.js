@@ -91,15 +91,22 @@ function plainToken(text) {
   return { token_id: -1, text, source: "main", kind: "plain", round: 0, p_main: null, q_draft: null, acceptance: null };
 }
 
-/** A checkbox that shows the draft tokens the main model rejected, struck through, where they were. */
+/**
+ * A checkbox that shows the draft tokens a correction replaced, struck through, where they were:
+ * the one the main model rejected and those drafted after it in its round, never judged (the
+ * stats count those as ignored, so the label says both, and its first count is the stats').
+ */
 export function rejectedToggle(doc, box, tokens) {
-  const count = tokens.reduce((sum, token) => sum + (token.rejected?.length ?? 0), 0);
+  const replaced = tokens.filter((token) => token.rejected?.length);
+  const count = replaced.reduce((sum, token) => sum + token.rejected.length, 0);
   if (!count) return null;
+  const after = count - replaced.length;
   const input = element(doc, "input");
   input.type = "checkbox";
   input.addEventListener("change", () => box.classList.toggle("specdec-show-rejected", input.checked));
   const label = element(doc, "label", "specdec-rejected-toggle");
-  label.append(input, ` show ${count} rejected draft token${count === 1 ? "" : "s"}`);
+  const rejected = `${replaced.length} rejected draft token${replaced.length === 1 ? "" : "s"}`;
+  label.append(input, ` show ${rejected}${after ? ` (and ${after} drafted after them, never judged)` : ""}`);
   return label;
 }
 

@@ -45,6 +45,7 @@
  * @property {string[]} draft_kinds
  * @property {number | null} baseline_tokens_per_second
  * @property {string | null} backend
+ * @property {string | null} auto_note why draft_tokens "auto" drafted or paused, in one line
  * @property {number} acceptance_rate
  * @property {number} mean_accepted_per_round
  * @property {number | null} speedup

@@ -30,6 +30,7 @@ const initialState = () => ({
   messages: [],
   show_draft: true,
   undo: "",
+  suggestions: fromPython.chat.suggestions,
 });
 const token = (text, source = "draft") => ({ token_id: 1, text, source, round: 1, p_main: 1, q_draft: 1, acceptance: 1 });
 
@@ -59,6 +60,15 @@ describe("selectors", () => {
     expect(drafts).toEqual(["none", "Qwen 0.5B"]);
     expect(host.querySelector(".specdec-incompatible summary").textContent).toBe("incompatible (2)");
     expect(host.querySelector(".specdec-incompatible").textContent).toContain("vocabulary sizes 151936 vs 262144");
+  });
+
+  it("offer the engines here, and none on a server's chat, which runs the server's", () => {
+    const field = host.querySelector(".specdec-engine-select").closest("label");
+    expect(field.hidden).toBe(false);
+    model.set("engine", "server");
+    model.set("engines", [{ name: "server", available: true, note: "the models of http://gpu-box:1234" }]);
+    expect(field.hidden).toBe(true);
+    expect(host.querySelector(".specdec-engine-note").textContent).toBe("the models of http://gpu-box:1234");
   });
 
   it("flag a compatible draft that comes with a warning", () => {
@@ -327,5 +337,36 @@ describe("cleanup", () => {
     host.querySelector(".specdec-input").value = "x";
     host.querySelector(".specdec-send").click();
     expect(model.sent).toEqual([]);
+  });
+});
+
+describe("no compatible draft", () => {
+  it("says so in the draft selector, and what to do instead", () => {
+    expect(host.querySelector(".specdec-draft-guidance").hidden).toBe(true);
+    model.set("drafts", []);
+    model.set("draft_model", "");
+    model.set("draft_guidance", "No compatible draft model: none of the 2 models judged shares it.");
+    const options = [...host.querySelectorAll(".specdec-draft-select option")].map((o) => o.textContent);
+    expect(options).toEqual(["none (no compatible draft model)"]);
+    const guidance = host.querySelector(".specdec-draft-guidance");
+    expect(guidance.hidden).toBe(false);
+    expect(guidance.textContent).toContain("No compatible draft model");
+  });
+});
+
+describe("first screen", () => {
+  it("says what the green means and offers a code edit that measures its speedup", () => {
+    const welcome = host.querySelector(".specdec-transcript .specdec-welcome");
+    expect(welcome.textContent).toContain("accepted draft tokens show green");
+    const [suggestion] = welcome.querySelectorAll(".specdec-suggestion");
+    expect(suggestion.textContent).toContain("with the speedup over plain decoding");
+    suggestion.click();
+    const [first] = fromPython.chat.suggestions;
+    expect(model.sent.at(-1)).toEqual({ type: "send", text: first.prompt, compare: true });
+  });
+
+  it("gives way to the conversation", () => {
+    model.set("messages", [{ role: "user", content: "hi" }]);
+    expect(host.querySelector(".specdec-welcome")).toBeNull();
   });
 });

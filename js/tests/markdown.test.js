@@ -57,6 +57,18 @@ describe("character to token mapping", () => {
 });
 
 describe("rendered replies keep every token's span", () => {
+  it("keeps a single newline as a line break, as chat UIs do (a haiku keeps its lines)", () => {
+    const reply = rendered(["An old silent pond\n", "A frog jumps into", " the pond\nSplash"]);
+    expect(reply.querySelectorAll("p br").length).toBe(2);
+    expect(reply.querySelector("p").innerText ?? reply.querySelector("p").textContent).toContain("pond");
+    expect(spanTexts(reply).map(([, text]) => text).join("")).toBe("An old silent pond\nA frog jumps into the pond\nSplash");
+  });
+
+  it("shows markup-looking text as text (`<file_sep>` is a token, not a tag)", () => {
+    const reply = rendered(["token 5: '<file_", "sep>' vs '&'"]);
+    expect(reply.textContent).toContain("token 5: '<file_sep>' vs '&'");
+  });
+
   it("marks the text a token contributed on both sides of markup it straddles", () => {
     const reply = rendered(["A **bo", "ld** word", ".\n\nNext"]);
     expect(reply.querySelector("strong").textContent).toBe("bold");

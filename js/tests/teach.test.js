@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { readSettings } from "../src/form.js";
-import { buildView, countsText, firstTokenNote, fmt, renderRound, shownParts, stageCaption } from "../src/teach.js";
+import teach, { buildView, countsText, firstTokenNote, fmt, renderRound, shownParts, stageCaption } from "../src/teach.js";
+import { FakeModel } from "./fake_model.js";
 import fromPython from "./fixtures/from_python.json";
 
 const candidate = (token_id, text, p, q) => ({ token_id, text, p, q });
@@ -184,5 +185,65 @@ describe("controls and counts", () => {
     expect(countsText({ ...counts, expected_per_round: 2.2857 }, "")).toContain("expected tokens per round (1 − α^(k+1)) / (1 − α) = 2.29");
     expect(countsText(counts, "eosFound")).toContain("finished: eosFound");
     expect(countsText({}, "")).toBe("");
+  });
+
+  it("says no draft token was judged yet instead of α 0.0%, and how it finished in words", () => {
+    const none = { rounds: 1, drafted: 4, accepted: 0, rejected: 0 };
+    expect(countsText(none, "")).toBe("rounds 1 · drafted 4 · accepted 0 · rejected 0 · acceptance rate α – (no draft token judged yet)");
+    const done = { rounds: 3, drafted: 8, accepted: 5, rejected: 2, acceptance_rate: 0.71, finished: "max tokens reached" };
+    expect(countsText(done, "maxPredictedTokensReached")).toContain("finished: max tokens reached");
+    expect(countsText(done, "maxPredictedTokensReached")).not.toContain("maxPredicted");
+  });
+
+  it("calls the last step plain decoding when nothing was left to draft, not a bonus", () => {
+    const plain = { ...accepted, proposals: [], checks: [], n_accepted: 0, stages: ["draft", "score", "bonus"] };
+    const caption = stageCaption(plain, 2);
+    expect(caption).toContain("nothing was drafted");
+    expect(caption).not.toContain("bonus");
+    expect(stageCaption(accepted, 5)).toContain("bonus token");
+  });
+});
+
+describe("the prompt, as the user types it", () => {
+  const mount = () => {
+    const model = new FakeModel({
+      setting_fields: fromPython.teach.setting_fields,
+      settings: { ...fromPython.teach.settings, prompt: "the old prompt", k: 4 },
+      trace: {}, stage: 0, tokens: [], counts: {}, stop_reason: "", playing: false,
+      status: { state: "idle", message: "" }, can_go_back: false, interval: 1, main_model: "m", draft_model: "d",
+    });
+    const el = document.createElement("div");
+    teach.render({ model, el });
+    return { model, prompt: el.querySelector('[data-setting="prompt"]'), k: el.querySelector('[data-setting="k"]') };
+  };
+  const type = (control, text) => {
+    control.value = text;
+    control.dispatchEvent(new Event("input"));
+  };
+  const flush = () => new Promise((resolve) => queueMicrotask(resolve));
+
+  it("applies on Enter (Shift+Enter adds a line), as the chat's input does", () => {
+    const { model, prompt } = mount();
+    type(prompt, "What is the quadratic formula?");
+    prompt.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", shiftKey: true }));
+    expect(model.sent).toEqual([]);
+    prompt.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", cancelable: true }));
+    expect(model.sent.at(-1)).toMatchObject({ type: "reset", settings: { prompt: "What is the quadratic formula?" } });
+    prompt.dispatchEvent(new Event("change")); // the blur after Enter restarts nothing again
+    expect(model.sent).toHaveLength(1);
+  });
+
+  it("keeps a typed prompt while steps redraw, so changing k restarts with it", async () => {
+    const { model, prompt, k } = mount();
+    type(prompt, "a prompt being typed");
+    model.set("stage", 1); // Play steps on meanwhile: the widget redraws
+    await flush();
+    expect(prompt.value).toBe("a prompt being typed");
+    type(k, "2");
+    k.dispatchEvent(new Event("change"));
+    expect(model.sent.at(-1).settings).toMatchObject({ prompt: "a prompt being typed", k: 2 });
+    model.set("settings", { ...model.get("settings"), prompt: "a prompt being typed", k: 2 });
+    await flush();
+    expect(prompt.value).toBe("a prompt being typed");
   });
 });

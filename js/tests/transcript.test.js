@@ -4,6 +4,7 @@ import {
   draftBackground,
   draftShade,
   fillTooltip,
+  rejectedToggle,
   renderConversation,
   statsLine,
   tokenOfSpan,
@@ -29,7 +30,7 @@ describe("draft shade", () => {
     expect(draftShade({ p_main: 7 })).toBeCloseTo(0.65);
     expect(draftShade({ p_main: null, acceptance: 0.5 })).toBeCloseTo(0.4); // p unknown: min(1, p/q)
     expect(draftShade({ p_main: null, acceptance: null })).toBeCloseTo(0.65);
-    expect(draftBackground({ p_main: 1 })).toBe("rgba(34, 197, 94, 0.65)");
+    expect(draftBackground({ p_main: 1 })).toBe("rgba(var(--specdec-green, 34, 197, 94), 0.65)");
   });
 });
 
@@ -108,6 +109,17 @@ describe("conversation", () => {
     expect(box.querySelector(".specdec-provenance").textContent).toBe("big · draft small");
     expect(box.querySelector(".specdec-error").textContent).toBe("the prompt is too long");
     expect(box.querySelector(".specdec-error").getAttribute("role")).toBe("alert");
+  });
+
+  it("counts rejected draft tokens as the stats do, and those drafted after them apart", () => {
+    // "show 65 rejected draft tokens" stood beside the stats' "rejected 24": each correction
+    // replaced one rejected token and the ones drafted after it, which were never judged.
+    const correction = (rejected) => ({ ...main("x"), kind: "correction", rejected });
+    const box = document.createElement("div");
+    const label = rejectedToggle(document, box, [correction(["a", "b", "c"]), draft("y"), correction(["d"])]);
+    expect(label.textContent).toBe(" show 2 rejected draft tokens (and 2 drafted after them, never judged)");
+    expect(rejectedToggle(document, box, [correction(["a"])]).textContent).toBe(" show 1 rejected draft token");
+    expect(rejectedToggle(document, box, [draft("y")])).toBeNull();
   });
 
   it("formats stats as Python sent them", () => {

@@ -9,6 +9,12 @@ backend (threads, GPU layers), and hold only while the file's size and modificat
 time are unchanged. How often drafts are accepted depends on the text, so that is kept
 in the process only: a session's next run starts from its last run's acceptance.
 
+A busy moment must not decide for good: each run adds one timing per call size (its
+median) to the last `SAMPLES_KEPT`, a cost is their median, timings older than `MAX_AGE`
+are forgotten, and the policy drops a remembered size off the curve through the others
+and times a remembered draft cost again before believing it (policy.py, cost_curve.py).
+`specdec-jupyter costs` shows what is remembered, `costs --reset` forgets it.
+
 A cache that cannot be written is a note (`json_file.CacheNote`), never an error; an engine with
 no model file (the toy engine) is remembered in the process only.
 """
@@ -18,8 +24,12 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import os
 import platform
+import statistics
+import time
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -28,10 +38,13 @@ from ..engines.base import Engine
 from ..models.json_file import StateFile, integers, mapping, seconds, versioned
 from ..models.metadata import fingerprint
 from ..models.paths import cache_dir
-from .policy import Measured
+from .policy import AcceptanceByPosition, Measured
 
-CACHE_VERSION = 1  # bump when what a cost means changes
+CACHE_VERSION = 2  # bump when what a cost means changes (2: several timings, each dated)
 CACHE_FILE = "call-costs.json"
+SAMPLES_KEPT = 5  # timings kept per call size and per draft model: a cost is their median
+MAX_AGE = 7 * 24 * 3600.0  # seconds a timing counts for; then that cost is timed afresh
+Entry = dict[str, Any]
 
 
 def machine_identity() -> dict[str, Any]:
@@ -67,18 +80,42 @@ def engine_key(engine: Engine) -> tuple[str, list[int]] | None:
     return digest, list(fingerprint(path))
 
 
-def _entry(value: Any, key: str) -> dict[str, Any]:
-    """One engine's costs, checked where they are read: its model's fingerprint, call costs
-    by size, seconds per drafted token."""
+def recent_median(samples: list[list[float]], now: float) -> float | None:
+    """The median of the timings in `samples` ([seconds, when] pairs) no older than
+    `MAX_AGE`; None when none is."""
+    kept = [taken for taken, when in samples if now - when <= MAX_AGE]
+    return statistics.median(kept) if kept else None
+
+
+def with_sample(samples: list[list[float]], taken: float, now: float) -> list[list[float]]:
+    """`samples` with one more timing, the oldest dropped past `SAMPLES_KEPT`."""
+    return [*samples, [taken, now]][-SAMPLES_KEPT:]
+
+
+def _samples(value: Any, what: str) -> list[list[float]]:
+    """Dated timings: [seconds, when] pairs, each a positive and a finite number."""
+    if not isinstance(value, list):
+        raise ValueError(f"{what} is not a list of timings")
+    for sample in value:
+        if not isinstance(sample, list) or len(sample) != 2:
+            raise ValueError(f"{what} holds {sample!r}, not a [seconds, when] pair")
+        seconds(sample[0], what)
+        if type(sample[1]) not in (int, float) or not math.isfinite(sample[1]):
+            raise ValueError(f"{what} holds a timing dated {sample[1]!r}")
+    return value
+
+
+def _entry(value: Any, key: str) -> Entry:
+    """One engine's costs, checked where they are read: its model's fingerprint, dated
+    timings by call size, dated timings per drafted token."""
     entry = mapping(value, f"entry {key}")
     integers(entry.get("fingerprint"), f"entry {key}'s fingerprint", 2)
-    calls = mapping(entry.get("call_seconds", {}), f"entry {key}'s call_seconds")
-    for size, cost in calls.items():
+    calls = mapping(entry.get("calls", {}), f"entry {key}'s calls")
+    for size, samples in calls.items():
         if not size.isdigit() or int(size) < 1:
             raise ValueError(f"entry {key} has a call of size {size!r}")
-        seconds(cost, f"entry {key}'s call of {size}")
-    if "draft_token_seconds" in entry:
-        seconds(entry["draft_token_seconds"], f"entry {key}'s draft_token_seconds")
+        _samples(samples, f"entry {key}'s calls of {size}")
+    _samples(entry.get("draft_token", []), f"entry {key}'s draft_token")
     return entry
 
 
@@ -91,18 +128,35 @@ class CostStore:
             path, versioned(CACHE_VERSION, "engines", _entry), "call costs", cache=True
         )
 
-    def read(self, key: str, print_: list[int]) -> dict[str, Any]:
+    def entries(self) -> dict[str, Entry]:
+        """Every entry of this version, by key ({} for a missing or unreadable file)."""
+        return self.file.read().get("engines", {})
+
+    def read(self, key: str, print_: list[int]) -> Entry:
         """The entry under `key`, or {} when there is none or the model file has changed."""
-        entry = self.file.read().get("engines", {}).get(key, {})
+        entry = self.entries().get(key, {})
         return entry if entry.get("fingerprint") == print_ else {}
 
-    def write(self, key: str, entry: dict[str, Any]) -> None:
-        """Replace the entry under `key`; a cache that cannot be written is a note."""
+    def update(self, key: str, print_: list[int], change: Callable[[Entry], Entry]) -> None:
+        """Replace the entry under `key` with `change(entry)` (the entry read under the
+        file's lock); a cache that cannot be written is a note."""
 
-        def change(content: dict[str, Any]) -> dict[str, Any]:
-            return {"version": CACHE_VERSION, "engines": {**content.get("engines", {}), key: entry}}
+        def changed(content: dict[str, Any]) -> dict[str, Any]:
+            engines = content.get("engines", {})
+            entry = engines.get(key, {})
+            entry = change(entry if entry.get("fingerprint") == print_ else {})
+            return {"version": CACHE_VERSION, "engines": {**engines, key: entry}}
 
-        self.file.update(change)
+        self.file.update(changed)
+
+    def reset(self) -> bool:
+        """Forget every remembered cost; whether there was a file to forget."""
+        with self.file.lock:
+            try:
+                self.path.unlink()
+            except FileNotFoundError:
+                return False
+            return True
 
 
 @cache
@@ -118,55 +172,83 @@ def default_store() -> CostStore:
 class CostMemory:
     """A session's memory of costs and acceptance: `start()` before a run, `remember()` after.
 
-    The main engine's entry holds its call costs by size; the draft engine's, its seconds
-    per drafted token (under its name, the model drafter's source name).
+    The main engine's entry holds its timings by call size (`calls`); the draft engine's,
+    its timings per drafted token (`draft_token`, under its name, the model drafter's
+    source name). `now` tells the time the timings are dated by.
     """
 
-    def __init__(self, main: Engine, draft: Engine | None, store: CostStore | None = None):
+    def __init__(
+        self,
+        main: Engine,
+        draft: Engine | None,
+        store: CostStore | None = None,
+        now: Callable[[], float] = time.time,
+    ):
         self.main = main
         self.draft = draft
         self.store = store or default_store()
-        self._last: Measured | None = None
+        self.now = now
+        self._in_process: dict[int, Entry] = {}  # as written, for a cache that cannot be
+        self._acceptance: dict[str, AcceptanceByPosition] = {}
 
     def start(self) -> Measured:
-        """The last run's measurements in this process, else what the cache holds."""
-        if self._last is not None:
-            return copy.deepcopy(self._last)
-        measured = Measured()
-        main = self._read(self.main)
-        measured.batch_seconds = {int(n): s for n, s in main.get("call_seconds", {}).items()}
-        if self.draft is not None and "draft_token_seconds" in self._read(self.draft):
-            seconds = self._read(self.draft)["draft_token_seconds"]
-            measured.draft_seconds = {self.draft.name: seconds}
+        """What the remembered timings give (the median of each size's recent ones), and
+        the acceptance this session's last run left."""
+        now = self.now()
+        measured = Measured(acceptance=copy.deepcopy(self._acceptance))
+        for size, samples in self._read(self.main).get("calls", {}).items():
+            seconds = recent_median(samples, now)
+            if seconds is not None:
+                measured.batch_seconds[int(size)] = seconds
+        if self.draft is not None:
+            seconds = recent_median(self._read(self.draft).get("draft_token", []), now)
+            if seconds is not None:
+                measured.draft_seconds[self.draft.name] = seconds
         return measured
 
     def remember(self, measured: Measured) -> None:
-        """Keep a run's measurements for the next run, and its costs in the cache: sizes
-        this run did not call keep their older costs."""
-        last = self._last or self.start()
-        merged = Measured(
-            {**last.batch_seconds, **measured.batch_seconds},
-            {**last.draft_seconds, **measured.draft_seconds},
-            {**last.acceptance, **measured.acceptance},
-        )
-        self._last = copy.deepcopy(merged)
+        """Add a run's timings to those remembered (one per size it timed), and keep its
+        acceptance for the session's next run."""
+        now = self.now()
+        self._acceptance.update(copy.deepcopy(measured.acceptance))
         if measured.batch_seconds:
-            calls = {str(n): s for n, s in sorted(merged.batch_seconds.items())}
-            self._write(self.main, {"call_seconds": calls})
+
+            def add_calls(entry: Entry) -> Entry:
+                calls = dict(entry.get("calls", {}))
+                for size, seconds in measured.batch_seconds.items():
+                    calls[str(size)] = with_sample(calls.get(str(size), []), seconds, now)
+                return {**entry, "calls": dict(sorted(calls.items(), key=lambda i: int(i[0])))}
+
+            self._change(self.main, add_calls)
         if self.draft is not None and self.draft.name in measured.draft_seconds:
-            seconds = merged.draft_seconds[self.draft.name]
-            self._write(self.draft, {"draft_token_seconds": seconds})
+            seconds = measured.draft_seconds[self.draft.name]
 
-    def _read(self, engine: Engine) -> dict[str, Any]:
+            def add_draft(entry: Entry) -> Entry:
+                return {
+                    **entry,
+                    "draft_token": with_sample(entry.get("draft_token", []), seconds, now),
+                }
+
+            self._change(self.draft, add_draft)
+
+    def _read(self, engine: Engine) -> Entry:
+        """The engine's entry in the file, else as this memory last wrote it (an engine with
+        no model file, or a cache that could not be written)."""
         key = engine_key(engine)
-        return self.store.read(*key) if key is not None else {}
+        entry = self.store.read(*key) if key is not None else {}
+        return entry or self._in_process.get(id(engine), {})
 
-    def _write(self, engine: Engine, costs: dict[str, Any]) -> None:
+    def _change(self, engine: Engine, change: Callable[[Entry], Entry]) -> None:
+        self._in_process[id(engine)] = change(self._read(engine))
         key = engine_key(engine)
         if key is None:
             return
         digest, print_ = key
-        entry = {**self.store.read(digest, print_), **costs}
-        entry.update(model=str(engine.path), backend=engine.backend, fingerprint=print_)
-        entry["machine"] = machine_identity()
-        self.store.write(digest, entry)
+
+        def described(entry: Entry) -> Entry:
+            entry = change(entry)
+            entry.update(model=str(engine.path), backend=engine.backend, fingerprint=print_)
+            entry["machine"] = machine_identity()
+            return entry
+
+        self.store.update(digest, print_, described)

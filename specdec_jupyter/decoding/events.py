@@ -78,6 +78,7 @@ class GenerationStats:
     draft_kinds: list[str] = field(default_factory=list)
     baseline_tokens_per_second: float | None = None
     backend: str | None = None  # where the models ran: engine, device, layers offloaded
+    auto_note: str | None = None  # why draft_tokens="auto" drafted or paused, in one line
 
     @property
     def acceptance_rate(self) -> float:

@@ -24,7 +24,8 @@ from .cost_memory import CostMemory
 from .drafters import Drafter
 from .emission import Emitter
 from .events import GenerationStats, TokenEvent
-from .policy import make_policy, nominal
+from .explain import RoundDrafted, auto_note
+from .policy import DraftPolicy, make_policy, nominal
 from .round import RoundOutcome, prefill, run_round
 from .sampling import KeyedNoise, Randomness, SamplingSettings
 
@@ -76,6 +77,7 @@ def speculative_decode(
     stats.time_to_first_token = first_at - started
     yield from _counted(stats, out.add(first, 0))
     context = [*prompt, first.token_id]
+    drafted: list[RoundDrafted] = []
 
     while out.stop_reason is None:
         if should_stop is not None and should_stop():
@@ -92,12 +94,16 @@ def speculative_decode(
         outcome = run_round(main, context[-1:], option, k, sampling, rng)
         policy.record(outcome if timed else nominal(outcome))
         _record_round(stats, outcome)
+        kind = stats.draft_kinds[-1] if outcome.draft.tokens else None
+        drafted.append(RoundDrafted(kind, len(outcome.draft), outcome.n_accepted))
         context += outcome.tokens
         for token in outcome.emitted:
             yield from _counted(stats, out.add(token, stats.rounds))
             if out.stop_reason is not None:
                 break
     _close(stats, out, first_at)
+    if isinstance(policy, DraftPolicy) and drafter is not None:
+        stats.auto_note = auto_note(policy, drafted)
     measured = policy.measured()
     if memory is not None and measured is not None:
         memory.remember(measured)

@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from .cost_curve import plausible, single_call
 from .drafters import Draft, DraftOption
 from .round import RoundOutcome
 
@@ -116,8 +117,8 @@ class BatchCosts:
 
     Costs remembered from an earlier run (`remember`) give the shape of the curve; this
     run's timings give its scale: a remembered size not yet timed in this run costs its
-    remembered seconds times the median ratio, over the sizes timed in both, of now to
-    then (a machine busier or quieter than then); and what it costs beyond a single
+    remembered seconds times the median ratio, over the sizes timed now, of now to the
+    remembered curve (a machine busier or quieter than then); and what it costs beyond a single
     token's call counts `UNCONFIRMED_DISCOUNT` less, so that a remembered cost a little
     too dear for its size (timed while something else ran) gets tried, and timed, again.
     """
@@ -141,11 +142,33 @@ class BatchCosts:
         """The recent median of every size timed in this run."""
         return {b: m.value for b, m in sorted(self._by_size.items()) if m.value is not None}
 
+    def scale(self) -> float:
+        """How much dearer calls are now than when the remembered costs were measured: the
+        median ratio, over the sizes timed in this run, of now to the remembered curve there
+        (1 before any is)."""
+        ratios = [
+            seconds / then
+            for b, seconds in self.medians().items()
+            if (then := self._remembered_at(b)) is not None
+        ]
+        return statistics.median(ratios) if ratios else 1.0
+
+    def _remembered_at(self, size: int) -> float | None:
+        """The remembered cost of `size`, or the line between the remembered sizes around it."""
+        if size in self._remembered:
+            return self._remembered[size]
+        below = [b for b in self._remembered if b < size]
+        above = [b for b in self._remembered if b > size]
+        if not below or not above:
+            return None
+        lo, hi = max(below), min(above)
+        low, high = self._remembered[lo], self._remembered[hi]
+        return low + (high - low) * (size - lo) / (hi - lo)
+
     def known(self) -> dict[int, float]:
         """Every size's cost: timed in this run, else remembered and scaled to this run."""
         timed = self.medians()
-        ratios = [timed[b] / then for b, then in self._remembered.items() if b in timed]
-        scale = statistics.median(ratios) if ratios else 1.0
+        scale = self.scale()
         known = {b: then * scale for b, then in self._remembered.items()} | timed
         single = known.get(1)
         if single is not None:
@@ -261,10 +284,13 @@ class _Source:
     """What the policy knows about one source of drafts."""
 
     acceptance: AcceptanceByPosition = field(default_factory=AcceptanceByPosition)
-    draft_cost: RecentMedian = field(default_factory=RecentMedian)  # seconds per token
+    draft_cost: RecentMedian = field(default_factory=RecentMedian)  # seconds per token, timed now
+    remembered_cost: float | None = None  # seconds per token an earlier run measured
     behind: int = 0  # tokens emitted since it last drafted
     free: bool = False  # it shows its drafts before drafting: acceptance comes by hindsight
     watches: list[_Watch] = field(default_factory=list)  # free drafts still being checked
+    first_checked: int = 0  # free drafts whose first token hindsight judged in this run...
+    first_right: int = 0  # ...and how many of those first tokens were right
 
 
 class DraftLengthPolicy(Protocol):
@@ -308,9 +334,12 @@ class DraftPolicy:
     batch cost; then exploit the estimates. When no draft pays, a costly source is probed
     again whenever the probe budget covers its expected cost.
 
-    A policy started from an earlier run's measurements (`start`) skips the first two: each
-    remembered cost counts as one sample of its median, so this run's own timings soon
-    outvote it, and acceptance carries on from where that run left it.
+    A policy started from an earlier run's measurements (`start`) skips the first two: the
+    remembered costs that fit the machine's curve (cost_curve.py) count, scaled by how much
+    busier the machine is now than then, until this run times them, and acceptance carries
+    on from where that run left it. A remembered draft cost that says drafting does not pay
+    is timed again before it is believed (one probe, the first time that verdict comes), so
+    a cost remembered from a busy moment lasts one round.
     """
 
     def __init__(
@@ -329,17 +358,18 @@ class DraftPolicy:
             self._start_from(start)
 
     def _start_from(self, start: Measured) -> None:
-        """Seed from remembered costs, except those no quiet machine gives: a call on n tokens
-        dearer than n calls on one, or a draft token dearer than a main-model call. Such a
-        figure was measured while other work held the CPU; kept, it would make drafting look
-        hopeless, and the sizes a policy never drafts are never measured again to correct it."""
-        single = start.batch_seconds.get(1)
-        for size, seconds in start.batch_seconds.items():
-            if single is None or seconds <= size * single:
-                self.verify.remember(size, seconds)
+        """Seed from remembered costs, except those no quiet machine gives: a call off the
+        curve through the other sizes or dearer than that many calls on one, a draft token
+        dearer than a main-model call. Such a figure was measured while other work held the
+        CPU; kept, it would make drafting look hopeless, and the sizes a policy never drafts
+        are never measured again to correct it."""
+        calls = plausible(start.batch_seconds)
+        for size, seconds in calls.items():
+            self.verify.remember(size, seconds)
+        single = single_call(calls)
         for name, seconds in start.draft_seconds.items():
             if single is None or seconds <= single:
-                self.sources.setdefault(name, _Source()).draft_cost.update(seconds)
+                self.sources.setdefault(name, _Source()).remembered_cost = seconds
         for name, acceptance in start.acceptance.items():
             self.sources.setdefault(name, _Source()).acceptance = copy.deepcopy(acceptance)
 
@@ -350,6 +380,23 @@ class DraftPolicy:
             {name: cost for name, cost in costly.items() if cost is not None},
             {name: copy.deepcopy(s.acceptance) for name, s in self.sources.items()},
         )
+
+    def costly_draft_costs(self) -> dict[str, float]:
+        """Seconds per drafted token of each costly source (a draft model) this run knows."""
+        costs = {
+            name: state.draft_cost.value
+            if state.draft_cost.value is not None
+            else (state.remembered_cost or 0.0) * self.verify.scale()
+            for name, state in self.sources.items()
+            if not state.free
+        }
+        return {name: cost for name, cost in costs.items() if cost > 0}
+
+    def free_hit_rate(self) -> float | None:
+        """How often a free draft's first token was right, by hindsight (None: never seen)."""
+        free = [state for state in self.sources.values() if state.free]
+        checked = sum(state.first_checked for state in free)
+        return sum(state.first_right for state in free) / checked if checked else None
 
     def choose(self, options: Sequence[DraftOption], limit: int) -> tuple[DraftOption | None, int]:
         limit = min(limit, self.max_draft)
@@ -414,9 +461,14 @@ class DraftPolicy:
         return state.acceptance.estimates(n, priors)
 
     def _draft_cost(self, option: DraftOption) -> float | None:
-        """Seconds per drafted token; a free preview proves the drafter costs nothing."""
-        cost = self._state(option).draft_cost.value
-        return cost if cost is not None or option.preview is None else 0.0
+        """Seconds per drafted token: timed in this run, else remembered (at this run's
+        scale); a free preview proves the drafter costs nothing."""
+        state = self._state(option)
+        if state.draft_cost.value is not None:
+            return state.draft_cost.value
+        if state.remembered_cost is not None:
+            return state.remembered_cost * self.verify.scale()
+        return None if option.preview is None else 0.0
 
     def _verify_costs(self, limit: int) -> list[float]:
         return [self.verify.estimate(k + 1) or 0.0 for k in range(limit + 1)]
@@ -431,17 +483,21 @@ class DraftPolicy:
     def _probe(
         self, options: Sequence[DraftOption], limit: int, plain: float
     ) -> tuple[DraftOption | None, int]:
-        """A costly option worth a look: it would pay if its drafts were all right, and the
-        budget covers the probe's expected cost: the round, and reading the tokens it missed
-        (assumed to cost the draft model what a batch that long costs the main model,
+        """A costly option worth a look: one whose cost only an earlier run measured (timed
+        now, whatever the budget), or one that would pay if its drafts were all right when
+        the budget covers the probe's expected cost: the round, and reading the tokens it
+        missed (assumed to cost the draft model what a batch that long costs the main model,
         relative to one token)."""
         for option in options:
             if option.preview is not None:
                 continue  # hindsight keeps free options current without probes
             state = self._state(option)
+            k = min(PROBE_TOKENS, limit)
+            if state.draft_cost.value is None:  # remembered, not yet timed in this run
+                self._probing = True
+                return option, k
             if self._best(option, limit, [1.0] * limit)[0] == 0:
                 continue  # not even perfect drafts would pay
-            k = min(PROBE_TOKENS, limit)
             draft_cost = self._draft_cost(option) or 0.0
             catch_up = (self.verify.estimate(state.behind) or 0.0) / plain
             estimates = state.acceptance.estimates(k)
@@ -483,6 +539,9 @@ class DraftPolicy:
         for watch in state.watches:
             for token in emitted:
                 right = token == watch.tokens[watch.checked]
+                if watch.checked == 0:
+                    state.first_checked += 1
+                    state.first_right += right
                 watch.checked += 1
                 state.acceptance.record(watch.checked, right)
                 if not right:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
@@ -46,7 +46,9 @@ def _highlight(code: str, language: str, _attrs: object) -> str:
     return pygments_highlight(code, lexer, _FORMATTER) if lexer else ""
 
 
-_MARKDOWN = MarkdownIt("commonmark", {"html": False, "highlight": _highlight}).enable("table")
+_MARKDOWN = MarkdownIt(
+    "commonmark", {"html": False, "breaks": True, "highlight": _highlight}
+).enable("table")
 _MARKDOWN.use(math_plugin)
 
 
@@ -142,6 +144,8 @@ class _Annotator(HTMLParser):
             self.stack.append((tag, classes))
 
     def handle_endtag(self, tag: str) -> None:
+        if tag in _VOID:  # `<br />` ends itself
+            return
         if self.stack and self.stack[-1][0] == tag:
             _, classes = self.stack.pop()
             if "specdec-math" in classes.split():
@@ -201,6 +205,17 @@ def reply_to_html(events: Sequence[TokenEvent]) -> str:
         for block in top_level_blocks(source)
     ]
     return f'<div class="specdec-markdown" style="line-height:1.5">{"".join(parts)}</div>'
+
+
+def replies_side_by_side(replies: Mapping[str, Sequence[TokenEvent]]) -> str:
+    """Replies in the columns of one table, each under its name, to compare them. Not in a
+    `<pre>`: JupyterLab breaks an output's preformatted text anywhere, mid-word."""
+    columns = "".join(
+        f"<td style='vertical-align:top;width:{100 / len(replies):.0f}%'>"
+        f"<b>{html.escape(name)}</b>{reply_to_html(events)}</td>"
+        for name, events in replies.items()
+    )
+    return f"<table class='specdec-side-by-side'><tr>{columns}</tr></table>"
 
 
 def result_to_html(events: Sequence[TokenEvent], stats: GenerationStats) -> str:

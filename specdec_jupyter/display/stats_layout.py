@@ -43,6 +43,13 @@ def run_baseline(stats: GenerationStats) -> Baseline | None:
     return Baseline(speed, "this run") if speed else None
 
 
+def acceptance_in_words(stats: GenerationStats) -> str:
+    """The acceptance rate, or that nothing was drafted (0% would say every draft failed)."""
+    if not stats.total_draft_tokens_count:
+        return "nothing drafted"
+    return f"{stats.acceptance_rate:.1%}"
+
+
 def stats_rows(stats: GenerationStats, baseline: Baseline | None = None) -> list[tuple[str, str]]:
     """The stats as LM Studio labels them, formatted for people, always in this order.
     `baseline` defaults to the one measured in the run."""
@@ -60,9 +67,11 @@ def stats_rows(stats: GenerationStats, baseline: Baseline | None = None) -> list
             ("accepted", str(stats.accepted_draft_tokens_count)),
             ("rejected", str(stats.rejected_draft_tokens_count)),
             ("ignored", str(stats.ignored_draft_tokens_count)),
-            ("acceptance rate", f"{stats.acceptance_rate:.1%}"),
+            ("acceptance rate", acceptance_in_words(stats)),
             ("rounds", str(stats.rounds)),
         ]
+    if stats.auto_note:
+        rows.append(("auto", stats.auto_note))
     if stats.backend:
         rows.append(("backend", stats.backend))
     baseline = baseline or run_baseline(stats)

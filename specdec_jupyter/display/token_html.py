@@ -7,7 +7,7 @@ import html
 
 from ..decoding.events import TokenEvent
 
-GREEN = "34, 197, 94"  # js/src/provenance.js's, written the same way
+GREEN = "var(--specdec-green, 34, 197, 94)"  # js/src/provenance.js's, written the same way
 
 
 def draft_shade(event: TokenEvent) -> float:

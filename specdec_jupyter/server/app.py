@@ -39,12 +39,14 @@ from ..errors import (
     SpecDecError,
     UnknownModelError,
 )
+from ..models.drafts.guidance import guidance_for
 from ..sessions.generation import Generation
 from ..sessions.manager import EngineManager
 from ..sessions.pair import DEFAULT, Pair, Remembered
 from ..settings import RunSettings
 from . import shapes
 from .access import Access, AccessControl
+from .request_log import LOG, request_line
 from .requests import CompletionRequest, parse_request
 from .served import ServedModel, ServedModels
 
@@ -127,7 +129,13 @@ class SpecDecServer:
                 self._authorize(request)
                 return await handler(request)
             except Exception as exc:
-                return self.error_response(exc)
+                response = self.error_response(exc)
+                message = json.loads(response.body)["error"]["message"]
+                model = getattr(request.state, "model", None)
+                LOG.info(
+                    request_line(_what(request), model, None, None, response.status_code, message)
+                )
+                return response
 
         return endpoint
 
@@ -213,19 +221,25 @@ class SpecDecServer:
         default = None if key is None else self.models.id_of_key(key)
         if default not in {entry["id"] for entry in compatible}:
             default = None
-        return {"compatible": compatible, "incompatible": incompatible, "default": default}
+        guidance = "" if compatible else guidance_for(main.id, main.model.path, len(incompatible))
+        return {
+            "compatible": compatible,
+            "incompatible": incompatible,
+            "default": default,
+            "guidance": guidance,
+        }
 
     # -- completions ---------------------------------------------------------------
 
     async def chat_completions(self, request: Request) -> Response:
-        body = parse_request(await self._body(request), chat=True)
-        return await self._complete(body, request)
+        return await self._complete(request, chat=True)
 
     async def completions(self, request: Request) -> Response:
-        body = parse_request(await self._body(request), chat=False)
-        return await self._complete(body, request)
+        return await self._complete(request, chat=False)
 
-    async def _complete(self, request: CompletionRequest, http: Request) -> Response:
+    async def _complete(self, http: Request, *, chat: bool) -> Response:
+        request = parse_request(await self._body(http), chat=chat)
+        http.state.model = request.model  # for the request's log line, should it fail
         served = self.models.get(request.model)
         draft = request.draft_model
         if isinstance(draft, str):
@@ -238,6 +252,7 @@ class SpecDecServer:
             "chat": request.chat,
             "draft_id": self._draft_id(served, draft, request.settings),
         }
+        line = (_what(http), request.model, common["draft_id"])
         if not request.stream:
             watcher = asyncio.ensure_future(_cancel_on_disconnect(http, run))
             try:
@@ -246,11 +261,12 @@ class SpecDecServer:
                 watcher.cancel()
             _raise_error(run)
             assert run.stats is not None
+            LOG.info(request_line(*line, run.stats, 200))
             return JSONResponse(shapes.completion(events=collected, stats=run.stats, **common))
         first = await events.get()  # an error before the first token is a status, not a chunk
         if first is _END:
             _raise_error(run)
-        chunks = self._chunks(run, events, first, request.include_usage, common)
+        chunks = self._chunks(run, events, first, request.include_usage, common, line)
         return StreamingResponse(chunks, media_type="text/event-stream")
 
     def _draft_id(
@@ -307,8 +323,11 @@ class SpecDecServer:
         first: object,
         include_usage: bool,
         common: dict[str, Any],
+        line: tuple[str, str, str | None],
     ) -> AsyncIterator[str]:
-        """SSE: a chunk per batch of tokens that arrived together, the stats last, [DONE]."""
+        """SSE: a chunk per batch of tokens that arrived together, the stats last, [DONE];
+        then the request's log line (`line`: its method and path, model and draft)."""
+        ending: str | None = "client disconnected; run cancelled"
         try:
             ended = first is _END
             batch, is_first = ([] if ended else [first]), True
@@ -331,8 +350,10 @@ class SpecDecServer:
             if batch:
                 yield _sse(shapes.chunk(events=batch, first=is_first, **common))
             if run.error is not None:
+                ending = f"error mid-stream: {self.redact(str(run.error))}"
                 yield _sse(json.loads(self.error_response(run.error).body))
             else:
+                ending = None
                 assert run.stats is not None
                 yield _sse(
                     shapes.chunk(
@@ -345,6 +366,11 @@ class SpecDecServer:
             yield "data: [DONE]\n\n"
         finally:
             run.cancel()  # a client gone: stop after the current round (no-op when ended)
+            LOG.info(request_line(*line, None if ending else run.stats, 200, ending))
+
+
+def _what(request: Request) -> str:
+    return f"{request.method} {request.url.path}"
 
 
 def _openai_model(served: ServedModel) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Running the app with uvicorn: `serve` in the foreground (the socket bound first, then one
-banner line, Ctrl-C stops it cleanly), `serving_in_background` on a thread."""
+banner line, then a line per request; Ctrl-C stops it cleanly), `serving_in_background` on a
+thread."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from ..errors import SpecDecError
 from ..sessions.manager import EngineManager
 from .access import ANY, Access, is_loopback
 from .app import SpecDecServer, create_app
+from .request_log import print_requests
 from .served import ServedModels
 
 START_DEADLINE = 30.0  # seconds a busy machine may take to start a server
@@ -51,6 +53,7 @@ def serve(
         )
         for warning in exposure_warnings(host, api_key, allow_origins):
             print(f"warning: {warning}", file=sys.stderr, flush=True)
+        print_requests()
         config = uvicorn.Config(create_app(server), log_level="warning")
         uvicorn.Server(config).run(sockets=[sock])
     finally:

@@ -18,6 +18,7 @@ has ended, so no second thread copies events from one place to another.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -27,6 +28,7 @@ from ..engines.base import Prompt
 from ..settings import RunSettings
 from .result import GenerationResult
 
+INTERRUPT_SLICE = 0.1  # seconds a waiting caller may take to notice Ctrl-C
 Emit = Callable[[TokenEvent], None]
 ShouldStop = Callable[[], bool]
 Work = Callable[[Emit, ShouldStop], GenerationStats]
@@ -154,10 +156,19 @@ class Generation:
         return GenerationResult(list(self.events), self.stats)
 
     def _wait(self, ready: Callable[[], bool], timeout: float | None = None) -> bool:
-        """Wait (holding `_changed`) until `ready()`; a first interrupt cancels the run."""
+        """Wait (holding `_changed`) until `ready()`; a first interrupt cancels the run. The
+        wait wakes every `INTERRUPT_SLICE` seconds: a wait with no timeout cannot be
+        interrupted on Windows, and an interrupt that lands just before it blocks would wait
+        for the next token."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             try:
-                return self._changed.wait_for(ready, timeout)
+                while not ready():
+                    left = INTERRUPT_SLICE if deadline is None else deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    self._changed.wait(min(left, INTERRUPT_SLICE))
+                return True
             except KeyboardInterrupt:
                 if self.cancelled:
                     raise

@@ -39,12 +39,20 @@ class RemoteService(Service):
         """The server answered when this service was made."""
 
     def models(self) -> list[Choice]:
-        return [Choice(m["id"], m["id"], details=_details(m)) for m in self._listed]
+        """The served models of one kind: the server's GGUF models when it has any, so the
+        toy pair and models of engines the chat does not run stay off the selector (a model
+        named still runs)."""
+        kinds = [m.get("compatibility_type") for m in self._listed]
+        kind = "gguf" if "gguf" in kinds else next(iter(kinds), None)
+        return [
+            Choice(m["id"], m["id"], details=_details(m))
+            for m in self._listed
+            if m.get("compatibility_type") == kind
+        ]
 
     def default_main(self) -> str | None:
-        gguf = [m["id"] for m in self._listed if m.get("compatibility_type") == "gguf"]
-        ids = gguf or [m["id"] for m in self._listed]
-        return ids[0] if ids else None
+        choices = self.models()
+        return choices[0].key if choices else None
 
     def key_of(self, reference: str) -> str:
         if reference not in {m["id"] for m in self._listed}:
@@ -64,6 +72,9 @@ class RemoteService(Service):
 
     def default_draft(self, main: str) -> str | None:
         return self._drafts(main)["default"]
+
+    def draft_guidance(self, main: str, others: int) -> str:
+        return str(self._drafts(main).get("guidance") or "")
 
     def set_default_draft(self, main: str, draft: str | None) -> None:
         raise SpecDecError(

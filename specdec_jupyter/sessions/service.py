@@ -20,6 +20,8 @@ from typing import Any
 from ..engines.registry import ListedModel, engine_choices, engine_kind
 from ..engines.resolve import ModelReference, resolve
 from ..errors import SpecDecError
+from ..models.drafts.guidance import guidance_for
+from ..models.names import short_name
 from ..progress import ProgressListener, reporting_to
 from ..settings import LoadOptions, RunSettings
 from .generation import Emit, Generation, OnEnd, Runnable
@@ -85,6 +87,10 @@ class Service(ABC):
     @abstractmethod
     def default_draft(self, main: str) -> str | None:
         """The draft `main` opens with (None: none)."""
+
+    @abstractmethod
+    def draft_guidance(self, main: str, others: int) -> str:
+        """What to do when no draft fits `main` (`others` models were judged), in words."""
 
     @abstractmethod
     def set_default_draft(self, main: str, draft: str | None) -> None:
@@ -162,6 +168,10 @@ class EngineService(Service):
     def key_of(self, reference: ModelReference) -> str:
         """The key of a model named as a user would name it (catalog name, path, file name)."""
         return self.manager.model(reference, self.engine).key
+
+    def draft_guidance(self, main: str, others: int) -> str:
+        model = self.manager.model(main, self.engine)
+        return guidance_for(short_name(model.path), model.path, others)
 
     def default_draft(self, main: str) -> str | None:
         """The draft a run on `main` uses when none is named (the manager's one rule)."""

@@ -27,13 +27,14 @@ from ..decoding.drafters import PromptLookupDrafter, make_drafter
 from ..decoding.events import GenerationStats, TokenEvent
 from ..decoding.history import HISTORY, HistoryIndex, vocabulary_key
 from ..decoding.loop import speculative_decode
-from ..display.progress import showing
+from ..display.progress import default_display, in_notebook, showing
 from ..engines.base import ChatMessage, Engine, Prompt
 from ..engines.registry import engine_kind, require_draft
 from ..engines.resolve import ModelReference, resolve
 from ..errors import ClosedError, SettingsError, SpecDecError
+from ..progress import Tracker
 from ..settings import DraftMode, LoadOptions, RunSettings, check_draft_mode, check_prompt
-from .generation import Generation
+from .generation import Emit, Runnable, ShouldStop, streamed
 from .result import GenerationResult
 
 
@@ -171,9 +172,32 @@ class Session:
                 emitted.append(event.token_id)
                 yield event
             self.last_stats.backend = self.backend
+            if settings.compare and drafter is not None:
+                self.last_stats.baseline_tokens_per_second = self._plain_speed(
+                    tokens, settings, should_stop, clocked
+                )
         finally:
             self.history.add(emitted)  # also what a run stopped early wrote
             self._running.release()
+
+    def _plain_speed(
+        self,
+        tokens: list[int],
+        settings: RunSettings,
+        should_stop: Callable[[], bool] | None,
+        clocked: bool,
+    ) -> float | None:
+        """Plain decoding's tokens/s on the same prompt, run after the speculative run (so
+        neither copies from the other); None when it was stopped or made too few tokens."""
+        plain = speculative_decode(self.main, None, tokens, settings, should_stop, timed=clocked)
+        while True:
+            try:
+                next(plain)
+            except StopIteration as done:
+                stats: GenerationStats = done.value
+                break
+        useful = stats.stop_reason != "userStopped" and stats.predicted_tokens_count > 1
+        return stats.tokens_per_second if useful else None
 
     @property
     def backend(self) -> str:
@@ -188,26 +212,27 @@ class Session:
         settings: RunSettings | None = None,
         *,
         continue_: bool = False,
-        should_stop: Callable[[], bool] | None = None,
+        should_stop: ShouldStop | None = None,
+        progress: bool = True,
         **overrides: Any,
     ) -> GenerationResult:
-        """Run to the end and return text, events and stats (options as for `stream`).
+        """Run to the end and return text, events and stats (arguments as for `stream`). The
+        run has a thread of its own, so Ctrl-C (Kernel → Interrupt) stops it after the
+        current round and returns what it wrote, stopped by the user, as `%%specdec` does;
+        a second Ctrl-C stops waiting. In a notebook a bar counts the tokens meanwhile (a
+        reply of a few hundred tokens takes a minute on a CPU); `progress=False` hides it."""
+        settings = RunSettings.of(settings, **overrides)  # refused here, before any thread
+        streaming = streamed(self, prompt, settings, continue_=continue_)
+        listener = default_display() if progress and in_notebook() else None
+        counted = Tracker("generating", self.main.name, settings.max_tokens, "tokens", listener)
 
-        The run goes on a worker thread while this one waits, so Ctrl-C (or Jupyter's
-        interrupt) stops it after the current round and keeps the text and stats, as a
-        cancel does; a second Ctrl-C interrupts the wait itself."""
-        settings = RunSettings.of(settings, **overrides)
+        def work(emit: Emit, cancelled: ShouldStop) -> GenerationStats:
+            return streaming(emit, lambda: cancelled() or bool(should_stop and should_stop()))
 
-        def work(emit: Callable[[TokenEvent], None], cancelled: Callable[[], bool]):
-            def stop() -> bool:
-                return cancelled() or (should_stop is not None and should_stop())
-
-            for event in self.stream(prompt, settings, continue_=continue_, should_stop=stop):
-                emit(event)
-            assert self.last_stats is not None
-            return self.last_stats
-
-        return Generation(work, name=f"specdec {self.main.name}").result()
+        run = Runnable(work, f"specdec {self.main.name}").start(lambda _: counted.advance(1))
+        result = run.result()
+        counted.finish()
+        return result
 
     def reset(self) -> None:
         """Empty both caches, so the next prompt is prefilled from scratch (for fair timings;

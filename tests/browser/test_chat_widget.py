@@ -101,7 +101,9 @@ def test_a_reply_shows_green_draft_tokens_and_stats(chat):
     set_setting(chat, "draft_tokens", 3)
     reply = ask_and_wait(chat, FIRST_PROMPT)
     assert reply.locator(".specdec-draft").count() > 0
-    background = reply.locator(".specdec-draft").first.evaluate("e => e.style.background")
+    background = reply.locator(".specdec-draft").first.evaluate(
+        "e => getComputedStyle(e).backgroundColor"
+    )  # light theme
     assert background.startswith("rgba(34, 197, 94")
     assert int(stat(reply, "accepted")) > 0
     assert stat(reply, "stop reason") == "token limit"

@@ -33,7 +33,7 @@ Sort a list by **partitioning** it around a pivot:
 def quicksort(xs):
     if len(xs) <= 1:
         return xs
-    pivot, *rest = xs
+    pivot, *rest = xs  # the first element splits the rest
     smaller = [x for x in rest if x < pivot]
     return quicksort(smaller) + [pivot] + quicksort([x for x in rest if x >= pivot])
 ```
@@ -83,9 +83,20 @@ events = [token_from_dict(token) for token in {[token_to_dict(e) for e in fixed_
 fixed.finish(reply_message(events, GenerationStats(draft_model="fixed-draft"),
                            main_model="fixed-main", draft_model="fixed-draft", settings={{}}))
 fixed"""
+STORY = (
+    "The door creaked open and a draught of cold air carried the smell of rain and old paper "
+    "into the hallway, where the lamp flickered twice before it settled into a steady glow. "
+) * 4
+# Notebook 03's side-by-side panel: two replies (the HTML fallback) in a table's halves.
+SIDE_BY_SIDE_CELL = f"""from IPython.display import HTML
+from specdec_jupyter.display.reply_html import replies_side_by_side
+from specdec_jupyter.sessions.wire import token_from_dict
+story = [token_from_dict(token) for token in {[token_to_dict(e) for e in fixed_events(STORY, 5)]!r}]
+HTML(replies_side_by_side({{"story": story, "the same story": story}}))"""
 NOTEBOOK_CELLS = [
     "%load_ext specdec_jupyter",
     FIXED_CELL,
+    SIDE_BY_SIDE_CELL,
     "%specdec load qwen2.5-coder-1.5b --draft qwen2.5-coder-0.5b",
     "%specdec chat",
 ]
@@ -118,15 +129,15 @@ def set_theme(page, name: str, light: bool) -> None:
     page.wait_for_function(f"document.body.dataset.jpThemeLight === '{str(light).lower()}'")
 
 
-def check_rendering(page, reply) -> None:
-    """A heading, a list, a highlighted code block with green token spans inside, typeset
-    formulas (KaTeX's own font loaded) with a strip of token shades, a table."""
+def check_rendering(page, reply, green: str = "34, 197, 94") -> None:
+    """A heading, a list, a highlighted code block with green token spans inside (`green`, the
+    theme's), typeset formulas (KaTeX's own font loaded) with a strip of token shades, a table."""
     assert reply.locator("h2").inner_text().strip() == "Quicksort"
     assert reply.locator("li").count() == 2 and reply.locator("table td").count() == 4
     code = reply.locator(".specdec-code pre code")
     assert code.locator(".hljs-keyword").count() > 0
     assert code.locator(".specdec-draft").count() > 10
-    assert "rgba(34, 197, 94" in code.locator(".specdec-draft").first.evaluate(
+    assert f"rgba({green}" in code.locator(".specdec-draft").first.evaluate(
         "e => getComputedStyle(e).backgroundColor"
     )
     assert code.inner_text().startswith("def quicksort(xs):")
@@ -143,7 +154,7 @@ def check_rendering(page, reply) -> None:
 def test_fixed_reply_renders_with_every_token_in_light_and_dark(page, fixed, screenshots):
     for theme, light in (("JupyterLab Light", True), ("JupyterLab Dark", False)):
         set_theme(page, theme, light)
-        check_rendering(page, fixed)
+        check_rendering(page, fixed, "34, 197, 94" if light else "20, 83, 45")
         colour = fixed.locator("p").first.evaluate("e => getComputedStyle(e).color")
         inside = colour[colour.index("(") + 1 : colour.index(")")]
         channels = [int(c) for c in inside.split(",")[:3]]
@@ -152,6 +163,99 @@ def test_fixed_reply_renders_with_every_token_in_light_and_dark(page, fixed, scr
             path=str(screenshots / f"reply-fixed-{'light' if light else 'dark'}.png")
         )
     set_theme(page, "JupyterLab Light", True)
+
+
+# Each token span's text and the colour behind it (its own and its ancestors' backgrounds laid
+# over each other), as WCAG 2 measures contrast; colours come as rgb(), rgba() or color(srgb).
+TOKEN_CONTRASTS = """root => {
+  const parse = (text) => {
+    const srgb = text.match(/^color\\(srgb ([^)]*)\\)$/);
+    const numbers = (srgb ? srgb[1] : text.match(/^rgba?\\(([^)]*)\\)$/)[1])
+      .split(/[\\s,\\/]+/).filter(Boolean).map(Number);
+    const scale = srgb ? 255 : 1;
+    return [numbers[0] * scale, numbers[1] * scale, numbers[2] * scale, numbers[3] ?? 1];
+  };
+  const over = (top, below) => [0, 1, 2].map((i) => top[i] * top[3] + below[i] * (1 - top[3]));
+  const behind = (element) => {
+    const layers = [];
+    for (let e = element; e; e = e.parentElement) {
+      const colour = parse(getComputedStyle(e).backgroundColor);
+      if (colour[3] > 0) layers.unshift(colour);
+      if (colour[3] === 1) break;
+    }
+    return layers.reduce((below, layer) => over(layer, below), [255, 255, 255]);
+  };
+  const luminance = (rgb) => rgb.map((c) => c / 255)
+    .map((c) => (c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4))
+    .reduce((sum, c, i) => sum + c * [0.2126, 0.7152, 0.0722][i], 0);
+  return [...root.querySelectorAll(".specdec-draft, .specdec-main")]
+    .filter((span) => span.textContent.trim() && span.getClientRects().length)
+    .map((span) => {
+      const background = behind(span);
+      const [a, b] = [luminance(over(parse(getComputedStyle(span).color), background)),
+                      luminance(background)].sort((x, y) => y - x);
+      const where = span.closest("pre") ? "code" : "prose";
+      return [span.className, span.textContent, where, (a + 0.05) / (b + 0.05)];
+    });
+}"""
+
+
+def test_every_token_kind_reads_at_wcag_aa_in_code_and_prose_in_both_themes(page, fixed):
+    """Dark theme: keywords (rgb(76,175,80)) on the green read at 1.6 : 1. Every token, each
+    kind (accepted draft, bonus, correction, plain), inside code (keywords, names, numbers,
+    a comment) and prose, reads at 4.5 : 1 or more on JupyterLab's dark and light themes."""
+    for theme, light in (("JupyterLab Dark", False), ("JupyterLab Light", True)):
+        set_theme(page, theme, light)
+        measured = fixed.evaluate(TOKEN_CONTRASTS)
+        kinds = {(cls.split()[1], where) for cls, _, where, _ in measured}
+        for kind in ("accepted", "bonus", "correction"):
+            assert {(f"specdec-kind-{kind}", "code"), (f"specdec-kind-{kind}", "prose")} <= kinds
+        assert fixed.locator("pre .hljs-comment .specdec-draft").count() > 0
+        low = sorted(
+            (ratio, cls, text, where) for cls, text, where, ratio in measured if ratio < 4.5
+        )
+        assert not low, f"{theme}: {len(low)} of {len(measured)} tokens under 4.5 : 1: {low[:5]}"
+    set_theme(page, "JupyterLab Light", True)
+
+
+# The words of `root` that a line break cuts in two: each word's range, and the distinct
+# lines its boxes sit on.
+BROKEN_WORDS = """root => {
+  const broken = [];
+  const positions = [];
+  for (const reply of root.querySelectorAll(".specdec-markdown")) {
+    const walker = document.createTreeWalker(reply, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode())
+      for (let i = 0; i < node.data.length; i++) positions.push([node, i, node.data[i]]);
+    positions.push([null, 0, " "]);  // a reply's end ends its last word
+  }
+  let start = null;
+  for (let i = 0; i <= positions.length; i++) {
+    const inWord = i < positions.length && /\\S/.test(positions[i][2]);
+    if (inWord && start === null) start = i;
+    if (!inWord && start !== null) {
+      const range = document.createRange();
+      range.setStart(positions[start][0], positions[start][1]);
+      const [node, offset] = positions[i - 1];
+      range.setEnd(node, offset + 1);
+      const tops = new Set([...range.getClientRects()].filter((r) => r.width > 0)
+        .map((r) => Math.round(r.top)));
+      if (tops.size > 1) broken.push(range.toString());
+      start = null;
+    }
+  }
+  return broken;
+}"""
+
+
+def test_replies_side_by_side_break_lines_between_words(page, fixed):
+    """Notebook 03's panel of two replies side by side broke words mid-word: it put each in a
+    `<pre>`, which JupyterLab breaks anywhere. `replies_side_by_side` lays them out."""
+    panel = page.locator("table.specdec-side-by-side").first
+    panel.wait_for()
+    assert panel.locator(".specdec-draft").count() > 20
+    broken = panel.evaluate(BROKEN_WORDS)
+    assert not broken, f"words cut by a line break: {broken[:10]}"
 
 
 def test_corrections_rejected_drafts_and_the_round_on_hover(page, fixed):

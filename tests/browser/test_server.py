@@ -35,5 +35,7 @@ def test_a_chat_on_a_server_shows_green_draft_tokens(server_url, tmp_path):
         assert any("toy-bigram" in d for d in drafts), drafts
         reply = ask_and_wait(chat, "the cat sat on")
         assert reply.locator(".specdec-draft").count() > 0
-        background = reply.locator(".specdec-draft").first.evaluate("e => e.style.background")
+        background = reply.locator(".specdec-draft").first.evaluate(
+            "e => getComputedStyle(e).backgroundColor"
+        )  # light theme
         assert background.startswith("rgba(34, 197, 94")

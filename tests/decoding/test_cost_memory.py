@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 
 from specdec_jupyter import load
 from specdec_jupyter.decoding import cost_memory
 from specdec_jupyter.decoding.cost_memory import CostMemory, CostStore
-from specdec_jupyter.decoding.drafters import DraftOption, ModelDrafter
+from specdec_jupyter.decoding.drafters import Draft, DraftOption, ModelDrafter
 from specdec_jupyter.decoding.loop import speculative_decode
 from specdec_jupyter.decoding.policy import (
     UNCONFIRMED_DISCOUNT,
@@ -19,6 +20,8 @@ from specdec_jupyter.decoding.policy import (
     Measured,
     best_draft_length,
 )
+from specdec_jupyter.decoding.round import RoundOutcome, VerifiedToken
+from specdec_jupyter.decoding.verify import Verification
 from specdec_jupyter.engines.toy import toy_pair
 from specdec_jupyter.models.json_file import CacheNote
 from specdec_jupyter.settings import RunSettings
@@ -130,14 +133,30 @@ def test_a_warm_policy_first_round_uses_remembered_costs():
     assert policy.choose([option], 5) == (option, best_k)
 
 
-def test_a_warm_policy_on_this_machine_skips_a_draft_that_costs_more_than_it_gives():
+def test_a_warm_policy_times_a_draft_again_before_believing_it_does_not_pay():
     """The 0.5B draft at 23 ms a token beside the 1.5B's call costs, right half the time:
-    drafting does not pay, and a warm policy knows that before its first round."""
+    drafting does not pay. A warm policy times the draft once (two tokens) before it
+    believes that, since the remembered cost may come from a busy moment; timed, it stops."""
     acceptance = AcceptanceByPosition()
     for i in range(20):
         acceptance.record_round(1, i % 2)
     start = Measured(dict(CALLS), {"draft": 0.023}, {"draft": acceptance})
-    assert DraftPolicy(max_draft=5, start=start).choose([model_option("draft")], 5) == (None, 0)
+    policy = DraftPolicy(max_draft=5, start=start)
+    option = model_option("draft")
+    assert policy.choose([option], 5) == (option, 2)
+    policy.record(probe_outcome(2, n_accepted=1, draft_seconds=2 * 0.023, call=CALLS[3]))
+    assert [policy.choose([option], 5) for _ in range(3)] == [(None, 0)] * 3
+
+
+def probe_outcome(k: int, n_accepted: int, draft_seconds: float, call: float) -> RoundOutcome:
+    """A round that drafted k tokens from "draft" and kept n_accepted of them."""
+    draft = Draft(list(range(k)), [1.0] * k, source="draft", caught_up=1)
+    acceptance = [1.0] * n_accepted + [0.0] * (min(n_accepted + 1, k) - n_accepted)
+    emitted = tuple(VerifiedToken(t, "main", 1.0) for t in range(n_accepted + 1))
+    verification = Verification(n_accepted, n_accepted, acceptance)
+    return RoundOutcome(
+        draft, verification, emitted, np.zeros((k + 1, 0)), None, draft_seconds, call
+    )
 
 
 def test_costs_remembered_under_load_are_not_trusted():

@@ -111,6 +111,15 @@ def test_raw_html_in_a_reply_is_text():
     assert "<b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page
 
 
+def test_a_single_newline_is_a_line_break_as_in_chat_uis():
+    page = reply_to_html(
+        events_of("An old silent pond\n", "A frog jumps into", " the pond\nSplash")
+    )
+    assert page.count("<br") == 2
+    texts = "".join(text for _, text, _ in spans_of(page))
+    assert texts.replace("\n", "") == "An old silent pondA frog jumps into the pondSplash"
+
+
 def test_blocks_split_at_the_top_level_and_a_fence_starts_after_its_opening_line():
     source = "# T\n\n- a\n- b\n\n```py\nx\n```\n"
     blocks = top_level_blocks(source)

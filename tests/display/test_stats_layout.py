@@ -77,6 +77,9 @@ def test_rows_in_one_order_and_the_speedup_when_a_baseline_is_known():
     assert measured["speedup over plain"] == "1.25x (plain 8.00 tok/s, this run)"
     remembered = dict(stats_rows(speculative_stats(), Baseline(12.5, "remembered")))
     assert remembered["speedup over plain"] == "0.80x (plain 12.50 tok/s, remembered)"
+    assert dict(rows)["acceptance rate"] != "nothing drafted"
+    paused = GenerationStats(draft_model="d", predicted_tokens_count=9, rounds=9)
+    assert dict(stats_rows(paused))["acceptance rate"] == "nothing drafted"  # not 0.0%
     plain = dict(stats_rows(GenerationStats(tokens_per_second=9.0), Baseline(9.0, "x")))
     assert "speedup over plain" not in plain and plain["draft model"] == "none"
 

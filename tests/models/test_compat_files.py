@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from specdec_jupyter import load
+from specdec_jupyter import cli, load
 from specdec_jupyter.errors import IncompatibleDraftError, ModelFileError
 from specdec_jupyter.models.drafts import verdicts
 from specdec_jupyter.models.drafts.compat import mlx_compatibility
@@ -176,3 +176,26 @@ def test_cli_compat_json_lists_every_other_model_with_its_verdict(qwen_paths, tm
             f"vocabulary sizes 151936 vs {size} (more than 128 apart)" in by_file[name]["reasons"]
         )
     assert qwen_paths[0].name not in by_file, "the main model is not its own candidate"
+
+
+@pytest.mark.real
+def test_cli_compat_with_no_fitting_candidate_says_what_fits(
+    qwen_paths, tmp_path, monkeypatch, capsys
+):
+    """`compat qwen2.5-coder-1.5b gemma-3-270m` said "no other model shares this model's
+    vocabulary" though the 0.5B does: it says so in words and names the 0.5B and lookup."""
+    for variable, value in {
+        "HOME": tmp_path,
+        "SPECDEC_MODELS_DIR": qwen_paths[0].parent,
+        "HF_HUB_CACHE": tmp_path / "hub",
+        "SPECDEC_MODEL_PATH": "",
+        "SPECDEC_CACHE_DIR": tmp_path / "cache",
+    }.items():
+        monkeypatch.setenv(variable, str(value))
+    assert cli.main(["compat", "qwen2.5-coder-1.5b", "gemma-3-270m"]) == 0
+    report = " ".join(capsys.readouterr().out.split())
+    assert "No compatible draft model: the one model judged does not share" in report
+    assert "Of the other models found, these do: qwen2.5-coder-0.5b;" in report
+    assert "draft mode lookup, `prompt-lookup`" in report
+    assert "gemma-3-270m: another vocabulary (vocabulary types BPE vs SPM" in report
+    assert "no other model shares" not in report

@@ -4,6 +4,7 @@ and by plain HTTP requests: the toy pair, the tiny GGUF pair, and (marked real) 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -207,6 +208,35 @@ def test_bad_input_gets_its_status_and_message(url, path, body, status, words):
     assert reply.status_code == status, reply.text
     error = reply.json()["error"]
     assert words in error["message"] and error["type"]
+
+
+def test_the_server_says_what_it_is_doing_one_line_per_request(url, caplog):
+    """As LM Studio's server window: model, draft, tokens, tokens/s, accepted/drafted and
+    status for each request, streamed or not; a failed one says its status and why."""
+    caplog.set_level(logging.INFO, logger="specdec_jupyter.server")
+    body = chat_body("tiny-main.gguf", draft_model="tiny-draft.gguf", temperature=0)
+    body |= {"max_tokens": 12, "draft_tokens": 3}
+    whole = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=TIMEOUT).json()
+    streamed = httpx.post(
+        f"{url}/api/v0/chat/completions", json=body | {"stream": True}, timeout=TIMEOUT
+    )
+    assert streamed.text.rstrip().endswith("data: [DONE]")  # read to the end: the line is out
+    missing = httpx.post(f"{url}/v1/chat/completions", json=chat_body("no-such-model"))
+    assert missing.status_code == 404
+    lines = [r.getMessage() for r in caplog.records if r.name == "specdec_jupyter.server"]
+    assert len(lines) == 3, lines
+    stats = whole["stats"]
+    accepted = stats["accepted_draft_tokens_count"]
+    assert lines[0] == (
+        f"POST /v1/chat/completions · model tiny-main.gguf · draft {stats['draft_model']}"
+        f" · 12 tokens · {stats['tokens_per_second']:.1f} tok/s"
+        f" · accepted {accepted}/{stats['total_draft_tokens_count']} drafted"
+        " · 200 (maxPredictedTokensReached)"
+    )
+    assert lines[1].startswith("POST /api/v0/chat/completions · model tiny-main.gguf · draft ")
+    assert " · 12 tokens · " in lines[1] and lines[1].endswith(" · 200 (maxPredictedTokensReached)")
+    assert lines[2].startswith("POST /v1/chat/completions · model no-such-model · 404 (")
+    assert "no-such-model" in lines[2][len("POST /v1/chat/completions · model no-such-model") :]
 
 
 def test_malformed_and_oversized_bodies(url):

@@ -109,6 +109,27 @@ def test_chat_widget_on_a_server_lists_its_models_and_drafts(url):
     assert reply["stats"]["accepted_draft_tokens_count"] > 0
 
 
+def test_a_chat_on_a_server_offers_its_real_models_alone(tmp_path, monkeypatch):
+    """A chat on a server listed the toy pair and MLX ids beside the server's GGUF models (and
+    an Engine selector, which the view hides for a server's one engine)."""
+    from specdec_jupyter.widgets import ChatWidget
+    from tests.support.tiny_models import make_tiny_pair
+
+    monkeypatch.setenv("SPECDEC_CONFIG_DIR", str(tmp_path / "config"))
+    folder = tmp_path / "models"
+    folder.mkdir()
+    make_tiny_pair(folder)
+    server = SpecDecServer(EngineManager(n_ctx=256, n_threads=1), ServedModels([folder]))
+    with running(server) as base:
+        chat = ChatWidget(server=base)
+        served = {m["id"] for m in sd.connect(base).models()}
+        assert {"toy-trigram", "toy-bigram"} <= served  # served still, for a client naming them
+        offered = {m["key"] for m in chat.models}
+        assert {"tiny-main.gguf", "tiny-draft.gguf"} <= offered
+        assert not offered & {"toy-trigram", "toy-bigram"}
+        assert [e["name"] for e in chat.engines] == ["server"]
+
+
 def test_specdec_chat_after_connect_is_the_servers_chat(ip, url):
     from tests.support.magic_shell import magic
 

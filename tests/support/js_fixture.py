@@ -43,6 +43,7 @@ STATS = GenerationStats(
     draft_kinds=["model"],
     baseline_tokens_per_second=16.0,
     backend="llama.cpp on the CPU, 2 threads",
+    auto_note="drafted on 1 of 1 rounds: a draft token costs 0.5 of a main-model call here",
 )
 
 
@@ -72,7 +73,11 @@ def wire() -> dict[str, Any]:
 def from_python() -> dict[str, Any]:
     return {
         "wire": wire(),
-        "chat": {"setting_fields": chat.SETTING_FIELDS, "settings": chat.DEFAULT_SETTINGS},
+        "chat": {
+            "setting_fields": chat.SETTING_FIELDS,
+            "settings": chat.DEFAULT_SETTINGS,
+            "suggestions": chat.SUGGESTIONS,
+        },
         "teach": {"setting_fields": teach.SETTING_FIELDS, "settings": teach.DEFAULTS},
     }
 

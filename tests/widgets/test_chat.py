@@ -64,9 +64,10 @@ def toy() -> ChatWidget:
 
 
 def draft_every_round(widget: ChatWidget) -> None:
-    """k fixed: "auto" may rightly find that drafting does not pay on the toy engines (their
-    calls cost alike whatever their size) once it remembers their costs from earlier tests."""
-    widget.settings = {**widget.settings, "draft_tokens": 2}
+    """k fixed, drafts from the draft model alone: "auto" may rightly find that drafting does
+    not pay on the toy engines (their calls cost alike whatever their size) once it remembers
+    their costs from earlier tests."""
+    widget.settings = {**widget.settings, "draft_tokens": 2, "draft_mode": "model"}
 
 
 class HistorySpy:
@@ -136,9 +137,10 @@ def test_toy_state_for_the_front_end(toy):
         "seed": None,
         "stop": [],
         "draft_tokens": "auto",
-        "draft_mode": "model",
+        "draft_mode": "hybrid",
         "use_draft": True,
         "system": None,
+        "compare": False,
         "n_ctx": 4096,
         "n_threads": None,
         "gpu_layers": None,
@@ -186,7 +188,7 @@ def test_send_streams_batches_then_records_the_reply_with_provenance(toy):
     assert reply["settings"]["max_tokens"] == 64
     assert reply["stats"]["predicted_tokens_count"] == len(reply["tokens"])
     labels = dict(reply["stats_rows"])
-    assert labels["draft model"] == "toy-bigram" and "acceptance rate" in labels
+    assert labels["draft model"] == "toy-bigram + prompt-lookup" and "acceptance rate" in labels
     assert toy.status["state"] == "idle"
 
 
@@ -486,7 +488,7 @@ def test_html_fallback_shows_the_chat_in_the_same_colours(toy):
     assert data["text/plain"] == repr(toy)
     html = data["text/html"]
     assert "the cat sat on the" in html
-    assert "rgba(34, 197, 94," in html and "specdec-draft" in html
+    assert "34, 197, 94)," in html and "specdec-draft" in html
     assert "acceptance rate" in html
     assert toy.snapshot().data == html
 
@@ -610,7 +612,7 @@ def test_continue_and_regenerate_on_the_real_pair(qwen_paths):
     as version 1 of 2."""
     main, draft = (str(path) for path in qwen_paths)
     chat = ChatWidget(main, draft=draft, manager=EngineManager(n_ctx=1024), max_tokens=12)
-    chat.settings = {**chat.settings, "draft_tokens": 3}
+    chat.settings = {**chat.settings, "draft_tokens": 3, "draft_mode": "model"}
     assert settled(chat, 300)["state"] == "idle", chat.status
     chat.ask("Write a Python function that adds two numbers. Code only.")
     first = chat.wait(600)
@@ -656,3 +658,34 @@ def test_a_load_option_of_the_wrong_type_is_a_status_in_words(toy):
     toy.settings = {**toy.settings, "gpu_layers": "x"}
     assert settled(toy)["state"] == "error"
     assert "gpu_layers must be -1 (all), 0 (none)" in toy.status["message"]
+
+
+def test_the_first_screens_suggestion_replies_with_its_speedup_over_plain(toy):
+    """The empty chat's suggestion (a code edit) runs in draft mode hybrid with plain decoding
+    beside it: its reply shows the speedup measured in that run, and why auto drafted."""
+    (suggestion,) = toy.suggestions
+    assert suggestion["compare"] and toy.settings["draft_mode"] == "hybrid"
+    Browser(toy).click("send", text="the cat sat on the mat and the cat", compare=True)
+    reply = toy.wait(30)
+    rows = dict(reply["stats_rows"])
+    assert rows["speedup over plain"].endswith("this run)")
+    assert rows["auto"].startswith("drafted on ")
+    assert reply["settings"]["compare"] is True and toy.settings["compare"] is False
+
+
+def test_a_main_model_no_draft_fits_says_so_in_words_and_what_would(tiny_chat, model_folder):
+    """With "other" as main, no model on the machine shares its vocabulary: the selector says
+    so in words (no jargon first) and points to what fits: a draft of the same family, or
+    lookup; the chat still drafts, by copying (hybrid with no draft model)."""
+    assert tiny_chat.draft_guidance == ""  # the tiny pair fits
+    tiny_chat.main_model = str(model_folder["other"])
+    assert tiny_chat.drafts == [] and tiny_chat.draft_model == ""
+    guidance = tiny_chat.draft_guidance
+    assert guidance.startswith("No compatible draft model: none of the 2 models judged shares")
+    assert "a smaller model of the same family (llama)" in guidance
+    assert "draft mode lookup, `prompt-lookup`" in guidance
+    assert all(m["notes"][0].startswith("another vocabulary (") for m in tiny_chat.incompatible)
+    assert settled(tiny_chat)["state"] == "idle"
+    tiny_chat.ask("one two three one two three one two three")
+    reply = tiny_chat.wait(60)
+    assert reply["draft_model"] == "prompt lookup" and "error" not in reply

@@ -111,6 +111,8 @@ def test_play_runs_to_the_end_and_pause_stops_it():
     assert stopped.wait(30), "Play never reached the end"
     assert widget.stop_reason != "" and not widget.playing and widget.status["state"] == "done"
     assert len(widget.tokens) == 12 or widget.stop_reason == "eosFound"
+    words = {"maxPredictedTokensReached": "token limit", "eosFound": "end of text"}
+    assert widget.counts["finished"] == words[widget.stop_reason]  # not the raw camelCase
 
     slow = TeachWidget(engine="toy", max_tokens=64, interval=30.0)
     click(slow, "play")

@@ -195,6 +195,9 @@ def test_steps_reveal_a_round_stage_by_stage():
     walkthrough.step(main, draft)  # reads the prompt, shows round 1's draft
     first = walkthrough.current
     assert first.number == 1 and walkthrough.stage == 0
+    nothing_judged = walkthrough.counts()  # no "alpha 0.0%, expected 1.00" before a verdict
+    assert nothing_judged["judged"] == 0 and "acceptance_rate" not in nothing_judged
+    assert "expected_per_round" not in nothing_judged
     assert [e.round for e in walkthrough.visible_events] == [0]
     for stage in range(1, len(first.stages)):
         assert not walkthrough.round_shown

@@ -17,8 +17,9 @@ function highlight(code, language) {
   return hljs.highlight(code, { language, ignoreIllegals: true }).value;
 }
 
-/** The one Markdown parser: no raw HTML (a reply is text, not markup to trust). */
-export const markdown = new MarkdownIt({ html: false, linkify: false, typographer: false, highlight });
+/** The one Markdown parser: no raw HTML (a reply is text, not markup to trust; `<file_sep>` is
+ * text), and a single newline is a line break, as chat UIs keep it (a haiku keeps its lines). */
+export const markdown = new MarkdownIt({ html: false, breaks: true, linkify: false, typographer: false, highlight });
 markdown.use(mathPlugin);
 
 // Fenced code gets a bar with its language and a copy button; `specdec-chrome` marks text that

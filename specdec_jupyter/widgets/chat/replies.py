@@ -56,6 +56,12 @@ class ReplyQueue:
         if settled:
             self._settled.set()
 
+    def abandon(self) -> None:
+        """Forget the messages waiting and stop the reply under way after its current round."""
+        with self._lock:
+            self._queued.clear()
+        self.cancel()
+
     def cancel(self) -> None:
         """Stop the reply under way after its current round; what it generated stays."""
         if self.run is not None:

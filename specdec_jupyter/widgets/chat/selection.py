@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...errors import SpecDecError
+from ...models.drafts.guidance import in_words
 from ...sessions.pair import DEFAULT, Remembered
 from ...sessions.service import Service
 
@@ -16,12 +17,14 @@ from ...sessions.service import Service
 @dataclass(frozen=True)
 class DraftOffer:
     """The drafts offered for `main`: compatible ones (with warnings), incompatible ones (with
-    each reason), as selector entries, and the default draft ("" for none)."""
+    each reason), as selector entries, the default draft ("" for none), and with no compatible
+    one, what to do instead (`guidance`, in words)."""
 
     main: str
     compatible: list[dict[str, Any]]
     incompatible: list[dict[str, Any]]
     default: str
+    guidance: str = ""
 
     @classmethod
     def of(cls, service: Service, main: str) -> DraftOffer:
@@ -29,8 +32,9 @@ class DraftOffer:
         return cls(
             main,
             [choice.to_dict() for choice in compatible],
-            [choice.to_dict() for choice in incompatible],
+            [{**choice.to_dict(), "notes": [in_words(choice.notes)]} for choice in incompatible],
             service.default_draft(main) or "",
+            "" if compatible else service.draft_guidance(main, len(incompatible)),
         )
 
     def fits(self, key: str) -> bool:

@@ -26,6 +26,7 @@ from IPython.display import HTML
 from ...engines.registry import DEFAULT_KIND
 from ...errors import SpecDecError
 from ...progress import Progress
+from ...sessions.examples import CODE_EDIT, CODE_EDIT_TITLE
 from ...sessions.generation import Generation
 from ...sessions.manager import EngineManager
 from ...sessions.pair import DEFAULT, Pair
@@ -46,22 +47,32 @@ from .selection import ChosenDrafts, DraftOffer
 
 # The settings a chat offers: every run setting and load option that has a control in the
 # form, at their declared defaults, except a chat's longer replies and its draft mode:
-# "model" (the draft model), "lookup" (copies from the conversation, free, no draft model
-# needed) or "hybrid" (both, the policy picks per round).
+# "hybrid" (copies from the conversation where they are right, which costs nothing, and the
+# draft model where it pays: the policy picks per round), or "model" or "lookup" alone.
 SETTING_FIELDS = form_fields(RunSettings, LoadOptions)
 DEFAULT_SETTINGS: dict[str, Any] = {
     key: value
     for key, value in (
-        RunSettings(max_tokens=512, draft_mode="model").to_dict() | LoadOptions().to_dict()
+        RunSettings(max_tokens=512, draft_mode="hybrid").to_dict() | LoadOptions().to_dict()
     ).items()
     if key in {field["key"] for field in SETTING_FIELDS}
 }
+# What an empty chat offers to start from: a code edit, where copying from the prompt pays on
+# any machine, with plain decoding run beside it so the reply shows its speedup.
+SUGGESTIONS = [
+    {
+        "title": f"{CODE_EDIT_TITLE}, with the speedup over plain decoding",
+        "prompt": CODE_EDIT,
+        "compare": True,
+        "note": "Sends the prompt; plain decoding then runs on it too, for the speedup",
+    }
+]
 LOAD_SETTINGS = [key for key in LoadOptions.names() if key in DEFAULT_SETTINGS]  # reload on change
 
 
-def _form_part(options: LoadOptions) -> dict[str, Any]:
-    """The load options a chat's settings show."""
-    return {key: value for key, value in options.to_dict().items() if key in LOAD_SETTINGS}
+def chat_settings(values: dict[str, Any]) -> dict[str, Any]:
+    """Those of `values` a chat's settings show (a chat takes no others)."""
+    return {key: value for key, value in values.items() if key in DEFAULT_SETTINGS}
 
 
 class ChatWidget(Widget):
@@ -89,12 +100,14 @@ class ChatWidget(Widget):
     incompatible = t.List(t.Dict()).tag(sync=True)
     draft_model = t.Unicode().tag(sync=True)  # "" for none
     default_draft = t.Unicode().tag(sync=True)
+    draft_guidance = t.Unicode().tag(sync=True)  # with no compatible draft: what to do instead
     status = t.Dict(_status()).tag(sync=True)
     settings = t.Dict().tag(sync=True)
     setting_fields = t.List(t.Dict(), SETTING_FIELDS).tag(sync=True)  # the form's controls
     messages = t.List(t.Dict()).tag(sync=True)
     show_draft = t.Bool(True).tag(sync=True)
     undo = t.Unicode().tag(sync=True)  # what Undo brings back, in words; "" for nothing
+    suggestions = t.List(t.Dict(), SUGGESTIONS).tag(sync=True)  # an empty chat's first prompts
 
     def __init__(
         self,
@@ -116,7 +129,11 @@ class ChatWidget(Widget):
             _chat_id=uuid.uuid4().hex,
             engines=self._service.engines(),
             engine=self._service.engine,
-            settings={**DEFAULT_SETTINGS, **_form_part(self._service.options), **settings},
+            settings={
+                **DEFAULT_SETTINGS,
+                **chat_settings(self._service.options.to_dict()),
+                **settings,
+            },
         )
         self._conversation = Conversation()
         self._replies = ReplyQueue()
@@ -133,9 +150,10 @@ class ChatWidget(Widget):
 
     # -- the user's actions (the buttons call these too) ------------------------------------
 
-    def ask(self, text: str) -> None:
-        """Send a user message and start the reply (returns at once; `wait()` for the end).
-        A message sent while a reply runs is queued and sent when that reply ends."""
+    def ask(self, text: str, compare: bool = False) -> None:
+        """Send a user message and start the reply (returns at once; `wait()` for the end);
+        `compare`: run plain decoding on it too, for the speedup (as the setting does). A
+        message sent while a reply runs is queued and sent when that reply ends."""
         if not text.strip():
             return
         waiting = self._replies.queue(text)
@@ -143,7 +161,7 @@ class ChatWidget(Widget):
             self.status = _status("generating", f"Queued: sent when this reply ends ({waiting}).")
             return
         self._show(talk.ask(self._conversation, text))
-        self._reply()
+        self._reply(compare=compare)
 
     def stop(self) -> None:
         """End the reply after the current round; what was generated stays."""
@@ -196,6 +214,16 @@ class ChatWidget(Widget):
         self._replies.wait(timeout)
         return self.messages[-1] if self.messages else None
 
+    def take_over(self, previous: ChatWidget) -> None:
+        """Go on with `previous`'s conversation here (its cell was run again, `%specdec chat`
+        does this): its reply stops after the current round, keeping what it generated, the
+        messages it queued are dropped, and it closes, so no run is left holding the models
+        with nothing on screen to stop it."""
+        previous._replies.abandon()
+        previous.wait()
+        self._show(Conversation(list(previous.messages)))
+        previous.close()
+
     def set_default_draft(self) -> None:
         """Remember the chosen draft as this main model's default (across restarts)."""
         with self._reporting():
@@ -205,7 +233,7 @@ class ChatWidget(Widget):
     def _on_message(self, content: dict) -> None:
         kind = content.get("type")
         if kind == "send":
-            self.ask(str(content.get("text", "")))
+            self.ask(str(content.get("text", "")), compare=content.get("compare") is True)
         elif kind == "edit":
             self.edit(int(content["index"]), str(content.get("text", "")))
         elif kind == "show_version":
@@ -244,10 +272,12 @@ class ChatWidget(Widget):
 
     # -- generating ----------------------------------------------------------------------
 
-    def _reply(self, kind: ReplyKind = "new", base: Message | None = None) -> None:
+    def _reply(
+        self, kind: ReplyKind = "new", base: Message | None = None, compare: bool = False
+    ) -> None:
         """Start a reply to the conversation; `base` is the reply that Regenerate makes a
         new version of, or that Continue extends (taken out of `messages` meanwhile)."""
-        settings = dict(self.settings)
+        settings = dict(self.settings) | ({"compare": True} if compare else {})
         draft, mode, drafter = self._drafting(settings)
         provenance = {
             "main_model": self._label(self.main_model),
@@ -308,8 +338,8 @@ class ChatWidget(Widget):
             return None, mode, "prompt lookup"
         if mode not in ("model", "hybrid"):
             return None, mode, None
-        if not self.draft_model:
-            return None, None, None  # no draft model chosen: plain decoding
+        if not self.draft_model:  # no draft model: copies alone in hybrid, else plain decoding
+            return (None, "lookup", "prompt lookup") if mode == "hybrid" else (None, None, None)
         name = self._label(self.draft_model)
         return self.draft_model, mode, f"{name} + prompt lookup" if mode == "hybrid" else name
 
@@ -338,7 +368,7 @@ class ChatWidget(Widget):
         self._offer = offer = DraftOffer.of(self._service, main)
         with self.hold_sync():
             self.drafts, self.incompatible = offer.compatible, offer.incompatible
-            self.default_draft = offer.default
+            self.default_draft, self.draft_guidance = offer.default, offer.guidance
 
     def _label(self, key: str) -> str:
         for choice in [*self.models, *self.drafts, *self.incompatible]:

@@ -134,9 +134,9 @@ class Walkthrough:
 
     def counts(self) -> dict[str, float]:
         """The rounds on show and their draft tokens, as the marks on screen show them:
-        drafted, judged, accepted (✓) and rejected (✗) so far, the acceptance rate
-        alpha = accepted / judged, and the tokens a round of k is expected to yield at
-        that rate."""
+        drafted, judged, accepted (✓) and rejected (✗) so far, and once a draft token has
+        been judged the acceptance rate alpha = accepted / judged and the tokens a round of
+        k is expected to yield at that rate (before, an alpha of 0% would say every one failed)."""
         drafted = judged = accepted = 0
         for trace in self.rounds[: self._at + 1]:
             shown = trace.checks
@@ -145,16 +145,18 @@ class Walkthrough:
             drafted += len(trace.proposals)
             judged += len(shown)
             accepted += sum(check.accepted for check in shown)
-        alpha = accepted / judged if judged else 0.0
-        return {
+        counts = {
             "rounds": self._at + 1,
             "drafted": drafted,
             "judged": judged,
             "accepted": accepted,
             "rejected": judged - accepted,
-            "acceptance_rate": alpha,
-            "expected_per_round": expected_tokens_per_round(alpha, self.k),
         }
+        if judged:
+            alpha = accepted / judged
+            counts["acceptance_rate"] = alpha
+            counts["expected_per_round"] = expected_tokens_per_round(alpha, self.k)
+        return counts
 
     def _next_round(self, main: Engine, draft: Engine) -> None:
         """The loop's round, as `speculative_decode` runs it with a fixed k."""

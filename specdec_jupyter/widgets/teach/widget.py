@@ -26,6 +26,7 @@ from typing import Any
 import traitlets as t
 
 from ...decoding.sampling import SamplingSettings
+from ...display.stats_layout import stop_reason_in_words
 from ...engines.base import Engine
 from ...engines.registry import DEFAULT_KIND
 from ...errors import SettingsError, SpecDecError
@@ -198,9 +199,10 @@ class TeachWidget(Widget):
         self.trace = current.to_dict() if current is not None else {}
         self.stage = walkthrough.stage
         self.tokens = [token_to_dict(e, PROBABILITY_DIGITS) for e in walkthrough.visible_events]
-        self.counts = walkthrough.counts()
-        self.can_go_back = walkthrough.can_go_back
         self.stop_reason = walkthrough.stop_reason if walkthrough.done else ""
+        finished = {"finished": stop_reason_in_words(self.stop_reason)} if self.stop_reason else {}
+        self.counts = walkthrough.counts() | finished
+        self.can_go_back = walkthrough.can_go_back
         self.status = _status("done" if walkthrough.done else "idle")
 
     def _play(self) -> None:
