@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from specdec_jupyter.decoding.drafters import Draft, DraftOption
+from specdec_jupyter.decoding.drafters import Draft, DraftOption, drive, no_calls
 from specdec_jupyter.decoding.policy import (
     BatchCosts,
     DraftPolicy,
@@ -82,7 +82,7 @@ class World:
             option = DraftOption(name, lambda k, _s, _r, g=guess, n=name: self._draft(g[:k], n),
                                  guess if self.free else None)  # fmt: skip
             picked, k = policy.choose([option], self.max_draft)
-            draft = picked.propose(k, None, None) if picked and k else Draft()
+            draft = drive(picked.propose(k, None, None)) if picked and k else Draft()
             n_accepted = min(k, agree)
             emitted = list(range(self.position + 1, self.position + n_accepted + 2))
             draft_seconds = self._draft_seconds(draft)
@@ -94,8 +94,8 @@ class World:
             chosen.append(k)
         return chosen
 
-    def _draft(self, tokens: list[int], source: str) -> Draft:
-        return Draft(tokens, [1.0] * len(tokens), source=source, caught_up=self.behind)
+    def _draft(self, tokens: list[int], source: str):
+        return no_calls(Draft(tokens, [1.0] * len(tokens), source=source, caught_up=self.behind))
 
     def _draft_seconds(self, draft: Draft) -> float:
         if not draft.tokens:

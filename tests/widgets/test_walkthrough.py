@@ -8,7 +8,7 @@ import pytest
 
 from specdec_jupyter.decoding import loop as loop_module
 from specdec_jupyter.decoding import round as one_round
-from specdec_jupyter.decoding.drafters import ModelDrafter
+from specdec_jupyter.decoding.drafters import ModelDrafter, drive
 from specdec_jupyter.decoding.loop import speculative_decode
 from specdec_jupyter.decoding.sampling import SamplingSettings, distribution
 from specdec_jupyter.decoding.verify import residual_distribution, verify_sampling
@@ -119,7 +119,7 @@ def test_decisions_are_verify_samplings_with_the_same_draws(seed):
 
     main, draft = toy_pair()
     rng = np.random.default_rng(seed)
-    proposed = ModelDrafter(draft).propose(context, 4, SAMPLING, rng)
+    proposed = drive(ModelDrafter(draft).propose(context, 4, SAMPLING, rng))
     rows = main.evaluate([*context, *proposed.tokens], n_logits=len(proposed) + 1)
     p_rows = [distribution(row, SAMPLING) for row in rows]
     verdict = verify_sampling(proposed.tokens, proposed.probs, p_rows, rng)
