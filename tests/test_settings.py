@@ -121,12 +121,12 @@ def test_the_loop_gets_the_settings_object_its_door_made(monkeypatch):
     session to the loop as the same object, checked nowhere again."""
     settings = RunSettings(max_tokens=4, temperature=0.5, seed=1)
     seen = []
-    decode = session_module.speculative_decode
+    run = session_module.Run
 
     def spying(main, drafter, prompt, handed, *args, **kwargs):
         seen.append(handed)
-        return decode(main, drafter, prompt, handed, *args, **kwargs)
+        return run(main, drafter, prompt, handed, *args, **kwargs)
 
-    monkeypatch.setattr(session_module, "speculative_decode", spying)
+    monkeypatch.setattr(session_module, "Run", spying)
     EngineManager().generate("the cat", Pair("toy-trigram", None), settings)
     assert len(seen) == 1 and seen[0] is settings

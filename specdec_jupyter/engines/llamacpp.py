@@ -130,7 +130,8 @@ class LlamaCppEngine:
         # What llama.cpp allocated, not what was asked: it pads the context (16 -> 256) and
         # caps the batch at the requested context; a chunk over the cap aborts the process.
         self.n_seq = n_seq
-        self.n_ctx = llama_cpp.llama_n_ctx(context) // n_seq
+        shared = llama_cpp.llama_n_ctx(context) // n_seq  # a unified cache, shared out evenly
+        self.n_ctx = llama_cpp.llama_n_ctx_seq(context) if exact else shared
         self.n_batch = min(llama_cpp.llama_n_batch(context), llama_cpp.llama_n_ubatch(context))
         self._llama = _Context(model, context, self.n_batch)
         self.exact_requested = exact

@@ -1,10 +1,12 @@
 """The ASGI app: LM Studio's `/api/v0` and OpenAI's `/v1` endpoints on one EngineManager.
 
 Runs go through `EngineManager.start(..., wait=True)` on worker threads, so a model is loaded
-once however many requests ask, and requests for a busy model wait their turn; past
-`max_waiting` runs in flight a request gets 429 with Retry-After. A streaming client that
-disconnects cancels its run after the current round. Every error is OpenAI's JSON error
-object with its status, never a traceback.
+once however many requests ask. A model serves `parallel` requests at once (LoadOptions, the
+`--parallel` of `serve`), their rounds batched into one call; more wait their turn, first come
+first served, and past `max_waiting` waiting on a model a request gets 429 with Retry-After.
+A client that disconnects (streaming or not) cancels its run, which gives up its sequence at
+the next round. `/api/v0/models` says how many of each model's sequences are in use. Every
+error is OpenAI's JSON error object with its status, never a traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import hmac
 import json
 import threading
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -97,7 +100,7 @@ class SpecDecServer:
     ):
         self.manager, self.models, self.api_key = manager, models, api_key
         self.max_waiting, self.max_body_bytes = max_waiting, max_body_bytes
-        self._in_flight = 0
+        self._in_flight: Counter[ResolvedModel] = Counter()  # runs per main model
         self._lock = threading.Lock()
 
     # -- plumbing ----------------------------------------------------------------
@@ -138,19 +141,32 @@ class SpecDecServer:
     # -- models ------------------------------------------------------------------
 
     async def list_models(self, request: Request) -> Response:
-        loaded = self.manager.loaded()
         if request.url.path.startswith("/v1"):
             data = [
                 {"id": s.id, "object": "model", "created": 0, "owned_by": "specdec_jupyter"}
                 for s in self.models
             ]
         else:
-            data = [s.describe(s.model in loaded) for s in self.models]
+            activity = self.manager.activity()
+            data = [self._describe(s, activity) for s in self.models]
         return JSONResponse({"object": "list", "data": data})
 
     async def one_model(self, request: Request) -> Response:
         served = self.models.get(request.path_params["model_id"])
-        return JSONResponse(served.describe(served.model in self.manager.loaded()))
+        return JSONResponse(self._describe(served, self.manager.activity()))
+
+    def _describe(
+        self, served: ServedModel, activity: dict[ResolvedModel, tuple[int, int, int]]
+    ) -> dict[str, Any]:
+        """LM Studio's entry, and how many of its parallel sequences are in use."""
+        loaded = served.model in activity
+        in_use, sequences, waiting = activity.get(served.model, (0, 0, 0))
+        return {
+            **served.describe(loaded),
+            "parallel": sequences if loaded else self.manager.parallel(served.model),
+            "sequences_in_use": in_use,
+            "requests_waiting": waiting,
+        }
 
     async def drafts(self, request: Request) -> Response:
         """Our extension: which served models can draft for a model, each with its notes
@@ -180,12 +196,14 @@ class SpecDecServer:
     # -- completions ---------------------------------------------------------------
 
     async def chat_completions(self, request: Request) -> Response:
-        return await self._complete(parse_request(await self._body(request), chat=True))
+        body = parse_request(await self._body(request), chat=True)
+        return await self._complete(body, request)
 
     async def completions(self, request: Request) -> Response:
-        return await self._complete(parse_request(await self._body(request), chat=False))
+        body = parse_request(await self._body(request), chat=False)
+        return await self._complete(body, request)
 
-    async def _complete(self, request: CompletionRequest) -> Response:
+    async def _complete(self, request: CompletionRequest, http: Request) -> Response:
         served = self.models.get(request.model)
         draft = request.draft_model
         if isinstance(draft, str):
@@ -199,7 +217,7 @@ class SpecDecServer:
             "draft_id": self._draft_id(served, draft, request.settings),
         }
         if not request.stream:
-            collected = [event async for event in _drain(events)]
+            collected = await _collect(run, events, http)
             _raise_error(run)
             assert run.stats is not None
             return JSONResponse(shapes.completion(events=collected, stats=run.stats, **common))
@@ -223,11 +241,19 @@ class SpecDecServer:
     async def _start(
         self, request: CompletionRequest, pair: Pair
     ) -> tuple[Generation, asyncio.Queue]:
-        """The run on a worker thread, and the queue its events (then `_END`) arrive on."""
+        """The run on a worker thread, and the queue its events (then `_END`) arrive on; past
+        the model's parallel sequences and `max_waiting` more, a 429."""
+        model = pair.main
+        assert isinstance(model, ResolvedModel)
+        room = self.manager.parallel(model) + self.max_waiting
         with self._lock:
-            if self._in_flight >= self.max_waiting:
-                raise HttpError(429, f"{self._in_flight} requests are waiting; retry later")
-            self._in_flight += 1
+            if self._in_flight[model] >= room:
+                raise HttpError(
+                    429,
+                    f"{model.name} is serving {self._in_flight[model]} requests, its parallel "
+                    "sequences and its queue; retry later",
+                )
+            self._in_flight[model] += 1
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
 
@@ -236,7 +262,7 @@ class SpecDecServer:
 
         def on_end(run: Generation) -> None:
             with self._lock:
-                self._in_flight -= 1
+                self._in_flight[model] -= 1
             loop.call_soon_threadsafe(events.put_nowait, _END)
 
         try:
@@ -252,7 +278,7 @@ class SpecDecServer:
 
         except BaseException:
             with self._lock:
-                self._in_flight -= 1
+                self._in_flight[model] -= 1
             raise
         return run, events
 
@@ -311,9 +337,29 @@ def _sse(body: dict[str, Any]) -> str:
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
 
-async def _drain(events: asyncio.Queue) -> AsyncIterator[TokenEvent]:
+async def _drain(events: asyncio.Queue) -> list[TokenEvent]:
+    collected = []
     while (item := await events.get()) is not _END:
-        yield item
+        collected.append(item)
+    return collected
+
+
+async def _collect(run: Generation, events: asyncio.Queue, http: Request) -> list[TokenEvent]:
+    """A run's events, to answer in one body; a client that disconnects first cancels it."""
+    drained = asyncio.ensure_future(_drain(events))
+    gone = asyncio.ensure_future(_disconnected(http))
+    await asyncio.wait({drained, gone}, return_when=asyncio.FIRST_COMPLETED)
+    if gone.done():
+        run.cancel()  # its sequence is free at the next round
+    else:
+        gone.cancel()
+    return await drained
+
+
+async def _disconnected(http: Request) -> None:
+    """Returns when the client has gone (the body was read already: nothing else comes)."""
+    while (await http.receive())["type"] != "http.disconnect":
+        pass
 
 
 def _raise_error(run: Generation) -> None:

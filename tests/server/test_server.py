@@ -243,11 +243,13 @@ class GatedToy(EngineTap):
 
 
 class RecordingManager(EngineManager):
-    """The manager, keeping each run it starts so a test can watch it end."""
+    """The manager, keeping each run it starts so a test can watch it end; `started` is
+    released once for each."""
 
-    def __init__(self, gate: threading.Event):
+    def __init__(self, gate: threading.Event, **options):
         self.gate, self.runs, self.engines = gate, [], []
-        super().__init__(engine_factory=self._open)
+        self.started = threading.Semaphore(0)
+        super().__init__(engine_factory=self._open, **options)
 
     def _open(self, model: ResolvedModel, options: LoadOptions):
         engine = GatedToy(open_model(model, options), self.gate)
@@ -257,6 +259,7 @@ class RecordingManager(EngineManager):
     def start(self, *args, **kwargs):
         run = super().start(*args, **kwargs)
         self.runs.append(run)
+        self.started.release()
         return run
 
 
@@ -282,24 +285,39 @@ def test_disconnect_cancels_the_run_and_frees_the_model(private_folders):
         assert after.status_code == 200
 
 
-def test_a_full_queue_answers_429_with_retry_after(private_folders):
+def test_past_the_parallel_sequences_and_the_queue_comes_429_with_retry_after(
+    private_folders,
+):
+    """One sequence and a queue of one: the first request runs (held at the gate), the
+    second waits its turn, the third is refused; once the gate opens both finish."""
     gate = threading.Event()
-    manager = RecordingManager(gate)
+    manager = RecordingManager(gate, parallel=1)
     server = SpecDecServer(manager, ServedModels(toy_only=True), max_waiting=1)
     with running(server) as base:
         body = chat_body("toy-trigram", draft_model=None, max_tokens=8, stream=True)
         with httpx.stream("POST", f"{base}/v1/chat/completions", json=body) as held:
             lines = held.iter_lines()
             next(lines)  # the first run is in flight, held at the gate
-            refused = httpx.post(f"{base}/v1/chat/completions", json={**body, "stream": False})
-            assert refused.status_code == 429
-            assert int(refused.headers["Retry-After"]) > 0
-            assert "retry" in refused.json()["error"]["message"]
-            gate.set()
-            assert "data: [DONE]" in list(lines)
+            with ThreadPoolExecutor(1) as pool:
+                queued = pool.submit(
+                    httpx.post,
+                    f"{base}/v1/chat/completions",
+                    json={**body, "stream": False},
+                    timeout=TIMEOUT,
+                )
+                assert manager.started.acquire(timeout=TIMEOUT)  # the first
+                assert manager.started.acquire(timeout=TIMEOUT)  # the second, queued
+                refused = httpx.post(f"{base}/v1/chat/completions", json={**body, "stream": False})
+                assert refused.status_code == 429
+                assert int(refused.headers["Retry-After"]) > 0
+                assert "retry" in refused.json()["error"]["message"]
+                listed = httpx.get(f"{base}/api/v0/models/toy-trigram").json()
+                assert (listed["parallel"], listed["sequences_in_use"]) == (1, 1)
+                gate.set()
+                assert "data: [DONE]" in list(lines)
+                assert queued.result().status_code == 200
 
 
-@pytest.mark.real
 def test_real_pair_through_the_openai_client(qwen_paths, private_folders):
     manager = EngineManager(n_ctx=1024)
     with running(SpecDecServer(manager, ServedModels())) as base:

@@ -159,6 +159,7 @@ def test_toy_state_for_the_front_end(toy):
         "gpu_layers": None,
         "draft_gpu_layers": None,
         "exact": None,
+        "parallel": None,
     }
     assert [field["key"] for field in toy.setting_fields] == list(toy.settings)
     assert toy.messages == [] and toy.status["state"] == "idle"
