@@ -6,7 +6,6 @@ at a step."""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from time import perf_counter
@@ -43,6 +42,8 @@ class EngineTap:
         self.inner = engine
 
     def __getattr__(self, name: str) -> Any:
+        if name == "inner":  # not set yet (a copy being made)
+            raise AttributeError(name)
         return getattr(self.inner, name)
 
     @property
@@ -80,7 +81,8 @@ class EngineTap:
         its state: a gate, a list of calls)."""
         if index == 0:
             return self
-        view = copy.copy(self)
+        view = object.__new__(type(self))
+        view.__dict__.update(self.__dict__)
         view.inner = self.inner.sequence(index)
         return view
 

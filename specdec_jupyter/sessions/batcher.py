@@ -158,6 +158,12 @@ class Batcher:
         with self._lock:
             return len(self._active)
 
+    def wait_for(self, ready: Callable[[], bool], timeout: float | None = None) -> bool:
+        """Block until `ready()` (asked again whenever requests come, join or leave) or the
+        timeout; whether it is. For whoever watches the queue: a monitor, a test."""
+        with self._lock:
+            return self._lock.wait_for(ready, timeout)
+
     def submit(self, request: Request, *, wait: bool = True) -> None:
         """Queue `request`; unless `wait`, refuse it (EngineBusyError) when no sequence would
         be free for it now."""
@@ -205,10 +211,14 @@ class Batcher:
         for request in joining:
             self._start(request)
         with self._lock:
-            playing = [r for r in self._active if r.run is not None and not r.run.done]
-            self._turn = (self._turn + 1) % max(len(playing), 1)
+            active = [r for r in self._active if r.run is not None and not r.run.done]
+        for request in active:
+            if request.cancelled:
+                request.run.finish("userStopped")  # type: ignore[union-attr]
+        playing = [r for r in active if not r.run.done]  # type: ignore[union-attr]
+        self._turn = (self._turn + 1) % max(len(playing), 1)
         play_round([r.run for r in playing[self._turn :] + playing[: self._turn]])  # type: ignore[misc]
-        for request in playing:
+        for request in active:
             request.deliver()
         for request in [r for r in self._active if r.run is None or r.run.done]:
             self._leave(request)
@@ -241,6 +251,8 @@ class Batcher:
             self._waiting.popleft()
             self._active.append(request)
             joining.append(request)
+        if joining:
+            self._lock.notify_all()
         return joining
 
     def _start(self, request: Request) -> None:
@@ -256,6 +268,7 @@ class Batcher:
         """Give back its sequences, then tell its reader it has ended."""
         with self._lock:
             self._active.remove(request)
+            self._lock.notify_all()
         if request.sequences is not None:
             main, draft = request.sequences
             if draft is not None and request.draft is not None:

@@ -181,15 +181,8 @@ class Session:
                 if draft is not None:
                     draft.rollback(0)
             drafter = make_drafter(mode, draft, history) if drafting else None
-            stop = should_stop or (lambda: False)
             return Run(
-                main,
-                drafter,
-                tokens,
-                settings,
-                lambda: request.cancelled or stop(),
-                memory=self.memory,
-                timed=clocked,
+                main, drafter, tokens, settings, should_stop, memory=self.memory, timed=clocked
             )
 
         draft_pool = self.sharing.pool(self.draft) if uses_model and self.draft else None
