@@ -499,7 +499,7 @@ def main() -> None:
             for mode in chosen:
                 # A new session's view: call costs this benchmark measured, no acceptance
                 # carried over from another mode's run on this prompt.
-                session.memory = CostMemory(raw_main, session.draft._engine, store)
+                session.memory = CostMemory(raw_main, session.draft.inner, store)
                 if mode.peer:
                     is_end = raw_main.is_end_of_generation
                     run = peers.run(mode.peer, prompt_tokens, max_tokens, is_end)

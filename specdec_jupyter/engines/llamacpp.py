@@ -255,6 +255,7 @@ class LlamaCppEngine:
         chunks = self._prompt_chunks
         if chunks is None:
             return read_reusing_prefix(self, prompt)
+        self._require_unchanged()
         prompt = list(prompt)
         end = len(prompt) - 1
         with self._llama.lock:

@@ -141,26 +141,40 @@ def test_prompt_chunks_keep_only_the_chunks_a_new_prompt_reads_alike():
     assert chunks.read == [(0, 128)]
 
 
-@pytest.fixture(scope="module")
-def exact_pair(tmp_path_factory):
-    paths = make_tiny_pair(tmp_path_factory.mktemp("pair"), weight_type="Q8_0")
-    session = load(*paths, n_ctx=512, n_threads=1, exact=True, progress=False)
+@pytest.fixture(scope="module", params=["Q8_0", "Q4_0", "Q5_1"])
+def exact_pair(request, tmp_path_factory):
+    folder = tmp_path_factory.mktemp(f"pair-{request.param}")
+    session = load(
+        *make_tiny_pair(folder, weight_type=request.param),
+        n_ctx=512,
+        n_threads=1,
+        exact=True,
+        progress=False,
+    )
+    assert session.main.exact and session.draft.exact
     yield session
     session.close()
 
 
 @settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     seed=st.integers(0, 10_000),
     mode=st.sampled_from(["model", "lookup", "hybrid"]),
     k=st.sampled_from([1, 2, 3, 4, 5, 6, 7, 8, "auto"]),
     temperature=st.sampled_from([0.0, 0.7, 1.3]),
+    stream=st.booleans(),
 )
-def test_every_mode_and_k_gives_plain_decodings_tokens(exact_pair, seed, mode, k, temperature):
+def test_every_mode_and_k_gives_plain_decodings_tokens(
+    exact_pair, seed, mode, k, temperature, stream
+):
     prompt = _text(8 + seed % 40, seed)
     options = {"max_tokens": 40, "temperature": temperature, "seed": seed, "raw": True}
     plain = exact_pair.generate(prompt, use_draft=False, **options).token_ids
-    spec = exact_pair.generate(prompt, draft_mode=mode, draft_tokens=k, **options)
-    assert spec.token_ids == plain
+    run = {"draft_mode": mode, "draft_tokens": k, **options}
+    if stream:
+        tokens = [event.token_id for event in exact_pair.stream(prompt, **run)]
+    else:
+        tokens = exact_pair.generate(prompt, **run).token_ids
+    assert tokens == plain

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from specdec_jupyter import load
 
@@ -70,3 +72,32 @@ def test_continue_and_a_reused_prompt_give_plain_decodings_tokens(exact_session)
     fresh = exact_session.generate(longer, use_draft=False, **GREEDY).token_ids
     exact_session.generate(conversation, draft_mode="hybrid", **GREEDY)
     assert exact_session.generate(longer, draft_mode="hybrid", **GREEDY).token_ids == fresh
+
+
+MANY_PROMPTS = [
+    "Explain recursion to a child.",
+    "Write a SQL query that counts orders per customer.",
+    "def add(a, b):\n    return a + b\n\nAdd a docstring and type hints to this function.",
+    "Translate 'good morning, how are you?' into French and German.",
+    "List five prime numbers and say why each is prime.",
+    "Rename the variable x to total in: x = 0\nfor i in range(10):\n    x += i\nprint(x)",
+]
+
+
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    prompt=st.sampled_from(MANY_PROMPTS),
+    mode=st.sampled_from(["model", "lookup", "hybrid"]),
+    k=st.sampled_from([1, 2, 3, 5, 8, "auto"]),
+    temperature=st.sampled_from([0.0, 0.8]),
+    seed=st.integers(0, 1000),
+)
+def test_any_prompt_and_setting_gives_plain_decodings_tokens(
+    exact_session, prompt, mode, k, temperature, seed
+):
+    options = {"max_tokens": 20, "temperature": temperature, "seed": seed}
+    plain = exact_session.generate(prompt, use_draft=False, **options).token_ids
+    spec = exact_session.generate(prompt, draft_mode=mode, draft_tokens=k, **options)
+    assert spec.token_ids == plain

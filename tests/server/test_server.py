@@ -11,6 +11,7 @@ import httpx
 import openai
 import pytest
 
+import specdec_jupyter as sd
 from specdec_jupyter.engines.registry import ResolvedModel
 from specdec_jupyter.engines.tap import EngineTap
 from specdec_jupyter.errors import ModelLoadError
@@ -319,25 +320,30 @@ def test_past_the_parallel_sequences_and_the_queue_comes_429_with_retry_after(
 
 
 def test_real_pair_through_the_openai_client(qwen_paths, private_folders):
-    manager = EngineManager(n_ctx=1024)
+    """Served exact, the same request gives one text streamed or not, at any draft length,
+    whatever the cache held before (a reused prompt prefix changes the calls' sizes)."""
+    manager = EngineManager(n_ctx=1024, exact=True)
     with running(SpecDecServer(manager, ServedModels())) as base:
         client = openai.OpenAI(base_url=f"{base}/v1", api_key="x", timeout=600, max_retries=0)
         settings = {
             "model": "qwen2.5-coder-1.5b",
             "messages": [{"role": "user", "content": "Write a quicksort in Python."}],
             "temperature": 0,
-            "max_tokens": 16,
-            "extra_body": {"draft_model": "qwen2.5-coder-0.5b", "draft_tokens": 2},
+            "max_tokens": 24,
         }
-        whole = client.chat.completions.create(**settings)
-        # From empty caches again: a reused prompt prefix changes llama.cpp's batch shapes,
-        # and with them near-tied argmaxes (QuickSort / quicksort), with or without a server.
-        manager.close()
-        chunks = list(client.chat.completions.create(**settings, stream=True))
-        streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-        assert streamed == whole.choices[0].message.content
+        draft = {"draft_model": "qwen2.5-coder-0.5b"}
+        plain = client.chat.completions.create(**settings).choices[0].message.content
+        whole = client.chat.completions.create(**settings, extra_body={**draft, "draft_tokens": 2})
+        assert whole.choices[0].message.content == plain
         check_stats(whole.model_extra)
         assert whole.model_extra["stats"]["total_draft_tokens_count"] > 0
+        for k in (4, "auto"):
+            body = {**draft, "draft_tokens": k}
+            chunks = list(client.chat.completions.create(**settings, stream=True, extra_body=body))
+            streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+            assert streamed == plain, k
+        remote = sd.connect(base, model="qwen2.5-coder-1.5b", draft="qwen2.5-coder-0.5b")
+        assert remote.generate(settings["messages"], max_tokens=24, draft_tokens=3).text == plain
 
 
 def test_a_continued_assistant_message_keeps_its_provenance(client):

@@ -17,6 +17,7 @@ from specdec_jupyter.sessions import plain_speeds
 from specdec_jupyter.sessions.manager import EngineManager
 from specdec_jupyter.widgets import ChatWidget
 from specdec_jupyter.widgets.batching import MAX_UPDATES_PER_SECOND, TokenBatcher
+from tests.support.chat import settled
 from tests.support.tiny_models import write_tiny_gguf
 
 
@@ -33,22 +34,6 @@ class Browser:
 
     def streamed_tokens(self) -> list[dict]:
         return [token for m in self.received if m["type"] == "tokens" for token in m["tokens"]]
-
-
-def settled(widget: ChatWidget, timeout: float = 30) -> dict:
-    """The widget's status once nothing is loading any more (waited on as the status
-    changes, never by the clock)."""
-    loaded = threading.Event()
-
-    def check(_change: dict | None = None) -> None:
-        if widget.status["state"] != "loading":
-            loaded.set()
-
-    widget.observe(check, "status")
-    check()
-    assert loaded.wait(timeout), "the models never finished loading"
-    widget.unobserve(check, "status")
-    return widget.status
 
 
 def hold_toy_at(monkeypatch, evaluation: int) -> tuple[threading.Event, threading.Event]:
