@@ -4,6 +4,7 @@ and by plain HTTP requests: the toy pair, the tiny GGUF pair, and (marked real) 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -278,6 +279,34 @@ def test_disconnect_cancels_the_run_and_frees_the_model(private_folders):
         stats = run.result(TIMEOUT).stats
         assert stats.stop_reason == "userStopped"
         assert stats.predicted_tokens_count < 900
+        after = httpx.post(
+            f"{base}/v1/chat/completions",
+            json=chat_body("toy-trigram", draft_model=None, max_tokens=4),
+            timeout=TIMEOUT,
+        )
+        assert after.status_code == 200
+
+
+def test_a_client_gone_before_its_whole_reply_cancels_the_run_and_frees_its_sequence(
+    private_folders,
+):
+    """Not streamed: the server hears the client leave while the run is held, cancels it,
+    and the model's one sequence serves the next request."""
+    gate = threading.Event()
+    manager = RecordingManager(gate, parallel=1)
+    with running(SpecDecServer(manager, ServedModels(toy_only=True))) as base:
+        body = json.dumps(chat_body("toy-trigram", draft_model=None, max_tokens=900)).encode()
+        host, port = base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as client:
+            head = "POST /v1/chat/completions HTTP/1.1\r\nHost: test\r\n"
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            client.sendall(head.encode() + body)
+            assert manager.started.acquire(timeout=TIMEOUT)
+        run = manager.runs[0]
+        assert run._cancelled.wait(TIMEOUT), "the server did not cancel the run"
+        gate.set()
+        stats = run.result(TIMEOUT).stats
+        assert stats.stop_reason == "userStopped" and stats.predicted_tokens_count < 900
         after = httpx.post(
             f"{base}/v1/chat/completions",
             json=chat_body("toy-trigram", draft_model=None, max_tokens=4),
