@@ -8,6 +8,7 @@ the first request at its first call until the others are queued, so that they sh
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,9 @@ from specdec_jupyter.decoding.drafters import make_drafter
 from specdec_jupyter.decoding.loop import Run, speculative_decode
 from specdec_jupyter.engines.llamacpp import LlamaCppEngine
 from specdec_jupyter.engines.tap import EngineTap
+from specdec_jupyter.engines.toy import toy_engine
 from specdec_jupyter.errors import SpecDecError
+from specdec_jupyter.sessions import batcher as batcher_module
 from specdec_jupyter.sessions.batcher import Request, Sharing
 from specdec_jupyter.settings import RunSettings
 from tests.support.recording import drain
@@ -208,3 +211,36 @@ def test_threads_on_a_parallel_session_each_get_what_they_get_alone():
         assert other.stats.predicted_tokens_count == len(other.events)
         assert other.stats.draft_model == one.stats.draft_model
     assert np.mean([len(r.events) for r in together]) > 5
+
+
+def test_requests_take_turns_choosing_first_and_join_first_come_first_served(monkeypatch):
+    """Two sequences, four requests held until all are queued: the waiting ones join in the
+    order they came, as sequences free up, and the order in which the runs of a round choose
+    their draft lengths (each knowing what those before it put in the call) turns every
+    round, so none always chooses last."""
+    gate, orders = threading.Event(), []
+    main = Watched(toy_engine("toy-trigram", n_seq=2), gate, [])
+    play = batcher_module.play_round
+
+    def recorded(runs):
+        orders.append([id(run) for run in runs])
+        play(runs)
+
+    monkeypatch.setattr(batcher_module, "play_round", recorded)
+    batcher = Sharing().batcher(main)
+    requests = []
+    for n, prompt in enumerate(["the cat", "the dog", "the model", "the draft"]):
+        settings = RunSettings(max_tokens=6 + 2 * n, use_draft=False)
+        requests.append(Request(_build(prompt, None, settings, main)))
+        batcher.submit(requests[-1])
+    assert batcher.wait_for(lambda: batcher.waiting == 2 and batcher.active == 2, TIMEOUT)
+    gate.set()
+    for request in requests:
+        request.outcome()
+    first_round = [
+        next(i for i, order in enumerate(orders) if id(request.run) in order)
+        for request in requests
+    ]
+    assert first_round[0] == first_round[1] == 0 < first_round[2] <= first_round[3], "in turn"
+    pairs = [order for order in orders if len(order) == 2]
+    assert len(pairs) >= 4 and all(a != b for a, b in itertools.pairwise(pairs)), "turns"
