@@ -223,15 +223,6 @@ def many_clients(served: Served, words: list[str], max_tokens: int) -> None:
             assert [t["source"] for t in other.provenance] == [t["source"] for t in one.provenance]
 
 
-@pytest.fixture(scope="module")
-def private_folders(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        base = tmp_path_factory.mktemp("many")
-        patch.setenv("SPECDEC_CONFIG_DIR", str(base / "config"))
-        patch.setenv("SPECDEC_CACHE_DIR", str(base / "cache"))
-        yield base
-
-
 def test_eight_clients_on_the_tiny_pair(private_folders):
     folder = private_folders / "tiny"
     folder.mkdir()

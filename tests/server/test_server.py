@@ -28,15 +28,6 @@ TIMEOUT = 120.0
 
 
 @pytest.fixture(scope="module")
-def private_folders(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        base = tmp_path_factory.mktemp("server")
-        patch.setenv("SPECDEC_CONFIG_DIR", str(base / "config"))
-        patch.setenv("SPECDEC_CACHE_DIR", str(base / "cache"))
-        yield base
-
-
-@pytest.fixture(scope="module")
 def tiny_folder(private_folders):
     folder = private_folders / "tiny"
     folder.mkdir()
