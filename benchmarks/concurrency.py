@@ -10,7 +10,9 @@ sources (`-np N`, with and without `-md`) on the same models and prompts.
 Each client is a thread with its own `openai` client, sending `--requests` chat requests one
 after another (greedy, non-streaming), all clients starting together. Aggregate tokens/s is
 every reply's tokens over the wall-clock time from the first request sent to the last reply;
-a request's latency is from its sending to its whole reply. "one at a time" is the same server
+a request's latency is from its sending to its whole reply. The first client's requests are
+short (`--short-tokens`, a quarter of the others by default): its p95 latency among N clients
+against its latency alone (N = 1) is the short-request target. "one at a time" is the same server
 with `parallel=1` and the draft, as the server served before batching; its aggregate at the
 same N is what the other ways are divided by (`ratio`). Every way gets one warm-up request
 that loads the models. Targets (issue 27): at 4 clients batched at least 2x one at a time; at
@@ -71,25 +73,26 @@ class Sent:
     started: float
     ended: float
     tokens: int
+    short: bool
 
 
 def one_client(way: Way, url: str, index: int, clients: int, args, go: threading.Barrier):
     """A client's requests, in turn, once every client is ready."""
     client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", timeout=3600.0, max_retries=0)
     go.wait()
-    sent = []
+    sent, short = [], index == 0
     for n in range(args.requests):
         prompt = PROMPTS[(index + n * clients) % len(PROMPTS)]
         started = perf_counter()
         reply = client.chat.completions.create(
             model=way.model,
             messages=[{"role": "user", "content": prompt}],
-            max_tokens=args.max_tokens,
+            max_tokens=args.short_tokens if short else args.max_tokens,
             temperature=0,
             extra_body=way.extra,
         )
         assert reply.usage is not None
-        sent.append(Sent(started, perf_counter(), reply.usage.completion_tokens))
+        sent.append(Sent(started, perf_counter(), reply.usage.completion_tokens, short))
     return sent
 
 
@@ -101,6 +104,7 @@ def measure(way: Way, url: str, clients: int, args) -> dict:
         sent = [s for future in futures for s in future.result()]
     wall = max(s.ended for s in sent) - min(s.started for s in sent)
     latencies = sorted(s.ended - s.started for s in sent)
+    short = sorted(s.ended - s.started for s in sent if s.short)
     return {
         "way": way.name,
         "clients": clients,
@@ -109,8 +113,13 @@ def measure(way: Way, url: str, clients: int, args) -> dict:
         "seconds": wall,
         "tokens_per_second": sum(s.tokens for s in sent) / wall,
         "latency_p50": statistics.median(latencies),
-        "latency_p95": latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))],
+        "latency_p95": _p95(latencies),
+        "short_latency_p95": _p95(short),
     }
+
+
+def _p95(ordered: list[float]) -> float:
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 @contextmanager
@@ -183,13 +192,14 @@ def with_ratios(rows: list[dict]) -> list[dict]:
 
 def markdown_table(rows: list[dict]) -> str:
     lines = [
-        "| way | clients | tokens/s (all clients) | x one at a time | latency p50 (s) | p95 (s) |",
-        "|---|---|---|---|---|---|",
+        "| way | clients | tokens/s (all clients) | x one at a time | latency p50 (s) | p95 (s) "
+        "| short request p95 (s) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['way']} | {r['clients']} | {r['tokens_per_second']:.1f} | {r['ratio']:.2f}x "
-            f"| {r['latency_p50']:.1f} | {r['latency_p95']:.1f} |"
+            f"| {r['latency_p50']:.1f} | {r['latency_p95']:.1f} | {r['short_latency_p95']:.1f} |"
         )
     return "\n".join(lines)
 
@@ -221,6 +231,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1 and 2 clients, 24 tokens")
     parser.add_argument("--clients", type=int, nargs="+", help="numbers of clients (1 2 4 8)")
     parser.add_argument("--max-tokens", type=int, help="tokens per request (128, quick 24)")
+    parser.add_argument("--short-tokens", type=int, help="the first client's (max-tokens / 4)")
     parser.add_argument("--requests", type=int, default=1, help="requests per client, in turn")
     parser.add_argument("--n-ctx", type=int, default=1024, help="context per sequence")
     parser.add_argument("--threads", type=int, help="threads (default every core)")
@@ -229,6 +240,7 @@ def main() -> None:
     args = parser.parse_args()
     args.clients = args.clients or ([1, 2] if args.quick else [1, 2, 4, 8])
     args.max_tokens = args.max_tokens or (24 if args.quick else 128)
+    args.short_tokens = args.short_tokens or max(1, args.max_tokens // 4)
     load_before = os.getloadavg()
     rows = []
     for way, server in ways(args):
@@ -244,6 +256,7 @@ def main() -> None:
         "main": MAIN,
         "draft": DRAFT,
         "max_tokens": args.max_tokens,
+        "short_tokens": args.short_tokens,
         "requests_per_client": args.requests,
         "n_ctx": args.n_ctx,
         "cores": os.cpu_count(),
