@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import math
 import numbers
+import os
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import Field, asdict, dataclass, field, fields, replace
 from typing import Any, ClassVar, Literal, TypeVar
@@ -179,6 +180,30 @@ def check_threads(value: Any) -> int | None:
     return _integer(
         "n_threads", value, 1, f"at least 1 and at most {MAX_THREADS} (or None)", MAX_THREADS
     )
+
+
+MAX_PARALLEL = 64
+
+
+def check_parallel(value: Any) -> int | None:
+    if value is None:
+        return None
+    parallel = _integer("parallel", value, 1, f"an integer from 1 to {MAX_PARALLEL} (or None)")
+    if parallel > MAX_PARALLEL:
+        raise SettingsError(f"parallel must be an integer from 1 to {MAX_PARALLEL}, got {value!r}")
+    return parallel
+
+
+def default_parallel() -> int:
+    """Requests a server (or a notebook's manager) serves at once on one model when not told:
+    twice the cores, from 2 to 8, and no more than a sequence per 2 GB of memory (each holds
+    its own keys and values). On a CPU a call of n tokens costs well under n calls of one,
+    and the more so the more cores share it."""
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        memory = 8 << 30
+    return max(1, min(8, 2 * (os.cpu_count() or 1), memory // (2 << 30)))
 
 
 def check_exact(value: Any) -> bool | None:
@@ -402,7 +427,9 @@ class LoadOptions(Declared):
     GPU backend (LM Studio and llama-server do so by default), else none;
     `draft_gpu_layers` the draft's (`-ngld`). `n_threads` None: every core. `exact`: see
     the README's "Exact mode"; None leaves it to the door (a seeded run of the engine manager
-    is exact, a session from `load()` is fast).
+    is exact, a session from `load()` is fast). `parallel`: how many requests run at once on
+    a model, each with a sequence (a cache) of its own and their rounds batched (llama-server's
+    `-np`); None: `default_parallel()` for a server or a notebook's manager, 1 for `load()`.
 
     A model opens with `for_main()` or `for_draft()`: the options that concern it, so a model
     opened twice with the same view is one engine. `DRAFT_OF` names the fields that are the
@@ -462,6 +489,22 @@ class LoadOptions(Declared):
             form={"kind": "checkbox", "label": "Exact: plain decoding's tokens bit for bit"},
         ),
     )
+    parallel: int | None = setting(
+        None,
+        check_parallel,
+        Door(
+            "requests served at once on one model, their rounds batched into one call, as "
+            "llama-server's -np (default: from the machine's cores and memory; 1 for load())",
+            int,
+            form={
+                "kind": "optional number",
+                "label": "Parallel requests per model (empty: from the machine)",
+                "step": 1,
+                "min": 1,
+                "max": MAX_PARALLEL,
+            },
+        ),
+    )
     verbose: bool = setting(
         False, _check_flag("verbose"), Door("the backend's own log on stderr", None)
     )
@@ -470,6 +513,11 @@ class LoadOptions(Declared):
         """Exactness left open, settled by the run: a seeded run promises the same text every
         time, which an exact pair keeps whatever k is drafted."""
         return self if self.exact is not None else replace(self, exact=seeded)
+
+    def serving(self) -> LoadOptions:
+        """Parallel requests left open, settled for a server or a notebook's manager, which
+        serve several at once: as many as the machine suits (`default_parallel`)."""
+        return self if self.parallel is not None else replace(self, parallel=default_parallel())
 
     def for_main(self) -> LoadOptions:
         """The options the main model opens with (the draft's own ones at their defaults)."""

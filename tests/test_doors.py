@@ -28,13 +28,13 @@ SAMPLED = {"temperature": 1.0, "max_tokens": 3}
 def loop_saw(monkeypatch) -> list[RunSettings]:
     """The settings each run's loop was handed, in order."""
     seen: list[RunSettings] = []
-    decode = session_module.speculative_decode
+    run = session_module.Run
 
     def spying(main, drafter, prompt, settings, *args, **kwargs):
         seen.append(settings)
-        return decode(main, drafter, prompt, settings, *args, **kwargs)
+        return run(main, drafter, prompt, settings, *args, **kwargs)
 
-    monkeypatch.setattr(session_module, "speculative_decode", spying)
+    monkeypatch.setattr(session_module, "Run", spying)
     return seen
 
 

@@ -8,11 +8,12 @@ import math
 import pytest
 
 from specdec_jupyter import cli, load
+from specdec_jupyter import settings as settings_module
 from specdec_jupyter.errors import SettingsError
 from specdec_jupyter.sessions import session as session_module
 from specdec_jupyter.sessions.manager import EngineManager
 from specdec_jupyter.sessions.pair import Pair
-from specdec_jupyter.settings import LoadOptions, RunSettings
+from specdec_jupyter.settings import LoadOptions, RunSettings, default_parallel
 from tests.support.magic_shell import magic
 
 BAD = [
@@ -151,12 +152,34 @@ def test_the_loop_gets_the_settings_object_its_door_made(monkeypatch):
     session to the loop as the same object, checked nowhere again."""
     settings = RunSettings(max_tokens=4, temperature=0.5, seed=1)
     seen = []
-    decode = session_module.speculative_decode
+    run = session_module.Run
 
     def spying(main, drafter, prompt, handed, *args, **kwargs):
         seen.append(handed)
-        return decode(main, drafter, prompt, handed, *args, **kwargs)
+        return run(main, drafter, prompt, handed, *args, **kwargs)
 
-    monkeypatch.setattr(session_module, "speculative_decode", spying)
+    monkeypatch.setattr(session_module, "Run", spying)
     EngineManager().generate("the cat", Pair("toy-trigram", None), settings)
     assert len(seen) == 1 and seen[0] is settings
+
+
+@pytest.mark.parametrize(
+    ("cores", "gigabytes", "parallel"),
+    [(2, 16, 4), (1, 16, 2), (16, 64, 8), (8, 6, 3), (4, 1, 1)],
+)
+def test_parallel_sequences_default_from_the_cores_and_the_memory(
+    monkeypatch, cores, gigabytes, parallel
+):
+    """Twice the cores, at most 8, a sequence per 2 GB; a value given is kept."""
+    monkeypatch.setattr(settings_module.os, "cpu_count", lambda: cores)
+    pages = {"SC_PHYS_PAGES": gigabytes << 18, "SC_PAGE_SIZE": 4096}
+    monkeypatch.setattr(settings_module.os, "sysconf", pages.__getitem__)
+    assert default_parallel() == parallel
+    assert LoadOptions().serving().parallel == parallel
+    assert LoadOptions(parallel=3).serving().parallel == 3
+
+
+@pytest.mark.parametrize("value", [0, 65, 2.5, "four"])
+def test_a_bad_parallel_is_named_with_its_range(value):
+    with pytest.raises(SettingsError, match="parallel must be an integer from 1 to 64"):
+        LoadOptions(parallel=value)

@@ -2,22 +2,24 @@
 
 Each round a drafter offers its `options` (one per source of drafts it has: a hybrid
 offers prompt lookup and its model); the policy picks one and a length, and the
-option proposes. A drafter keeps its own state in step with the context it is
-handed: the model drafter compares the context with what its cache holds and rolls
-back to the common prefix, so rejected draft tokens are dropped there without a
-separate call, and a follow-up chat turn reuses the cached conversation.
+option proposes. A proposal asks for the draft model's calls rather than making them
+(`DraftSteps`), so the rounds of several requests draft in one call (round.play). A
+drafter keeps its own state in step with the context it is handed: the model drafter
+compares the context with what its cache holds and rolls back to the common prefix, so
+rejected draft tokens are dropped there without a separate call, and a follow-up chat
+turn reuses the cached conversation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Protocol
 
 import numpy as np
 
-from ..engines.base import Engine, common_prefix_length
+from ..engines.base import Engine, EngineCall, common_prefix_length
 from ..errors import SpecDecError
 from ..settings import DraftMode
 from .copying import EditAwareCopier
@@ -48,12 +50,20 @@ class Draft:
         return len(self.tokens)
 
 
-ProposeFn = Callable[[int, SamplingSettings, Randomness], Draft]
+DraftSteps = Generator[EngineCall, np.ndarray, Draft]  # yields calls, is sent their rows
+ProposeFn = Callable[[int, SamplingSettings, Randomness], DraftSteps]
+
+
+def no_calls(draft: Draft) -> DraftSteps:
+    """A proposal that needs no engine call (a copied draft): it returns `draft` at once."""
+    return draft
+    yield  # unreachable: makes this a generator, as every proposal is
 
 
 @dataclass(frozen=True)
 class DraftOption:
-    """One way to draft this round: `propose(k, sampling, rng)` drafts up to k tokens.
+    """One way to draft this round: `propose(k, sampling, rng)` drafts up to k tokens,
+    asking for the calls it needs (`DraftSteps`; `drive` makes them one at a time).
 
     `preview` is the draft itself when knowing it costs nothing (prompt lookup), so
     the policy can check it against the tokens that come even when it does not draft.
@@ -105,11 +115,11 @@ class ModelDrafter:
         k: int,
         sampling: SamplingSettings,
         rng: Randomness,
-    ) -> Draft:
+    ) -> DraftSteps:
         """Up to `k` tokens that might follow `context` (prompt plus everything emitted)."""
         engine = self.engine
         unread = rewind(engine, context)
-        logits = engine.evaluate(unread, n_logits=1)[0]
+        logits = (yield (engine, unread, 1))[0]
         draft = Draft(source=self.name, caught_up=len(unread))
         while True:
             position = len(context) + len(draft.tokens)
@@ -120,7 +130,7 @@ class ModelDrafter:
                 draft.probs.append(probs)
             if len(draft) == k or engine.is_end_of_generation(token):
                 return draft
-            logits = engine.evaluate([token], n_logits=1)[0]
+            logits = (yield (engine, [token], 1))[0]
 
 
 RUN_CAP = 5  # a copy's options are named by its tokens matched in a row, up to this many
@@ -168,8 +178,8 @@ class PromptLookupDrafter:
         return tokens, f"{where}/{min(reading.run, RUN_CAP)}"
 
     @staticmethod
-    def _draft(tokens: list[int], source: str) -> Draft:
-        return Draft(tokens, [1.0] * len(tokens), source=source, deterministic=True)
+    def _draft(tokens: list[int], source: str) -> DraftSteps:
+        return no_calls(Draft(tokens, [1.0] * len(tokens), source=source, deterministic=True))
 
 
 class HybridDrafter:
@@ -188,6 +198,17 @@ class HybridDrafter:
 
     def options(self, context: Sequence[int], max_draft: int) -> list[DraftOption]:
         return [*self.lookup.options(context, max_draft), *self.model.options(context, max_draft)]
+
+
+def drive(steps: DraftSteps) -> Draft:
+    """A proposal alone, its calls made one at a time as it asks for them."""
+    try:
+        call = next(steps)
+        while True:
+            engine, tokens, n_logits = call
+            call = steps.send(engine.evaluate(tokens, n_logits))
+    except StopIteration as done:
+        return done.value
 
 
 def make_drafter(

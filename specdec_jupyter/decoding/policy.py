@@ -16,6 +16,13 @@ for free, at every position up to K, also beyond the k it drafted. A costly draf
 model) is probed instead, on a budget of a few per cent of the run's time, counting what the
 probe really costs: a draft model left idle must first read every token it missed.
 
+When several requests share the main model's call (round.play), the call's cost is that of
+all their tokens, and what is maximised is the tokens per second of all of them together:
+each request picks its k knowing what the others already put in the call (`CallSoFar`: their
+tokens, what they expect from it, their drafting seconds). Adding k tokens to a call of R costs
+C(R + 1 + k) - C(R + 1) more, which on a CPU is less than a call of its own: the costs are
+learnt by the call's total size. A request alone sees an empty call, and chooses as before.
+
 The maths is pure (`expected_tokens`, `best_draft_length`); each round's outcome, with its
 measured times, reaches the policy through `DraftPolicy.record`. A run that must give the same
 text every time on a model that is not exact gives it the round's `nominal` times instead, so
@@ -62,18 +69,39 @@ def expected_tokens(acceptance: Sequence[float], k: int) -> float:
     return total
 
 
+@dataclass(frozen=True)
+class CallSoFar:
+    """What the other requests of a batched round put in the main model's call: its `rows`
+    (tokens), the `tokens` they expect from the round, the `seconds` their drafts take."""
+
+    rows: int = 0
+    tokens: float = 0.0
+    seconds: float = 0.0
+
+    def plus(self, rows: int, tokens: float, seconds: float) -> CallSoFar:
+        return CallSoFar(self.rows + rows, self.tokens + tokens, self.seconds + seconds)
+
+
+ALONE = CallSoFar()
+
+
 def best_draft_length(
-    acceptance: Sequence[float], draft_cost: float, verify_costs: Sequence[float]
+    acceptance: Sequence[float],
+    draft_cost: float,
+    verify_costs: Sequence[float],
+    call: CallSoFar = ALONE,
 ) -> tuple[int, float]:
     """The k in 0…len(verify_costs) - 1 with the most tokens per second, and that rate.
 
     `acceptance[i]` is the chance draft token i + 1 is accepted given the earlier ones
-    were; `draft_cost` the seconds per drafted token; `verify_costs[k]` the seconds of a
-    main-model call on k + 1 tokens. Ties go to the shorter draft.
+    were; `draft_cost` the seconds per drafted token; `verify_costs[k]` the seconds of the
+    main-model call with k + 1 tokens beside the `call`'s. The rate counts the call's other
+    requests too. Ties go to the shorter draft.
     """
     best_k, best_rate = 0, 0.0
     for k, verify in enumerate(verify_costs):
-        rate = expected_tokens(acceptance, k) / (draft_cost * k + verify)
+        tokens = call.tokens + expected_tokens(acceptance, k)
+        rate = tokens / (call.seconds + draft_cost * k + verify)
         if rate > best_rate * (1 + 1e-9):
             best_k, best_rate = k, rate
     return best_k, best_rate
@@ -85,7 +113,7 @@ def nominal(outcome: RoundOutcome) -> RoundOutcome:
     exact, whose text then depends on them)."""
     draft = outcome.draft
     read = 0 if draft.deterministic else draft.caught_up + len(draft)
-    calls = NOMINAL_CALL * (1 + NOMINAL_CALL_GROWTH * len(draft))
+    calls = NOMINAL_CALL * (1 + NOMINAL_CALL_GROWTH * (outcome.call_rows - 1))
     return dataclasses.replace(
         outcome, draft_seconds=NOMINAL_DRAFT_TOKEN * read, verify_seconds=calls
     )
@@ -113,7 +141,8 @@ class BatchCosts:
     smaller one's and, as costs grow convexly with size, at most the straight line
     between them; it is taken halfway, so that sizes never tried look a little cheap
     and get tried (otherwise a pessimistic guess would never be corrected). Past the
-    largest size seen, the line through the two largest is extended.
+    largest size seen, the line through the two largest is extended; below the smallest
+    (a request that has only shared calls with others), the line through the two smallest.
 
     Costs remembered from an earlier run (`remember`) give the shape of the curve; this
     run's timings give its scale: a remembered size not yet timed in this run costs its
@@ -189,6 +218,16 @@ class BatchCosts:
         if len(below) >= 2:
             lo, hi = sorted(below)[-2:]
             return max(known[hi] + (known[hi] - known[lo]) * (size - hi) / (hi - lo), known[hi])
+        if below:  # one size seen: at most in proportion (a call costs no more than its parts)
+            return known[below[0]] * size / below[0]
+        if above:  # smaller than any seen (calls shared with other requests): the line through
+            # the two smallest, at least in proportion to the smallest
+            lo = min(above)
+            least = known[lo] * size / lo
+            if len(above) < 2:
+                return least
+            hi = sorted(above)[1]
+            return max(known[lo] - (known[hi] - known[lo]) * (lo - size) / (hi - lo), least)
         return None
 
 
@@ -296,8 +335,16 @@ class _Source:
 class DraftLengthPolicy(Protocol):
     max_draft: int  # the most tokens it drafts in a round
 
-    def choose(self, options: Sequence[DraftOption], limit: int) -> tuple[DraftOption | None, int]:
-        """Which option drafts this round and how many tokens (0: a plain step)."""
+    def choose(
+        self, options: Sequence[DraftOption], limit: int, call: CallSoFar = ALONE
+    ) -> tuple[DraftOption | None, int]:
+        """Which option drafts this round and how many tokens (0: a plain step), knowing
+        what other requests put in the main model's call."""
+        ...
+
+    def expected(self, option: DraftOption | None, k: int) -> tuple[float, float]:
+        """The tokens a round drafting k with `option` is expected to give, and the seconds
+        its draft takes: what it adds to the call for the requests choosing after it."""
         ...
 
     def record(self, outcome: RoundOutcome) -> None:
@@ -316,8 +363,14 @@ class FixedDraftLength:
     def __init__(self, k: int):
         self.max_draft = k
 
-    def choose(self, options: Sequence[DraftOption], limit: int) -> tuple[DraftOption | None, int]:
+    def choose(
+        self, options: Sequence[DraftOption], limit: int, call: CallSoFar = ALONE
+    ) -> tuple[DraftOption | None, int]:
         return (options[0], min(self.max_draft, limit)) if options else (None, 0)
+
+    def expected(self, option: DraftOption | None, k: int) -> tuple[float, float]:
+        """Nothing is measured: the main model's own token at least, no drafting time."""
+        return 1.0, 0.0
 
     def record(self, outcome: RoundOutcome) -> None:
         """A fixed length learns nothing."""
@@ -398,7 +451,9 @@ class DraftPolicy:
         checked = sum(state.first_checked for state in free)
         return sum(state.first_right for state in free) / checked if checked else None
 
-    def choose(self, options: Sequence[DraftOption], limit: int) -> tuple[DraftOption | None, int]:
+    def choose(
+        self, options: Sequence[DraftOption], limit: int, call: CallSoFar = ALONE
+    ) -> tuple[DraftOption | None, int]:
         limit = min(limit, self.max_draft)
         self._probing = False
         for option in options:
@@ -410,18 +465,29 @@ class DraftPolicy:
             if self._draft_cost(option) is None or self.verify.largest < 2:
                 return option, min(PROBE_TOKENS, limit)
 
-        best: tuple[DraftOption | None, int, float] = (None, 0, 1 / plain)
+        own = self._verify_costs(0, call)[0]
+        best: tuple[DraftOption | None, int, float] = (
+            None,
+            0,
+            (call.tokens + 1) / (call.seconds + own),
+        )
         for option in options:
-            k, rate = self._best(option, limit, self._acceptance(option.source, limit))
+            k, rate = self._best(option, limit, self._acceptance(option.source, limit), call)
             if rate > best[2]:
                 best = (option, k, rate)
         if best[0] is not None:
             return best[0], best[1]
-        return self._probe(options, limit, plain)
+        return self._probe(options, limit, plain, call)
+
+    def expected(self, option: DraftOption | None, k: int) -> tuple[float, float]:
+        if option is None or k == 0:
+            return 1.0, 0.0
+        acceptance = self._acceptance(option.source, k)
+        return expected_tokens(acceptance, k), (self._draft_cost(option) or 0.0) * k
 
     def record(self, outcome: RoundOutcome) -> None:
         draft, emitted = outcome.draft, outcome.tokens
-        self.verify.record(len(draft) + 1, outcome.verify_seconds)
+        self.verify.record(outcome.call_rows, outcome.verify_seconds)
         round_seconds = outcome.draft_seconds + outcome.verify_seconds
         self.credit += self.probe_budget * round_seconds
         if self._probing:
@@ -470,24 +536,31 @@ class DraftPolicy:
             return state.remembered_cost * self.verify.scale()
         return None if option.preview is None else 0.0
 
-    def _verify_costs(self, limit: int) -> list[float]:
-        return [self.verify.estimate(k + 1) or 0.0 for k in range(limit + 1)]
+    def _verify_costs(self, limit: int, call: CallSoFar = ALONE) -> list[float]:
+        """Seconds of the main-model call with 1…limit + 1 tokens of this request's beside
+        the `call`'s."""
+        return [self.verify.estimate(call.rows + k + 1) or 0.0 for k in range(limit + 1)]
 
     def _best(
-        self, option: DraftOption, limit: int, acceptance: Sequence[float]
+        self,
+        option: DraftOption,
+        limit: int,
+        acceptance: Sequence[float],
+        call: CallSoFar = ALONE,
     ) -> tuple[int, float]:
-        return best_draft_length(acceptance, self._draft_cost(option), self._verify_costs(limit))
+        costs = self._verify_costs(limit, call)
+        return best_draft_length(acceptance, self._draft_cost(option), costs, call)
 
     # -- probing --------------------------------------------------------------
 
     def _probe(
-        self, options: Sequence[DraftOption], limit: int, plain: float
+        self, options: Sequence[DraftOption], limit: int, plain: float, call: CallSoFar
     ) -> tuple[DraftOption | None, int]:
         """A costly option worth a look: one whose cost only an earlier run measured (timed
         now, whatever the budget), or one that would pay if its drafts were all right when
-        the budget covers the probe's expected cost: the round, and reading the tokens it
-        missed (assumed to cost the draft model what a batch that long costs the main model,
-        relative to one token)."""
+        the budget covers the probe's expected cost: the round (in a shared call, what its
+        tokens add to the call), and reading the tokens it missed (assumed to cost the draft
+        model what a batch that long costs the main model, relative to one token)."""
         for option in options:
             if option.preview is not None:
                 continue  # hindsight keeps free options current without probes
@@ -496,14 +569,17 @@ class DraftPolicy:
             if state.draft_cost.value is None:  # remembered, not yet timed in this run
                 self._probing = True
                 return option, k
-            if self._best(option, limit, [1.0] * limit)[0] == 0:
+            if self._best(option, limit, [1.0] * limit, call)[0] == 0:
                 continue  # not even perfect drafts would pay
             draft_cost = self._draft_cost(option) or 0.0
             catch_up = (self.verify.estimate(state.behind) or 0.0) / plain
             estimates = state.acceptance.estimates(k)
+            costs = self._verify_costs(k, call)
             cost = (
                 draft_cost * (catch_up + k)
-                + self._verify_costs(k)[k]
+                + costs[k]
+                - costs[0]
+                + plain
                 - expected_tokens(estimates, k) * plain
             )
             if self.credit >= cost:

@@ -2,13 +2,16 @@
 
 An engine owns one model and one KV cache holding `tokens`. The decoding loop
 reads a prompt (`read_prompt`), appends (`evaluate`) and truncates (`rollback`);
-it never sees a backend type.
+it never sees a backend type. An engine may hold several sequences (`n_seq`), caches of
+their own on one model: `sequence(i)` is sequence i as an engine of its own (0 is the
+engine itself), and `evaluate_together` evaluates several sequences' tokens in one call
+where the backend can (llama.cpp), one after another where it cannot.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -17,6 +20,7 @@ from ..models.vocabulary import VocabularyFacts
 
 ChatMessage = dict[str, str]
 Prompt = str | Sequence[ChatMessage]  # text (one user message, or raw text), or a conversation
+EngineCall = tuple["Engine", Sequence[int], int]  # a sequence, its tokens, the rows wanted
 
 
 class Engine(Protocol):
@@ -24,6 +28,7 @@ class Engine(Protocol):
     n_vocab: int
     n_ctx: int
     exact: bool  # a position's logits are the same however many tokens its call holds
+    n_seq: int  # sequences: caches of their own on this model
 
     @property
     def backend(self) -> str:
@@ -65,9 +70,33 @@ class Engine(Protocol):
         """Forget every cached token from position `n_keep` on."""
         ...
 
+    def sequence(self, index: int) -> Engine:
+        """Sequence `index` (0 <= index < n_seq) as an engine of its own; 0 is this one."""
+        ...
+
     def vocabulary(self) -> VocabularyFacts: ...
 
     def close(self) -> None: ...
+
+
+def evaluate_together(calls: Sequence[EngineCall]) -> list[np.ndarray]:
+    """Each call's rows, as `engine.evaluate(tokens, n_logits)` gives them; calls on
+    sequences of one engine that evaluates them together (a `batch_key` and `evaluate_many`)
+    are made in one call of that engine."""
+    groups: dict[Any, list[int]] = {}
+    for i, (engine, _, _) in enumerate(calls):
+        key = getattr(engine, "batch_key", None)
+        groups.setdefault(i if key is None else key, []).append(i)
+    results: list[np.ndarray] = [np.empty(0)] * len(calls)
+    for members in groups.values():
+        first = calls[members[0]][0]
+        if len(members) == 1:
+            rows = [first.evaluate(*calls[members[0]][1:])]
+        else:
+            rows = first.evaluate_many([calls[i] for i in members])  # type: ignore[attr-defined]
+        for i, row in zip(members, rows, strict=True):
+            results[i] = row
+    return results
 
 
 def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:

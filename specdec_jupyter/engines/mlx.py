@@ -41,6 +41,8 @@ PREFILL_STEP = 512  # tokens per prefill call, as mlx-lm's speculative generatio
 class MlxEngine:
     """One mlx-lm model folder with one KV cache, on MLX's default device."""
 
+    n_seq = 1  # one sequence: requests on an MLX model take turns
+
     def __init__(self, path: str | os.PathLike[str], *, n_ctx: int = 4096):
         self.path = Path(path)
         self.name = self.path.name
@@ -139,6 +141,9 @@ class MlxEngine:
         rows = np.array(logits.astype(mx.float32))
         self._tokens.extend(tokens[split:])
         return rows
+
+    def sequence(self, index: int) -> MlxEngine:
+        return (self,)[index]
 
     def rollback(self, n_keep: int) -> None:
         excess = len(self._tokens) - n_keep

@@ -149,7 +149,7 @@ class EngineKind(ABC):
 class LlamaCppKind(EngineKind):
     name = "llama.cpp"
     formats = ("gguf",)
-    options = ("n_ctx", "n_threads", "gpu_layers", "exact")
+    options = ("n_ctx", "n_threads", "gpu_layers", "exact", "parallel")
     modules = ("llama_cpp",)
     install_hint = "pip install llama-cpp-python"
 
@@ -168,6 +168,7 @@ class LlamaCppKind(EngineKind):
             n_threads=options.n_threads,
             gpu_layers=layers,
             exact=bool(options.exact),
+            n_seq=options.parallel or 1,
             verbose=options.verbose,
         )
 
@@ -237,6 +238,7 @@ class ToyKind(EngineKind):
     """Two numpy n-gram models over one word vocabulary: instant, nothing to download."""
 
     name = "toy"
+    options = ("n_ctx", "exact", "parallel")
     MAIN, DRAFT = "toy-trigram", "toy-bigram"
     default_pair = (MAIN, DRAFT)
     DETAILS: ClassVar[dict[str, str]] = {
@@ -248,7 +250,7 @@ class ToyKind(EngineKind):
     def _open(self, model: ResolvedModel, options: LoadOptions) -> Engine:
         from .toy import toy_engine
 
-        return toy_engine(model.key, n_ctx=options.n_ctx)
+        return toy_engine(model.key, n_ctx=options.n_ctx, n_seq=options.parallel or 1)
 
     def models(self) -> list[ListedModel]:
         return [

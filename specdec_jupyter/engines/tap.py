@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Engine
+from .base import Engine, EngineCall
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,8 @@ class EngineTap:
         self.inner = engine
 
     def __getattr__(self, name: str) -> Any:
+        if name == "inner":  # not set yet (a copy being made)
+            raise AttributeError(name)
         return getattr(self.inner, name)
 
     @property
@@ -61,6 +63,28 @@ class EngineTap:
         rows = self.inner.evaluate(tokens, n_logits)
         self.after(Call(tokens, n_logits, cached, rows, started, perf_counter()))
         return rows
+
+    def evaluate_many(self, calls: Sequence[EngineCall]) -> list[np.ndarray]:
+        """Several sequences' calls made together, each shown to its sequence's tap."""
+        for tap, tokens, n_logits in calls:
+            tap.before(tokens, n_logits)
+        cached, started = [len(tap.tokens) for tap, _, _ in calls], perf_counter()
+        inner = [(tap.inner, tokens, n) for tap, tokens, n in calls]  # type: ignore[attr-defined]
+        rows = self.inner.evaluate_many(inner)  # type: ignore[attr-defined]
+        ended = perf_counter()
+        for (tap, tokens, n), before, got in zip(calls, cached, rows, strict=True):
+            tap.after(Call(tokens, n, before, got, started, ended))  # type: ignore[attr-defined]
+        return rows
+
+    def sequence(self, index: int) -> EngineTap:
+        """The engine's sequence `index`, seen through a tap like this one (a copy sharing
+        its state: a gate, a list of calls)."""
+        if index == 0:
+            return self
+        view = object.__new__(type(self))
+        view.__dict__.update(self.__dict__)
+        view.inner = self.inner.sequence(index)
+        return view
 
     def before(self, tokens: Sequence[int], n_logits: int) -> None:
         """Called before each call reaches the engine (a test may hold it here)."""

@@ -67,19 +67,38 @@ class NGramModel:
 
 
 class ToyEngine:
-    """One n-gram model with the engine protocol's cache semantics (a token list)."""
+    """One n-gram model with the engine protocol's cache semantics (a token list); its
+    `n_seq` sequences are token lists of their own on the same model."""
 
     backend = "toy (numpy, CPU)"
     exact = True  # each row is computed on its own, whatever the call holds
 
-    def __init__(self, name: str, model: NGramModel, words: tuple[str, ...], n_ctx: int = 1024):
+    def __init__(
+        self,
+        name: str,
+        model: NGramModel,
+        words: tuple[str, ...],
+        n_ctx: int = 1024,
+        n_seq: int = 1,
+        first: ToyEngine | None = None,
+    ):
         self.name = name
         self.n_vocab = len(words)
         self.n_ctx = n_ctx
+        self.n_seq = n_seq
         self.words = words
         self._model = model
         self._ids = {word: i for i, word in enumerate(words)}
         self._tokens: list[int] = []
+        if first is None:
+            self._sequences: list[ToyEngine] = [self]
+            for _ in range(n_seq - 1):
+                self._sequences.append(ToyEngine(name, model, words, n_ctx, n_seq, self))
+        else:
+            self._sequences = first._sequences
+
+    def sequence(self, index: int) -> ToyEngine:
+        return self._sequences[index]
 
     @property
     def tokens(self) -> list[int]:
@@ -139,11 +158,11 @@ def _trained() -> tuple[tuple[str, ...], NGramModel, NGramModel]:
     )
 
 
-def toy_engine(name: str, n_ctx: int = 1024) -> ToyEngine:
+def toy_engine(name: str, n_ctx: int = 1024, n_seq: int = 1) -> ToyEngine:
     """A fresh engine on one of the two toy models, "toy-trigram" or "toy-bigram"."""
     words, trigram, bigram = _trained()
     models = {"toy-trigram": trigram, "toy-bigram": bigram}
-    return ToyEngine(name, models[name], words, n_ctx)
+    return ToyEngine(name, models[name], words, n_ctx, n_seq)
 
 
 def toy_pair() -> tuple[ToyEngine, ToyEngine]:

@@ -1,12 +1,15 @@
 """The ASGI app: LM Studio's `/api/v0` and OpenAI's `/v1` endpoints on one EngineManager.
 
 Runs go through `EngineManager.start(..., wait=True)` on worker threads, so a model is loaded
-once however many requests ask, and requests for a busy model wait their turn; past
-`max_waiting` runs in flight a request gets 429 with Retry-After. A client that disconnects,
-streaming or not, cancels its run after the current round. Who may call is access.py's (Host
-names, browser origins); bodies are JSON sent as `application/json`. Every error, unknown
-routes included, is OpenAI's JSON error object with its status, never a traceback; it names
-models by their ids, and the server's log keeps the paths.
+once however many requests ask. A model serves `parallel` requests at once (LoadOptions, the
+`--parallel` of `serve`), their rounds batched into one call; more wait their turn, first come
+first served, and past `max_waiting` waiting on a model a request gets 429 with Retry-After.
+A client that disconnects (streaming or not) cancels its run, which gives up its sequence at
+the next round. `/api/v0/models` says how many of each model's sequences are in use. Who may
+call is access.py's (Host names, browser origins); bodies are JSON sent as
+`application/json`. Every error, unknown routes included, is OpenAI's JSON error object with
+its status, never a traceback; it names models by their ids, and the server's log keeps the
+paths.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import logging
 import os
 import re
 import threading
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -116,7 +120,7 @@ class SpecDecServer:
         self.manager, self.models, self.api_key = manager, models, api_key
         self.access = access or Access()
         self.max_waiting, self.max_body_bytes = max_waiting, max_body_bytes
-        self._in_flight = 0
+        self._in_flight: Counter[ResolvedModel] = Counter()  # runs per main model
         self._lock = threading.Lock()
 
     # -- plumbing ----------------------------------------------------------------
@@ -189,18 +193,31 @@ class SpecDecServer:
     # -- models ------------------------------------------------------------------
 
     async def list_models(self, request: Request) -> Response:
-        loaded = self.manager.loaded()
         if request.url.path.startswith("/v1"):
             data = [_openai_model(s) for s in self.models]
         else:
-            data = [s.describe(s.model in loaded) for s in self.models]
+            activity = self.manager.activity()
+            data = [self._describe(s, activity) for s in self.models]
         return JSONResponse({"object": "list", "data": data})
 
     async def one_model(self, request: Request) -> Response:
         served = self.models.get(request.path_params["model_id"])
         if request.url.path.startswith("/v1"):
             return JSONResponse(_openai_model(served))
-        return JSONResponse(served.describe(served.model in self.manager.loaded()))
+        return JSONResponse(self._describe(served, self.manager.activity()))
+
+    def _describe(
+        self, served: ServedModel, activity: dict[ResolvedModel, tuple[int, int, int]]
+    ) -> dict[str, Any]:
+        """LM Studio's entry, and how many of its parallel sequences are in use."""
+        loaded = served.model in activity
+        in_use, sequences, waiting = activity.get(served.model, (0, 0, 0))
+        return {
+            **served.describe(loaded),
+            "parallel": sequences if loaded else self.manager.parallel(served.model),
+            "sequences_in_use": in_use,
+            "requests_waiting": waiting,
+        }
 
     async def drafts(self, request: Request) -> Response:
         """Our extension: which served models can draft for a model, each with its notes
@@ -283,11 +300,19 @@ class SpecDecServer:
     async def _start(
         self, request: CompletionRequest, pair: Pair
     ) -> tuple[Generation, asyncio.Queue]:
-        """The run on a worker thread, and the queue its events (then `_END`) arrive on."""
+        """The run on a worker thread, and the queue its events (then `_END`) arrive on; past
+        the model's parallel sequences and `max_waiting` more, a 429."""
+        model = pair.main
+        assert isinstance(model, ResolvedModel)
+        room = self.manager.parallel(model) + self.max_waiting
         with self._lock:
-            if self._in_flight >= self.max_waiting:
-                raise HttpError(429, f"{self._in_flight} requests are waiting; retry later")
-            self._in_flight += 1
+            if self._in_flight[model] >= room:
+                raise HttpError(
+                    429,
+                    f"{model.name} is serving {self._in_flight[model]} requests, its parallel "
+                    "sequences and its queue; retry later",
+                )
+            self._in_flight[model] += 1
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
 
@@ -296,7 +321,7 @@ class SpecDecServer:
 
         def on_end(run: Generation) -> None:
             with self._lock:
-                self._in_flight -= 1
+                self._in_flight[model] -= 1
             loop.call_soon_threadsafe(events.put_nowait, _END)
 
         try:
@@ -312,7 +337,7 @@ class SpecDecServer:
 
         except BaseException:
             with self._lock:
-                self._in_flight -= 1
+                self._in_flight[model] -= 1
             raise
         return run, events
 
@@ -389,9 +414,11 @@ def _sse(body: dict[str, Any]) -> str:
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
 
-async def _drain(events: asyncio.Queue) -> AsyncIterator[TokenEvent]:
+async def _drain(events: asyncio.Queue) -> list[TokenEvent]:
+    collected = []
     while (item := await events.get()) is not _END:
-        yield item
+        collected.append(item)
+    return collected
 
 
 def _raise_error(run: Generation) -> None:

@@ -11,10 +11,12 @@
 Models are named as `engines.resolve` understands them (catalog name, path, or a name
 `specdec-jupyter models list` shows), on any engine of the registry (`Pair.engine`). Each
 loaded model counts its size on disk against `memory_budget`; loading one more evicts
-the least recently used idle models. A run holds its main and draft models until it
-ends: a second run on either is refused (EngineBusyError) or, with `wait=True`, queued.
-Drafts are checked before they load and refused with the verdict's reasons; a draft
-chosen while a run goes on is used from the next run.
+the least recently used idle models. A model opens with `parallel` sequences (LoadOptions;
+by default from the machine): that many runs on it at once, each with a sequence of its
+own, their rounds batched into one call per model (batcher.py), whatever drafts they use.
+A run beyond them is refused (EngineBusyError) or, with `wait=True`, queued, first come
+first served. Drafts are checked before they load and refused with the verdict's reasons;
+a draft chosen while a run goes on is used from the next run.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ from __future__ import annotations
 import os
 import threading
 import warnings
-from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +41,8 @@ from ..models.drafts.defaults import DefaultDrafts
 from ..models.drafts.verdicts import DraftVerdict, VerdictStore
 from ..models.metadata import Fingerprint, fingerprint
 from ..settings import LoadOptions, RunSettings
-from .generation import Emit, Generation, OnEnd, Runnable, ShouldStop, streamed
+from .batcher import Sharing
+from .generation import Emit, Generation, OnEnd, Runnable, ShouldStop
 from .pair import DEFAULT, Pair
 from .result import GenerationResult
 from .session import Prompt, Session
@@ -102,8 +105,9 @@ class EngineManager:
         self._loaded: OrderedDict[Slot, _Loaded] = OrderedDict()  # least recently used first
         self._loading: dict[Slot, Future[Engine]] = {}
         self._reserved = 0  # bytes of models being loaded right now
-        self._busy: dict[Slot, threading.Lock] = {}  # held by the run using the engine
+        self._users: Counter[Slot] = Counter()  # runs (waiting or running) and holds of each
         self._sessions: dict[tuple[Slot, Slot | None], Session] = {}
+        self._sharing = Sharing()  # every engine's sequences, and the main engines' batchers
 
     # -- models ----------------------------------------------------------------
 
@@ -136,14 +140,14 @@ class EngineManager:
         model = self.model(model, engine)
         with self._lock:
             for slot in [slot for slot in self._loaded if slot[0] == model]:
-                if self._busy_lock(slot).locked():
+                if self._users[slot]:
                     raise EngineBusyError(f"{model.name} is generating; cancel the run first")
                 self._evict(slot)
 
     def close(self) -> None:
         """Unload every model that no run is using."""
         with self._lock:
-            for slot in [s for s in self._loaded if not self._busy_lock(s).locked()]:
+            for slot in [s for s in self._loaded if not self._users[s]]:
                 self._evict(slot)
 
     def _engine(self, slot: Slot) -> Engine:
@@ -196,7 +200,7 @@ class EngineManager:
         while self._reserved + sum(m.size for m in self._loaded.values()) + size > (
             self.memory_budget
         ):
-            idle = [s for s in self._loaded if not self._busy_lock(s).locked()]
+            idle = [s for s in self._loaded if not self._users[s]]
             if not idle:
                 used = sum(m.size for m in self._loaded.values()) + self._reserved
                 raise MemoryBudgetError(
@@ -210,10 +214,23 @@ class EngineManager:
         loaded = self._loaded.pop(slot)
         for key in [k for k in self._sessions if slot in k]:
             del self._sessions[key]
+        self._sharing.forget(loaded.engine)
         loaded.engine.close()
 
-    def _busy_lock(self, slot: Slot) -> threading.Lock:
-        return self._busy.setdefault(slot, threading.Lock())
+    def parallel(self, model: ResolvedModel) -> int:
+        """How many runs on `model` go at once with the manager's options."""
+        return _sequences((model, self.options.serving()))
+
+    def activity(self) -> dict[ResolvedModel, tuple[int, int, int]]:
+        """Each loaded model's sequences: (in use, in all, runs waiting for one)."""
+        with self._lock:
+            engines = [(model, loaded.engine) for (model, _), loaded in self._loaded.items()]
+        seen: dict[ResolvedModel, tuple[int, int, int]] = {}
+        for model, engine in engines:
+            pool, batcher = self._sharing.pool(engine), self._sharing.batcher(engine)
+            old = seen.get(model, (0, 0, 0))
+            seen[model] = (old[0] + pool.in_use, old[1] + pool.size, old[2] + batcher.waiting)
+        return seen
 
     # -- drafts ------------------------------------------------------------------
 
@@ -307,21 +324,25 @@ class EngineManager:
         continue_: bool = False,
         wait: bool = False,
     ) -> Runnable:
-        """The run `start` starts, not started yet: the pair is resolved and, unless `wait`,
-        held from other runs now."""
+        """The run `start` starts, not started yet: the pair is resolved and counted as in use
+        (not evicted) from now; unless `wait`, refused now when its models' sequences are all
+        taken."""
         slots = self._slots(pair, seeded=settings.seed is not None)
-        locks = self._locks(slots)
-        if not wait:
-            self._hold(locks, slots)
+        self._use(slots, refuse_when_full=not wait)
 
         def work(emit: Emit, should_stop: ShouldStop) -> GenerationStats:
-            with ExitStack() as held:
-                for lock in locks:
-                    if wait:
-                        lock.acquire()
-                    held.callback(lock.release)
-                stream = streamed(self._session(*slots), prompt, settings, continue_=continue_)
-                return stream(emit, should_stop)
+            try:
+                session = self._session(*slots)
+                generation = session.decode(
+                    prompt, settings, continue_=continue_, should_stop=should_stop, wait=True
+                )
+                while True:
+                    try:
+                        emit(next(generation))
+                    except StopIteration as done:
+                        return done.value
+            finally:
+                self._release(slots)
 
         return Runnable(work, f"specdec {slots[0][0].name}")
 
@@ -341,24 +362,39 @@ class EngineManager:
 
     @contextmanager
     def hold(self, pair: Pair | ModelReference) -> Iterator[Session]:
-        """The pair's session for a caller that drives decoding itself (the teaching widget,
-        a round at a time), held as a run holds it: refused while a run uses either model."""
+        """A session of the pair on sequences of its own, for a caller that drives decoding
+        itself (the teaching widget, a round at a time), held as a run holds them: refused
+        while runs use every sequence of either model."""
         slots = self._slots(pair)
-        locks = self._locks(slots)
-        self._hold(locks, slots)
+        self._use(slots, refuse_when_full=True)
+        leased: list[tuple[object, Engine]] = []
         try:
-            yield self._session(*slots)
+            session = self._session(*slots)
+            engines = [session.main, session.draft]
+            views: list[Engine | None] = []
+            for engine in engines:
+                if engine is None:
+                    views.append(None)
+                    continue
+                pool = self._sharing.pool(engine)
+                view = pool.lease()
+                if view is None:
+                    raise EngineBusyError(_busy_message(engine.name))
+                leased.append((pool, view))
+                views.append(view)
+            yield Session(views[0], views[1], session.draft_mode, memory=session.memory)
         finally:
-            for lock in locks:
-                lock.release()
+            for pool, view in leased:
+                pool.release(view)  # type: ignore[attr-defined]
+            self._release(slots)
 
     def _slots(self, pair: Pair | ModelReference, seeded: bool = False) -> Slots:
         """The pair's models with the options each opens with (exactness left open settled
-        by whether the run is `seeded`); a draft that is the main model or cannot draft for
-        it is refused."""
+        by whether the run is `seeded`, parallel requests by the machine); a draft that is
+        the main model or cannot draft for it is refused."""
         if not isinstance(pair, Pair):
             pair = Pair(pair)
-        options = (pair.options or self.options).settled(seeded)
+        options = (pair.options or self.options).settled(seeded).serving()
         main_model = self.model(pair.main, pair.engine)
         main_slot = (main_model, options.for_main())
         if pair.draft is DEFAULT:
@@ -372,30 +408,24 @@ class EngineManager:
         require_draft(main_model, draft_model, self._verdicts)
         return main_slot, (draft_model, options.for_draft())
 
-    def _locks(self, slots: Slots) -> list[threading.Lock]:
-        """The pair's busy locks, in the one order every holder takes them."""
-        ordered = sorted((s for s in slots if s is not None), key=_slot_order)
+    def _use(self, slots: Slots, *, refuse_when_full: bool) -> None:
+        """Count a run (or a hold) on the pair's models; when `refuse_when_full`, refuse it
+        while other runs and holds take every sequence of either (naming the main model
+        asked for when it is full)."""
+        used = [slot for slot in slots if slot is not None]
         with self._lock:
-            return [self._busy_lock(slot) for slot in ordered]
+            if refuse_when_full:
+                full = [slot for slot in used if self._users[slot] >= _sequences(slot)]
+                if full:
+                    raise EngineBusyError(_busy_message(full[0][0].name))
+            for slot in used:
+                self._users[slot] += 1
 
-    @staticmethod
-    def _hold(locks: Sequence[threading.Lock], slots: Slots) -> None:
-        """Take every lock now or none, naming the model that is busy (the main model asked
-        for when it is, though the locks are taken in another order)."""
-        ordered = sorted((s for s in slots if s is not None), key=_slot_order)
-        main_lock = locks[ordered.index(slots[0])]
-        taken: list[threading.Lock] = []
-        for lock, (model, _) in zip(locks, ordered, strict=True):
-            if not lock.acquire(blocking=False):
-                for other in taken:
-                    other.release()
-                if main_lock not in taken and main_lock.locked():
-                    model = slots[0][0]
-                raise EngineBusyError(
-                    f"{model.name} is generating for another run; cancel it or wait for its "
-                    "result, or start this one with wait=True to queue it"
-                )
-            taken.append(lock)
+    def _release(self, slots: Slots) -> None:
+        with self._lock:
+            for slot in slots:
+                if slot is not None:
+                    self._users[slot] -= 1
 
     def _session(self, main: Slot, draft: Slot | None) -> Session:
         """The session of this pair, kept across runs while both engines stay loaded."""
@@ -404,7 +434,8 @@ class EngineManager:
         with self._lock:
             session = self._sessions.get((main, draft))
             if session is None or (session.main, session.draft) != (main_engine, draft_engine):
-                session = self._sessions[(main, draft)] = Session(main_engine, draft_engine)
+                session = Session(main_engine, draft_engine, sharing=self._sharing)
+                self._sessions[(main, draft)] = session
             return session
 
     def __repr__(self) -> str:
@@ -412,6 +443,15 @@ class EngineManager:
         return f"EngineManager(loaded=[{loaded}], budget={self.memory_budget / 1e9:.1f} GB)"
 
 
-def _slot_order(slot: Slot) -> tuple[str, str, str]:
+def _sequences(slot: Slot) -> int:
+    """Runs an engine serves at once: its parallel sequences (one where they are not taken:
+    MLX)."""
     model, options = slot
-    return model.kind, model.key, repr(options)
+    return options.parallel or 1 if "parallel" in engine_kind(model.kind).options else 1
+
+
+def _busy_message(name: str) -> str:
+    return (
+        f"{name} is generating for other runs on each of its parallel sequences; cancel one "
+        "or wait for its result, or start this one with wait=True to queue it"
+    )

@@ -14,35 +14,41 @@ or from both (`"hybrid"`). Lookup also copies from the process's earlier generat
 with the same vocabulary (`decoding.history`): a regenerated reply, a second pass over
 the same code. `draft_tokens="auto"` (the default) measures as it goes
 and drafts only as many tokens as pay, down to none.
+
+Loaded with `parallel=N`, a session serves N streams at once (from threads): each has a
+sequence of the models' own, and their rounds share the main model's calls (batcher.py).
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any
 
 from ..decoding.cost_memory import CostMemory
 from ..decoding.drafters import PromptLookupDrafter, make_drafter
 from ..decoding.events import GenerationStats, TokenEvent
 from ..decoding.history import HISTORY, HistoryIndex, vocabulary_key
-from ..decoding.loop import speculative_decode
+from ..decoding.loop import Run
 from ..display.progress import default_display, in_notebook, showing
 from ..engines.base import ChatMessage, Engine, Prompt
 from ..engines.registry import engine_kind, require_draft
 from ..engines.resolve import ModelReference, resolve
-from ..errors import ClosedError, SettingsError, SpecDecError
+from ..errors import ClosedError, EngineBusyError, SettingsError, SpecDecError
 from ..progress import Tracker
 from ..settings import DraftMode, LoadOptions, RunSettings, check_draft_mode, check_prompt
+from .batcher import Request, Sharing
 from .generation import Emit, Runnable, ShouldStop, streamed
 from .result import GenerationResult
 
 
 class Session:
-    """A main engine and an optional draft engine, used by one generation at a time.
+    """A main engine and an optional draft engine, used by as many generations at a time as
+    the main engine has sequences (`n_seq`; one by default).
 
     `draft_mode` is how generations draft unless told otherwise: "model" when a draft
     model is loaded, else none (plain decoding); "lookup" and "hybrid" add prompt lookup.
+    `sharing` holds the engines' sequences and the main engine's batcher (an EngineManager
+    shares one between its sessions); `memory` the costs "auto" starts from.
     """
 
     def __init__(
@@ -50,15 +56,18 @@ class Session:
         main: Engine,
         draft: Engine | None = None,
         draft_mode: DraftMode | None = None,
+        *,
+        sharing: Sharing | None = None,
+        memory: CostMemory | None = None,
     ):
         self.main = main
         self.draft = draft
         self.draft_mode = check_draft_mode(draft_mode) or ("model" if draft is not None else None)
         make_drafter(self.draft_mode, draft)  # refuse a mode this session cannot serve now
-        self.memory = CostMemory(main, draft)  # so "auto" starts from costs measured before
+        self.sharing = sharing or Sharing()
+        self.memory = memory or CostMemory(main, draft)  # "auto" starts from costs seen before
         self.last_stats: GenerationStats | None = None
         self.closed = False
-        self._running = threading.Lock()
         self._vocabulary_key: str | None = None
 
     @property
@@ -129,56 +138,88 @@ class Session:
         "auto" or a fixed k per round; `draft_mode`: "model", "lookup" or "hybrid"
         (default: the session's `draft_mode`); `use_draft=False`: plain decoding; `stop`:
         one stop string or several. A trailing assistant message, or `continue_=True`,
-        continues that message.
+        continues that message. With every sequence of the main model generating already,
+        a stream is refused (SpecDecError).
         """
+        generation = self.decode(
+            prompt, settings, continue_=continue_, should_stop=should_stop, **overrides
+        )
+        self.last_stats = None  # never the previous run's, whatever ends this one
+        self.last_stats = yield from generation
+
+    def decode(
+        self,
+        prompt: Prompt,
+        settings: RunSettings | None = None,
+        *,
+        continue_: bool = False,
+        should_stop: Callable[[], bool] | None = None,
+        wait: bool = False,
+        **overrides: Any,
+    ) -> Generator[TokenEvent, None, GenerationStats]:
+        """`stream`, returning the run's own stats at the end (however many runs share the
+        session); with `wait`, a run finding every sequence busy waits for one. Closing it
+        early cancels the run, which ends after its current round."""
         settings = RunSettings.of(settings, **overrides)
         if self.closed:
             raise ClosedError(f"this session of {self.main.name} was closed; load it again")
         tokens = self.prompt_tokens(
             prompt, system=settings.system, raw=settings.raw, continue_=continue_
         )
+        if not tokens:
+            raise SpecDecError("the prompt is empty; give at least one token of text")
         mode = settings.draft_mode or self.draft_mode
+        drafting = settings.use_draft and mode is not None
+        if drafting:
+            make_drafter(mode, self.draft)  # refuse a mode this session cannot serve
         # A seed promises the same text every time. An exact model gives it whatever k is
         # drafted; on one that is not, the text depends on the calls made, so they must
         # depend on the prompt, settings and seed alone: no timings, no earlier generations
         # to copy from, and the prompt read afresh.
         clocked = settings.seed is None or self.main.exact
         history = self.history if clocked else None
-        drafter = make_drafter(mode, self.draft, history) if settings.use_draft else None
-        if not self._running.acquire(blocking=False):
-            raise SpecDecError(
-                "a generation is already running on this session; stop it or wait for it"
-            )
-        emitted: list[int] = []
-        self.last_stats = None  # never the previous run's, whatever ends this one
-        try:
+        uses_model = drafting and mode != "lookup"
+
+        def build(main: Engine, draft: Engine | None) -> Run:
             if not clocked:
-                self.reset()
-            generation = speculative_decode(
-                self.main,
-                drafter,
-                tokens,
-                settings,
-                should_stop,
-                memory=self.memory,
-                timed=clocked,
+                main.rollback(0)
+                if draft is not None:
+                    draft.rollback(0)
+            drafter = make_drafter(mode, draft, history) if drafting else None
+            return Run(
+                main, drafter, tokens, settings, should_stop, memory=self.memory, timed=clocked
             )
-            while True:
-                try:
-                    event = next(generation)
-                except StopIteration as done:
-                    self.last_stats = done.value
-                    break
+
+        draft_pool = self.sharing.pool(self.draft) if uses_model and self.draft else None
+        request = self._submit(Request(build, draft_pool), wait)
+        emitted: list[int] = []
+        try:
+            for event in request.events():
                 emitted.append(event.token_id)
                 yield event
-            self.last_stats.backend = self.backend
-            if settings.compare and drafter is not None:
-                self.last_stats.baseline_tokens_per_second = self._plain_speed(
+            stats = request.outcome()
+            stats.backend = self.backend
+            if settings.compare and drafting:
+                stats.baseline_tokens_per_second = self._plain_speed(
                     tokens, settings, should_stop, clocked
                 )
+            return stats
         finally:
+            request.cancel()  # a reader gone: the run ends after its current round
+            request.wait()
             self.history.add(emitted)  # also what a run stopped early wrote
-            self._running.release()
+
+    def _submit(self, request: Request, wait: bool) -> Request:
+        """Hand `request` to the main model's batcher; with every sequence busy, wait for one
+        (`wait`) or refuse."""
+        try:
+            self.sharing.batcher(self.main).submit(request, wait=wait)
+        except EngineBusyError as busy:
+            raise SpecDecError(
+                f"a generation is already running on each of this session's {self.main.n_seq} "
+                "sequence(s); stop one or wait for it (or load with parallel= more)"
+            ) from busy
+        return request
 
     def _plain_speed(
         self,
@@ -189,13 +230,18 @@ class Session:
     ) -> float | None:
         """Plain decoding's tokens/s on the same prompt, run after the speculative run (so
         neither copies from the other); None when it was stopped or made too few tokens."""
-        plain = speculative_decode(self.main, None, tokens, settings, should_stop, timed=clocked)
-        while True:
-            try:
-                next(plain)
-            except StopIteration as done:
-                stats: GenerationStats = done.value
-                break
+
+        def build(main: Engine, _: Engine | None) -> Run:
+            return Run(main, None, tokens, settings, should_stop, timed=clocked)
+
+        plain = self._submit(Request(build), wait=True)
+        try:
+            for _ in plain.events():
+                pass
+            stats = plain.outcome()
+        finally:
+            plain.cancel()
+            plain.wait()
         useful = stats.stop_reason != "userStopped" and stats.predicted_tokens_count > 1
         return stats.tokens_per_second if useful else None
 
@@ -235,11 +281,13 @@ class Session:
         return result
 
     def reset(self) -> None:
-        """Empty both caches, so the next prompt is prefilled from scratch (for fair timings;
-        by default a follow-up prompt reuses the cached common prefix)."""
-        self.main.rollback(0)
-        if self.draft is not None:
-            self.draft.rollback(0)
+        """Empty both models' caches (every sequence's), so the next prompt is prefilled from
+        scratch (for fair timings; by default a follow-up prompt reuses the cached common
+        prefix)."""
+        for engine in (self.main, self.draft):
+            if engine is not None:
+                for index in range(engine.n_seq):
+                    engine.sequence(index).rollback(0)
 
     def close(self) -> None:
         """Free both models now. A run on another thread stops at its next call with a

@@ -15,6 +15,7 @@ from specdec_jupyter.decoding.drafters import (
     HybridDrafter,
     ModelDrafter,
     PromptLookupDrafter,
+    drive,
     make_drafter,
 )
 from specdec_jupyter.decoding.loop import speculative_decode
@@ -73,7 +74,7 @@ def test_the_index_follows_a_growing_and_a_changed_context():
     assert lookup.lookup([9, 9, 1, 2], 1) == [], "a new prompt: the old n-grams are gone"
     lookup_options = lookup.options([1, 2, 5, 1, 2], 3)
     assert [o.preview for o in lookup_options] == [[5, 1, 2]]
-    assert lookup_options[0].propose(2, SamplingSettings(), None).tokens == [5, 1]
+    assert drive(lookup_options[0].propose(2, SamplingSettings(), None)).tokens == [5, 1]
 
 
 def run(main, drafter, prompt_tokens, **settings):

@@ -12,9 +12,10 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from specdec_jupyter.decoding.drafters import Draft, DraftOption
+from specdec_jupyter.decoding.drafters import Draft, DraftOption, drive, no_calls
 from specdec_jupyter.decoding.policy import (
     BatchCosts,
+    CallSoFar,
     DraftPolicy,
     FixedDraftLength,
     best_draft_length,
@@ -82,7 +83,7 @@ class World:
             option = DraftOption(name, lambda k, _s, _r, g=guess, n=name: self._draft(g[:k], n),
                                  guess if self.free else None)  # fmt: skip
             picked, k = policy.choose([option], self.max_draft)
-            draft = picked.propose(k, None, None) if picked and k else Draft()
+            draft = drive(picked.propose(k, None, None)) if picked and k else Draft()
             n_accepted = min(k, agree)
             emitted = list(range(self.position + 1, self.position + n_accepted + 2))
             draft_seconds = self._draft_seconds(draft)
@@ -94,8 +95,8 @@ class World:
             chosen.append(k)
         return chosen
 
-    def _draft(self, tokens: list[int], source: str) -> Draft:
-        return Draft(tokens, [1.0] * len(tokens), source=source, caught_up=self.behind)
+    def _draft(self, tokens: list[int], source: str):
+        return no_calls(Draft(tokens, [1.0] * len(tokens), source=source, caught_up=self.behind))
 
     def _draft_seconds(self, draft: Draft) -> float:
         if not draft.tokens:
@@ -137,6 +138,19 @@ def test_best_draft_length_weighs_tokens_against_seconds():
     k, rate = best_draft_length([0.97] * 8, 0.0, costs)
     assert 3 <= k <= 6 and rate > 1.5 / CPU[1], "free, nearly always right drafts pay"
     assert best_draft_length([0.9] * 8, 0.001, [GPU[k + 1] for k in range(9)])[0] == 8
+
+
+def test_in_a_shared_call_a_draft_is_judged_by_what_it_adds_to_all():
+    """Alone, a call of 2 costs 1.7 of 1 and a 0.6 draft does not pay; beside three other
+    requests' tokens (a call of 4 growing to 5 for 4 % more) it does, and the rate counts the
+    others' tokens and drafting seconds too."""
+    costs = {1: 0.040, 2: 0.068, 4: 0.144, 5: 0.150, 6: 0.190}
+    alone = [costs[1], costs[2]]
+    assert best_draft_length([0.6], 0.005, alone)[0] == 0
+    others = CallSoFar(rows=3, tokens=3.0, seconds=0.01)
+    k, rate = best_draft_length([0.6], 0.005, [costs[4], costs[5]], others)
+    assert k == 1 and rate == pytest.approx((3 + 1.6) / (0.01 + 0.005 + costs[5]))
+    assert best_draft_length([0.6], 0.005, [costs[4], costs[6]], others)[0] == 0, "costly"
 
 
 def test_batch_costs_interpolate_a_little_cheap_and_extrapolate():

@@ -98,7 +98,7 @@ def test_exact_calls_are_read_in_pieces_the_kernels_treat_alike(tiny_of):
     engine = LlamaCppEngine(tiny_of("Q8_0"), n_ctx=256, n_threads=1, exact=True)
     sizes: list[int] = []
     decode = engine._decode
-    engine._decode = lambda chunk, wanted: (sizes.append(len(chunk)), decode(chunk, wanted))[1]
+    engine._decode = lambda rows: (sizes.append(len(rows)), decode(rows))[1]
     try:
         tokens = engine.tokenize(_text(40))
         engine.read_prompt(tokens[:20])

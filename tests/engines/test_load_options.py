@@ -36,8 +36,8 @@ def layers_asked(monkeypatch) -> list[int]:
 def test_context_and_threads_reach_llama_cpp(tiny_paths):
     session = load(*tiny_paths, n_ctx=512, n_threads=1, progress=False)
     for engine in (session.main, session.draft):
-        assert llama_cpp.llama_n_ctx(engine._ctx) == 512
-        assert llama_cpp.llama_n_threads(engine._ctx) == 1
+        assert llama_cpp.llama_n_ctx(engine._llama.context) == 512
+        assert llama_cpp.llama_n_threads(engine._llama.context) == 1
         assert set(engine.layer_devices.values()) == {"CPU"}  # as llama.cpp placed them
     result = session.generate("hello", raw=True, max_tokens=3)
     assert (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -25,15 +26,6 @@ from tests.support.tiny_models import make_tiny_pair, write_tiny_gguf
 
 TOY_PROMPT = "the cat sat on"
 TIMEOUT = 120.0
-
-
-@pytest.fixture(scope="module")
-def private_folders(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        base = tmp_path_factory.mktemp("server")
-        patch.setenv("SPECDEC_CONFIG_DIR", str(base / "config"))
-        patch.setenv("SPECDEC_CACHE_DIR", str(base / "cache"))
-        yield base
 
 
 @pytest.fixture(scope="module")
@@ -277,24 +269,67 @@ def test_disconnect_cancels_the_run_and_frees_the_model(private_folders):
         assert after.status_code == 200
 
 
-def test_a_full_queue_answers_429_with_retry_after(private_folders):
+def test_a_client_gone_before_its_whole_reply_cancels_the_run_and_frees_its_sequence(
+    private_folders,
+):
+    """Not streamed: the server hears the client leave while the run is held, cancels it,
+    and the model's one sequence serves the next request."""
     gate = threading.Event()
-    manager = RecordingManager(gate)
+    manager = RecordingManager(gate, parallel=1)
+    with running(SpecDecServer(manager, ServedModels(toy_only=True))) as base:
+        body = json.dumps(chat_body("toy-trigram", draft_model=None, max_tokens=900)).encode()
+        host, port = base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as client:
+            head = "POST /v1/chat/completions HTTP/1.1\r\nHost: test\r\n"
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            client.sendall(head.encode() + body)
+            assert manager.started.acquire(timeout=TIMEOUT)
+        run = manager.runs[0]
+        assert run._cancelled.wait(TIMEOUT), "the server did not cancel the run"
+        gate.set()
+        stats = run.result(TIMEOUT).stats
+        assert stats.stop_reason == "userStopped" and stats.predicted_tokens_count < 900
+        after = httpx.post(
+            f"{base}/v1/chat/completions",
+            json=chat_body("toy-trigram", draft_model=None, max_tokens=4),
+            timeout=TIMEOUT,
+        )
+        assert after.status_code == 200
+
+
+def test_past_the_parallel_sequences_and_the_queue_comes_429_with_retry_after(
+    private_folders,
+):
+    """One sequence and a queue of one: the first request runs (held at the gate), the
+    second waits its turn, the third is refused; once the gate opens both finish."""
+    gate = threading.Event()
+    manager = RecordingManager(gate, parallel=1)
     server = SpecDecServer(manager, ServedModels(toy_only=True), max_waiting=1)
     with running(server) as base:
         body = chat_body("toy-trigram", draft_model=None, max_tokens=8, stream=True)
         with httpx.stream("POST", f"{base}/v1/chat/completions", json=body) as held:
             lines = held.iter_lines()
             next(lines)  # the first run is in flight, held at the gate
-            refused = httpx.post(f"{base}/v1/chat/completions", json={**body, "stream": False})
-            assert refused.status_code == 429
-            assert int(refused.headers["Retry-After"]) > 0
-            assert "retry" in refused.json()["error"]["message"]
-            gate.set()
-            assert "data: [DONE]" in list(lines)
+            with ThreadPoolExecutor(1) as pool:
+                queued = pool.submit(
+                    httpx.post,
+                    f"{base}/v1/chat/completions",
+                    json={**body, "stream": False},
+                    timeout=TIMEOUT,
+                )
+                assert manager.started.acquire(timeout=TIMEOUT)  # the first
+                assert manager.started.acquire(timeout=TIMEOUT)  # the second, queued
+                refused = httpx.post(f"{base}/v1/chat/completions", json={**body, "stream": False})
+                assert refused.status_code == 429
+                assert int(refused.headers["Retry-After"]) > 0
+                assert "retry" in refused.json()["error"]["message"]
+                listed = httpx.get(f"{base}/api/v0/models/toy-trigram").json()
+                assert (listed["parallel"], listed["sequences_in_use"]) == (1, 1)
+                gate.set()
+                assert "data: [DONE]" in list(lines)
+                assert queued.result().status_code == 200
 
 
-@pytest.mark.real
 def test_real_pair_through_the_openai_client(qwen_paths, private_folders):
     """Served exact, the same request gives one text streamed or not, at any draft length,
     whatever the cache held before (a reused prompt prefix changes the calls' sizes)."""

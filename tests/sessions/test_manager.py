@@ -58,7 +58,13 @@ class Factory:
     def __call__(self, model: ResolvedModel, options: LoadOptions):
         self.loads.append(model.name)
         time.sleep(self.load_seconds)
-        engine = LlamaCppEngine(model.path, n_ctx=256, n_threads=1)
+        engine = LlamaCppEngine(
+            model.path,
+            n_ctx=256,
+            n_threads=1,
+            exact=bool(options.exact),
+            n_seq=options.parallel or 1,
+        )
         return SlowEngine(engine, self.delay, self.gate) if self.delay else engine
 
 
@@ -177,8 +183,8 @@ def test_a_keyboard_interrupt_while_waiting_cancels_and_keeps_the_text(models, i
     manager.close()
 
 
-def test_a_second_run_on_a_busy_model_is_refused_or_queued(models):
-    manager = manager_with(Factory(delay=0.02))
+def test_a_run_past_the_parallel_sequences_is_refused_or_queued(models):
+    manager = manager_with(Factory(delay=0.02), parallel=1)
     first = manager.start("hello", models["main"], raw=True, max_tokens=200)
     wait_for_events(first, 1)
     with pytest.raises(EngineBusyError, match="tiny-main.gguf is generating.*wait=True"):
@@ -193,7 +199,7 @@ def test_a_second_run_on_a_busy_model_is_refused_or_queued(models):
 
 
 def test_the_busy_error_names_the_main_model_asked_for(models):
-    manager = manager_with(Factory(delay=0.02))
+    manager = manager_with(Factory(delay=0.02), parallel=1)
     pair = Pair(models["main"], models["draft"])
     first = manager.start("hello", pair, raw=True, max_tokens=200)
     wait_for_events(first, 1)

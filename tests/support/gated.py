@@ -35,11 +35,12 @@ class GatedToy(EngineTap):
 
 class RecordingManager(EngineManager):
     """The manager, keeping each run it starts and each engine it opens (gated); `reached` is
-    set when a run waits at the gate."""
+    set when a run waits at the gate, `started` released once for each run."""
 
     def __init__(self, gate: threading.Event, **kwargs):
         self.gate, self.runs, self.engines = gate, [], []
         self.reached = threading.Event()
+        self.started = threading.Semaphore(0)
         super().__init__(engine_factory=self._open, **kwargs)
 
     def _open(self, model: ResolvedModel, options: LoadOptions):
@@ -50,6 +51,7 @@ class RecordingManager(EngineManager):
     def start(self, *args, **kwargs):
         run = super().start(*args, **kwargs)
         self.runs.append(run)
+        self.started.release()
         return run
 
 

@@ -25,6 +25,7 @@ class ScriptedEngine:
     n_vocab = END + 1
     backend = "scripted (numpy, CPU)"
     exact = True
+    n_seq = 1
 
     def __init__(self, script: Mapping[int, int] = GEESE, n_ctx: int = 256, name: str = "script"):
         self.name = name
@@ -35,6 +36,9 @@ class ScriptedEngine:
     @property
     def tokens(self) -> list[int]:
         return self._tokens
+
+    def sequence(self, index: int) -> ScriptedEngine:
+        return (self,)[index]
 
     def tokenize(self, text: str, *, special: bool = True) -> list[int]:
         tokens: list[int] = []

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from specdec_jupyter.decoding.events import TokenEvent
+from specdec_jupyter.engines.tap import EngineTap
 from specdec_jupyter.engines.toy import ToyEngine
 from specdec_jupyter.models.names import short_name
 from specdec_jupyter.sessions import plain_speeds
-from specdec_jupyter.sessions.manager import EngineManager
+from specdec_jupyter.sessions.manager import EngineManager, open_model
 from specdec_jupyter.widgets import ChatWidget
 from specdec_jupyter.widgets.batching import MAX_UPDATES_PER_SECOND, TokenBatcher
 from tests.support.chat import settled
@@ -146,6 +147,7 @@ def test_toy_state_for_the_front_end(toy):
         "gpu_layers": None,
         "draft_gpu_layers": None,
         "exact": None,
+        "parallel": None,
     }
     assert [field["key"] for field in toy.setting_fields] == list(toy.settings)
     assert toy.messages == [] and toy.status["state"] == "idle"
@@ -689,3 +691,64 @@ def test_a_main_model_no_draft_fits_says_so_in_words_and_what_would(tiny_chat, m
     tiny_chat.ask("one two three one two three one two three")
     reply = tiny_chat.wait(60)
     assert reply["draft_model"] == "prompt lookup" and "error" not in reply
+
+
+class HeldUntilOpen(EngineTap):
+    """The toy main model, each call held while `gate` is closed; `callers` lists the
+    sequence of each call (its views share the list)."""
+
+    def __init__(self, engine, gate: threading.Event):
+        super().__init__(engine)
+        self.gate, self.callers = gate, []
+
+    def before(self, tokens, n_logits):
+        assert self.gate.wait(30), "the test never opened the gate"
+        self.callers.append(id(self.inner))
+
+
+def test_two_chats_on_one_model_reply_at_once_each_as_alone():
+    """Two chat widgets on one manager (two sequences): their replies go round by round
+    together (the toy makes a call per sequence: they take turns), and each is the reply it
+    gets alone, token for token, with its own stats."""
+    gate, taps = threading.Event(), []
+
+    def factory(model, options):
+        engine = open_model(model, options)
+        if model.name.startswith("toy-trigram"):
+            taps.append(HeldUntilOpen(engine, gate))
+            return taps[-1]
+        return engine
+
+    manager = EngineManager(engine_factory=factory, parallel=2)
+    asks = [  # both greedy: one engine (a seeded run opens its models exact, another one)
+        ("the cat sat on", {"draft_tokens": 2}),
+        ("the dog ran", {"draft_mode": "hybrid", "draft_tokens": 3}),
+    ]
+
+    def chats() -> list[ChatWidget]:
+        made = [ChatWidget(engine="toy", manager=manager, max_tokens=24, **s) for _, s in asks]
+        for widget in made:
+            settled(widget)
+        return made
+
+    gate.set()
+    alone = []
+    for widget, (text, _) in zip(chats(), asks, strict=True):
+        widget.ask(text)
+        alone.append(widget.wait(30))
+    gate.clear()
+    (tap,) = taps
+    together = chats()
+    tap.callers.clear()
+    together[0].ask(asks[0][0])  # held at its prompt
+    batcher = manager._sharing.batcher(tap)
+    together[1].ask(asks[1][0])
+    assert batcher.wait_for(lambda: batcher.waiting == 1, 30), "the second never came"
+    gate.set()
+    replies = [widget.wait(30) for widget in together]
+    turns = [a for a, b in itertools.pairwise(tap.callers) if a != b]
+    assert len(set(tap.callers)) == 2 and len(turns) >= 4, "they took turns, round by round"
+    for one, other in zip(alone, replies, strict=True):
+        assert [t["token_id"] for t in other["tokens"]] == [t["token_id"] for t in one["tokens"]]
+        assert other["stats"]["predicted_tokens_count"] == len(other["tokens"])
+        assert other["stats"]["draft_model"] == one["stats"]["draft_model"]

@@ -137,7 +137,7 @@ def test_a_pair_through_the_manager(tiny_paths, tmp_path, monkeypatch):
     monkeypatch.setenv("SPECDEC_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("SPECDEC_CACHE_DIR", str(tmp_path / "cache"))
     main, draft = (str(path) for path in tiny_paths)
-    manager = EngineManager(n_ctx=256, n_threads=1)
+    manager = EngineManager(n_ctx=256, n_threads=1, parallel=1)
     widget = TeachWidget(main, draft, manager=manager, prompt="hello", k=3, max_tokens=16)
     assert (widget.main_model, widget.draft_model) == ("tiny-main.gguf", "tiny-draft.gguf")
     widget.finish_round()

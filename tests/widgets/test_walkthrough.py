@@ -8,7 +8,7 @@ import pytest
 
 from specdec_jupyter.decoding import loop as loop_module
 from specdec_jupyter.decoding import round as one_round
-from specdec_jupyter.decoding.drafters import ModelDrafter
+from specdec_jupyter.decoding.drafters import ModelDrafter, drive
 from specdec_jupyter.decoding.loop import speculative_decode
 from specdec_jupyter.decoding.sampling import SamplingSettings, distribution
 from specdec_jupyter.decoding.verify import residual_distribution, verify_sampling
@@ -16,7 +16,6 @@ from specdec_jupyter.engines.toy import toy_pair
 from specdec_jupyter.sessions.result import GenerationResult
 from specdec_jupyter.sessions.session import Session
 from specdec_jupyter.settings import RunSettings
-from specdec_jupyter.widgets.teach import trace as trace_module
 from specdec_jupyter.widgets.teach.trace import prob, trace_round
 from specdec_jupyter.widgets.teach.walkthrough import (
     TEACHER,
@@ -77,17 +76,18 @@ def test_a_walkthrough_emits_the_loops_tokens(temperature, seed):
 
 @pytest.mark.parametrize("temperature", [0.0, 1.0])
 def test_the_walkthrough_runs_the_loops_rounds(monkeypatch, temperature):
-    """Both run `run_round`: with one seed and a fixed k, the same outcomes round by round,
-    and the same events, numbers and all."""
+    """Both run `round_steps` (the walkthrough through `run_round`): with one seed and a
+    fixed k, the same outcomes round by round, and the same events, numbers and all."""
     outcomes: dict[str, list] = {"loop": [], "walkthrough": []}
-    for name, module in [("loop", loop_module), ("walkthrough", trace_module)]:
+    steps = one_round.round_steps
+    for name, module in [("loop", loop_module), ("walkthrough", one_round)]:
 
         def recorded(*args, name=name):
-            outcome = one_round.run_round(*args)
+            outcome = yield from steps(*args)
             outcomes[name].append(outcome)
             return outcome
 
-        monkeypatch.setattr(module, "run_round", recorded)
+        monkeypatch.setattr(module, "round_steps", recorded)
     main, draft = toy_pair()
     prompt = main.tokenize(PROMPT)
     loop = sequential_loop(main, draft, prompt, temperature=temperature, seed=4, max_tokens=30)
@@ -119,7 +119,7 @@ def test_decisions_are_verify_samplings_with_the_same_draws(seed):
 
     main, draft = toy_pair()
     rng = np.random.default_rng(seed)
-    proposed = ModelDrafter(draft).propose(context, 4, SAMPLING, rng)
+    proposed = drive(ModelDrafter(draft).propose(context, 4, SAMPLING, rng))
     rows = main.evaluate([*context, *proposed.tokens], n_logits=len(proposed) + 1)
     p_rows = [distribution(row, SAMPLING) for row in rows]
     verdict = verify_sampling(proposed.tokens, proposed.probs, p_rows, rng)

@@ -1,0 +1,279 @@
+"""Many clients on one model: aggregate tokens/s and per-request latency for N concurrent
+clients, served one at a time (the server before batching), batched plain and batched
+speculative, side by side in one run; optionally llama-server built from the same llama.cpp
+sources (`-np N`, with and without `-md`) on the same models and prompts.
+
+    nice -n -20 .venv/bin/python benchmarks/concurrency.py --quick  # 1, 2 clients, 24 tokens
+    .venv/bin/python benchmarks/concurrency.py                      # 1, 2, 4, 8 clients, 128
+    .venv/bin/python benchmarks/concurrency.py --llama-server ~/llama.cpp/build/bin/llama-server
+
+Each client is a thread with its own `openai` client, sending `--requests` chat requests one
+after another (greedy, non-streaming), all clients starting together. Aggregate tokens/s is
+every reply's tokens over the wall-clock time from the first request sent to the last reply;
+a request's latency is from its sending to its whole reply. The first client's requests are
+short (`--short-tokens`, a quarter of the others by default): its p95 latency among N clients
+against its latency alone (N = 1) is the short-request target. "one at a time" is the same server
+with `parallel=1` and the draft, as the server served before batching; its aggregate at the
+same N is what the other ways are divided by (`ratio`). Every way gets one warm-up request
+that loads the models. Targets (issue 27): at 4 clients batched at least 2x one at a time; at
+4 and 8 at least llama-server's; a short request's p95 latency at 4 within 2x its latency
+alone. Writes the JSON, a table (.md) and a chart (.png) to benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from time import perf_counter
+
+import openai
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from prompts import PROSE_PROMPTS, SEED_PROMPTS
+
+from specdec_jupyter.models.catalog import CATALOG
+from specdec_jupyter.models.fetch import fetch
+from specdec_jupyter.server.app import SpecDecServer
+from specdec_jupyter.server.serve import serving_in_background
+from specdec_jupyter.server.served import ServedModels
+from specdec_jupyter.sessions.manager import EngineManager
+from specdec_jupyter.settings import LoadOptions
+
+RESULTS = Path(__file__).parent / "results"
+MAIN, DRAFT = "qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"
+PROMPTS = [*SEED_PROMPTS.values(), PROSE_PROMPTS["lighthouse"]]
+SERIAL = "one at a time"
+LLAMA_SERVER_START = 300.0  # seconds a llama-server may take to load
+
+
+@dataclass(frozen=True)
+class Way:
+    """One way of serving the clients: a server at a URL, the model id and the body's extras."""
+
+    name: str
+    model: str
+    extra: dict
+
+
+@dataclass(frozen=True)
+class Sent:
+    started: float
+    ended: float
+    tokens: int
+    short: bool
+
+
+def one_client(way: Way, url: str, index: int, clients: int, args, go: threading.Barrier):
+    """A client's requests, in turn, once every client is ready."""
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", timeout=3600.0, max_retries=0)
+    go.wait()
+    sent, short = [], index == 0
+    for n in range(args.requests):
+        prompt = PROMPTS[(index + n * clients) % len(PROMPTS)]
+        started = perf_counter()
+        reply = client.chat.completions.create(
+            model=way.model,
+            messages=[{"role": "user", "content": prompt}],
+            max_tokens=args.short_tokens if short else args.max_tokens,
+            temperature=0,
+            extra_body=way.extra,
+        )
+        assert reply.usage is not None
+        sent.append(Sent(started, perf_counter(), reply.usage.completion_tokens, short))
+    return sent
+
+
+def measure(way: Way, url: str, clients: int, args) -> dict:
+    """`clients` clients at once on `url`: aggregate tokens/s and latencies."""
+    go = threading.Barrier(clients)
+    with ThreadPoolExecutor(clients) as pool:
+        futures = [pool.submit(one_client, way, url, i, clients, args, go) for i in range(clients)]
+        sent = [s for future in futures for s in future.result()]
+    wall = max(s.ended for s in sent) - min(s.started for s in sent)
+    latencies = sorted(s.ended - s.started for s in sent)
+    short = sorted(s.ended - s.started for s in sent if s.short)
+    return {
+        "way": way.name,
+        "clients": clients,
+        "requests": len(sent),
+        "tokens": sum(s.tokens for s in sent),
+        "seconds": wall,
+        "tokens_per_second": sum(s.tokens for s in sent) / wall,
+        "latency_p50": statistics.median(latencies),
+        "latency_p95": _p95(latencies),
+        "short_latency_p95": _p95(short),
+    }
+
+
+def _p95(ordered: list[float]) -> float:
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+@contextmanager
+def ours(parallel: int, args) -> Iterator[str]:
+    """`specdec-jupyter serve` on a thread, with `parallel` sequences per model."""
+    options = LoadOptions(n_ctx=args.n_ctx, n_threads=args.threads, parallel=parallel)
+    manager = EngineManager(options=options)
+    try:
+        with serving_in_background(SpecDecServer(manager, ServedModels())) as url:
+            yield url
+    finally:
+        manager.close()
+
+
+@contextmanager
+def llama_server(binary: Path, parallel: int, draft: bool, args) -> Iterator[str]:
+    """llama-server on the same models, `-np parallel` (a context of n_ctx per slot)."""
+    port = 18000 + os.getpid() % 1000
+    command = [
+        str(binary), "-m", str(fetch(CATALOG[MAIN])), "-np", str(parallel),
+        "-c", str(args.n_ctx * parallel), "-t", str(args.threads or os.cpu_count()),
+        "--host", "127.0.0.1", "--port", str(port),
+    ]  # fmt: skip
+    if draft:
+        command += ["-md", str(fetch(CATALOG[DRAFT]))]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + LLAMA_SERVER_START
+        while not _healthy(url):  # llama-server has no readiness signal but /health: polled
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{binary} did not start: {' '.join(command)}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        process.wait()
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=5) as answer:
+            return answer.status == 200
+    except OSError:
+        return False
+
+
+def ways(args) -> Iterator[tuple[Way, object]]:
+    """Each way with the server it runs on (a context manager giving its URL)."""
+    most = max(args.clients)
+    yield Way(SERIAL, MAIN, {"draft_model": DRAFT}), ours(1, args)
+    yield Way("batched plain", MAIN, {"draft_model": None}), ours(most, args)
+    yield Way("batched speculative", MAIN, {"draft_model": DRAFT}), ours(most, args)
+    if args.llama_server is not None:
+        yield (
+            Way(f"llama-server -np {most}", MAIN, {}),
+            llama_server(args.llama_server, most, False, args),
+        )
+        yield (
+            Way(f"llama-server -np {most} -md", MAIN, {}),
+            llama_server(args.llama_server, most, True, args),
+        )
+
+
+def with_ratios(rows: list[dict]) -> list[dict]:
+    """Each row's aggregate tokens/s over one at a time's at the same number of clients."""
+    serial = {r["clients"]: r["tokens_per_second"] for r in rows if r["way"] == SERIAL}
+    return [{**r, "ratio": r["tokens_per_second"] / serial[r["clients"]]} for r in rows]
+
+
+def markdown_table(rows: list[dict]) -> str:
+    lines = [
+        "| way | clients | tokens/s (all clients) | x one at a time | latency p50 (s) | p95 (s) "
+        "| short request p95 (s) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['way']} | {r['clients']} | {r['tokens_per_second']:.1f} | {r['ratio']:.2f}x "
+            f"| {r['latency_p50']:.1f} | {r['latency_p95']:.1f} | {r['short_latency_p95']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def chart(rows: list[dict], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name in dict.fromkeys(r["way"] for r in rows):
+        mine = [r for r in rows if r["way"] == name]
+        ax.plot(
+            [r["clients"] for r in mine], [r["tokens_per_second"] for r in mine], "o-", label=name
+        )
+    ax.set_xlabel("concurrent clients")
+    ax.set_ylabel("aggregate tokens/s")
+    ax.set_xticks(sorted({r["clients"] for r in rows}))
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1 and 2 clients, 24 tokens")
+    parser.add_argument("--clients", type=int, nargs="+", help="numbers of clients (1 2 4 8)")
+    parser.add_argument("--max-tokens", type=int, help="tokens per request (128, quick 24)")
+    parser.add_argument("--short-tokens", type=int, help="the first client's (max-tokens / 4)")
+    parser.add_argument("--requests", type=int, default=1, help="requests per client, in turn")
+    parser.add_argument("--n-ctx", type=int, default=1024, help="context per sequence")
+    parser.add_argument("--threads", type=int, help="threads (default every core)")
+    parser.add_argument("--llama-server", type=Path, help="a llama-server binary to compare")
+    parser.add_argument("--out", type=Path, help="the JSON's path (the .md and .png go beside)")
+    args = parser.parse_args()
+    args.clients = args.clients or ([1, 2] if args.quick else [1, 2, 4, 8])
+    args.max_tokens = args.max_tokens or (24 if args.quick else 128)
+    args.short_tokens = args.short_tokens or max(1, args.max_tokens // 4)
+    load_before = os.getloadavg()
+    rows = []
+    for way, server in ways(args):
+        with server as url:
+            measure(way, url, 1, argparse.Namespace(**{**vars(args), "requests": 1}))  # warm-up
+            for clients in args.clients:
+                rows.append(measure(way, url, clients, args))
+                print(json.dumps(rows[-1]), flush=True)
+    rows = with_ratios(rows)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = args.out or RESULTS / f"concurrency{'-quick' if args.quick else ''}-{stamp}.json"
+    info = {
+        "main": MAIN,
+        "draft": DRAFT,
+        "max_tokens": args.max_tokens,
+        "short_tokens": args.short_tokens,
+        "requests_per_client": args.requests,
+        "n_ctx": args.n_ctx,
+        "cores": os.cpu_count(),
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
+    }
+    out.write_text(json.dumps({**info, "runs": rows}, indent=1))
+    table = markdown_table(rows)
+    out.with_suffix(".md").write_text(table + "\n")
+    title = (
+        f"{MAIN} (draft {DRAFT}), greedy, {args.max_tokens} tokens a request, "
+        f"{os.cpu_count()} cores, load {load_before[0]:.1f}"
+    )
+    chart(rows, out.with_suffix(".png"), title)
+    print(table)
+    print(f"written: {out}, .md, .png")
+
+
+if __name__ == "__main__":
+    main()
