@@ -273,7 +273,7 @@ class SpecDecServer:
         if not request.stream:
             watcher = asyncio.ensure_future(_cancel_on_disconnect(http, run))
             try:
-                collected = [event async for event in _drain(events)]
+                collected = await _drain(events)
             finally:
                 watcher.cancel()
             _raise_error(run)

@@ -20,6 +20,7 @@ from specdec_jupyter.decoding.cost_memory import (
     engine_key,
 )
 from specdec_jupyter.decoding.policy import DraftPolicy, Measured
+from specdec_jupyter.models.json_file import StateNote
 from specdec_jupyter.sessions.session import Session
 from tests.support.call_clock import CallClock
 from tests.support.magic_shell import magic
@@ -93,7 +94,9 @@ def test_old_timings_are_forgotten_so_the_costs_are_timed_again(tiny, tmp_path):
     session.close()
 
 
-def test_a_malformed_entry_counts_as_absent(tiny, tmp_path):
+def test_a_malformed_file_is_kept_aside_and_measured_afresh(tiny, tmp_path):
+    """Timings of the wrong shape are not half-believed: the file is kept aside with a note
+    (never written over), and auto starts from nothing, as on a new machine."""
     session = load(*tiny, n_ctx=256, n_threads=1, progress=False)
     store = CostStore(tmp_path / "call-costs.json")
     memory = CostMemory(session.main, None, store)
@@ -102,7 +105,9 @@ def test_a_malformed_entry_counts_as_absent(tiny, tmp_path):
     (entry,) = data["engines"].values()
     entry["calls"] = {"1": [[0.05, time.time()], "x", [None, 1]], "two": [[1.0, 1.0]], "3": 7}
     store.path.write_text(json.dumps(data))
-    assert CostMemory(session.main, None, store).start().batch_seconds == {1: 0.05}
+    with pytest.warns(StateNote, match="kept as call-costs.json.unreadable-1"):
+        assert CostMemory(session.main, None, store).start().batch_seconds == {}
+    assert json.loads((tmp_path / "call-costs.json.unreadable-1").read_text()) == data
     session.close()
 
 

@@ -280,7 +280,7 @@ def test_a_client_gone_before_its_whole_reply_cancels_the_run_and_frees_its_sequ
         body = json.dumps(chat_body("toy-trigram", draft_model=None, max_tokens=900)).encode()
         host, port = base.removeprefix("http://").split(":")
         with socket.create_connection((host, int(port))) as client:
-            head = "POST /v1/chat/completions HTTP/1.1\r\nHost: test\r\n"
+            head = f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}:{port}\r\n"
             head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
             client.sendall(head.encode() + body)
             assert manager.started.acquire(timeout=TIMEOUT)
