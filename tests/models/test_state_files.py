@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from specdec_jupyter import load
-from specdec_jupyter.decoding.cost_memory import CACHE_FILE, CostStore
+from specdec_jupyter.decoding.cost_memory import CACHE_FILE, CACHE_VERSION, CostStore
 from specdec_jupyter.models.drafts.defaults import DefaultDrafts
 from specdec_jupyter.models.drafts.verdicts import VerdictStore, check_draft
 from specdec_jupyter.models.json_file import (
@@ -72,15 +72,18 @@ def test_default_drafts_that_cannot_be_saved_are_one_error(tmp_path):
 @pytest.mark.parametrize(
     ("name", "content"),
     [
-        (CACHE_FILE, {"version": 1, "engines": []}),
-        (CACHE_FILE, {"version": 1, "engines": {"k": {"fingerprint": [1, 2], "call_seconds": []}}}),
-        (CACHE_FILE, {"version": 1, "engines": {"k": {"call_seconds": {"x": 1}}}}),
+        (CACHE_FILE, {"version": CACHE_VERSION, "engines": []}),
+        (
+            CACHE_FILE,
+            {"version": CACHE_VERSION, "engines": {"k": {"fingerprint": [1, 2], "calls": []}}},
+        ),
+        (CACHE_FILE, {"version": CACHE_VERSION, "engines": {"k": {"calls": {"x": 1}}}}),
         ("draft-verdicts.json", {"version": 1, "verdicts": []}),
         ("draft-verdicts.json", {"version": 1, "verdicts": {"k": {"fingerprints": 3}}}),
     ],
 )
 def test_a_state_file_of_the_wrong_shape_never_stops_a_run(tiny_paths, tmp_path, name, content):
-    """C6: `{"version":1,"engines":[]}` in call-costs.json was an AttributeError on every
+    """C6: `{"version":2,"engines":[]}` in call-costs.json was an AttributeError on every
     real-model run until deleted; `{"verdicts": []}` likewise for the verdicts."""
     cache = tmp_path / "cache"
     cache.mkdir()
@@ -100,7 +103,7 @@ JSON = st.recursive(
     ),
     max_leaves=20,
 )
-KEYS = st.sampled_from(["drafts", "version", "engines", "verdicts", "fingerprint", "call_seconds"])
+KEYS = st.sampled_from(["drafts", "version", "engines", "verdicts", "fingerprint", "calls"])
 SHAPED = st.recursive(
     JSON,
     lambda inner: st.dictionaries(KEYS | st.text(max_size=4), inner, max_size=4),
@@ -109,7 +112,11 @@ SHAPED = st.recursive(
 CONTENT = st.one_of(
     st.binary(max_size=64),
     JSON.map(lambda v: json.dumps(v).encode()),
-    SHAPED.map(lambda v: json.dumps({"version": 1, **v} if isinstance(v, dict) else v).encode()),
+    st.tuples(SHAPED, st.sampled_from([1, CACHE_VERSION])).map(
+        lambda vv: json.dumps(
+            {"version": vv[1], **vv[0]} if isinstance(vv[0], dict) else vv[0]
+        ).encode()
+    ),
 )
 
 
@@ -131,8 +138,8 @@ def test_no_content_of_a_state_file_crashes_its_readers(tmp_path_factory, tiny_p
         assert drafts.get("/m/a.gguf") == "/m/b.gguf"
         costs = CostStore(folder / CACHE_FILE)
         assert isinstance(costs.read("k", [1, 2]), dict)
-        costs.write("k", {"fingerprint": [1, 2], "call_seconds": {"1": 0.5}})
-        assert costs.read("k", [1, 2])["call_seconds"] == {"1": 0.5}
+        costs.update("k", [1, 2], lambda entry: {"fingerprint": [1, 2], "calls": {"1": [[0.5, 1]]}})
+        assert costs.read("k", [1, 2])["calls"] == {"1": [[0.5, 1]]}
         verdicts = VerdictStore(folder / "draft-verdicts.json")
         assert check_draft(*tiny_paths, store=verdicts).compatible
 
