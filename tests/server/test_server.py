@@ -330,6 +330,7 @@ def test_past_the_parallel_sequences_and_the_queue_comes_429_with_retry_after(
                 assert queued.result().status_code == 200
 
 
+@pytest.mark.real
 def test_real_pair_through_the_openai_client(qwen_paths, private_folders):
     """Served exact, the same request gives one text streamed or not, at any draft length,
     whatever the cache held before (a reused prompt prefix changes the calls' sizes)."""
