@@ -22,7 +22,7 @@ from .models.catalog import CATALOG, DEFAULT_DRAFT, DEFAULT_MAIN, GROUPS, resolv
 from .models.fetch import fetch, is_fetched
 from .models.paths import models_dir
 from .sessions.result import GenerationResult
-from .settings import LoadOptions, RunSettings, add_flags
+from .settings import LoadOptions, RpcWorker, RunSettings, add_flags
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,6 +78,26 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--api-key", help="require 'Authorization: Bearer KEY' on every request")
     add_flags(serve, LoadOptions)
 
+    worker = commands.add_parser(
+        "rpc-worker",
+        help="offer this machine's GPUs (or else its CPU) to a main model loaded elsewhere "
+        "with --rpc HOST:PORT (llama.cpp's RPC backend; this same build on both sides)",
+    )
+    worker.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default loopback; RPC has no authentication: another "
+        "address belongs on a trusted network only)",
+    )
+    worker.add_argument("--port", type=int, default=50052)
+    worker.add_argument("--threads", type=int, help="CPU threads (default: every core)")
+    worker.add_argument(
+        "--cache",
+        type=Path,
+        help="a folder where the worker keeps the weights it is sent, so the next load of "
+        "the same model sends only their hashes",
+    )
+
     generate = commands.add_parser("generate", help="generate text, speculatively by default")
     generate.add_argument(
         "--main",
@@ -113,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _compat(args)
         if args.command == "serve":
             return _serve(args)
+        if args.command == "rpc-worker":
+            return _rpc_worker(args)
         return _generate(args)
     except (SpecDecError, OSError) as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
@@ -211,6 +233,17 @@ def _serve(args: argparse.Namespace) -> int:
 
     manager = EngineManager(options=LoadOptions.among(vars(args)))
     serve(args.host, args.port, api_key=args.api_key, folders=args.folders, manager=manager)
+    return 0
+
+
+def _rpc_worker(args: argparse.Namespace) -> int:
+    from .engines.rpc.worker import serve
+
+    worker = RpcWorker.parse(f"{args.host}:{args.port}")
+    if args.threads is not None and args.threads < 1:
+        raise SettingsError(f"--threads must be at least 1, got {args.threads}")
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # llama.cpp serves in C: Ctrl-C ends it there
+    serve(worker, threads=args.threads, cache=args.cache, say=partial(print, flush=True))
     return 0
 
 

@@ -16,6 +16,11 @@ mode loads without repacking, keeps keys and values in BF16 (flash attention the
 its one-row kernel), reads calls in pieces of at most 7 tokens, and reads prompts in fixed chunks
 (engines/prompt_chunks.py). It costs about 10% on a one-token call and 40% on a 4-token one
 (README, "Exact mode").
+
+With `rpc` workers (engines/rpc/), llama.cpp puts the layers on their devices. A worker's CPU
+never repacks weights (it keeps them in llama.cpp's default buffers), so its layers compute as
+exact mode's do; measured on this machine, a worker's exact logits equal this process's bit for
+bit. Such an engine runs in a process of its own (engines/rpc/hosted.py).
 """
 
 from __future__ import annotations
@@ -33,15 +38,21 @@ from ..models.gguf.invariance import call_size_dependent
 from ..models.gguf.llama_load import load_model, vocabulary_facts
 from ..models.metadata import fingerprint
 from ..models.vocabulary import VocabularyFacts
+from ..settings import RpcWorker
 from .base import ChatMessage, common_prefix_length, read_reusing_prefix, require_room
 from .chat_template import render_chat
 from .ggml_devices import has_gpu
 from .prompt_chunks import PromptChunks
+from .rpc.devices import worker_devices
 
 EXACT_PIECE = 7  # tokens per call in exact mode: from 8 on, K-quants take the tiled kernel
 PROMPT_GRID = 128  # exact mode's prompt chunks: near one call's speed, little to read again
 FLASH_ATTENTION_ON = 1  # llama_flash_attn_type
 GGML_TYPE_BF16 = 30
+
+
+def _device_words(device: str) -> str:
+    return "the CPU" if device == "CPU" else device
 
 
 def gpu_offload_supported() -> bool:
@@ -50,8 +61,9 @@ def gpu_offload_supported() -> bool:
 
 
 class LlamaCppEngine:
-    """One GGUF model with one context (sequence 0); `gpu_layers` of its layers on the GPU
-    (-1: all), the rest on the CPU with `n_threads` threads; `exact`: see the module's doc."""
+    """One GGUF model with one context (sequence 0); `gpu_layers` of its layers on the GPU,
+    or on the `rpc` workers when given (-1: all), the rest on the CPU with `n_threads`
+    threads; `exact`: see the module's doc."""
 
     def __init__(
         self,
@@ -62,15 +74,24 @@ class LlamaCppEngine:
         n_threads: int | None = None,
         gpu_layers: int = 0,
         exact: bool = False,
+        rpc: Sequence[RpcWorker] = (),
         verbose: bool = False,
     ):
         self.path = Path(path)
         self.name = self.path.stem
         self._fingerprint = fingerprint(self.path)
+        placement = worker_devices(rpc) if rpc else None
+        self._device_words = placement.labels if placement is not None else {}
         model, self.layer_devices = load_model(  # layer -> device, as llama.cpp placed it
-            self.path, vocab_only=False, verbose=verbose, gpu_layers=gpu_layers, repack=not exact
+            self.path,
+            vocab_only=False,
+            verbose=verbose,
+            gpu_layers=gpu_layers,
+            repack=not exact,
+            place=placement.params if placement is not None else None,
         )
         self._model = model
+        self._n_layer = llama_cpp.llama_model_n_layer(model)
         self._vocab = llama_cpp.llama_model_get_vocab(model)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
 
@@ -111,7 +132,8 @@ class LlamaCppEngine:
 
     def _inexact_reason(self) -> str:
         """Why exact mode cannot make this model's logits independent of a call's size."""
-        if any(device != "CPU" for device in self.layer_devices.values()):
+        local = set(self.layer_devices.values()) - {"CPU", *self._device_words}
+        if local:
             return "GPU kernels were not measured for it"
         floats = call_size_dependent(self.path)
         if floats:
@@ -120,23 +142,37 @@ class LlamaCppEngine:
 
     @property
     def backend(self) -> str:
-        """Where it runs, as the stats report it: the CPU, or how many layers the GPU holds,
-        and whether its logits are exact (see the module's doc)."""
-        threads = llama_cpp.llama_n_threads(self._ctx)
-        devices = sorted({d for d in self.layer_devices.values() if d != "CPU"})
-        if not devices:
-            place = f"llama.cpp on the CPU, {threads} threads"
-        else:
-            offloaded = sum(d != "CPU" for d in self.layer_devices.values())
-            place = (
-                f"llama.cpp, {offloaded}/{len(self.layer_devices)} layers on "
-                f"{', '.join(devices)}, {threads} CPU threads"
-            )
+        """Where it runs, as the stats report it: the CPU, or where the layers went (a GPU, RPC
+        workers), and whether its logits are exact (see the module's doc)."""
+        place = self._placement(llama_cpp.llama_n_threads(self._ctx))
+        if self.exact and self._device_words:
+            return f"{place}; exact if the workers compute on CPUs"
         if self.exact:
             return f"{place}; exact"
         if self.exact_requested:
             return f"{place}; not exact: {self._not_exact_because}"
         return f"{place}; fast (logits vary with a call's size)"
+
+    def _placement(self, threads: int) -> str:
+        """'llama.cpp on the CPU, 2 threads', or 'llama.cpp: 14 layers on rpc A, 14 on rpc B,
+        output on rpc B, 2 CPU threads' (in the order the layers run)."""
+        where = {
+            layer: _device_words(self._device_words.get(device, device))
+            for layer, device in sorted(self.layer_devices.items())
+        }
+        if set(where.values()) <= {"the CPU"}:
+            return f"llama.cpp on the CPU, {threads} threads"
+        counts: dict[str, int] = {}
+        for layer, device in where.items():
+            if layer < self._n_layer:
+                counts[device] = counts.get(device, 0) + 1
+        parts = [
+            f"{n} {('layer' if n == 1 else 'layers') + ' ' if not i else ''}on {device}"
+            for i, (device, n) in enumerate(counts.items())
+        ]
+        if self._n_layer in where:
+            parts.append(f"output on {where[self._n_layer]}")
+        return f"llama.cpp: {', '.join(parts)}, {threads} CPU threads"
 
     # -- text ---------------------------------------------------------------
 

@@ -14,7 +14,8 @@ loaded model counts its size on disk against `memory_budget`; loading one more e
 the least recently used idle models. A run holds its main and draft models until it
 ends: a second run on either is refused (EngineBusyError) or, with `wait=True`, queued.
 Drafts are checked before they load and refused with the verdict's reasons; a draft
-chosen while a run goes on is used from the next run.
+chosen while a run goes on is used from the next run. An engine that says it is `lost` (one on
+RPC workers whose process ended, engines/rpc/hosted.py) is loaded anew when next asked for.
 """
 
 from __future__ import annotations
@@ -140,13 +141,15 @@ class EngineManager:
 
     def _engine(self, slot: Slot) -> Engine:
         with self._lock:
+            if slot in self._loaded and getattr(self._loaded[slot].engine, "lost", False):
+                self._evict(slot)  # its process has ended (an RPC worker stopped): load anew
             if slot in self._loaded:
                 self._loaded.move_to_end(slot)
                 return self._loaded[slot].engine
             future = self._loading.get(slot)
             loading_elsewhere = future is not None
             if future is None:
-                size = slot[0].size
+                size = 0 if slot[1].rpc else slot[0].size  # on RPC workers: held there
                 self._make_room(size, slot[0])
                 future = self._loading[slot] = Future()
                 self._reserved += size

@@ -31,7 +31,7 @@ from ..display.progress import showing
 from ..engines.base import ChatMessage, Engine
 from ..engines.registry import engine_kind, require_draft
 from ..engines.resolve import ModelReference, resolve
-from ..errors import SettingsError, SpecDecError
+from ..errors import EngineLostError, SettingsError, SpecDecError
 from ..settings import DraftMode, LoadOptions, RunSettings, check_draft_mode
 from .result import GenerationResult
 
@@ -181,8 +181,14 @@ class Session:
     def generate(
         self, prompt: Prompt, settings: RunSettings | None = None, **options: Any
     ) -> GenerationResult:
-        """Run to the end and return text, events and stats (options as for `stream`)."""
-        events = list(self.stream(prompt, settings, **options))
+        """Run to the end and return text, events and stats (options as for `stream`). An
+        engine lost on the way (EngineLostError) keeps the events so far on the error."""
+        events: list[TokenEvent] = []
+        try:
+            events.extend(self.stream(prompt, settings, **options))
+        except EngineLostError as lost:
+            lost.events = events
+            raise
         assert self.last_stats is not None
         return GenerationResult(events, self.last_stats)
 
