@@ -243,8 +243,15 @@ def _rpc_worker(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 1:
         raise SettingsError(f"--threads must be at least 1, got {args.threads}")
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # llama.cpp serves in C: Ctrl-C ends it there
-    serve(worker, threads=args.threads, cache=args.cache, say=partial(print, flush=True))
+    serve(worker, threads=args.threads, cache=args.cache, say=_say_whole_line)
     return 0
+
+
+def _say_whole_line(text: str) -> None:
+    """One write per line: llama.cpp prints to the same stdout from its own thread, and a
+    line written in pieces (print's text, then its newline) can end up inside one of its."""
+    sys.stdout.write(f"{text}\n")
+    sys.stdout.flush()
 
 
 def _generate(args: argparse.Namespace) -> int:

@@ -22,7 +22,6 @@ from ...settings import RpcWorker
 from .. import ggml_devices
 from .handshake import check_worker, this_build_protocol
 
-STARTING_SECONDS = 30.0  # how long llama.cpp may take to listen before the worker gives up
 UNPROTECTED = (
     "note: RPC has no authentication: whoever reaches {endpoint} can use this machine's "
     "memory and devices; keep it on a trusted network"
@@ -97,11 +96,12 @@ def _require_free(worker: RpcWorker) -> None:
 
 
 def _announce(worker: RpcWorker, announcement: str, say: Callable[[str], None]) -> None:
-    """Say `announcement` once the worker answers a handshake (it listens from then on)."""
+    """Say `announcement` once the worker answers a handshake (it listens from then on).
+    No deadline: on a loaded machine llama.cpp may take long to listen, and if it cannot,
+    `serve` raises and the process ends with this thread."""
     host = "127.0.0.1" if worker.host in ("0.0.0.0", "") else worker.host
     own = RpcWorker(host, worker.port)
-    deadline = time.monotonic() + STARTING_SECONDS
-    while time.monotonic() < deadline:
+    while True:
         try:
             check_worker(own)
         except RpcWorkerError:
