@@ -158,6 +158,8 @@ def test_toy_state_for_the_front_end(toy):
         "n_threads": None,
         "gpu_layers": None,
         "draft_gpu_layers": None,
+        "rpc": [],
+        "draft_rpc": [],
         "exact": None,
     }
     assert [field["key"] for field in toy.setting_fields] == list(toy.settings)
