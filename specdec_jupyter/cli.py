@@ -33,7 +33,7 @@ from .models.hub import (
 from .models.paths import models_dir
 from .sessions.examples import CODE_EDIT, CODE_EDIT_TITLE
 from .sessions.result import GenerationResult
-from .settings import LoadOptions, RunSettings, add_flags
+from .settings import LoadOptions, RpcWorker, RunSettings, add_flags
 
 if TYPE_CHECKING:
     from .sessions.session import Session
@@ -125,6 +125,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_flags(serve, LoadOptions)
 
+    worker = commands.add_parser(
+        "rpc-worker",
+        help="offer this machine's GPUs (or else its CPU) to a main model loaded elsewhere "
+        "with --rpc HOST:PORT (llama.cpp's RPC backend; this same build on both sides)",
+    )
+    worker.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default loopback; RPC has no authentication: another "
+        "address belongs on a trusted network only)",
+    )
+    worker.add_argument("--port", type=int, default=50052)
+    worker.add_argument("--threads", type=int, help="CPU threads (default: every core)")
+    worker.add_argument(
+        "--cache",
+        type=Path,
+        help="a folder where the worker keeps the weights it is sent, so the next load of "
+        "the same model sends only their hashes",
+    )
+
     generate = commands.add_parser("generate", help="generate text, speculatively by default")
     generate.add_argument("--prompt", required=True, help="the user message (or raw text)")
     _add_generation_flags(generate)
@@ -183,6 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "costs":
             return _costs(args)
+        if args.command == "rpc-worker":
+            return _rpc_worker(args)
         return _generate(args)  # generate, demo
     except (SpecDecError, OSError) as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
@@ -333,6 +355,24 @@ def _serve(args: argparse.Namespace) -> int:
         allow_origins=[*args.allow_origin, *(["*"] if args.cors else [])],
     )
     return 0
+
+
+def _rpc_worker(args: argparse.Namespace) -> int:
+    from .engines.rpc.worker import serve
+
+    worker = RpcWorker.parse(f"{args.host}:{args.port}")
+    if args.threads is not None and args.threads < 1:
+        raise SettingsError(f"--threads must be at least 1, got {args.threads}")
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # llama.cpp serves in C: Ctrl-C ends it there
+    serve(worker, threads=args.threads, cache=args.cache, say=_say_whole_line)
+    return 0
+
+
+def _say_whole_line(text: str) -> None:
+    """One write per line: llama.cpp prints to the same stdout from its own thread, and a
+    line written in pieces (print's text, then its newline) can end up inside one of its."""
+    sys.stdout.write(f"{text}\n")
+    sys.stdout.flush()
 
 
 def _generate(args: argparse.Namespace) -> int:

@@ -60,6 +60,24 @@ class EngineBusyError(SpecDecError):
     """A model is generating for another request, and the caller chose not to wait."""
 
 
+class RpcWorkerError(SpecDecError):
+    """An RPC worker is not there, is busy with another client, or is of another build."""
+
+
+class EngineLostError(SpecDecError):
+    """A model's engine is gone (the process it ran in ended: an RPC worker stopped
+    answering); the text generated so far stands (`events`, `text`: what a `generate` had
+    made), and loading the model again starts anew."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.events: list = []  # TokenEvents, set by whoever collected them
+
+    @property
+    def text(self) -> str:
+        return "".join(event.text for event in self.events)
+
+
 class MemoryBudgetError(SpecDecError):
     """Loading a model would exceed the engine manager's memory budget."""
 

@@ -214,6 +214,60 @@ def check_exact(value: Any) -> bool | None:
     return value
 
 
+@dataclass(frozen=True)
+class RpcWorker:
+    """One entry of `rpc`: a llama.cpp RPC worker's address, "host:port", and its share of
+    the layers after "=" (as llama.cpp's --tensor-split; None: llama.cpp splits by the
+    workers' free memory)."""
+
+    host: str
+    port: int
+    share: float | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @classmethod
+    def parse(cls, text: str) -> RpcWorker:
+        """The worker `text` names; a malformed one is refused, with the form expected."""
+        address, _, share = text.strip().partition("=")
+        host, _, port = address.strip().rpartition(":")
+        wrong = f"an RPC worker is host:port or host:port=share, got {text!r}"
+        if not host or ":" in host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise SettingsError(wrong)
+        try:
+            part = float(share) if share else None
+        except ValueError:
+            raise SettingsError(wrong) from None
+        if part is not None and not (math.isfinite(part) and part > 0):
+            raise SettingsError(f"an RPC worker's share must be a number > 0, got {text!r}")
+        return cls(host.strip(), int(port), part)
+
+    def __str__(self) -> str:
+        return self.endpoint if self.share is None else f"{self.endpoint}={self.share:g}"
+
+
+def _check_workers(name: str) -> Callable[[Any], tuple[str, ...]]:
+    """Workers as a list, or one string of them separated by commas (as llama.cpp's --rpc);
+    each named once, and a share for every one or none."""
+
+    def check(value: Any) -> tuple[str, ...]:
+        items = [value] if isinstance(value, str) else list(value or ())
+        if not all(isinstance(item, str) for item in items):
+            raise SettingsError(f"{name} must be host:port strings, got {value!r}")
+        workers = [RpcWorker.parse(part) for item in items for part in item.split(",") if part]
+        endpoints = [worker.endpoint for worker in workers]
+        twice = sorted({e for e in endpoints if endpoints.count(e) > 1})
+        if twice:
+            raise SettingsError(f"{name} names {', '.join(twice)} more than once")
+        if len({worker.share is None for worker in workers}) > 1:
+            raise SettingsError(f"{name}: give a share to every worker or to none, got {value!r}")
+        return tuple(str(worker) for worker in workers)
+
+    return check
+
+
 def _check_layers(name: str) -> Callable[[Any], int | None]:
     rule = f"-1 (all), 0 (none) or a number of layers up to {INT32_MAX} (None: all on a GPU build)"
     return lambda value: None if value is None else _integer(name, value, -1, rule)
@@ -425,7 +479,11 @@ class LoadOptions(Declared):
     """How to open a pair of models. `gpu_layers`: the main model's layers offloaded to the
     GPU, as llama-server's `-ngl` (0: none, -1: all); None offloads all when the build has a
     GPU backend (LM Studio and llama-server do so by default), else none;
-    `draft_gpu_layers` the draft's (`-ngld`). `n_threads` None: every core. `exact`: see
+    `draft_gpu_layers` the draft's (`-ngld`). `rpc`: llama.cpp RPC workers the main model's
+    layers are spread over (then `gpu_layers` counts the layers they hold, all by default);
+    `draft_rpc` the draft's, which stays on this machine unless given: it must be cheap, and
+    a worker serves one client, so it needs workers of its own. `n_threads` None: every
+    core. `exact`: see
     the README's "Exact mode"; None leaves it to the door (a seeded run of the engine manager
     is exact, a session from `load()` is fast). `parallel`: how many requests run at once on
     a model, each with a sequence (a cache) of its own and their rounds batched (llama-server's
@@ -436,7 +494,10 @@ class LoadOptions(Declared):
     draft's own value of another field.
     """
 
-    DRAFT_OF: ClassVar[dict[str, str]] = {"draft_gpu_layers": "gpu_layers"}
+    DRAFT_OF: ClassVar[dict[str, str]] = {
+        "draft_gpu_layers": "gpu_layers",
+        "draft_rpc": "rpc",
+    }
 
     n_ctx: int = setting(
         4096,
@@ -462,8 +523,8 @@ class LoadOptions(Declared):
         None,
         _check_layers("gpu_layers"),
         Door(
-            "main model's layers on the GPU, as llama-server's -ngl (-1: all, 0: none; "
-            "default: all when llama.cpp has a GPU backend)",
+            "main model's layers on the GPU (with --rpc: on the workers), as llama-server's "
+            "-ngl (-1: all, 0: none; default: all when llama.cpp has a GPU backend or workers)",
             int,
             form={**LAYERS_FORM, "label": "GPU layers, main model (empty: all on a GPU build)"},
         ),
@@ -476,6 +537,29 @@ class LoadOptions(Declared):
             int,
             flag="--gpu-layers-draft",
             form={**LAYERS_FORM, "label": "GPU layers, draft (empty: all on a GPU build)"},
+        ),
+    )
+    rpc: tuple[str, ...] = setting(
+        (),
+        _check_workers("rpc"),
+        Door(
+            "llama.cpp RPC workers to spread the main model's layers over, as llama.cpp's "
+            "--rpc: host:port, comma-separated; host:port=share splits the layers as "
+            "--tensor-split does (start each with `specdec-jupyter rpc-worker`)",
+            form={
+                "kind": "lines",
+                "label": "RPC workers, main model (host:port[=share], one a line)",
+            },
+        ),
+    )
+    draft_rpc: tuple[str, ...] = setting(
+        (),
+        _check_workers("draft_rpc"),
+        Door(
+            "RPC workers for the draft (default: none, the draft runs here); workers of its "
+            "own, as a worker serves one client",
+            flag="--rpc-draft",
+            form={"kind": "lines", "label": "RPC workers, draft (empty: on this machine)"},
         ),
     )
     exact: bool | None = setting(
@@ -508,6 +592,16 @@ class LoadOptions(Declared):
     verbose: bool = setting(
         False, _check_flag("verbose"), Door("the backend's own log on stderr", None)
     )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        endpoints = {RpcWorker.parse(worker).endpoint for worker in self.rpc}
+        shared = sorted(endpoints & {RpcWorker.parse(w).endpoint for w in self.draft_rpc})
+        if shared:
+            raise SettingsError(
+                f"RPC worker {', '.join(shared)} is given for the main model and the draft; a "
+                "worker serves one client at a time: start another one for the draft"
+            )
 
     def settled(self, seeded: bool) -> LoadOptions:
         """Exactness left open, settled by the run: a seeded run promises the same text every

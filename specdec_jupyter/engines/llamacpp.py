@@ -25,6 +25,11 @@ sequence's cells in cell order, and one unified cache interleaves the sequences'
 rollbacks free them (measured on the 1.5B: |logit difference| up to 0.7). Exact mode therefore
 gives each sequence a stream of its own (llama.cpp's `kv_unified = false`); a fast engine
 shares one unified cache, which takes any mix of calls as one batch.
+
+With `rpc` workers (engines/rpc/), llama.cpp puts the layers on their devices. A worker's CPU
+never repacks weights (it keeps them in llama.cpp's default buffers), so its layers compute as
+exact mode's do; measured on this machine, a worker's exact logits equal this process's bit for
+bit. Such an engine runs in a process of its own (engines/rpc/hosted.py).
 """
 
 from __future__ import annotations
@@ -45,10 +50,12 @@ from ..models.gguf.invariance import call_size_dependent
 from ..models.gguf.llama_load import load_model, vocabulary_facts
 from ..models.metadata import fingerprint
 from ..models.vocabulary import VocabularyFacts
+from ..settings import RpcWorker
 from .base import ChatMessage, EngineCall, common_prefix_length, read_reusing_prefix, require_room
 from .chat_template import render_chat, tokens_of_chat
 from .ggml_devices import has_gpu
 from .prompt_chunks import PromptChunks
+from .rpc.devices import worker_devices
 
 EXACT_PIECE = 7  # tokens per call in exact mode: from 8 on, K-quants take the tiled kernel
 PROMPT_GRID = 128  # exact mode's prompt chunks: near one call's speed, little to read again
@@ -70,13 +77,19 @@ def _while_open(method: Method) -> Method:
 
     @functools.wraps(method)
     def guarded(self: LlamaCppEngine, *args: Any, **kwargs: Any) -> Any:
-        if not self._llama.context:
-            raise ClosedError(
-                f"{self.name} was closed (session.close(), or unloaded to make room); load it again"
-            )
-        return method(self, *args, **kwargs)
+        with self._llama.lock:
+            if not self._llama.context:
+                raise ClosedError(
+                    f"{self.name} was closed (session.close(), or unloaded to make room); "
+                    "load it again"
+                )
+            return method(self, *args, **kwargs)
 
     return guarded  # type: ignore[return-value]
+
+
+def _device_words(device: str) -> str:
+    return "the CPU" if device == "CPU" else device
 
 
 def gpu_offload_supported() -> bool:
@@ -109,8 +122,8 @@ class _Context:
 class LlamaCppEngine:
     """One GGUF model with one context of `n_seq` sequences, each with room for `n_ctx`
     tokens: the engine is sequence 0, `sequence(i)` the others. `gpu_layers` of its layers on
-    the GPU (-1: all), the rest on the CPU with `n_threads` threads; `exact`: see the
-    module's doc."""
+    the GPU, or on the `rpc` workers when given (-1: all), the rest on the CPU with
+    `n_threads` threads; `exact`: see the module's doc."""
 
     def __init__(
         self,
@@ -122,14 +135,23 @@ class LlamaCppEngine:
         gpu_layers: int = 0,
         exact: bool = False,
         n_seq: int = 1,
+        rpc: Sequence[RpcWorker] = (),
         verbose: bool = False,
     ):
         self.path = Path(path)
         self.name = self.path.stem
         self._fingerprint = fingerprint(self.path)
+        placement = worker_devices(rpc) if rpc else None
+        self._device_words = placement.labels if placement is not None else {}
         model, self.layer_devices = load_model(  # layer -> device, as llama.cpp placed it
-            self.path, vocab_only=False, verbose=verbose, gpu_layers=gpu_layers, repack=not exact
+            self.path,
+            vocab_only=False,
+            verbose=verbose,
+            gpu_layers=gpu_layers,
+            repack=not exact,
+            place=placement.params if placement is not None else None,
         )
+        self._n_layer = llama_cpp.llama_model_n_layer(model)
         self._vocab = llama_cpp.llama_model_get_vocab(model)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
 
@@ -193,7 +215,8 @@ class LlamaCppEngine:
 
     def _inexact_reason(self) -> str:
         """Why exact mode cannot make this model's logits independent of a call's size."""
-        if any(device != "CPU" for device in self.layer_devices.values()):
+        local = set(self.layer_devices.values()) - {"CPU", *self._device_words}
+        if local:
             return "GPU kernels were not measured for it"
         floats = call_size_dependent(self.path)
         if floats:
@@ -203,23 +226,37 @@ class LlamaCppEngine:
     @property
     @_while_open
     def backend(self) -> str:
-        """Where it runs, as the stats report it: the CPU, or how many layers the GPU holds,
-        and whether its logits are exact (see the module's doc)."""
-        threads = llama_cpp.llama_n_threads(self._llama.context)
-        devices = sorted({d for d in self.layer_devices.values() if d != "CPU"})
-        if not devices:
-            place = f"llama.cpp on the CPU, {threads} threads"
-        else:
-            offloaded = sum(d != "CPU" for d in self.layer_devices.values())
-            place = (
-                f"llama.cpp, {offloaded}/{len(self.layer_devices)} layers on "
-                f"{', '.join(devices)}, {threads} CPU threads"
-            )
+        """Where it runs, as the stats report it: the CPU, or where the layers went (a GPU, RPC
+        workers), and whether its logits are exact (see the module's doc)."""
+        place = self._placement(llama_cpp.llama_n_threads(self._llama.context))
+        if self.exact and self._device_words:
+            return f"{place}; exact if the workers compute on CPUs"
         if self.exact:
             return f"{place}; exact"
         if self.exact_requested:
             return f"{place}; not exact: {self._not_exact_because}"
         return f"{place}; fast (logits vary with a call's size)"
+
+    def _placement(self, threads: int) -> str:
+        """'llama.cpp on the CPU, 2 threads', or 'llama.cpp: 14 layers on rpc A, 14 on rpc B,
+        output on rpc B, 2 CPU threads' (in the order the layers run)."""
+        where = {
+            layer: _device_words(self._device_words.get(device, device))
+            for layer, device in sorted(self.layer_devices.items())
+        }
+        if set(where.values()) <= {"the CPU"}:
+            return f"llama.cpp on the CPU, {threads} threads"
+        counts: dict[str, int] = {}
+        for layer, device in where.items():
+            if layer < self._n_layer:
+                counts[device] = counts.get(device, 0) + 1
+        parts = [
+            f"{n} {('layer' if n == 1 else 'layers') + ' ' if not i else ''}on {device}"
+            for i, (device, n) in enumerate(counts.items())
+        ]
+        if self._n_layer in where:
+            parts.append(f"output on {where[self._n_layer]}")
+        return f"llama.cpp: {', '.join(parts)}, {threads} CPU threads"
 
     # -- text ---------------------------------------------------------------
 

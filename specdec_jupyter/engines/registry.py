@@ -26,7 +26,7 @@ from ..models.drafts.compat import Compatibility
 from ..models.drafts.verdicts import DraftVerdict, VerdictStore, check_draft
 from ..models.fetch import fetch, is_fetched, model_path
 from ..models.names import details, short_name
-from ..settings import LoadOptions
+from ..settings import LoadOptions, RpcWorker
 from .base import Engine
 
 
@@ -149,13 +149,25 @@ class EngineKind(ABC):
 class LlamaCppKind(EngineKind):
     name = "llama.cpp"
     formats = ("gguf",)
-    options = ("n_ctx", "n_threads", "gpu_layers", "exact", "parallel")
+    options = ("n_ctx", "n_threads", "gpu_layers", "rpc", "exact", "parallel")
     modules = ("llama_cpp",)
     install_hint = "pip install llama-cpp-python"
 
     def _open(self, model: ResolvedModel, options: LoadOptions) -> Engine:
         from .llamacpp import LlamaCppEngine, gpu_offload_supported
 
+        if options.rpc:  # all layers on the workers unless told, in a process of its own
+            from .rpc.hosted import HostedEngine
+
+            return HostedEngine(
+                model.path,
+                workers=[RpcWorker.parse(worker) for worker in options.rpc],
+                n_ctx=options.n_ctx,
+                n_threads=options.n_threads,
+                gpu_layers=-1 if options.gpu_layers is None else options.gpu_layers,
+                exact=bool(options.exact),
+                verbose=options.verbose,
+            )
         layers = options.gpu_layers
         if layers is None:
             layers = -1 if gpu_offload_supported() else 0

@@ -37,9 +37,11 @@ from ..engines.registry import ResolvedModel
 from ..errors import (
     ContextOverflowError,
     EngineBusyError,
+    EngineLostError,
     MemoryBudgetError,
     ModelFileError,
     ModelLoadError,
+    RpcWorkerError,
     SpecDecError,
     UnknownModelError,
 )
@@ -80,7 +82,9 @@ def status_of(exc: BaseException) -> int:
         return 413
     if isinstance(exc, EngineBusyError):
         return 429
-    if isinstance(exc, ModelFileError | ModelLoadError | MemoryBudgetError):
+    if isinstance(
+        exc, ModelFileError | ModelLoadError | MemoryBudgetError | RpcWorkerError | EngineLostError
+    ):
         return 503
     if isinstance(exc, SpecDecError | ValueError):
         return 400

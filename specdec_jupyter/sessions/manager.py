@@ -16,7 +16,9 @@ by default from the machine): that many runs on it at once, each with a sequence
 own, their rounds batched into one call per model (batcher.py), whatever drafts they use.
 A run beyond them is refused (EngineBusyError) or, with `wait=True`, queued, first come
 first served. Drafts are checked before they load and refused with the verdict's reasons;
-a draft chosen while a run goes on is used from the next run.
+a draft chosen while a run goes on is used from the next run. An engine that says it is
+`lost` (one on RPC workers whose process ended, engines/rpc/hosted.py) is loaded anew when
+next asked for.
 """
 
 from __future__ import annotations
@@ -156,13 +158,15 @@ class EngineManager:
         now = _on_disk(slot[0])
         with self._lock:
             self._drop_replaced(slot, now)
+            if slot in self._loaded and getattr(self._loaded[slot].engine, "lost", False):
+                self._evict(slot)  # its process has ended (an RPC worker stopped): load anew
             if slot in self._loaded:
                 self._loaded.move_to_end(slot)
                 return self._loaded[slot].engine
             future = self._loading.get(slot)
             loading_elsewhere = future is not None
             if future is None:
-                size = slot[0].size
+                size = 0 if slot[1].rpc else slot[0].size  # on RPC workers: held there
                 self._make_room(size, slot[0])
                 future = self._loading[slot] = Future()
                 self._reserved += size

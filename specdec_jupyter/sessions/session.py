@@ -33,7 +33,7 @@ from ..display.progress import default_display, in_notebook, showing
 from ..engines.base import ChatMessage, Engine, Prompt
 from ..engines.registry import engine_kind, require_draft
 from ..engines.resolve import ModelReference, resolve
-from ..errors import ClosedError, EngineBusyError, SettingsError, SpecDecError
+from ..errors import ClosedError, EngineBusyError, EngineLostError, SettingsError, SpecDecError
 from ..progress import Tracker
 from ..settings import DraftMode, LoadOptions, RunSettings, check_draft_mode, check_prompt
 from .batcher import Request, Sharing
@@ -266,7 +266,8 @@ class Session:
         run has a thread of its own, so Ctrl-C (Kernel → Interrupt) stops it after the
         current round and returns what it wrote, stopped by the user, as `%%specdec` does;
         a second Ctrl-C stops waiting. In a notebook a bar counts the tokens meanwhile (a
-        reply of a few hundred tokens takes a minute on a CPU); `progress=False` hides it."""
+        reply of a few hundred tokens takes a minute on a CPU); `progress=False` hides it.
+        An engine lost on the way (EngineLostError) keeps the events so far on the error."""
         settings = RunSettings.of(settings, **overrides)  # refused here, before any thread
         streaming = streamed(self, prompt, settings, continue_=continue_)
         listener = default_display() if progress and in_notebook() else None
@@ -276,9 +277,13 @@ class Session:
             return streaming(emit, lambda: cancelled() or bool(should_stop and should_stop()))
 
         run = Runnable(work, f"specdec {self.main.name}").start(lambda _: counted.advance(1))
-        result = run.result()
-        counted.finish()
-        return result
+        try:
+            return run.result()
+        except EngineLostError as lost:
+            lost.events = list(run.events)
+            raise
+        finally:
+            counted.finish()
 
     def reset(self) -> None:
         """Empty both models' caches (every sequence's), so the next prompt is prefilled from

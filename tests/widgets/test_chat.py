@@ -146,6 +146,8 @@ def test_toy_state_for_the_front_end(toy):
         "n_threads": None,
         "gpu_layers": None,
         "draft_gpu_layers": None,
+        "rpc": [],
+        "draft_rpc": [],
         "exact": None,
         "parallel": None,
     }

@@ -18,7 +18,7 @@ import signal
 import sys
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -105,9 +105,13 @@ def load_model(
     verbose: bool = False,
     gpu_layers: int = 0,
     repack: bool = True,
+    place: Callable[[llama_cpp.llama_model_params], object] | None = None,
 ) -> tuple[llama_cpp.llama_model_p, dict[int, str]]:
     """llama.cpp's model of the GGUF file `path` (its vocabulary alone if `vocab_only`), with
-    `gpu_layers` layers on the GPU (-1: all), and the device llama.cpp put each layer on.
+    `gpu_layers` layers on the GPU (-1: all), and the device llama.cpp put each layer on
+    (layer n_layer is the output). `place` points the load at other devices than this
+    machine's (RPC workers' devices, engines/rpc/devices.py); what it returns is kept alive
+    until the load returns.
     `repack` lets llama.cpp lay quantized weights out for its faster CPU kernels, whose
     results change with how many tokens a call holds (exact mode turns it off).
     A whole model's load reports its progress to the block's listener (progress.py), which
@@ -121,6 +125,7 @@ def load_model(
     params.vocab_only = vocab_only
     params.n_gpu_layers = gpu_layers if gpu_layers >= 0 else MAX_LAYERS
     params.use_extra_bufts = repack
+    held = place(params) if place is not None else None  # alive until the load returns
     tracker = None if vocab_only else Tracker("loading", short_name(path), 1.0)
     progress = _LoadProgress(tracker if tracker is not None and tracker.listener else None)
     params.progress_callback = progress.callback
@@ -132,6 +137,7 @@ def load_model(
         if model:
             llama_cpp.llama_model_free(model)
         raise
+    del held
     if progress.error is not None:
         if model:  # llama.cpp finished before it read the answer
             llama_cpp.llama_model_free(model)

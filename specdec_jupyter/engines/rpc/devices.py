@@ -1,0 +1,68 @@
+"""The workers' devices, added as llama.cpp's `--rpc` adds them (common/arg.cpp): each
+worker's registry from `ggml_backend_rpc_add_server`, whose devices the model is then given
+in `llama_model_params.devices` (never registered process-wide, so `ggml_devices.has_gpu`
+still speaks of this machine alone), with each worker's share as `--tensor-split` gives it.
+
+Only a process that may end with a worker calls this: llama.cpp's client aborts on a worker
+that stops answering (hosted.py keeps that away from the notebook).
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import llama_cpp
+
+from ...errors import RpcWorkerError
+from ...settings import RpcWorker
+from .. import ggml_devices
+
+
+@dataclass
+class WorkerDevices:
+    """What a model load needs to spread its layers over the workers, and the words for
+    where they went."""
+
+    devices: list[ggml_devices.Device]
+    split: list[float] | None  # a share per device, or None: llama.cpp's split by memory
+    labels: dict[str, str]  # device name, as llama.cpp's log has it -> "rpc host:port"
+
+    def params(self, params: llama_cpp.llama_model_params) -> list[ctypes.Array]:
+        """Point a load's `params` at the devices and shares; returns the arrays, which must
+        live until the load returns."""
+        devices = ggml_devices.device_list(self.devices)
+        params.devices = ctypes.cast(devices, ctypes.c_void_p)
+        arrays = [devices]
+        if self.split is not None:
+            shares = (ctypes.c_float * llama_cpp.llama_max_devices())(*self.split)
+            params.tensor_split = shares
+            arrays.append(shares)
+        return arrays
+
+
+def worker_devices(workers: Sequence[RpcWorker]) -> WorkerDevices:
+    """Every device of every worker, in the order given (a worker with several GPUs shares
+    its part evenly among them)."""
+    if not llama_cpp.llama_supports_rpc():
+        raise RpcWorkerError(
+            "this llama-cpp-python was built without the RPC backend; reinstall it with "
+            'CMAKE_ARGS="-DGGML_RPC=on" pip install --force-reinstall --no-cache-dir '
+            "llama-cpp-python"
+        )
+    devices: list[ggml_devices.Device] = []
+    split: list[float] = []
+    labels: dict[str, str] = {}
+    for worker in workers:
+        registry = ggml_devices.rpc_library().ggml_backend_rpc_add_server(worker.endpoint.encode())
+        found = ggml_devices.registry_devices(registry) if registry else []
+        if not found:
+            raise RpcWorkerError(f"RPC worker {worker.endpoint} offers no device")
+        for number, device in enumerate(found):
+            several = f" #{number}" if len(found) > 1 else ""
+            labels[ggml_devices.device_name(device)] = f"rpc {worker.endpoint}{several}"
+            split.append((worker.share or 0.0) / len(found))
+        devices += found
+    shared = all(worker.share is not None for worker in workers)
+    return WorkerDevices(devices, split if shared else None, labels)
