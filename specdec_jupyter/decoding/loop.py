@@ -114,7 +114,7 @@ def _counted(stats: GenerationStats, events: Iterable[TokenEvent]) -> Iterator[T
 def _record_round(stats: GenerationStats, outcome: RoundOutcome) -> None:
     stats.rounds += 1
     stats.draft_lengths.append(len(outcome.draft))
-    stats.draft_kinds.append("lookup" if outcome.draft.deterministic else "model")
+    stats.draft_kinds.append(outcome.draft.kind)
     stats.total_draft_tokens_count += len(outcome.draft)
     stats.rejected_draft_tokens_count += int(outcome.verification.rejected)
 

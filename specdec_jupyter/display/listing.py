@@ -46,17 +46,24 @@ def compat_report(
 ) -> str:
     engine = KIND_OF_FORMAT[main.format]
     lines = [f"main: {main_name} ({engine}, {_vocabulary(main)}, {main.size_label})"]
-    compatible = [(name, v) for name, v in verdicts if v.compatible]
-    incompatible = [(name, v) for name, v in verdicts if not v.compatible]
-    lines.append(f"compatible drafts for {engine} ({len(compatible)}):")
-    for name, verdict in compatible:
+    same = [(name, v) for name, v in verdicts if v.compatible and not v.text_level]
+    text = [(name, v) for name, v in verdicts if v.text_level]
+    unusable = [(name, v) for name, v in verdicts if not v.compatible]
+    lines.append(f"same vocabulary, drafting tokens, for {engine} ({len(same)}):")
+    for name, verdict in same:
         lines.append(f"  {name}")
         lines += [f"    warning: {warning}" for warning in verdict.warnings]
-    if not compatible:
-        lines.append("  none: no other model shares this model's vocabulary (reasons below)")
-    if incompatible:
-        lines.append(f"incompatible ({len(incompatible)}):")
-        lines += [f"  {name}: {'; '.join(v.reasons)}" for name, v in incompatible]
+    if not same:
+        lines.append("  none: no other model shares this model's vocabulary")
+    if text:
+        lines.append(f"another vocabulary, drafting text ({len(text)}):")
+        for name, verdict in text:
+            note, *warnings = verdict.warnings
+            lines.append(f"  {name}: {note}")
+            lines += [f"    warning: {warning}" for warning in warnings]
+    if unusable:
+        lines.append(f"unusable ({len(unusable)}):")
+        lines += [f"  {name}: {'; '.join(v.reasons)}" for name, v in unusable]
     return "\n".join(lines)
 
 

@@ -23,15 +23,17 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..decoding.cost_memory import CostMemory
-from ..decoding.drafters import PromptLookupDrafter, make_drafter
+from ..decoding.drafter_choice import make_drafter
+from ..decoding.drafters import PromptLookupDrafter
 from ..decoding.events import GenerationStats, TokenEvent
 from ..decoding.history import HISTORY, HistoryIndex, vocabulary_key
 from ..decoding.loop import speculative_decode
 from ..display.progress import showing
-from ..engines.base import ChatMessage, Engine
+from ..engines.base import ChatMessage, Engine, text_tokens
 from ..engines.registry import engine_kind, require_draft
 from ..engines.resolve import ModelReference, resolve
 from ..errors import SettingsError, SpecDecError
+from ..models.drafts.compat import same_vocabulary
 from ..settings import DraftMode, LoadOptions, RunSettings, check_draft_mode
 from .result import GenerationResult
 
@@ -59,6 +61,7 @@ class Session:
         self.last_stats: GenerationStats | None = None
         self._running = threading.Lock()
         self._vocabulary_key: str | None = None
+        self._text_level: bool | None = None
 
     @property
     def history(self) -> HistoryIndex:
@@ -77,39 +80,25 @@ class Session:
         raw: bool = False,
         continue_: bool = False,
     ) -> list[int]:
-        """The prompt's tokens. A conversation ending with the assistant's message (or
-        `continue_=True`) continues that message: the template opens the assistant's turn
-        and its text follows, so the reply carries on where the text ends (no new turn)."""
-        if isinstance(prompt, str):
-            if continue_:
-                raise SettingsError(
-                    "continue_=True continues the assistant's last message; pass the "
-                    "conversation as messages ending with it"
-                )
-            if raw:
-                return self.main.tokenize(prompt)
-            messages = [{"role": "user", "content": prompt}]
-        else:
-            messages = list(prompt)
-        if system is not None:
-            messages = [{"role": "system", "content": system}, *messages]
-        if messages and messages[-1].get("role") == "assistant":
-            return self._continued(messages)
-        if continue_:
-            raise SettingsError(
-                "continue_=True needs the conversation to end with the assistant's message; "
-                "add it, or leave continue_ off for a new reply"
-            )
-        return self.main.chat_tokens(messages)
+        """The prompt's tokens for the main model (see `conversation_tokens`)."""
+        return conversation_tokens(self.main, prompt, system=system, raw=raw, continue_=continue_)
 
-    def _continued(self, messages: Sequence[ChatMessage]) -> list[int]:
-        """The turn before the assistant's last message, then that message's own tokens."""
-        *before, last = messages
-        start = self.main.tokenize("")  # what the tokenizer puts first (BOS), not part of text
-        text = self.main.tokenize(last["content"], special=False)
-        if text[: len(start)] == start:
-            text = text[len(start) :]
-        return [*self.main.chat_tokens(before), *text]
+    def draft_prompt_tokens(self, prompt: Prompt, **how: Any) -> list[int]:
+        """The prompt in the draft model's own chat template and tokens (as `prompt_tokens`),
+        which a draft of another vocabulary reads."""
+        if self.draft is None:
+            raise SpecDecError("this session has no draft model; load one with draft=...")
+        return conversation_tokens(self.draft, prompt, **how)
+
+    @property
+    def text_level(self) -> bool:
+        """Whether the draft model has another vocabulary than the main model's, so that it
+        drafts text (decoding/text_drafts.py) rather than the main model's tokens."""
+        if self._text_level is None:
+            self._text_level = self.draft is not None and not same_vocabulary(
+                self.main.vocabulary(), self.draft.vocabulary()
+            )
+        return self._text_level
 
     def stream(
         self,
@@ -140,7 +129,16 @@ class Session:
         # to copy from, and the prompt read afresh.
         clocked = settings.seed is None or self.main.exact
         history = self.history if clocked else None
-        drafter = make_drafter(mode, self.draft, history) if settings.use_draft else None
+        drafter = None
+        if settings.use_draft:
+            draft_prompt = None
+            if self.text_level and mode != "lookup":
+                draft_prompt = self.draft_prompt_tokens(
+                    prompt, system=settings.system, raw=settings.raw, continue_=continue_
+                )
+            drafter = make_drafter(
+                mode, self.draft, history, main=self.main, draft_prompt=draft_prompt
+            )
         if not self._running.acquire(blocking=False):
             raise SpecDecError(
                 "a generation is already running on this session; stop it or wait for it"
@@ -250,3 +248,39 @@ def load(
         main_engine = kind.open(main_model, options)
         draft_engine = None if draft_model is None else kind.open(draft_model, draft_options)
     return Session(main_engine, draft_engine, draft_mode)
+
+
+def conversation_tokens(
+    engine: Engine,
+    prompt: Prompt,
+    *,
+    system: str | None = None,
+    raw: bool = False,
+    continue_: bool = False,
+) -> list[int]:
+    """The prompt's tokens in `engine`'s chat template and vocabulary (each model of a pair
+    reads the conversation in its own). A conversation ending with the assistant's message
+    (or `continue_=True`) continues that message: the template opens the assistant's turn
+    and its text follows, so the reply carries on where the text ends (no new turn)."""
+    if isinstance(prompt, str):
+        if continue_:
+            raise SettingsError(
+                "continue_=True continues the assistant's last message; pass the "
+                "conversation as messages ending with it"
+            )
+        if raw:
+            return engine.tokenize(prompt)
+        messages = [{"role": "user", "content": prompt}]
+    else:
+        messages = list(prompt)
+    if system is not None:
+        messages = [{"role": "system", "content": system}, *messages]
+    if messages and messages[-1].get("role") == "assistant":
+        *before, last = messages
+        return [*engine.chat_tokens(before), *text_tokens(engine, last["content"])]
+    if continue_:
+        raise SettingsError(
+            "continue_=True needs the conversation to end with the assistant's message; "
+            "add it, or leave continue_ off for a new reply"
+        )
+    return engine.chat_tokens(messages)

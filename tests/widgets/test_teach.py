@@ -13,6 +13,7 @@ from specdec_jupyter.sessions.manager import EngineManager
 from specdec_jupyter.sessions.pair import Pair
 from specdec_jupyter.widgets import TeachWidget, colours
 from tests.support import ROOT
+from tests.support.tiny_models import write_tiny_gguf
 
 
 def click(widget: TeachWidget, kind: str, **content) -> None:
@@ -164,3 +165,14 @@ def test_p_and_q_have_one_colour_each_in_the_widget_and_the_plots():
     for name, hex_colour in [("p", colours.P), ("q", colours.Q), ("r", colours.RESIDUAL)]:
         rgb = ", ".join(str(int(hex_colour[i : i + 2], 16)) for i in (1, 3, 5))
         assert f"--specdec-{name}: {rgb};" in css
+
+
+def test_a_draft_of_another_vocabulary_is_refused_in_words(tiny_paths, tmp_path, monkeypatch):
+    """The teacher shows rounds of tokens; a draft that drafts text is not shown yet."""
+    monkeypatch.setenv("SPECDEC_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("SPECDEC_CACHE_DIR", str(tmp_path / "cache"))
+    other = write_tiny_gguf(tmp_path / "other.gguf", vocab="other")
+    manager = EngineManager(n_ctx=256, n_threads=1)
+    with pytest.raises(SpecDecError, match="another vocabulary .* drafts text"):
+        TeachWidget(str(tiny_paths[0]), str(other), manager=manager, prompt="hello")
+    manager.close()
