@@ -14,6 +14,7 @@
  * @property {number | null} acceptance min(1, p/q), for draft tokens
  * @property {"accepted" | "first" | "plain" | "correction" | "bonus" | null} kind which of the main model's tokens
  * @property {string[]} rejected a correction's draft tokens that were not kept (texts)
+ * @property {string[]} drafted_as an accepted token of a draft of another vocabulary: the draft's own tokens that covered it (texts)
  */
 
 /**

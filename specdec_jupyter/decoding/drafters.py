@@ -37,6 +37,8 @@ class Draft:
     tokens the draft model had to read before drafting (1 or 2 when it kept in step), so
     the policy can tell drafting cost from catching up. `kind` says what drafted: "model"
     (a draft model, of this vocabulary or another) or "lookup" (copied, at no cost).
+    A draft of another vocabulary keeps, per proposed token, the texts of its own tokens
+    that covered it (`covered_by`), for the token's provenance.
     """
 
     tokens: list[int] = field(default_factory=list)
@@ -46,6 +48,7 @@ class Draft:
     caught_up: int = 0
     deterministic: bool = False
     kind: DraftKind = "model"
+    covered_by: list[tuple[str, ...]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.tokens)

@@ -36,7 +36,9 @@ class TokenEvent:
     greedy verification, which accepts exact matches only). `kind` tells the main
     model's tokens apart (None where unknown, e.g. from an older server), and a
     correction's `rejected` holds the texts of the draft tokens it replaced (the rejected
-    one and those drafted after it), so a reader can see what the draft wanted.
+    one and those drafted after it), so a reader can see what the draft wanted. An accepted
+    token drafted by a model of another vocabulary, which drafts text, keeps in
+    `drafted_as` the texts of the draft's own tokens that covered it.
     """
 
     token_id: int
@@ -48,6 +50,7 @@ class TokenEvent:
     acceptance: float | None = None
     kind: Kind | None = None
     rejected: tuple[str, ...] = ()
+    drafted_as: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)

@@ -96,11 +96,13 @@ class TextDrafter:
         unread = rewind(engine, self._context(written))
         logits = engine.evaluate(unread, n_logits=1)[0]
         text = b""
+        own: list[int] = []
         proposed: list[int] = []
         for step in range(1, DRAFT_STEPS_PER_TOKEN * k + 2):
             token = int(np.argmax(logits))
             if engine.is_end_of_generation(token):
                 break
+            own.append(token)
             text += self._token_bytes(token)
             proposed = text_tokens(self.main, _decoded(text[: complete_length(text)]))
             if len(proposed) > k or step == DRAFT_STEPS_PER_TOKEN * k + 1:
@@ -113,7 +115,28 @@ class TextDrafter:
             source=self.name,
             caught_up=len(unread),
             deterministic=True,
+            covered_by=self._covering(own, proposed),
         )
+
+    def _covering(self, own: list[int], proposed: list[int]) -> list[tuple[str, ...]]:
+        """For each proposed main-model token, the texts of the draft's own tokens whose
+        bytes overlap its bytes (the draft's tokens split the text elsewhere)."""
+        ends, end = [], 0
+        for token in own:
+            end += len(self._token_bytes(token))
+            ends.append(end)
+        covering, start = [], 0
+        for token in proposed:
+            stop = start + len(self.main.token_bytes(token))
+            covering.append(
+                tuple(
+                    _decoded(self._token_bytes(piece))
+                    for piece, piece_end in zip(own, ends, strict=True)
+                    if piece_end > start and piece_end - len(self._token_bytes(piece)) < stop
+                )
+            )
+            start = stop
+        return covering
 
     def _context(self, written: bytes) -> list[int]:
         """The draft's tokens for the conversation and `written`: its cached reply tokens as

@@ -30,6 +30,7 @@ from ..decoding.history import HISTORY, HistoryIndex, vocabulary_key
 from ..decoding.loop import speculative_decode
 from ..display.progress import showing
 from ..engines.base import ChatMessage, Engine, text_tokens
+from ..engines.chat_template import ChatTemplateError
 from ..engines.registry import engine_kind, require_draft
 from ..engines.resolve import ModelReference, resolve
 from ..errors import SettingsError, SpecDecError
@@ -85,10 +86,16 @@ class Session:
 
     def draft_prompt_tokens(self, prompt: Prompt, **how: Any) -> list[int]:
         """The prompt in the draft model's own chat template and tokens (as `prompt_tokens`),
-        which a draft of another vocabulary reads."""
+        which a draft of another vocabulary reads. A draft without a chat template (a base
+        model, as Gemma-3-270M is) reads the text of the main model's prompt instead."""
         if self.draft is None:
             raise SpecDecError("this session has no draft model; load one with draft=...")
-        return conversation_tokens(self.draft, prompt, **how)
+        try:
+            return conversation_tokens(self.draft, prompt, **how)
+        except ChatTemplateError:
+            main_prompt = self.prompt_tokens(prompt, **how)
+            text = b"".join(self.main.token_bytes(token) for token in main_prompt)
+            return self.draft.tokenize(text.decode("utf-8", errors="replace"), special=False)
 
     @property
     def text_level(self) -> bool:

@@ -51,6 +51,8 @@ def test_smollm2_drafts_are_accepted_on_prose(smol_session):
     assert stats.accepted_draft_tokens_count >= 0.4 * stats.total_draft_tokens_count
     drafted = [e for e in result.events if e.source == "draft"]
     assert len(drafted) == stats.accepted_draft_tokens_count
+    for event in drafted:  # the draft's own tokens that covered each: its provenance
+        assert event.drafted_as and event.text in "".join(event.drafted_as)
 
 
 def test_gemma_drafts_give_plain_decodings_tokens(qwen_paths):

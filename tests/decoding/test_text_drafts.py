@@ -88,6 +88,10 @@ def test_the_draft_reads_the_reply_in_its_own_tokens_and_waits_for_whole_charact
     [option] = drafter.options([*prompt, *reply], 4)
     proposed = option.propose(4, SamplingSettings(), None)
     assert proposed.deterministic and proposed.kind == "model" and len(proposed) <= 4
+    assert len(proposed.covered_by) == len(proposed)
+    for token, pieces in zip(proposed.tokens, proposed.covered_by, strict=True):
+        text = main.token_bytes(token).decode(errors="ignore")
+        assert pieces and text in "".join(pieces)
     own = draft.tokens[len(drafter.prompt) :]
     written = b"".join(draft.token_bytes(t) for t in own)
     assert written.startswith(f"x = '{WAVE}".encode())  # the reply, then the draft's guess
@@ -107,3 +111,27 @@ def test_a_run_counts_text_drafts_in_main_model_tokens(cross_session):
     assert stats.predicted_tokens_count == len(events)
     assert stats.accepted_draft_tokens_count == sum(e.source == "draft" for e in events)
     assert all(0 <= k <= 3 for k in stats.draft_lengths)
+
+
+def test_a_draft_without_a_chat_template_reads_the_main_models_prompt_as_text(tmp_path):
+    """A base model (Gemma-3-270M's file has no template) still drafts, from the prompt's text."""
+    main = write_tiny_gguf(tmp_path / "main.gguf", seed=0, weight_type="Q8_0")
+    draft = write_tiny_gguf(
+        tmp_path / "base.gguf", seed=0, vocab="other", weight_type="Q8_0", chat_template=None
+    )
+    kind = engine_kind("llama.cpp")
+    options = LoadOptions(n_ctx=256, n_threads=1, exact=True)
+    session = Session(
+        kind.open(resolve(str(main)), options.for_main()),
+        kind.open(resolve(str(draft)), options.for_draft()),
+    )
+    try:
+        prompt = [{"role": "user", "content": "def add(a, b):"}]
+        text = b"".join(session.main.token_bytes(t) for t in session.prompt_tokens(prompt))
+        assert session.draft_prompt_tokens(prompt) == session.draft.tokenize(
+            text.decode(), special=False
+        )
+        plain = session.generate(prompt, use_draft=False, max_tokens=20).token_ids
+        assert session.generate(prompt, draft_tokens=3, max_tokens=20).token_ids == plain
+    finally:
+        session.close()
