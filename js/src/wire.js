@@ -46,6 +46,7 @@
  * @property {string[]} draft_kinds
  * @property {number | null} baseline_tokens_per_second
  * @property {string | null} backend
+ * @property {boolean} text_draft the draft had another vocabulary and drafted text (counts are in the main model's tokens)
  * @property {number} acceptance_rate
  * @property {number} mean_accepted_per_round
  * @property {number | null} speedup

@@ -62,6 +62,9 @@ class GenerationStats:
     `time_to_first_token` only. Draft tokens satisfy
     total = accepted + rejected + ignored; "ignored" are drafted but never used:
     after an earlier rejection in the same round, past a stop, past max_tokens.
+    They count the main model's tokens, also for a draft of another vocabulary
+    (`text_draft`), which drafts text: a main token counts as drafted when the
+    draft's text supplied it.
     """
 
     draft_model: str | None = None
@@ -81,6 +84,7 @@ class GenerationStats:
     draft_kinds: list[str] = field(default_factory=list)
     baseline_tokens_per_second: float | None = None
     backend: str | None = None  # where the models ran: engine, device, layers offloaded
+    text_draft: bool = False  # the draft model had another vocabulary and drafted text
 
     @property
     def acceptance_rate(self) -> float:

@@ -136,10 +136,9 @@ class Session:
         # to copy from, and the prompt read afresh.
         clocked = settings.seed is None or self.main.exact
         history = self.history if clocked else None
-        drafter = None
+        drafter = draft_prompt = None
         if settings.use_draft:
-            draft_prompt = None
-            if self.text_level and mode != "lookup":
+            if self.text_level and mode in ("model", "hybrid"):  # the draft model drafts text
                 draft_prompt = self.draft_prompt_tokens(
                     prompt, system=settings.system, raw=settings.raw, continue_=continue_
                 )
@@ -172,6 +171,7 @@ class Session:
                 emitted.append(event.token_id)
                 yield event
             self.last_stats.backend = self.backend
+            self.last_stats.text_draft = draft_prompt is not None
         finally:
             self.history.add(emitted)  # also what a run stopped early wrote
             self._running.release()

@@ -11,6 +11,7 @@ from specdec_jupyter.decoding.drafters import HybridDrafter
 from specdec_jupyter.decoding.loop import speculative_decode
 from specdec_jupyter.decoding.sampling import SamplingSettings
 from specdec_jupyter.decoding.text_drafts import TextDrafter, complete_length
+from specdec_jupyter.display.stats_layout import stats_rows
 from specdec_jupyter.engines.base import text_tokens
 from specdec_jupyter.engines.registry import engine_kind
 from specdec_jupyter.engines.resolve import resolve
@@ -108,6 +109,13 @@ def test_a_run_counts_text_drafts_in_main_model_tokens(cross_session):
         speculative_decode(main, drafter, prompt, RunSettings(max_tokens=30, draft_tokens=3))
     )
     assert stats.draft_kinds and set(stats.draft_kinds) == {"model"}
+    session_stats = cross_session.generate(PROMPTS[0], draft_tokens=3, max_tokens=6).stats
+    assert session_stats.text_draft
+    [row] = [value for label, value in stats_rows(session_stats) if label == "draft model"]
+    assert row == "other (another vocabulary: drafted text, counted in main tokens)"
+    assert not cross_session.generate(
+        PROMPTS[0], draft_mode="lookup", max_tokens=6
+    ).stats.text_draft
     assert stats.predicted_tokens_count == len(events)
     assert stats.accepted_draft_tokens_count == sum(e.source == "draft" for e in events)
     assert all(0 <= k <= 3 for k in stats.draft_lengths)
