@@ -4,12 +4,15 @@ decoding's in exact mode, and characters split across tokens on either side are 
 
 from __future__ import annotations
 
+from collections import Counter
+
+import numpy as np
 import pytest
 
 from specdec_jupyter.decoding.drafter_choice import make_drafter
 from specdec_jupyter.decoding.drafters import HybridDrafter
 from specdec_jupyter.decoding.loop import speculative_decode
-from specdec_jupyter.decoding.sampling import SamplingSettings
+from specdec_jupyter.decoding.sampling import SamplingSettings, distribution
 from specdec_jupyter.decoding.text_drafts import TextDrafter, complete_length
 from specdec_jupyter.display.stats_layout import stats_rows
 from specdec_jupyter.engines.base import text_tokens
@@ -17,6 +20,7 @@ from specdec_jupyter.engines.registry import engine_kind
 from specdec_jupyter.engines.resolve import resolve
 from specdec_jupyter.sessions.session import Session
 from specdec_jupyter.settings import LoadOptions, RunSettings
+from tests.support.fit import fit_pvalue
 from tests.support.recording import drain
 from tests.support.tiny_models import write_tiny_gguf
 
@@ -143,3 +147,28 @@ def test_a_draft_without_a_chat_template_reads_the_main_models_prompt_as_text(tm
         assert session.generate(prompt, draft_tokens=3, max_tokens=20).token_ids == plain
     finally:
         session.close()
+
+
+def test_text_drafts_under_sampling_keep_the_main_models_distribution(cross_session):
+    """A greedy text draft is a point mass: token x is accepted with p(x), else the token comes
+    from p without x. Given the first token, the second (judged against the draft's text)
+    must be distributed as the main model's p (chi-square), whichever path ran."""
+    main, draft = cross_session.main, cross_session.draft
+    sampling = SamplingSettings(temperature=1.0)
+    prompt = cross_session.prompt_tokens(PROMPTS[0])
+    draft_prompt = cross_session.draft_prompt_tokens(PROMPTS[0])
+    settings = RunSettings(max_tokens=3, draft_tokens=1, temperature=1.0)
+    pairs, drafted, accepted = [], 0, 0
+    for seed in range(2000):
+        drafter = TextDrafter(draft, main, draft_prompt)
+        rng = np.random.default_rng(seed)
+        events, stats = drain(speculative_decode(main, drafter, prompt, settings, rng=rng))
+        pairs.append((events[0].token_id, events[1].token_id))
+        drafted += stats.total_draft_tokens_count
+        accepted += stats.accepted_draft_tokens_count
+    assert drafted > 500 and accepted > 0, "the draft must draft, and be judged"
+    top, _ = Counter(a for a, _ in pairs).most_common(1)[0]
+    observed = Counter(b for a, b in pairs if a == top)
+    main.rollback(0)
+    p = distribution(main.evaluate([*prompt, top], n_logits=1)[0], sampling)
+    assert fit_pvalue(observed, p) > 1e-3
