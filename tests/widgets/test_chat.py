@@ -179,6 +179,7 @@ def test_send_streams_batches_then_records_the_reply_with_provenance(toy):
         "acceptance",
         "kind",
         "rejected",
+        "drafted_as",
     }
     assert reply["tokens"][0]["kind"] == "first"
     assert reply["main_model"].startswith("toy-trigram")
