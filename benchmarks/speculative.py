@@ -1,13 +1,15 @@
-"""Every decoding mode on the real Qwen2.5-Coder pair, against plain decoding and the ceiling.
+"""Every decoding mode on Qwen2.5-Coder-1.5B, against plain decoding and the ceiling.
 
-    .venv/bin/python benchmarks/speculative.py            # 12 prompts, 96 tokens, 9 modes: ~15 min
-    .venv/bin/python benchmarks/speculative.py --quick    # 3 prompts, 48 tokens, 5 modes: ~2 min
+    .venv/bin/python benchmarks/speculative.py            # 12 prompts, 96 tokens, 14 modes
+    .venv/bin/python benchmarks/speculative.py --quick    # 3 prompts, 48 tokens, 10 modes
 
 One command, one run, side by side, greedy. For each prompt (four prose or code-writing
 prompts and eight kinds of code edit, see prompts.py): plain decoding through our loop; the
 0.5B draft with k fixed at 1..5 and with k = "auto"; prompt lookup (auto); hybrid (lookup and
-the model, auto: the policy picks the source and k, or none); and, with `--peers`,
-llama-cpp-python's high-level `Llama`, plain and with `LlamaPromptLookupDecoding`.
+the model, auto: the policy picks the source and k, or none); drafts from other families,
+which draft text (decoding/text_drafts.py): SmolLM2-135M (k = 3, auto, hybrid) and
+Gemma-3-270M (auto, hybrid); and, with `--peers`, llama-cpp-python's high-level `Llama`,
+plain and with `LlamaPromptLookupDecoding`. `--no-cross` leaves the other families out.
 
 Before the modes of a prompt run, the main model's call costs are measured on this prompt's
 context: one call on n = 1..8 tokens, median of `--calls` timings each. From them the
@@ -53,10 +55,15 @@ import specdec_jupyter as sd
 from specdec_jupyter.decoding.cost_memory import CostMemory, CostStore, machine_identity
 from specdec_jupyter.decoding.drafters import PromptLookupDrafter
 from specdec_jupyter.decoding.history import HISTORY
+from specdec_jupyter.engines.registry import engine_kind
+from specdec_jupyter.engines.resolve import resolve
 from specdec_jupyter.engines.tap import Call, EngineTap
 from specdec_jupyter.sessions.wire import stats_to_dict
+from specdec_jupyter.settings import LoadOptions
 
 MAIN, DRAFT = "qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"
+# Drafts of other families, by the short name their modes carry.
+CROSS_DRAFTS = {"smollm2": "smollm2-135m-instruct", "gemma-270m": "gemma-3-270m"}
 N_CTX = 2048
 PEER_PREFIX = "llama-cpp-python"
 CALL_SIZES = range(1, 9)
@@ -73,9 +80,10 @@ class Mode:
     draft_mode: str | None = None
     draft_tokens: int | str = "auto"
     peer: str | None = None
+    draft: str | None = None  # a draft of another family (CROSS_DRAFTS), else the 0.5B
 
 
-def modes(ks: Sequence[int], peers: bool) -> list[Mode]:
+def modes(ks: Sequence[int], peers: bool, cross: bool = True) -> list[Mode]:
     ours = [
         Mode("plain"),
         *[Mode(f"model k={k}", "model", k) for k in ks],
@@ -83,6 +91,14 @@ def modes(ks: Sequence[int], peers: bool) -> list[Mode]:
         Mode("lookup auto", "lookup"),
         Mode(AUTO, "hybrid"),
     ]
+    if cross:
+        ours += [
+            Mode("smollm2 k=3", "model", 3, draft="smollm2"),
+            Mode("smollm2 auto", "model", draft="smollm2"),
+            Mode("smollm2 hybrid auto", "hybrid", draft="smollm2"),
+            Mode("gemma-270m auto", "model", draft="gemma-270m"),
+            Mode("gemma-270m hybrid auto", "hybrid", draft="gemma-270m"),
+        ]
     if not peers:
         return ours
     return [*ours, Mode(f"{PEER_PREFIX} plain", peer="plain"),
@@ -212,6 +228,16 @@ class Peers:
         return result
 
 
+def cross_sessions(main: TimedEngine, threads: int | None, exact: bool) -> dict[str, sd.Session]:
+    """A session per draft of another family, sharing the main model (one run at a time)."""
+    kind = engine_kind("llama.cpp")
+    options = LoadOptions(n_ctx=N_CTX, n_threads=threads, exact=exact).for_draft()
+    return {
+        short: sd.Session(main, TimedEngine(kind.open(resolve(key), options)))
+        for short, key in CROSS_DRAFTS.items()
+    }
+
+
 def run_ours(session: sd.Session, prompt: str, max_tokens: int, mode: Mode) -> dict:
     """One generation. With the session's engines wrapped in `TimedEngine`s, the run's
     decoding time (after the first token) is also set against what its calls predict."""
@@ -313,6 +339,12 @@ def targets(rows: list[dict]) -> list[dict]:
     if edits_best:
         check("code edits: median best / plain", statistics.median(edits_best), 1.6, "all edits")
         check("code edits: mean share of ceiling", float(np.mean(edits_share)), 0.85, "all edits")
+    for prompt in prompts:  # issue 28's: a draft of another family, 11x smaller, pays
+        if prompt in PROSE_PROMPTS:
+            check("smollm2 auto / plain (prose)", speedup(prompt, "smollm2 auto"), 1.2, prompt)
+        if prompt in ("code-type-hints", "code-docstrings"):
+            value = speedup(prompt, "smollm2 hybrid auto")
+            check("smollm2 hybrid auto / plain", value, 1.3, prompt)
     return checks
 
 
@@ -429,8 +461,10 @@ def write_report(out: Path, rows: list[dict], info: dict) -> list[dict]:
     report = {**info, "load_average_after": os.getloadavg(), "targets": checks, "runs": rows}
     out.write_text(json.dumps(report, indent=1))
     out.with_suffix(".md").write_text(markdown_table(rows) + "\n")
+    others = ", ".join(CROSS_DRAFTS) if info.get("cross") else ""
     title = (
-        f"{MAIN} (draft {DRAFT}{', exact' if info['exact'] else ''}), greedy, "
+        f"{MAIN} (drafts {DRAFT}{', ' + others if others else ''}"
+        f"{', exact' if info['exact'] else ''}), greedy, "
         f"{info['max_tokens']} tokens, {info['machine']['cpu']}, "
         f"{os.cpu_count()} cores, {info['threads']} threads, "
         f"load {info['load_average_before'][0]:.1f}"
@@ -461,6 +495,9 @@ def main() -> None:
     parser.add_argument(
         "--exact", action="store_true", help="load the pair exact: every mode must agree in full"
     )
+    parser.add_argument(
+        "--no-cross", action="store_true", help="leave out the drafts of other families"
+    )
     parser.add_argument("--json", type=Path, help="where to write the JSON (the PNG goes beside)")
     args = parser.parse_args()
     max_tokens = args.max_tokens or (48 if args.quick else 96)
@@ -480,12 +517,16 @@ def main() -> None:
         "prompts": names,
         "threads": args.threads or os.cpu_count(),
         "exact": args.exact,
+        "cross": not args.no_cross,
     }
     session = sd.load(MAIN, draft=DRAFT, n_ctx=N_CTX, n_threads=args.threads, exact=args.exact)
     raw_main = session.main
     session.main, session.draft = TimedEngine(session.main), TimedEngine(session.draft)
     peers = Peers(raw_main.path, info["threads"]) if args.peers else None
-    chosen = modes(ks, peers is not None)
+    chosen = modes(ks, peers is not None, not args.no_cross)
+    by_draft = {None: session}
+    if not args.no_cross:
+        by_draft |= cross_sessions(session.main, args.threads, args.exact)
     # Call costs remembered by this run only: what tests or runs on a busy machine left in
     # the cache must not steer the policies measured here.
     store = CostStore(Path(tempfile.mkdtemp(prefix="specdec-bench-")) / "call-costs.json")
@@ -499,12 +540,13 @@ def main() -> None:
             for mode in chosen:
                 # A new session's view: call costs this benchmark measured, no acceptance
                 # carried over from another mode's run on this prompt.
-                session.memory = CostMemory(raw_main, session.draft.inner, store)
+                drafting = by_draft[mode.draft]
+                drafting.memory = CostMemory(raw_main, drafting.draft.inner, store)
                 if mode.peer:
                     is_end = raw_main.is_end_of_generation
                     run = peers.run(mode.peer, prompt_tokens, max_tokens, is_end)
                 else:
-                    run = run_ours(session, prompt, max_tokens, mode)
+                    run = run_ours(drafting, prompt, max_tokens, mode)
                 runs[mode.name].append(run)
         for i, row in enumerate(prompt_rows(name, prompt_tokens, chosen, runs, costs)):
             rows.append(row)

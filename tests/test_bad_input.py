@@ -13,7 +13,6 @@ from specdec_jupyter.decoding.drafters import ModelDrafter
 from specdec_jupyter.decoding.loop import speculative_decode
 from specdec_jupyter.errors import (
     ContextOverflowError,
-    IncompatibleDraftError,
     ModelFileError,
     SettingsError,
     SpecDecError,
@@ -45,12 +44,20 @@ def test_a_truncated_gguf_is_reported_as_truncated(tiny_paths, tmp_path):
         load(cut, n_ctx=64, n_threads=1, progress=False)
 
 
-def test_a_draft_with_another_vocabulary_is_refused_before_loading(tiny_paths, tmp_path):
+def test_a_draft_with_another_vocabulary_loads_and_drafts_text(tiny_paths, tmp_path):
     other = write_tiny_gguf(tmp_path / "other.gguf", vocab="other")
-    with pytest.raises(IncompatibleDraftError) as caught:
-        load(tiny_paths[0], draft=other, n_ctx=64, n_threads=1, progress=False)
-    assert "vocabulary sizes 384 vs 600 (more than 128 apart)" in caught.value.reasons
-    assert "load without a draft" in str(caught.value)
+    session = load(tiny_paths[0], draft=other, n_ctx=128, n_threads=1, progress=False)
+    assert session.text_level
+    result = session.generate("hello", raw=True, max_tokens=8, draft_tokens=2)
+    assert result.stats.draft_model == "other" and len(result.events) == 8
+    session.close()
+
+
+def test_an_unusable_draft_is_refused_before_loading(tiny_paths, tmp_path):
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(tiny_paths[1].read_bytes()[:4096])
+    with pytest.raises(ModelFileError, match="cut.gguf"):
+        load(tiny_paths[0], draft=cut, n_ctx=64, n_threads=1, progress=False)
 
 
 def test_a_prompt_longer_than_the_context_is_refused(tiny_paths):

@@ -83,9 +83,19 @@ export function buildView(doc, fields) {
 /** Replace a select's options, keeping `value` selected; an option may be disabled, with a title saying why. */
 export function fillSelect(select, options, value) {
   const doc = select.ownerDocument;
-  select.replaceChildren(
-    ...options.map((o) => el(doc, "option", { value: o.key, textContent: o.label, disabled: Boolean(o.disabled), title: o.title ?? "" })),
-  );
+  const children = [];
+  for (const o of options) {
+    const option = el(doc, "option", { value: o.key, textContent: o.label, disabled: Boolean(o.disabled), title: o.title ?? "" });
+    if (!o.group) {
+      children.push(option);
+      continue;
+    }
+    // Options of one group (a draft's vocabulary: "same vocabulary", "another vocabulary") sit under one heading.
+    const last = children.at(-1);
+    if (last?.tagName === "OPTGROUP" && last.label === o.group) last.append(option);
+    else children.push(el(doc, "optgroup", { label: o.group }, [option]));
+  }
+  select.replaceChildren(...children);
   select.value = value;
 }
 
@@ -213,7 +223,7 @@ function render({ model, el: host }) {
   };
   const drawSelectors = () => {
     fillSelect(parts.main, model.get("models"), model.get("main_model"));
-    const drafts = model.get("drafts").map((d) => ({ key: d.key, label: d.notes.length ? `${d.label} ⚠ ${d.notes.join("; ")}` : d.label, title: d.title }));
+    const drafts = model.get("drafts").map((d) => ({ key: d.key, label: d.notes.length ? `${d.label} ⚠ ${d.notes.join("; ")}` : d.label, title: d.title, group: d.group }));
     const none = drafts.length ? "none" : "none (no compatible draft model)";
     fillSelect(parts.draft, [{ key: "", label: none }, ...drafts], model.get("draft_model"));
     const guidance = model.get("draft_guidance") ?? "";

@@ -70,5 +70,6 @@ export function tooltipRows(token) {
     ["round", String(token.round)],
   ];
   if (token.rejected?.length) rows.push(["replaced draft", JSON.stringify(token.rejected.join(""))]);
+  if (token.drafted_as?.length) rows.push(["draft's own tokens", token.drafted_as.map((t) => JSON.stringify(t)).join(" ")]);
   return rows;
 }

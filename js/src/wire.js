@@ -14,6 +14,7 @@
  * @property {number | null} acceptance min(1, p/q), for draft tokens
  * @property {"accepted" | "first" | "plain" | "correction" | "bonus" | null} kind which of the main model's tokens
  * @property {string[]} rejected a correction's draft tokens that were not kept (texts)
+ * @property {string[]} drafted_as an accepted token of a draft of another vocabulary: the draft's own tokens that covered it (texts)
  */
 
 /**
@@ -46,6 +47,7 @@
  * @property {number | null} baseline_tokens_per_second
  * @property {string | null} backend
  * @property {string | null} auto_note why draft_tokens "auto" drafted or paused, in one line
+ * @property {boolean} text_draft the draft had another vocabulary and drafted text (counts are in the main model's tokens)
  * @property {number} acceptance_rate
  * @property {number} mean_accepted_per_round
  * @property {number | null} speedup

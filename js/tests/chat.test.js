@@ -77,6 +77,17 @@ describe("selectors", () => {
     expect(option.textContent).toBe("Qwen 7B ⚠ the draft is not smaller than the main model");
   });
 
+  it("group drafts by vocabulary: a draft of another vocabulary under its own heading, with its note", () => {
+    model.set("drafts", [
+      { key: "qwen-0.5b", label: "Qwen 0.5B", notes: [], group: "same vocabulary" },
+      { key: "smol", label: "SmolLM2", notes: ["another vocabulary (vocabulary sizes 151936 vs 49152): drafts text"], group: "another vocabulary" },
+    ]);
+    const groups = [...host.querySelectorAll(".specdec-draft-select optgroup")];
+    expect(groups.map((g) => g.label)).toEqual(["same vocabulary", "another vocabulary"]);
+    expect(groups[1].querySelector("option").value).toBe("smol");
+    expect(groups[1].textContent).toContain("drafts text");
+  });
+
   it("send choices back as traits, and a refreshed draft list redraws", () => {
     const main = host.querySelector(".specdec-main-select");
     main.value = "gemma";

@@ -15,16 +15,16 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
 from ..engines.base import Engine, EngineCall, common_prefix_length
-from ..errors import SpecDecError
-from ..settings import DraftMode
 from .copying import EditAwareCopier
 from .history import HistoryIndex
 from .sampling import Randomness, SamplingSettings, choose_token
+
+DraftKind = Literal["model", "lookup"]
 
 
 @dataclass
@@ -34,9 +34,13 @@ class Draft:
 
     A `deterministic` draft (prompt lookup) puts all of q on each token it proposes:
     verification then accepts token x with probability p(x) and, on rejection, draws
-    from p without x, which is rejection sampling with q a point mass. `caught_up`
-    counts the context tokens the drafter had to read before drafting (1 or 2 when it
-    kept in step), so the policy can tell drafting cost from catching up.
+    from p without x, which is rejection sampling with q a point mass (so is a greedy
+    draft from a model of another vocabulary, text_drafts.py). `caught_up` counts the
+    tokens the draft model had to read before drafting (1 or 2 when it kept in step), so
+    the policy can tell drafting cost from catching up. `kind` says what drafted: "model"
+    (a draft model, of this vocabulary or another) or "lookup" (copied, at no cost).
+    A draft of another vocabulary keeps, per proposed token, the texts of its own tokens
+    that covered it (`covered_by`), for the token's provenance.
     """
 
     tokens: list[int] = field(default_factory=list)
@@ -45,6 +49,8 @@ class Draft:
     source: str | None = None
     caught_up: int = 0
     deterministic: bool = False
+    kind: DraftKind = "model"
+    covered_by: list[tuple[str, ...]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -179,7 +185,8 @@ class PromptLookupDrafter:
 
     @staticmethod
     def _draft(tokens: list[int], source: str) -> DraftSteps:
-        return no_calls(Draft(tokens, [1.0] * len(tokens), source=source, deterministic=True))
+        draft = Draft(tokens, [1.0] * len(tokens), source=source, deterministic=True, kind="lookup")
+        return no_calls(draft)
 
 
 class HybridDrafter:
@@ -187,7 +194,7 @@ class HybridDrafter:
     where it finds a match and the model otherwise; with the auto policy, whichever is
     expected to give more tokens per second, or neither."""
 
-    def __init__(self, lookup: PromptLookupDrafter, model: ModelDrafter):
+    def __init__(self, lookup: PromptLookupDrafter, model: Drafter):
         self.lookup = lookup
         self.model = model
         self.name = f"{model.name} + {lookup.name}"
@@ -209,23 +216,3 @@ def drive(steps: DraftSteps) -> Draft:
             call = steps.send(engine.evaluate(tokens, n_logits))
     except StopIteration as done:
         return done.value
-
-
-def make_drafter(
-    mode: DraftMode | None, draft_engine: Engine | None, history: HistoryIndex | None = None
-) -> Drafter | None:
-    """The drafter for a mode (checked already: `settings.check_draft_mode`): "model" (the
-    draft model), "lookup" (copying from the context and `history`, no model) or "hybrid"
-    (both); None is plain decoding."""
-
-    if mode is None:
-        return None
-    if mode == "lookup":
-        return PromptLookupDrafter(history=history)
-    if draft_engine is None:
-        raise SpecDecError(
-            f'draft mode "{mode}" needs a draft model: load one with load(main, draft=...), '
-            'or use draft_mode="lookup", which needs none'
-        )
-    model = ModelDrafter(draft_engine)
-    return model if mode == "model" else HybridDrafter(PromptLookupDrafter(history=history), model)

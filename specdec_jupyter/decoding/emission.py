@@ -53,6 +53,7 @@ class Emitter:
             token.acceptance,
             token.kind,
             self._texts(token.rejected_ids),
+            token.drafted_as,
         )
         if end:
             return self._end("eosFound", [*self._stops.flush(), event])

@@ -36,7 +36,9 @@ class TokenEvent:
     greedy verification, which accepts exact matches only). `kind` tells the main
     model's tokens apart (None where unknown, e.g. from an older server), and a
     correction's `rejected` holds the texts of the draft tokens it replaced (the rejected
-    one and those drafted after it), so a reader can see what the draft wanted.
+    one and those drafted after it), so a reader can see what the draft wanted. An accepted
+    token drafted by a model of another vocabulary, which drafts text, keeps in
+    `drafted_as` the texts of the draft's own tokens that covered it.
     """
 
     token_id: int
@@ -48,6 +50,7 @@ class TokenEvent:
     acceptance: float | None = None
     kind: Kind | None = None
     rejected: tuple[str, ...] = ()
+    drafted_as: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -59,6 +62,9 @@ class GenerationStats:
     `time_to_first_token` only. Draft tokens satisfy
     total = accepted + rejected + ignored; "ignored" are drafted but never used:
     after an earlier rejection in the same round, past a stop, past max_tokens.
+    They count the main model's tokens, also for a draft of another vocabulary
+    (`text_draft`), which drafts text: a main token counts as drafted when the
+    draft's text supplied it.
     """
 
     draft_model: str | None = None
@@ -79,6 +85,7 @@ class GenerationStats:
     baseline_tokens_per_second: float | None = None
     backend: str | None = None  # where the models ran: engine, device, layers offloaded
     auto_note: str | None = None  # why draft_tokens="auto" drafted or paused, in one line
+    text_draft: bool = False  # the draft model had another vocabulary and drafted text
 
     @property
     def acceptance_rate(self) -> float:

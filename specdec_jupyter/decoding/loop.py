@@ -223,6 +223,6 @@ def speculative_decode(
 def _record_round(stats: GenerationStats, outcome: RoundOutcome) -> None:
     stats.rounds += 1
     stats.draft_lengths.append(len(outcome.draft))
-    stats.draft_kinds.append("lookup" if outcome.draft.deterministic else "model")
+    stats.draft_kinds.append(outcome.draft.kind)
     stats.total_draft_tokens_count += len(outcome.draft)
     stats.rejected_draft_tokens_count += int(outcome.verification.rejected)

@@ -112,7 +112,7 @@ def nominal(outcome: RoundOutcome) -> RoundOutcome:
     its choices must not depend on how long calls took (a seeded run on a model that is not
     exact, whose text then depends on them)."""
     draft = outcome.draft
-    read = 0 if draft.deterministic else draft.caught_up + len(draft)
+    read = 0 if draft.kind == "lookup" else draft.caught_up + len(draft)
     calls = NOMINAL_CALL * (1 + NOMINAL_CALL_GROWTH * (outcome.call_rows - 1))
     return dataclasses.replace(
         outcome, draft_seconds=NOMINAL_DRAFT_TOKEN * read, verify_seconds=calls

@@ -39,6 +39,7 @@ class VerifiedToken:
     acceptance: float | None = None
     kind: Kind | None = None
     rejected_ids: tuple[int, ...] = ()
+    drafted_as: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -223,7 +224,13 @@ def _emitted(
     n = verification.n_accepted
     accepted = [
         VerifiedToken(
-            token, "draft", p_of(i, token), draft.q[i], verification.acceptance[i], "accepted"
+            token,
+            "draft",
+            p_of(i, token),
+            draft.q[i],
+            verification.acceptance[i],
+            "accepted",
+            drafted_as=draft.covered_by[i] if draft.covered_by else (),
         )
         for i, token in enumerate(draft.tokens[:n])
     ]

@@ -60,18 +60,27 @@ def compat_report(
     found beyond the candidates named, `found_elsewhere`; a catalog draft; lookup)."""
     engine = KIND_OF_FORMAT[main.format]
     lines = [f"main: {main_name} ({engine}, {_vocabulary(main)}, {main.size_label})"]
-    compatible = [(name, v) for name, v in verdicts if v.compatible]
-    incompatible = [(name, v) for name, v in verdicts if not v.compatible]
-    lines.append(f"compatible drafts for {engine} ({len(compatible)}):")
-    for name, verdict in compatible:
+    same = [(name, v) for name, v in verdicts if v.compatible and not v.text_level]
+    text = [(name, v) for name, v in verdicts if v.text_level]
+    unusable = [(name, v) for name, v in verdicts if not v.compatible]
+    lines.append(f"same vocabulary, drafting tokens, for {engine} ({len(same)}):")
+    for name, verdict in same:
         lines.append(f"  {name}")
         lines += [f"    warning: {warning}" for warning in verdict.warnings]
-    if not compatible:
+    if not same:
+        lines.append("  none: no other model shares this model's vocabulary")
+    if text:
+        lines.append(f"another vocabulary, drafting text ({len(text)}):")
+        for name, verdict in text:
+            note, *warnings = verdict.warnings
+            lines.append(f"  {name}: {note}")
+            lines += [f"    warning: {warning}" for warning in warnings]
+    if not same and not text:
         guidance = no_draft_guidance(main_name, main, len(verdicts), found_elsewhere)
         lines += textwrap.wrap(guidance, 96, initial_indent="  ", subsequent_indent="  ")
-    if incompatible:
-        lines.append(f"incompatible ({len(incompatible)}):")
-        lines += [f"  {name}: {in_words(v.reasons)}" for name, v in incompatible]
+    if unusable:
+        lines.append(f"unusable ({len(unusable)}):")
+        lines += [f"  {name}: {in_words(v.reasons)}" for name, v in unusable]
     return "\n".join(lines)
 
 

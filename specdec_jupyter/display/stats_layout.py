@@ -59,7 +59,7 @@ def stats_rows(stats: GenerationStats, baseline: Baseline | None = None) -> list
         ("generation time", f"{stats.generation_time:.2f} s"),
         ("stop reason", stop_reason_in_words(stats.stop_reason)),
         ("predicted tokens", str(stats.predicted_tokens_count)),
-        ("draft model", stats.draft_model or "none"),
+        ("draft model", _draft_model(stats)),
     ]
     if stats.draft_model:
         rows += [
@@ -84,6 +84,14 @@ def stats_rows(stats: GenerationStats, baseline: Baseline | None = None) -> list
             )
         )
     return rows
+
+
+def _draft_model(stats: GenerationStats) -> str:
+    if not stats.draft_model:
+        return "none"
+    if stats.text_draft:
+        return f"{stats.draft_model} (another vocabulary: drafted text, counted in main tokens)"
+    return stats.draft_model
 
 
 def rows_to_text(rows: list[tuple[str, str]] | list[list[str]]) -> str:

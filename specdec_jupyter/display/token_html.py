@@ -31,6 +31,8 @@ def token_tooltip(event: TokenEvent) -> str:
             parts.append(f"{label}={value:.3f}")
     if event.rejected:
         parts.append(f"replaced draft {''.join(event.rejected)!r}")
+    if event.drafted_as:
+        parts.append(f"draft's own tokens {' '.join(repr(t) for t in event.drafted_as)}")
     return " · ".join(parts)
 
 

@@ -107,6 +107,14 @@ def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
     return i
 
 
+def text_tokens(engine: Engine, text: str) -> list[int]:
+    """The tokens of `text` as a piece of text, not a prompt: control tokens' names taken
+    literally, and without what the tokenizer puts first (BOS)."""
+    start = engine.tokenize("")
+    tokens = engine.tokenize(text, special=False)
+    return tokens[len(start) :] if tokens[: len(start)] == start else tokens
+
+
 def read_reusing_prefix(engine: Engine, prompt: Sequence[int]) -> np.ndarray:
     """`read_prompt` for an engine whose keys and values do not depend on how a prompt is
     split into calls: keep the whole cached prefix, short of the last token (its logits are

@@ -225,19 +225,22 @@ class SpecDecServer:
 
     async def drafts(self, request: Request) -> Response:
         """Our extension: which served models can draft for a model, each with its notes
-        (warnings, or why not), and its default draft; what a remote chat's selector shows."""
+        (warnings, or why not) and its group (same vocabulary, another vocabulary, unusable),
+        and its default draft; what a remote chat's selector shows."""
         served = self.models.get(request.path_params["model_id"])
         return JSONResponse(await run_in_threadpool(self._drafts_of, served))
 
     def _drafts_of(self, main: ServedModel) -> dict[str, Any]:
-        compatible, incompatible = [], []
+        same, text, incompatible = [], [], []
         for other in self.models:
             if other.model.kind != main.model.kind or other.model == main.model:
                 continue
             verdict = self.manager.check_draft(main.model, other.model)
             notes = verdict.warnings if verdict.compatible else verdict.reasons
-            entry = {"id": other.id, "notes": list(notes)}
-            (compatible if verdict.compatible else incompatible).append(entry)
+            entry = {"id": other.id, "notes": list(notes), "group": verdict.answer}
+            group = text if verdict.text_level else same if verdict.compatible else incompatible
+            group.append(entry)
+        compatible = [*same, *text]
         key = self.manager.default_draft(main.model)  # what a request without a draft uses
         default = None if key is None else self.models.id_of_key(key)
         if default not in {entry["id"] for entry in compatible}:

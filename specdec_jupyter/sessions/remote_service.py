@@ -65,7 +65,10 @@ class RemoteService(Service):
 
         def choices(entries: list[dict[str, Any]]) -> list[Choice]:
             return [
-                Choice(e["id"], e["id"], tuple(e["notes"]), about.get(e["id"], "")) for e in entries
+                Choice(
+                    e["id"], e["id"], tuple(e["notes"]), about.get(e["id"], ""), e.get("group", "")
+                )
+                for e in entries
             ]
 
         return choices(listed["compatible"]), choices(listed["incompatible"])

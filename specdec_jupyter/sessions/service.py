@@ -33,12 +33,14 @@ from .session import Prompt, Session
 @dataclass(frozen=True)
 class Choice:
     """One entry of a selector: a short `label`, the model's `details` for its tooltip;
-    `notes` are a draft's warnings, or why it is incompatible."""
+    `notes` are a draft's warnings, or why it is incompatible; `group` is a draft's answer
+    ("same vocabulary", "another vocabulary", "unusable"), under which a selector lists it."""
 
     key: str
     label: str
     notes: tuple[str, ...] = ()
     details: str = ""
+    group: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -46,6 +48,7 @@ class Choice:
             "label": self.label,
             "notes": list(self.notes),
             "title": self.details,
+            "group": self.group,
         }
 
 
@@ -153,17 +156,20 @@ class EngineService(Service):
         return default if default in keys else (keys[0] if keys else None)
 
     def drafts(self, main: str) -> tuple[list[Choice], list[Choice]]:
-        """(compatible, incompatible) drafts for `main`, every other model in one of them."""
-        compatible, incompatible = [], []
+        """(compatible, incompatible) drafts for `main`, every other model in one of them:
+        those of its vocabulary first, then those of another (which draft text, their note
+        says so, their group is "another vocabulary"); the unusable ones with the reasons."""
+        same, text, incompatible = [], [], []
         for listed in self.kind.models():
             if listed.model.key == main:
                 continue
             verdict = self.manager.check_draft(main, listed.model, self.engine)
-            if verdict.compatible:
-                compatible.append(_choice(listed, verdict.warnings))
+            if not verdict.compatible:
+                incompatible.append(_choice(listed, verdict.reasons, verdict.answer))
             else:
-                incompatible.append(_choice(listed, verdict.reasons))
-        return compatible, incompatible
+                group = text if verdict.text_level else same
+                group.append(_choice(listed, verdict.warnings, verdict.answer))
+        return [*same, *text], incompatible
 
     def key_of(self, reference: ModelReference) -> str:
         """The key of a model named as a user would name it (catalog name, path, file name)."""
@@ -205,5 +211,5 @@ class EngineService(Service):
             return None
 
 
-def _choice(listed: ListedModel, notes: Sequence[str] = ()) -> Choice:
-    return Choice(listed.model.key, listed.label, tuple(notes), listed.details)
+def _choice(listed: ListedModel, notes: Sequence[str] = (), group: str = "") -> Choice:
+    return Choice(listed.model.key, listed.label, tuple(notes), listed.details, group)

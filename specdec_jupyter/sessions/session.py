@@ -21,19 +21,22 @@ sequence of the models' own, and their rounds share the main model's calls (batc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from ..decoding.cost_memory import CostMemory
-from ..decoding.drafters import PromptLookupDrafter, make_drafter
+from ..decoding.drafter_choice import make_drafter
+from ..decoding.drafters import PromptLookupDrafter
 from ..decoding.events import GenerationStats, TokenEvent
 from ..decoding.history import HISTORY, HistoryIndex, vocabulary_key
 from ..decoding.loop import Run
 from ..display.progress import default_display, in_notebook, showing
-from ..engines.base import ChatMessage, Engine, Prompt
+from ..engines.base import Engine, Prompt, text_tokens
+from ..engines.chat_template import ChatTemplateError
 from ..engines.registry import engine_kind, require_draft
 from ..engines.resolve import ModelReference, resolve
 from ..errors import ClosedError, EngineBusyError, EngineLostError, SettingsError, SpecDecError
+from ..models.drafts.compat import same_vocabulary
 from ..progress import Tracker
 from ..settings import DraftMode, LoadOptions, RunSettings, check_draft_mode, check_prompt
 from .batcher import Request, Sharing
@@ -69,6 +72,7 @@ class Session:
         self.last_stats: GenerationStats | None = None
         self.closed = False
         self._vocabulary_key: str | None = None
+        self._text_level: bool | None = None
 
     @property
     def history(self) -> HistoryIndex:
@@ -87,40 +91,31 @@ class Session:
         raw: bool = False,
         continue_: bool = False,
     ) -> list[int]:
-        """The prompt's tokens. A conversation ending with the assistant's message (or
-        `continue_=True`) continues that message: the template opens the assistant's turn
-        and its text follows, so the reply carries on where the text ends (no new turn)."""
-        check_prompt(prompt)
-        if isinstance(prompt, str):
-            if continue_:
-                raise SettingsError(
-                    "continue_=True continues the assistant's last message; pass the "
-                    "conversation as messages ending with it"
-                )
-            if raw:
-                return self.main.tokenize(prompt)
-            messages = [{"role": "user", "content": prompt}]
-        else:
-            messages = list(prompt)
-        if system is not None:
-            messages = [{"role": "system", "content": system}, *messages]
-        if messages and messages[-1].get("role") == "assistant":
-            return self._continued(messages)
-        if continue_:
-            raise SettingsError(
-                "continue_=True needs the conversation to end with the assistant's message; "
-                "add it, or leave continue_ off for a new reply"
-            )
-        return self.main.chat_tokens(messages)
+        """The prompt's tokens for the main model (see `conversation_tokens`)."""
+        return conversation_tokens(self.main, prompt, system=system, raw=raw, continue_=continue_)
 
-    def _continued(self, messages: Sequence[ChatMessage]) -> list[int]:
-        """The turn before the assistant's last message, then that message's own tokens."""
-        *before, last = messages
-        start = self.main.tokenize("")  # what the tokenizer puts first (BOS), not part of text
-        text = self.main.tokenize(last["content"], special=False)
-        if text[: len(start)] == start:
-            text = text[len(start) :]
-        return [*self.main.chat_tokens(before), *text]
+    def draft_prompt_tokens(self, prompt: Prompt, **how: Any) -> list[int]:
+        """The prompt in the draft model's own chat template and tokens (as `prompt_tokens`),
+        which a draft of another vocabulary reads. A draft without a chat template (a base
+        model, as Gemma-3-270M is) reads the text of the main model's prompt instead."""
+        if self.draft is None:
+            raise SpecDecError("this session has no draft model; load one with draft=...")
+        try:
+            return conversation_tokens(self.draft, prompt, **how)
+        except ChatTemplateError:
+            main_prompt = self.prompt_tokens(prompt, **how)
+            text = b"".join(self.main.token_bytes(token) for token in main_prompt)
+            return self.draft.tokenize(text.decode("utf-8", errors="replace"), special=False)
+
+    @property
+    def text_level(self) -> bool:
+        """Whether the draft model has another vocabulary than the main model's, so that it
+        drafts text (decoding/text_drafts.py) rather than the main model's tokens."""
+        if self._text_level is None:
+            self._text_level = self.draft is not None and not same_vocabulary(
+                self.main.vocabulary(), self.draft.vocabulary()
+            )
+        return self._text_level
 
     def stream(
         self,
@@ -179,13 +174,22 @@ class Session:
         clocked = settings.seed is None or self.main.exact
         history = self.history if clocked else None
         uses_model = drafting and mode != "lookup"
+        draft_prompt = None
+        if drafting and self.text_level and mode in ("model", "hybrid"):  # it drafts text
+            draft_prompt = self.draft_prompt_tokens(
+                prompt, system=settings.system, raw=settings.raw, continue_=continue_
+            )
 
         def build(main: Engine, draft: Engine | None) -> Run:
             if not clocked:
                 main.rollback(0)
                 if draft is not None:
                     draft.rollback(0)
-            drafter = make_drafter(mode, draft, history) if drafting else None
+            drafter = (
+                make_drafter(mode, draft, history, main=main, draft_prompt=draft_prompt)
+                if drafting
+                else None
+            )
             return Run(
                 main, drafter, tokens, settings, should_stop, memory=self.memory, timed=clocked
             )
@@ -199,6 +203,7 @@ class Session:
                 yield event
             stats = request.outcome()
             stats.backend = self.backend
+            stats.text_draft = draft_prompt is not None
             if settings.compare and drafting:
                 stats.baseline_tokens_per_second = self._plain_speed(
                     tokens, settings, should_stop, clocked
@@ -354,3 +359,40 @@ def load(
         main_engine = kind.open(main_model, options)
         draft_engine = None if draft_model is None else kind.open(draft_model, draft_options)
     return Session(main_engine, draft_engine, draft_mode)
+
+
+def conversation_tokens(
+    engine: Engine,
+    prompt: Prompt,
+    *,
+    system: str | None = None,
+    raw: bool = False,
+    continue_: bool = False,
+) -> list[int]:
+    """The prompt's tokens in `engine`'s chat template and vocabulary (each model of a pair
+    reads the conversation in its own). A conversation ending with the assistant's message
+    (or `continue_=True`) continues that message: the template opens the assistant's turn
+    and its text follows, so the reply carries on where the text ends (no new turn)."""
+    check_prompt(prompt)
+    if isinstance(prompt, str):
+        if continue_:
+            raise SettingsError(
+                "continue_=True continues the assistant's last message; pass the "
+                "conversation as messages ending with it"
+            )
+        if raw:
+            return engine.tokenize(prompt)
+        messages = [{"role": "user", "content": prompt}]
+    else:
+        messages = list(prompt)
+    if system is not None:
+        messages = [{"role": "system", "content": system}, *messages]
+    if messages and messages[-1].get("role") == "assistant":
+        *before, last = messages
+        return [*engine.chat_tokens(before), *text_tokens(engine, last["content"])]
+    if continue_:
+        raise SettingsError(
+            "continue_=True needs the conversation to end with the assistant's message; "
+            "add it, or leave continue_ off for a new reply"
+        )
+    return engine.chat_tokens(messages)

@@ -5,8 +5,8 @@ client reads back, the CLI's `--json`. The front end types the same fields in
 js/src/wire.js, and a test checks the two agree (tests/support/js_fixture.py).
 
 A token is `TokenEvent`'s fields (`token_id`, `text`, `source`, `round`, `p_main`, `q_draft`,
-`acceptance`, `kind`, `rejected`); stats are `GenerationStats`' fields plus the derived
-`acceptance_rate`, `mean_accepted_per_round` and `speedup`, by LM Studio's names. A round
+`acceptance`, `kind`, `rejected`, `drafted_as`); stats are `GenerationStats`' fields plus the
+derived `acceptance_rate`, `mean_accepted_per_round` and `speedup`, by LM Studio's names. A round
 summary says what one round drafted and kept (the strip under a reply). A message is `role`
 ("user" | "assistant"), `content`, and for a reply `tokens`, `stats`, `stats_rows` (the same
 stats formatted for people, so Python alone decides how they read), `rounds`, `main_model`,
@@ -34,6 +34,7 @@ def token_to_dict(event: TokenEvent, digits: int | None = None) -> dict[str, Any
     """A token's fields; `digits` rounds its probabilities (the widgets keep 4)."""
     data = asdict(event)
     data["rejected"] = list(event.rejected)
+    data["drafted_as"] = list(event.drafted_as)
     if digits is not None:
         for key in ("p_main", "q_draft", "acceptance"):
             if data[key] is not None:
@@ -42,7 +43,13 @@ def token_to_dict(event: TokenEvent, digits: int | None = None) -> dict[str, Any
 
 
 def token_from_dict(data: Mapping[str, Any]) -> TokenEvent:
-    return TokenEvent(**{**data, "rejected": tuple(data.get("rejected", ()))})
+    return TokenEvent(
+        **{
+            **data,
+            "rejected": tuple(data.get("rejected", ())),
+            "drafted_as": tuple(data.get("drafted_as", ())),
+        }
+    )
 
 
 def stats_to_dict(stats: GenerationStats) -> dict[str, Any]:

@@ -11,12 +11,12 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from specdec_jupyter.decoding.drafter_choice import make_drafter
 from specdec_jupyter.decoding.drafters import (
     HybridDrafter,
     ModelDrafter,
     PromptLookupDrafter,
     drive,
-    make_drafter,
 )
 from specdec_jupyter.decoding.loop import speculative_decode
 from specdec_jupyter.decoding.sampling import SamplingSettings, distribution

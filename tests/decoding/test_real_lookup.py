@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from specdec_jupyter.decoding.drafters import make_drafter
+from specdec_jupyter.decoding.drafter_choice import make_drafter
 from specdec_jupyter.decoding.loop import speculative_decode
 from specdec_jupyter.settings import RunSettings
 from tests.support.recording import RecordingEngine, drain

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from specdec_jupyter import cli, load
-from specdec_jupyter.errors import IncompatibleDraftError, ModelFileError
+from specdec_jupyter.errors import ModelFileError
 from specdec_jupyter.models.drafts import verdicts
 from specdec_jupyter.models.drafts.compat import mlx_compatibility
 from specdec_jupyter.models.drafts.verdicts import VerdictStore, check_draft, check_drafts
@@ -43,18 +43,28 @@ def test_mlx_rule_compares_vocabulary_sizes():
     assert mlx_compatibility(151936, 262144).reasons == ["vocabulary sizes 151936 vs 262144"]
 
 
-def test_a_tiny_pair_is_compatible_and_another_vocabulary_is_not(tiny_paths, tmp_path, store):
+def test_three_answers_same_vocabulary_another_vocabulary_and_unusable(tiny_paths, tmp_path, store):
     main, draft = tiny_paths
     other = write_tiny_gguf(tmp_path / "other.gguf", vocab="other")
-    good, bad = check_drafts(main, [draft, other], store=store)
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(draft.read_bytes()[:4096])
+    good, text, bad = check_drafts(main, [draft, other, cut], store=store)
 
-    assert good.compatible and good.engine == "llama.cpp"
+    assert good.compatible and good.engine == "llama.cpp" and good.answer == "same vocabulary"
     assert set(good.engines) == {"llama.cpp", "mlx"}
-    assert not bad.compatible
-    assert bad.reasons[0] == "vocabulary sizes 384 vs 600 (more than 128 apart)"
-    assert bad.reasons[1].startswith("token 5: ")
-    assert bad.engines["mlx"].reasons == ["vocabulary sizes 384 vs 600"]
-    with pytest.raises(IncompatibleDraftError, match="other.gguf cannot draft for tiny-main.gguf"):
+    assert text.compatible and text.text_level and text.answer == "another vocabulary"
+    assert text.reasons[0] == "vocabulary sizes 384 vs 600 (more than 128 apart)"
+    assert text.reasons[1].startswith("token 5: ")
+    assert text.warnings[0].startswith(
+        "another vocabulary (vocabulary sizes 384 vs 600 (more than 128 apart)): drafts text"
+    )
+    assert "lossless at any temperature" in text.warnings[0]
+    assert text.engines["mlx"].text_level
+    assert text.engines["mlx"].reasons == ["vocabulary sizes 384 vs 600"]
+    text.require_compatible()
+    assert not bad.compatible and bad.answer == "unusable"
+    assert bad.reasons[0].startswith("the draft model is unusable")
+    with pytest.raises(ModelFileError, match="cut.gguf"):
         bad.require_compatible()
 
 
@@ -73,7 +83,7 @@ def test_verdicts_are_cached_until_a_file_changes(tiny_paths, tmp_path, store, j
     assert len(judged) == 2, "a new modification time recomputes the verdict"
 
     write_tiny_gguf(draft, vocab="other")  # replaced by another model under the same name
-    assert not check_draft(main, draft, store=store).compatible
+    assert check_draft(main, draft, store=store).text_level
     assert len(judged) == 3
 
 
@@ -166,12 +176,14 @@ def test_cli_compat_json_lists_every_other_model_with_its_verdict(qwen_paths, tm
     report = json.loads(done.stdout)
 
     by_file = {os.path.basename(c["draft"]): c for c in report["candidates"]}
-    assert by_file["qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"]["compatible"]
+    same = by_file["qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"]
+    assert same["compatible"] and same["answer"] == "same vocabulary"
     for name, size in (
         ("gemma-3-270m-q4_k_m.gguf", 262144),
         ("SmolLM2-135M-Instruct.Q4_1.gguf", 49152),
     ):
-        assert not by_file[name]["compatible"]
+        assert by_file[name]["compatible"] and by_file[name]["answer"] == "another vocabulary"
+        assert by_file[name]["warnings"][0].startswith("another vocabulary (vocabulary ")
         assert (
             f"vocabulary sizes 151936 vs {size} (more than 128 apart)" in by_file[name]["reasons"]
         )

@@ -182,12 +182,6 @@ def test_eight_clients_four_requests_each_all_finish_unmixed(url):
         ("/v1/chat/completions", {"model": "toy-trigram"}, 400, "messages"),
         ("/v1/completions", {"model": "toy-trigram", "prompt": 3}, 400, "prompt"),
         (
-            "/api/v0/chat/completions",
-            chat_body("tiny-main.gguf", draft_model="other.gguf"),
-            400,
-            "vocabulary",
-        ),
-        (
             "/v1/chat/completions",
             chat_body("toy-trigram", " ".join(["cat"] * 2000)),
             413,
@@ -229,6 +223,21 @@ def test_the_server_says_what_it_is_doing_one_line_per_request(url, caplog):
     assert " · 12 tokens · " in lines[1] and lines[1].endswith(" · 200 (maxPredictedTokensReached)")
     assert lines[2].startswith("POST /v1/chat/completions · model no-such-model · 404 (")
     assert "no-such-model" in lines[2][len("POST /v1/chat/completions · model no-such-model") :]
+
+
+def test_a_draft_of_another_vocabulary_is_listed_apart_and_drafts_text(url):
+    listed = httpx.get(f"{url}/api/v0/drafts/tiny-main.gguf", timeout=TIMEOUT).json()
+    groups = {entry["id"]: entry["group"] for entry in listed["compatible"]}
+    assert groups["tiny-draft.gguf"] == "same vocabulary"
+    assert groups["other.gguf"] == "another vocabulary"
+    assert list(groups.values()).index("another vocabulary") > 0, "the same vocabulary first"
+    [other] = [entry for entry in listed["compatible"] if entry["id"] == "other.gguf"]
+    assert other["notes"][0].startswith("another vocabulary (vocabulary sizes 384 vs 600")
+    body = chat_body("tiny-main.gguf", draft_model="other.gguf", max_tokens=6, draft_tokens=2)
+    reply = httpx.post(f"{url}/api/v0/chat/completions", json=body, timeout=TIMEOUT)
+    assert reply.status_code == 200, reply.text
+    stats = reply.json()["stats"]
+    assert stats["draft_model"] == "other.gguf" and stats["total_draft_tokens_count"] > 0
 
 
 def test_malformed_and_oversized_bodies(url):

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from specdec_jupyter import load
-from specdec_jupyter.decoding.drafters import make_drafter
+from specdec_jupyter.decoding.drafter_choice import make_drafter
 from specdec_jupyter.decoding.loop import Run, speculative_decode
 from specdec_jupyter.engines.llamacpp import LlamaCppEngine
 from specdec_jupyter.engines.tap import EngineTap

@@ -23,7 +23,7 @@ FIXTURE = ROOT / "js" / "tests" / "fixtures" / "from_python.json"
 
 EVENTS = [
     TokenEvent(9, "def", "main", 0, 0.91, None, None, "first"),
-    TokenEvent(12, " quick", "draft", 1, 0.8, 0.7, 1.0, "accepted"),
+    TokenEvent(12, " quick", "draft", 1, 0.8, 0.7, 1.0, "accepted", drafted_as=(" qu", "ick")),
     TokenEvent(13, "sort", "main", 1, 0.6, 0.2, None, "correction", ("_sort", "(")),
 ]
 STATS = GenerationStats(

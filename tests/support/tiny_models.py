@@ -187,6 +187,7 @@ def write_tiny_gguf(
     vocab: str = "bpe",
     arch: str = "llama",
     weight_type: str = "F32",
+    chat_template: str | None = CHAT_TEMPLATE,
 ) -> Path:
     """Write a tiny model (2 layers, n_embd 64, 4 heads, 2 KV heads) and return its path.
 
@@ -197,7 +198,8 @@ def write_tiny_gguf(
     With ``perturb > 0`` the weights are those of ``base_seed`` (default: ``seed``) plus Gaussian
     noise of std ``perturb * std(tensor)`` drawn from ``seed``: a draft that mostly agrees with
     the base model. ``n_vocab`` defaults to 384 for "bpe" and 600 for "other". Same arguments
-    always give a byte-identical file.
+    always give a byte-identical file. ``chat_template=None`` leaves the template out, as a
+    base model's file does.
     """
     path = Path(path)
     n_vocab = DEFAULT_N_VOCAB.get(vocab, 0) if n_vocab is None else n_vocab
@@ -234,7 +236,8 @@ def write_tiny_gguf(
     w.add_eos_token_id(eos_id)
     w.add_pad_token_id(bos_id)
     w.add_add_bos_token(False)
-    w.add_chat_template(CHAT_TEMPLATE)
+    if chat_template is not None:
+        w.add_chat_template(chat_template)
     stored = gguf.GGMLQuantizationType[weight_type]
     for name, tensor in weights.items():
         values = np.ascontiguousarray(tensor, dtype=np.float32)

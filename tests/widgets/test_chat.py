@@ -185,6 +185,7 @@ def test_send_streams_batches_then_records_the_reply_with_provenance(toy):
         "acceptance",
         "kind",
         "rejected",
+        "drafted_as",
     }
     assert reply["tokens"][0]["kind"] == "first"
     assert reply["main_model"].startswith("toy-trigram")
@@ -506,19 +507,22 @@ def test_switching_engine_refills_the_selectors(tiny_chat):
 def test_tiny_models_drafts_and_reasons(tiny_chat, model_folder):
     keys = {m["key"] for m in tiny_chat.models}
     assert keys == {str(path) for path in model_folder.values()}
-    assert [d["key"] for d in tiny_chat.drafts] == [str(model_folder["tiny-draft"])]
-    (other,) = tiny_chat.incompatible
-    assert other["key"] == str(model_folder["other"])
-    assert any("vocabulary" in note for note in other["notes"])
+    drafts = {d["key"]: d for d in tiny_chat.drafts}
+    assert list(drafts) == [str(model_folder["tiny-draft"]), str(model_folder["other"])]
+    assert drafts[str(model_folder["tiny-draft"])]["group"] == "same vocabulary"
+    other = drafts[str(model_folder["other"])]
+    assert other["group"] == "another vocabulary"
+    assert other["notes"][0].startswith("another vocabulary (vocabulary sizes 384 vs 600")
+    assert tiny_chat.incompatible == []
 
 
 def test_selectors_show_short_names_with_the_details_in_the_tooltip(tiny_chat, model_folder):
     main = next(m for m in tiny_chat.models if m["key"] == str(model_folder["tiny-main"]))
     assert main["label"] == "tiny-main"
     assert " MB · " in main["title"] and main["title"].endswith(str(model_folder["tiny-main"]))
-    assert [d["label"] for d in tiny_chat.drafts] == ["tiny-draft"]
-    (other,) = tiny_chat.incompatible
-    assert other["label"] == "other" and other["title"] and other["notes"]
+    assert [d["label"] for d in tiny_chat.drafts] == ["tiny-draft", "other"]
+    other = tiny_chat.drafts[1]
+    assert other["title"] and other["notes"]
     catalog_file = Path("/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf")
     assert short_name(catalog_file) == "qwen2.5-coder-1.5b"
 
@@ -544,7 +548,8 @@ def test_loading_shows_which_model_and_how_far_in_the_status(tiny_chat):
 
 def test_changing_the_main_model_refreshes_the_drafts(tiny_chat, model_folder):
     tiny_chat.main_model = str(model_folder["tiny-draft"])
-    assert [d["key"] for d in tiny_chat.drafts] == [str(model_folder["tiny-main"])]
+    keys = [d["key"] for d in tiny_chat.drafts]
+    assert keys == [str(model_folder["tiny-main"]), str(model_folder["other"])]
     assert tiny_chat.drafts[0]["notes"]  # a draft as large as its main: a warning
     assert tiny_chat.draft_model == ""  # nothing remembered for this main model
     assert settled(tiny_chat)["state"] == "idle"
@@ -574,15 +579,16 @@ def test_generation_on_the_tiny_models(tiny_chat):
     assert [m["role"] for m in tiny_chat.messages] == ["user", "assistant"] * 2
 
 
-def test_incompatible_draft_is_an_error_in_words(model_folder):
+def test_an_unusable_draft_is_an_error_in_words(model_folder, tmp_path):
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(model_folder["tiny-draft"].read_bytes()[:4096])
     widget = ChatWidget(
         str(model_folder["tiny-main"]),
-        draft=str(model_folder["other"]),
+        draft=str(cut),
         manager=EngineManager(n_ctx=256, n_threads=1),
     )
     assert widget.status["state"] == "error"
-    assert "cannot draft for" in widget.status["message"]
-    assert "vocabulary" in widget.status["message"]
+    assert "cut.gguf" in widget.status["message"]
     assert widget.draft_model == ""
 
 

@@ -1,17 +1,22 @@
-"""Can this model draft for that one? A verdict with the reasons, per engine's rule.
+"""Can this model draft for that one? One of three answers, per engine's rule, with reasons.
 
-llama.cpp's rule is its `common_speculative_are_compatible`: the same vocabulary
-type; the same add-BOS flag and, when BOS is added, the same BOS id; the same for
-EOS; vocabulary sizes at most 128 apart; identical token text for every id from
-5 up to the smaller size. MLX's rule is LM Studio mlx-engine's: equal vocabulary
-sizes. Every failed condition becomes one reason a user can read, naming the
-first difference. A draft that is not smaller than its main model is allowed, with
-a warning: it cannot make anything faster.
+- The same vocabulary: the draft proposes the main model's tokens (token level). llama.cpp's
+  rule is its `common_speculative_are_compatible`: the same vocabulary type; the same
+  add-BOS flag and, when BOS is added, the same BOS id; the same for EOS; vocabulary sizes
+  at most 128 apart; identical token text for every id from 5 up to the smaller size.
+  MLX's rule is LM Studio mlx-engine's: equal vocabulary sizes.
+- Another vocabulary: the draft proposes text, which the main model's tokenizer re-tokenizes
+  (text level, decoding/text_drafts.py). Its note names the first difference and which
+  sampling it supports.
+- Unusable: a model that cannot be read, or that another engine runs; the reasons say why.
+
+A draft that is not smaller than its main model is allowed, with a warning: it cannot make
+anything faster.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..model_info import ModelInfo
 from ..vocabulary import VocabularyFacts
@@ -22,11 +27,40 @@ FIRST_CHECKED_TOKEN = 5  # llama.cpp's SPEC_VOCAB_CHECK_START_TOKEN_ID
 RULE_OF_FORMAT = {"gguf": "llama.cpp", "mlx": "mlx"}
 
 
+TEXT_LEVEL_NOTE = (
+    "another vocabulary ({difference}): drafts text, re-tokenized with the main model's "
+    "tokenizer; its drafts are greedy, lossless at any temperature"
+)
+
+
 @dataclass(frozen=True)
 class Compatibility:
+    """`compatible`: the draft can serve, at the token level or, with `text_level`, at the
+    level of text (the note saying so leads its `warnings`, and `reasons` say why not at
+    the token level); else `reasons` say why it cannot serve at all."""
+
     compatible: bool
     reasons: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    text_level: bool = False
+
+    @property
+    def answer(self) -> str:
+        """The three answers: "same vocabulary", "another vocabulary" or "unusable"."""
+        if not self.compatible:
+            return "unusable"
+        return "another vocabulary" if self.text_level else "same vocabulary"
+
+
+def across_vocabularies(token_rule: Compatibility) -> Compatibility:
+    """A vocabulary rule's verdict once drafting text is allowed: a draft it refuses for
+    its vocabulary's sake drafts text instead, keeping the rule's reasons."""
+    if token_rule.compatible:
+        return token_rule
+    note = TEXT_LEVEL_NOTE.format(difference=token_rule.reasons[0])
+    return replace(
+        token_rule, compatible=True, warnings=[note, *token_rule.warnings], text_level=True
+    )
 
 
 def llamacpp_compatibility(main: VocabularyFacts, draft: VocabularyFacts) -> Compatibility:
@@ -52,6 +86,12 @@ def llamacpp_compatibility(main: VocabularyFacts, draft: VocabularyFacts) -> Com
             reasons.append(f"token {token_id}: {main_text!r} vs {draft_text!r}")
             break
     return Compatibility(compatible=not reasons, reasons=reasons)
+
+
+def same_vocabulary(main: VocabularyFacts, draft: VocabularyFacts) -> bool:
+    """Whether the draft's token ids are the main model's (llama.cpp's rule, from the facts a
+    loaded engine reports whatever runs it): else it can only draft text."""
+    return llamacpp_compatibility(main, draft).compatible
 
 
 def _flag(value: bool) -> str:

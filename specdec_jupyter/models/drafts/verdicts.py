@@ -28,12 +28,13 @@ from ..paths import cache_dir
 from .compat import (
     RULE_OF_FORMAT,
     Compatibility,
+    across_vocabularies,
     llamacpp_compatibility,
     mlx_compatibility,
     size_warnings,
 )
 
-CACHE_VERSION = 1  # bump when a rule or a reason's wording changes
+CACHE_VERSION = 2  # bump when a rule or a reason's wording changes
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,15 @@ class DraftVerdict:
         return self.engines[self.engine].compatible
 
     @property
+    def text_level(self) -> bool:
+        """Usable, but with another vocabulary: the draft drafts text."""
+        return self.engines[self.engine].text_level
+
+    @property
+    def answer(self) -> str:
+        return self.engines[self.engine].answer
+
+    @property
     def reasons(self) -> list[str]:
         return self.engines[self.engine].reasons
 
@@ -62,6 +72,7 @@ class DraftVerdict:
             "draft": str(self.draft),
             "engine": self.engine,
             "compatible": self.compatible,
+            "answer": self.answer,
             "reasons": self.reasons,
             "warnings": self.warnings,
             "engines": {name: asdict(verdict) for name, verdict in self.engines.items()},
@@ -86,8 +97,8 @@ class DraftVerdict:
             raise IncompatibleDraftError(
                 f"{self.draft.name} cannot draft for {self.main.name}: "
                 + "; ".join(self.reasons)
-                + ". Pick a draft from the same model family (`specdec-jupyter compat MAIN` "
-                "lists them), or load without a draft.",
+                + ". Pick another draft (`specdec-jupyter compat MAIN` lists the usable ones), "
+                "or load without a draft.",
                 self.reasons,
             )
 
@@ -153,7 +164,7 @@ def judge_draft(main: Path, draft: Path, read: _Reader) -> DraftVerdict:
         name: replace(verdict, warnings=[*verdict.warnings, *warnings])
         for name, verdict in (
             ("llama.cpp", _llamacpp_rule(main_info, draft_info, read)),
-            ("mlx", mlx_compatibility(main_info.vocab_size, draft_info.vocab_size)),
+            ("mlx", _mlx_rule(main_info, draft_info)),
         )
     }
     return DraftVerdict(main, draft, RULE_OF_FORMAT[main_info.format], engines)
@@ -167,7 +178,14 @@ def _llamacpp_rule(main: ModelInfo, draft: ModelInfo, read: _Reader) -> Compatib
     ]
     if folders:
         return Compatibility(False, folders)
-    return llamacpp_compatibility(read.vocabulary(main.path), read.vocabulary(draft.path))
+    vocabularies = read.vocabulary(main.path), read.vocabulary(draft.path)
+    return across_vocabularies(llamacpp_compatibility(*vocabularies))
+
+
+def _mlx_rule(main: ModelInfo, draft: ModelInfo) -> Compatibility:
+    verdict = mlx_compatibility(main.vocab_size, draft.vocab_size)
+    known = main.vocab_size is not None and draft.vocab_size is not None
+    return across_vocabularies(verdict) if known else verdict
 
 
 class _Reader:

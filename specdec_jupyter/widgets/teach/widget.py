@@ -153,6 +153,12 @@ class TeachWidget(Widget):
             raise SettingsError(f"the prompt must be text, got {values['prompt']!r}")
         run = RunSettings.among(values)
         with self._lock, self._service.hold(self._pair) as session:
+            if session.text_level:
+                raise SpecDecError(
+                    f"{session.draft.name} has another vocabulary than {session.main.name} and "
+                    "drafts text, which the teacher does not show yet; teach with a draft of "
+                    "the main model's vocabulary"
+                )
             walkthrough = Walkthrough(session.prompt_tokens(values["prompt"]), values["k"], run)
             walkthrough.step(session.main, session.draft)
             self.walkthrough = walkthrough
@@ -248,11 +254,13 @@ class TeachWidget(Widget):
 
 
 def _some_draft(service: EngineService, main: str) -> str:
-    """The draft remembered for `main`, else the first compatible one: teaching needs one."""
+    """The draft remembered for `main`, else the first of its vocabulary: teaching needs one
+    (and shows rounds of tokens, not of text: the drafts of another vocabulary are left out)."""
     draft = service.default_draft(main)
     if draft is None:
         compatible, _ = service.drafts(main)
-        draft = compatible[0].key if compatible else None
+        same = [choice for choice in compatible if choice.group != "another vocabulary"]
+        draft = same[0].key if same else None
     if draft is None:
         raise SpecDecError(
             f"no draft model can draft for {_name(main)}; fetch a compatible pair with "
