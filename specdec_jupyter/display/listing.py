@@ -68,16 +68,14 @@ def compat_report(
         lines.append(f"  {name}")
         lines += [f"    warning: {warning}" for warning in verdict.warnings]
     if not same:
-        lines.append("  none: no other model shares this model's vocabulary")
+        guidance = no_draft_guidance(main_name, main, len(verdicts), found_elsewhere)
+        lines += textwrap.wrap(guidance, 96, initial_indent="  ", subsequent_indent="  ")
     if text:
         lines.append(f"another vocabulary, drafting text ({len(text)}):")
         for name, verdict in text:
             note, *warnings = verdict.warnings
             lines.append(f"  {name}: {note}")
             lines += [f"    warning: {warning}" for warning in warnings]
-    if not same and not text:
-        guidance = no_draft_guidance(main_name, main, len(verdicts), found_elsewhere)
-        lines += textwrap.wrap(guidance, 96, initial_indent="  ", subsequent_indent="  ")
     if unusable:
         lines.append(f"unusable ({len(unusable)}):")
         lines += [f"  {name}: {in_words(v.reasons)}" for name, v in unusable]

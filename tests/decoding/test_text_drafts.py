@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from specdec_jupyter.decoding.drafter_choice import make_drafter
-from specdec_jupyter.decoding.drafters import HybridDrafter
+from specdec_jupyter.decoding.drafters import HybridDrafter, drive
 from specdec_jupyter.decoding.loop import speculative_decode
 from specdec_jupyter.decoding.sampling import SamplingSettings, distribution
 from specdec_jupyter.decoding.text_drafts import TextDrafter, complete_length
@@ -91,7 +91,7 @@ def test_the_draft_reads_the_reply_in_its_own_tokens_and_waits_for_whole_charact
     for cut in range(1, 4):  # the main model's reply ends inside the wave
         assert drafter.options([*prompt, *reply[:-cut]], 4) == []
     [option] = drafter.options([*prompt, *reply], 4)
-    proposed = option.propose(4, SamplingSettings(), None)
+    proposed = drive(option.propose(4, SamplingSettings(), None))
     assert proposed.deterministic and proposed.kind == "model" and len(proposed) <= 4
     assert len(proposed.covered_by) == len(proposed)
     for token, pieces in zip(proposed.tokens, proposed.covered_by, strict=True):
@@ -101,7 +101,7 @@ def test_the_draft_reads_the_reply_in_its_own_tokens_and_waits_for_whole_charact
     written = b"".join(draft.token_bytes(t) for t in own)
     assert written.startswith(f"x = '{WAVE}".encode())  # the reply, then the draft's guess
     [option] = drafter.options([*prompt, *reply], 4)  # the same reply: its tokens stand
-    assert option.propose(4, SamplingSettings(), None).caught_up == 1
+    assert drive(option.propose(4, SamplingSettings(), None)).caught_up == 1
     assert draft.tokens[: len(drafter.prompt) + 1] == [*drafter.prompt, own[0]]
 
 

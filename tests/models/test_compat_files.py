@@ -206,7 +206,7 @@ def test_cli_compat_with_no_fitting_candidate_says_what_fits(
         monkeypatch.setenv(variable, str(value))
     assert cli.main(["compat", "qwen2.5-coder-1.5b", "gemma-3-270m"]) == 0
     report = " ".join(capsys.readouterr().out.split())
-    assert "No compatible draft model: the one model judged does not share" in report
+    assert "No draft model of the same vocabulary: the one model judged does not share" in report
     assert "Of the other models found, these do: qwen2.5-coder-0.5b;" in report
     assert "draft mode lookup, `prompt-lookup`" in report
     assert "gemma-3-270m: another vocabulary (vocabulary types BPE vs SPM" in report

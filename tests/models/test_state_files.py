@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from specdec_jupyter import load
 from specdec_jupyter.decoding.cost_memory import CACHE_FILE, CACHE_VERSION, CostStore
 from specdec_jupyter.models.drafts.defaults import DefaultDrafts
+from specdec_jupyter.models.drafts.verdicts import CACHE_VERSION as VERDICTS_VERSION
 from specdec_jupyter.models.drafts.verdicts import VerdictStore, check_draft
 from specdec_jupyter.models.json_file import (
     StateFileError,
@@ -78,8 +79,11 @@ def test_default_drafts_that_cannot_be_saved_are_one_error(tmp_path):
             {"version": CACHE_VERSION, "engines": {"k": {"fingerprint": [1, 2], "calls": []}}},
         ),
         (CACHE_FILE, {"version": CACHE_VERSION, "engines": {"k": {"calls": {"x": 1}}}}),
-        ("draft-verdicts.json", {"version": 1, "verdicts": []}),
-        ("draft-verdicts.json", {"version": 1, "verdicts": {"k": {"fingerprints": 3}}}),
+        ("draft-verdicts.json", {"version": VERDICTS_VERSION, "verdicts": []}),
+        (
+            "draft-verdicts.json",
+            {"version": VERDICTS_VERSION, "verdicts": {"k": {"fingerprints": 3}}},
+        ),
     ],
 )
 def test_a_state_file_of_the_wrong_shape_never_stops_a_run(tiny_paths, tmp_path, name, content):

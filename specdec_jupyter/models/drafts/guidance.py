@@ -39,7 +39,7 @@ def no_draft_guidance(
         0: "no other model was found to judge",
         1: f"the one model judged does not share {main_name}'s {vocabulary}",
     }.get(others, f"none of the {others} models judged shares {main_name}'s {vocabulary}")
-    text = f"No compatible draft model: {judged}. "
+    text = f"No draft model of the same vocabulary: {judged}. "
     if found_elsewhere:
         fits = ", ".join(found_elsewhere)
         return text + f"Of the other models found, these do: {fits}; {LOOKUP}."
