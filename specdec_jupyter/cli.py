@@ -274,15 +274,15 @@ def _compat(args: argparse.Namespace) -> int:
         ]
     verdicts = check_drafts(main_path, [path for _, path in named])
     rows = [(name, verdict) for (name, _), verdict in zip(named, verdicts, strict=True)]
-    found_elsewhere = []
-    if args.candidates and not any(verdict.compatible for verdict in verdicts):
+    found_elsewhere = []  # drafts of the same vocabulary beyond the candidates named
+    if args.candidates and not any(v.compatible and not v.text_level for v in verdicts):
         judged = {path.resolve() for _, path in named} | {main_path.resolve()}
         others = [m for m in discover() if m.path.resolve() not in judged]
         verdicts_elsewhere = check_drafts(main_path, [m.path for m in others])
         found_elsewhere = [
             short_name(model.path)
             for model, verdict in zip(others, verdicts_elsewhere, strict=True)
-            if verdict.compatible
+            if verdict.compatible and not verdict.text_level
         ]
     if args.json:
         report = {

@@ -12,7 +12,7 @@ import pytest
 from specdec_jupyter import load
 from specdec_jupyter.decoding.drafters import ModelDrafter
 from specdec_jupyter.decoding.loop import speculative_decode
-from specdec_jupyter.errors import IncompatibleDraftError
+from specdec_jupyter.models.drafts.verdicts import check_draft
 from specdec_jupyter.settings import RunSettings
 from tests.support.real_models import SEED_PROMPTS, catalog_file
 from tests.support.recording import RecordingEngine, drain, first_difference, top_two_gap
@@ -87,15 +87,19 @@ def test_sampling_runs_and_counts_add_up(qwen_session):
 @pytest.mark.parametrize(
     ("key", "expected"),
     [
-        ("gemma-3-270m", "vocabulary sizes 151936 vs 262144"),
-        ("smollm2-135m-instruct", "vocabulary sizes 151936 vs 49152"),
+        ("gemma-3-270m", "another vocabulary (vocabulary types BPE vs SPM)"),
+        ("smollm2-135m-instruct", "another vocabulary (vocabulary sizes 151936 vs 49152 "),
     ],
 )
-def test_a_draft_with_another_vocabulary_is_refused_with_reasons(qwen_paths, key, expected):
-    with pytest.raises(IncompatibleDraftError) as caught:
-        load(qwen_paths[0], draft=catalog_file(key), progress=False)
-    assert any(expected in reason for reason in caught.value.reasons)
-    assert "cannot draft for" in str(caught.value)
+def test_a_draft_with_another_vocabulary_drafts_text_and_says_why(qwen_paths, key, expected):
+    """Another vocabulary is not refused: the verdict names the first difference, and the
+    session drafts text (decoding/text_drafts.py)."""
+    verdict = check_draft(qwen_paths[0], catalog_file(key))
+    assert verdict.compatible and verdict.text_level
+    assert any(expected in warning for warning in verdict.warnings), verdict.warnings
+    session = load(qwen_paths[0], draft=catalog_file(key), progress=False)
+    assert session.text_level
+    session.close()
 
 
 def cli_generate(*extra: str) -> dict:

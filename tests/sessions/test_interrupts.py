@@ -9,10 +9,10 @@ import threading
 
 from specdec_jupyter.engines.toy import toy_pair
 from specdec_jupyter.sessions.session import Session
-from tests.support.gated import GatedToy, interrupt_main_once_waiting
+from tests.support.gated import GatedToy, interrupt_main_once_waiting, opening_on_cancel
 
 
-def test_ctrl_c_in_generate_keeps_the_text_and_the_stats(interrupts_raise):
+def test_ctrl_c_in_generate_keeps_the_text_and_the_stats(interrupts_raise, monkeypatch):
     """It lost every token, and `last_stats` still held the previous run's."""
     main, draft = toy_pair()
     gate = threading.Event()
@@ -21,7 +21,8 @@ def test_ctrl_c_in_generate_keeps_the_text_and_the_stats(interrupts_raise):
     before = session.generate("the cat", raw=True, max_tokens=2, use_draft=False)
     gate.clear()
     session.main.calls = 0
-    interrupter = threading.Thread(target=interrupt_main_once_waiting, args=(gate,))
+    opening_on_cancel(monkeypatch, gate)
+    interrupter = threading.Thread(target=interrupt_main_once_waiting)
     interrupter.start()
     result = session.generate("the cat sat on", raw=True, max_tokens=500, draft_tokens=2)
     interrupter.join()

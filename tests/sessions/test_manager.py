@@ -25,7 +25,7 @@ from specdec_jupyter.models.drafts.defaults import DefaultDrafts
 from specdec_jupyter.sessions.manager import EngineManager
 from specdec_jupyter.sessions.pair import Pair
 from specdec_jupyter.settings import LoadOptions
-from tests.support.gated import interrupt_main_once_waiting
+from tests.support.gated import interrupt_main_once_waiting, opening_on_cancel
 from tests.support.tiny_models import write_tiny_gguf
 
 
@@ -170,12 +170,15 @@ def test_cancel_stops_between_rounds_and_keeps_the_text(models):
     manager.close()
 
 
-def test_a_keyboard_interrupt_while_waiting_cancels_and_keeps_the_text(models, interrupts_raise):
+def test_a_keyboard_interrupt_while_waiting_cancels_and_keeps_the_text(
+    models, interrupts_raise, monkeypatch
+):
     gate = threading.Event()  # the run is held at its third evaluation until the interrupt
     manager = manager_with(Factory(delay=0.02, gate=gate))
     run = manager.start("hello world", models["main"], raw=True, max_tokens=200)
     wait_for_events(run, 2)
-    interrupter = threading.Thread(target=interrupt_main_once_waiting, args=(gate,))
+    opening_on_cancel(monkeypatch, gate)
+    interrupter = threading.Thread(target=interrupt_main_once_waiting)
     interrupter.start()
     result = run.result(timeout=30)  # catches the interrupt, waits for the round to end
     interrupter.join()

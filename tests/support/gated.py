@@ -11,6 +11,7 @@ import time
 
 from specdec_jupyter.engines.registry import ResolvedModel
 from specdec_jupyter.engines.tap import EngineTap
+from specdec_jupyter.sessions.generation import Generation
 from specdec_jupyter.sessions.manager import EngineManager, open_model
 from specdec_jupyter.settings import LoadOptions
 
@@ -75,9 +76,22 @@ def interrupt_main_once_in(function: str, then: threading.Event | None = None) -
     raise AssertionError(f"the main thread never ran {function}")
 
 
-def interrupt_main_once_waiting(then: threading.Event) -> None:
-    """The interrupt, once the main thread waits on a run (`Generation._wait`)."""
-    interrupt_main_once_in("_wait", then)
+def interrupt_main_once_waiting() -> None:
+    """The interrupt, once the main thread waits on a run (`Generation._wait`). A held run
+    must go on only once the wait has cancelled it (`opening_on_cancel`): opened at the
+    interrupt, it could end before the main thread handles it."""
+    interrupt_main_once_in("_wait")
+
+
+def opening_on_cancel(monkeypatch, gate: threading.Event) -> None:
+    """Open `gate` when a run is cancelled, so a run held there goes on after its cancel."""
+    cancel = Generation.cancel
+
+    def cancel_then_open(run: Generation) -> None:
+        cancel(run)
+        gate.set()
+
+    monkeypatch.setattr(Generation, "cancel", cancel_then_open)
 
 
 def assert_cancelled_keeping_tokens(manager: RecordingManager, asked: int) -> None:
