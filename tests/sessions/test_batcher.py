@@ -229,10 +229,13 @@ def test_requests_take_turns_choosing_first_and_join_first_come_first_served(mon
     monkeypatch.setattr(batcher_module, "play_round", recorded)
     batcher = Sharing().batcher(main)
     requests = []
+    held = [batcher.pool.lease(), batcher.pool.lease()]  # none joins before all are queued
     for n, prompt in enumerate(["the cat", "the dog", "the model", "the draft"]):
         settings = RunSettings(max_tokens=6 + 2 * n, use_draft=False)
         requests.append(Request(_build(prompt, None, settings, main)))
         batcher.submit(requests[-1])
+    for sequence in held:
+        batcher.pool.release(sequence)
     assert batcher.wait_for(lambda: batcher.waiting == 2 and batcher.active == 2, TIMEOUT)
     gate.set()
     for request in requests:
