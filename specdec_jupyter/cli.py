@@ -298,15 +298,9 @@ def _compat(args: argparse.Namespace) -> int:
 
 def _costs(args: argparse.Namespace) -> int:
     from .decoding.cost_memory import default_store
-    from .display.listing import costs_report
+    from .display.listing import costs_answer
 
-    store = default_store()
-    if not args.reset:
-        print(costs_report(store))
-    elif store.reset():
-        print(f"forgot the call costs in {store.path}")
-    else:
-        print("no call costs to forget")
+    print(costs_answer(default_store(), args.reset))
     return 0
 
 

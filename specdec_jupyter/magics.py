@@ -36,7 +36,7 @@ from IPython.display import display
 
 from .decoding.cost_memory import default_store
 from .decoding.events import GenerationStats, TokenEvent
-from .display.listing import costs_report, models_report
+from .display.listing import costs_answer, models_report
 from .display.progress import default_display
 from .display.stats_layout import rows_to_text
 from .engines.registry import DEFAULT_KIND, KINDS, EngineNote
@@ -305,13 +305,7 @@ class SpecDecMagics(Magics):
         args = _parse(_costs_args, rest)
         if args is None:
             return
-        store = default_store()
-        if not args.reset:
-            print(costs_report(store))
-        elif store.reset():
-            print(f"forgot the call costs in {store.path}")
-        else:
-            print("no call costs to forget")
+        print(costs_answer(default_store(), args.reset))
 
     def _remember_reply(self, change: dict) -> None:
         replies = [m for m in change["new"] if m["role"] == "assistant" and "stats_rows" in m]

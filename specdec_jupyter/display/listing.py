@@ -114,6 +114,15 @@ def costs_report(store: CostStore) -> str:
     return "\n".join(lines)
 
 
+def costs_answer(store: CostStore, reset: bool) -> str:
+    """What `costs` (the CLI's and the magic's) prints: the report, or what `--reset` forgot."""
+    if not reset:
+        return costs_report(store)
+    if store.reset():
+        return f"forgot the call costs in {store.path}"
+    return "no call costs to forget"
+
+
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.{1 if seconds < 0.01 else 0}f} ms"
 
