@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from time import perf_counter
 
@@ -42,6 +43,7 @@ import openai
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from common import Report, figure, parser, result_path
 from prompts import PROSE_PROMPTS, SEED_PROMPTS
 
 from specdec_jupyter.models.catalog import CATALOG
@@ -52,7 +54,6 @@ from specdec_jupyter.server.served import ServedModels
 from specdec_jupyter.sessions.manager import EngineManager
 from specdec_jupyter.settings import LoadOptions
 
-RESULTS = Path(__file__).parent / "results"
 MAIN, DRAFT = "qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"
 PROMPTS = [*SEED_PROMPTS.values(), PROSE_PROMPTS["lighthouse"]]
 SERIAL = "one at a time"
@@ -205,43 +206,42 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def chart(rows: list[dict], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name in dict.fromkeys(r["way"] for r in rows):
-        mine = [r for r in rows if r["way"] == name]
-        ax.plot(
-            [r["clients"] for r in mine], [r["tokens_per_second"] for r in mine], "o-", label=name
-        )
-    ax.set_xlabel("concurrent clients")
-    ax.set_ylabel("aggregate tokens/s")
-    ax.set_xticks(sorted({r["clients"] for r in rows}))
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with figure(path, title, (7, 4.5)) as ax:
+        for name in dict.fromkeys(r["way"] for r in rows):
+            mine = [r for r in rows if r["way"] == name]
+            clients, speeds = [r["clients"] for r in mine], [r["tokens_per_second"] for r in mine]
+            ax.plot(clients, speeds, "o-", label=name)
+        ax.set_xlabel("concurrent clients")
+        ax.set_ylabel("aggregate tokens/s")
+        ax.set_xticks(sorted({r["clients"] for r in rows}))
+        ax.legend(fontsize=8)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="1 and 2 clients, 24 tokens")
-    parser.add_argument("--clients", type=int, nargs="+", help="numbers of clients (1 2 4 8)")
-    parser.add_argument("--max-tokens", type=int, help="tokens per request (128, quick 24)")
-    parser.add_argument("--short-tokens", type=int, help="the first client's (max-tokens / 4)")
-    parser.add_argument("--requests", type=int, default=1, help="requests per client, in turn")
-    parser.add_argument("--n-ctx", type=int, default=1024, help="context per sequence")
-    parser.add_argument("--threads", type=int, help="threads (default every core)")
-    parser.add_argument("--llama-server", type=Path, help="a llama-server binary to compare")
-    parser.add_argument("--out", type=Path, help="the JSON's path (the .md and .png go beside)")
-    args = parser.parse_args()
+    flags = parser(__doc__, quick="1 and 2 clients, 24 tokens")
+    flags.add_argument("--clients", type=int, nargs="+", help="numbers of clients (1 2 4 8)")
+    flags.add_argument("--max-tokens", type=int, help="tokens per request (128, quick 24)")
+    flags.add_argument("--short-tokens", type=int, help="the first client's (max-tokens / 4)")
+    flags.add_argument("--requests", type=int, default=1, help="requests per client, in turn")
+    flags.add_argument("--n-ctx", type=int, default=1024, help="context per sequence")
+    flags.add_argument("--llama-server", type=Path, help="a llama-server binary to compare")
+    flags.add_argument("--out", type=Path, help="the JSON's path (the .md and .png go beside)")
+    args = flags.parse_args()
     args.clients = args.clients or ([1, 2] if args.quick else [1, 2, 4, 8])
     args.max_tokens = args.max_tokens or (24 if args.quick else 128)
     args.short_tokens = args.short_tokens or max(1, args.max_tokens // 4)
-    load_before = os.getloadavg()
+    out = result_path(args.out, f"concurrency{'-quick' if args.quick else ''}")
+    report = Report(
+        out,
+        args.threads,
+        main=MAIN,
+        draft=DRAFT,
+        max_tokens=args.max_tokens,
+        short_tokens=args.short_tokens,
+        requests_per_client=args.requests,
+        n_ctx=args.n_ctx,
+        cores=os.cpu_count(),
+    )
     rows = []
     for way, server in ways(args):
         with server as url:
@@ -250,29 +250,12 @@ def main() -> None:
                 rows.append(measure(way, url, clients, args))
                 print(json.dumps(rows[-1]), flush=True)
     rows = with_ratios(rows)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = args.out or RESULTS / f"concurrency{'-quick' if args.quick else ''}-{stamp}.json"
-    info = {
-        "main": MAIN,
-        "draft": DRAFT,
-        "max_tokens": args.max_tokens,
-        "short_tokens": args.short_tokens,
-        "requests_per_client": args.requests,
-        "n_ctx": args.n_ctx,
-        "cores": os.cpu_count(),
-        "load_average_before": load_before,
-        "load_average_after": os.getloadavg(),
-    }
-    out.write_text(json.dumps({**info, "runs": rows}, indent=1))
     table = markdown_table(rows)
-    out.with_suffix(".md").write_text(table + "\n")
-    title = (
-        f"{MAIN} (draft {DRAFT}), greedy, {args.max_tokens} tokens a request, "
-        f"{os.cpu_count()} cores, load {load_before[0]:.1f}"
-    )
-    chart(rows, out.with_suffix(".png"), title)
+    title = f"{MAIN} (draft {DRAFT}), greedy, {args.max_tokens} tokens a request, "
+    title += report.setting()
+    report.write(table, partial(chart, rows, title=title), runs=rows)
     print(table)
-    print(f"written: {out}, .md, .png")
+    report.done()
 
 
 if __name__ == "__main__":

@@ -16,29 +16,17 @@ Writes JSON, a Markdown table and a chart (default benchmarks/results/exact-cost
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import statistics
 import sys
 import tempfile
-import time
+from functools import partial
 from pathlib import Path
-from time import perf_counter
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from common import Report, figure, parse_prompts, prompts_parser
 from prompts import PROMPTS
-from speculative import (
-    DRAFT,
-    MAIN,
-    N_CTX,
-    QUICK_PROMPTS,
-    Mode,
-    machine,
-    median_run,
-    run_ours,
-)
+from speculative import DRAFT, MAIN, N_CTX, Mode, median_run, run_ours
 
 import specdec_jupyter as sd
 from specdec_jupyter.decoding.cost_memory import CostMemory, CostStore
@@ -104,87 +92,50 @@ def markdown_table(rows: list[dict]) -> str:
 
 def chart(rows: list[dict], path: Path, title: str) -> None:
     """Per prompt: exact's plain and best, as ratios to fast's plain and best."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
     names = [r["prompt"] for r in rows]
     x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(max(8, 1.1 * len(names)), 4.5))
-    ax.bar(x - 0.2, [r["plain_exact_over_fast"] for r in rows], 0.4, label="plain: exact / fast")
-    ax.bar(
-        x + 0.2,
-        [r["best_exact_over_best_fast"] for r in rows],
-        0.4,
-        label="best mode: exact / fast",
-    )
-    ax.axhline(1.0, color="black", linewidth=0.8)
-    ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel("tokens/s, exact over fast (same run)")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with figure(path, title, (max(8, 1.1 * len(names)), 4.5)) as ax:
+        plain = [r["plain_exact_over_fast"] for r in rows]
+        ax.bar(x - 0.2, plain, 0.4, label="plain: exact / fast")
+        best = [r["best_exact_over_best_fast"] for r in rows]
+        ax.bar(x + 0.2, best, 0.4, label="best mode: exact / fast")
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
+        ax.set_ylabel("tokens/s, exact over fast (same run)")
+        ax.legend(fontsize=8)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="3 prompts, 48 tokens")
-    parser.add_argument("--max-tokens", type=int, help="tokens per run (default 96, quick 48)")
-    parser.add_argument("--prompts", nargs="+", choices=list(PROMPTS), help="which prompts")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per mode; median kept")
-    parser.add_argument("--threads", type=int, help="CPU threads per model (default: all)")
-    parser.add_argument("--json", type=Path, help="where to write the JSON (.md, .png beside)")
-    args = parser.parse_args()
-    max_tokens = args.max_tokens or (48 if args.quick else 96)
-    names = args.prompts or (QUICK_PROMPTS if args.quick else list(PROMPTS))
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = args.json or Path(__file__).parent / "results" / f"exact-cost-{stamp}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-
-    started = perf_counter()
-    info = {
-        "machine": machine(),
-        "load_average_before": os.getloadavg(),
-        "max_tokens": max_tokens,
-        "repeat": args.repeat,
-        "threads": args.threads or os.cpu_count(),
-    }
+    parser = prompts_parser(__doc__, quick="3 prompts, 48 tokens", repeat=3)
+    args = parse_prompts(parser, "exact-cost")
+    report = Report(args.json, args.threads, max_tokens=args.max_tokens, repeat=args.repeat)
     sessions = {
         loading: sd.load(
             MAIN, draft=DRAFT, n_ctx=N_CTX, n_threads=args.threads, exact=loading == "exact"
         )
         for loading in LOADINGS
     }
-    info["backends"] = {loading: s.backend for loading, s in sessions.items()}
+    report.info["backends"] = {loading: s.backend for loading, s in sessions.items()}
+    title = f"exact vs fast, {MAIN} (draft {DRAFT}), greedy, {args.max_tokens} tokens, "
+    title += report.setting()
     # Call costs remembered by this run only, apart for each loading (their backends differ).
     store = CostStore(Path(tempfile.mkdtemp(prefix="specdec-exact-")) / "call-costs.json")
     rows = []
-    for name in names:
+    for name in args.prompts:
         runs: dict[tuple[str, str], list[dict]] = {}
         for _ in range(args.repeat):  # whole passes: a slow spell hits every mode alike
             for loading, session in sessions.items():
                 for mode in MODES:
                     session.memory = CostMemory(session.main, session.draft, store)
-                    run = run_ours(session, PROMPTS[name], max_tokens, mode)
+                    run = run_ours(session, PROMPTS[name], args.max_tokens, mode)
                     runs.setdefault((loading, mode.name), []).append(run)
         rows.append(prompt_row(name, runs))
         print(markdown_table(rows).splitlines()[-2], flush=True)
-        info["seconds"] = perf_counter() - started
-        report = {**info, "load_average_after": os.getloadavg(), "rows": rows}
-        out.write_text(json.dumps(report, indent=1))
-        out.with_suffix(".md").write_text(markdown_table(rows) + "\n")
-        title = (
-            f"exact vs fast, {MAIN} (draft {DRAFT}), greedy, {max_tokens} tokens, "
-            f"{info['machine']['cpu']}, {info['threads']} threads"
-        )
-        chart(rows, out.with_suffix(".png"), title)
+        report.write(markdown_table(rows), partial(chart, rows, title=title), rows=rows)
     print("\n" + markdown_table(rows))
-    print(f"\n{perf_counter() - started:.0f} s, load {info['load_average_before']} before, "
-          f"{os.getloadavg()} after\nJSON: {out}")  # fmt: skip
+    report.done()
 
 
 if __name__ == "__main__":

@@ -26,9 +26,10 @@ from pathlib import Path
 
 import mlx.core as mx
 import mlx_lm
+from common import machine, result_path
 from mlx_lm import stream_generate
 from prompts import SEED_PROMPTS
-from speculative import DRAFT, MAIN, agreement, machine
+from speculative import DRAFT, MAIN, agreement
 
 import specdec_jupyter as sd
 
@@ -129,11 +130,7 @@ def main() -> None:
                 f"{result['agree_with_plain']:6} {result['agree_with_gguf']:6}"
             )
 
-    out = (
-        args.json
-        or Path(__file__).parent / "results" / f"mlx-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = result_path(args.json, "mlx")
     info = {
         **machine(),
         "mlx": mx.__version__,

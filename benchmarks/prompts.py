@@ -127,3 +127,4 @@ CODE_PROMPTS = {
 }
 
 PROMPTS = {**SEED_PROMPTS, **PROSE_PROMPTS, **CODE_PROMPTS}
+QUICK_PROMPTS = ["pythagoras", "code-rename", "code-bug-fix"]  # what --quick runs

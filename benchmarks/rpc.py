@@ -19,23 +19,20 @@ Writes JSON, a Markdown table and a chart (default benchmarks/results/rpc-<time>
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import statistics
 import sys
 import tempfile
-import time
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
-from time import perf_counter
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))  # the tests' worker processes
 
+from common import Report, figure, parse_prompts, prompts_parser
 from delay_relay import DelayRelay
 from prompts import PROMPTS
-from speculative import DRAFT, MAIN, QUICK_PROMPTS, Mode, machine, median_run, run_ours
+from speculative import DRAFT, MAIN, Mode, median_run, run_ours
 
 import specdec_jupyter as sd
 from specdec_jupyter.decoding.cost_memory import CostMemory, CostStore
@@ -104,34 +101,26 @@ def markdown_table(rows: list[dict]) -> str:
 
 def chart(rows: list[dict], path: Path, title: str) -> None:
     """Per setting, the median over prompts of each mode's tokens/s over local plain."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
     settings = list(dict.fromkeys(r["setting"] for r in rows))
     x = np.arange(len(settings))
     width = 0.8 / len(MODES)
-    fig, ax = plt.subplots(figsize=(max(7, 1.6 * len(settings)), 4.5))
-    for i, mode in enumerate(MODES):
-        heights = [
-            statistics.median(
-                r["plain_over_local"] * r["over_plain"][mode.name]
-                for r in rows
-                if r["setting"] == setting
-            )
-            for setting in settings
-        ]
-        ax.bar(x + (i - (len(MODES) - 1) / 2) * width, heights, width, label=mode.name)
-    ax.axhline(1.0, color="black", linewidth=0.8)
-    ax.set_xticks(x, settings)
-    ax.set_ylabel("tokens/s over local plain (median over prompts)")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with figure(path, title, (max(7, 1.6 * len(settings)), 4.5)) as ax:
+        for i, mode in enumerate(MODES):
+            heights = [
+                statistics.median(
+                    r["plain_over_local"] * r["over_plain"][mode.name]
+                    for r in rows
+                    if r["setting"] == setting
+                )
+                for setting in settings
+            ]
+            ax.bar(x + (i - (len(MODES) - 1) / 2) * width, heights, width, label=mode.name)
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.set_xticks(x, settings)
+        ax.set_ylabel("tokens/s over local plain (median over prompts)")
+        ax.legend(fontsize=8)
 
 
 def run_setting(session: sd.Session, names: list[str], max_tokens: int, repeat: int) -> dict:
@@ -148,39 +137,28 @@ def run_setting(session: sd.Session, names: list[str], max_tokens: int, repeat: 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="3 prompts, 48 tokens, 2 ms")
-    parser.add_argument("--max-tokens", type=int, help="tokens per run (default 96, quick 48)")
-    parser.add_argument("--prompts", nargs="+", choices=list(PROMPTS), help="which prompts")
+    parser = prompts_parser(
+        __doc__,
+        quick="3 prompts, 48 tokens, 2 ms",
+        repeat=3,
+        threads="CPU threads here and per worker (default: all)",
+    )
     parser.add_argument(
         "--delays", type=float, nargs="+", help="ms each way (default 0.5 2 5, quick 2)"
     )
-    parser.add_argument("--repeat", type=int, default=3, help="runs per mode; median kept")
-    parser.add_argument("--threads", type=int, help="CPU threads here and per worker")
-    parser.add_argument("--json", type=Path, help="where to write the JSON (.md, .png beside)")
-    args = parser.parse_args()
-    max_tokens = args.max_tokens or (48 if args.quick else 96)
-    names = args.prompts or (QUICK_PROMPTS if args.quick else list(PROMPTS))
+    args = parse_prompts(parser, "rpc")
     delays = args.delays or ([2.0] if args.quick else [0.5, 2.0, 5.0])
-    threads = args.threads or os.cpu_count() or 1
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = args.json or Path(__file__).parent / "results" / f"rpc-{stamp}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-
-    started = perf_counter()
-    info = {
-        "machine": machine(),
-        "load_average_before": os.getloadavg(),
-        "max_tokens": max_tokens,
-        "repeat": args.repeat,
-        "threads": threads,
-        "delays_ms_each_way": delays,
-        "backends": {},
-    }
-    title = (
-        f"{MAIN} over RPC (draft {DRAFT} here), greedy, {max_tokens} tokens, "
-        f"{info['machine']['cpu']}, {threads} threads, load {info['load_average_before'][0]:.1f}"
+    report = Report(
+        args.json,
+        args.threads,
+        max_tokens=args.max_tokens,
+        repeat=args.repeat,
+        delays_ms_each_way=delays,
+        backends={},
     )
+    threads = report.info["threads"]
+    title = f"{MAIN} over RPC (draft {DRAFT} here), greedy, {args.max_tokens} tokens, "
+    title += report.setting()
     rows: list[dict] = []
     local_plain: dict[str, float] = {}
     with workers(2, threads=threads) as started_workers:
@@ -198,20 +176,17 @@ def main() -> None:
                     MAIN, draft=DRAFT, n_ctx=N_CTX, n_threads=threads, rpc=rpc, progress=False
                 )
                 stack.callback(session.close)
-                info["backends"][setting] = session.backend
-                runs = run_setting(session, names, max_tokens, args.repeat)
+                report.info["backends"][setting] = session.backend
+                runs = run_setting(session, args.prompts, args.max_tokens, args.repeat)
             if delay is None:
                 local_plain = {
-                    name: median_run(runs[(name, "plain")])["tokens_per_second"] for name in names
+                    name: median_run(runs[(name, "plain")])["tokens_per_second"]
+                    for name in args.prompts
                 }
             rows += setting_rows(setting, runs, local_plain)
             print(markdown_table(rows), flush=True)
-            report = {**info, "seconds": perf_counter() - started, "rows": rows}
-            out.write_text(json.dumps({**report, "load_average_after": os.getloadavg()}, indent=1))
-            out.with_suffix(".md").write_text(markdown_table(rows) + "\n")
-            chart(rows, out.with_suffix(".png"), title)
-    print(f"\n{perf_counter() - started:.0f} s, load {info['load_average_before']} before, "
-          f"{os.getloadavg()} after\nJSON: {out}")  # fmt: skip
+            report.write(markdown_table(rows), partial(chart, rows, title=title), rows=rows)
+    report.done()
 
 
 if __name__ == "__main__":

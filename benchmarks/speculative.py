@@ -30,16 +30,12 @@ and keeps each mode's median run, as a shared machine needs.
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from time import perf_counter
 
@@ -49,10 +45,11 @@ from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from common import Report, figure, parse_prompts, prompts_parser
 from prompts import CODE_PROMPTS, PROMPTS, PROSE_PROMPTS
 
 import specdec_jupyter as sd
-from specdec_jupyter.decoding.cost_memory import CostMemory, CostStore, machine_identity
+from specdec_jupyter.decoding.cost_memory import CostMemory, CostStore
 from specdec_jupyter.decoding.drafters import PromptLookupDrafter
 from specdec_jupyter.decoding.history import HISTORY
 from specdec_jupyter.engines.registry import engine_kind
@@ -68,7 +65,6 @@ N_CTX = 2048
 PEER_PREFIX = "llama-cpp-python"
 CALL_SIZES = range(1, 9)
 AUTO = "hybrid auto"  # the mode that may draft from anything, or not at all
-QUICK_PROMPTS = ["pythagoras", "code-rename", "code-bug-fix"]
 
 
 @dataclass(frozen=True)
@@ -286,15 +282,6 @@ def agreement(a: list[int], b: list[int]) -> int:
     return n
 
 
-def machine() -> dict:
-    return {
-        **machine_identity(),
-        "python": platform.python_version(),
-        "llama_cpp_python": llama_cpp.__version__,
-        "specdec_jupyter": sd.__version__,
-    }
-
-
 def targets(rows: list[dict]) -> list[dict]:
     """Issue 12's targets, each with the measured value and whether it holds."""
     by = {(r["prompt"], r["mode"]): r for r in rows}
@@ -393,38 +380,27 @@ def markdown_table(rows: list[dict]) -> str:
 def bar_chart(rows: list[dict], path: Path, title: str):
     """Speedup over plain by prompt (groups) and mode (bars), each prompt's ceilings lines
     (named by their key, `gid`); returns the axes drawn."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     prompts = list(dict.fromkeys(r["prompt"] for r in rows))
     names = list(dict.fromkeys(r["mode"] for r in rows))
     by = {(r["prompt"], r["mode"]): r for r in rows}
     width = 0.85 / len(names)
-    fig, ax = plt.subplots(figsize=(max(8, 1.2 * len(prompts)), 5))
     x = np.arange(len(prompts))
-    colours = plt.get_cmap("tab10")
-    for i, name in enumerate(names):
-        values = [by[(p, name)]["speedup"] if (p, name) in by else 0.0 for p in prompts]
-        offset = (i - (len(names) - 1) / 2) * width
-        ax.bar(x + offset, values, width, label=name, color=colours(i % 10))
-    for key, style in (("ceiling_speedup", "dashed"), ("copy_ceiling_speedup", "dotted")):
-        for i, prompt in enumerate(prompts):
-            top = by.get((prompt, names[0]), {}).get(key)
-            if top:
-                ax.hlines(top, i - 0.45, i + 0.45, colors="black", linestyles=style, lw=1, gid=key)
-    ax.axhline(1.0, color="black", linewidth=0.8)
-    ax.set_xticks(x, prompts, rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel(
-        "speedup over plain decoding (same run)\n- - - ceiling: free, always-right drafts\n"
-        "····· copying's ceiling: lookup, wrong guesses free"
-    )
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, ncol=1, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with figure(path, title, (max(8, 1.2 * len(prompts)), 5)) as ax:
+        for i, name in enumerate(names):  # the default colours: tab10's ten, in turn
+            values = [by[(p, name)]["speedup"] if (p, name) in by else 0.0 for p in prompts]
+            ax.bar(x + (i - (len(names) - 1) / 2) * width, values, width, label=name)
+        for key, style in (("ceiling_speedup", "dashed"), ("copy_ceiling_speedup", "dotted")):
+            for i, prompt in enumerate(prompts):
+                top = by.get((prompt, names[0]), {}).get(key)
+                if top:
+                    ax.hlines(top, i - 0.45, i + 0.45, colors="k", linestyles=style, lw=1, gid=key)
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.set_xticks(x, prompts, rotation=30, ha="right", fontsize=8)
+        ax.set_ylabel(
+            "speedup over plain decoding (same run)\n- - - ceiling: free, always-right drafts\n"
+            "····· copying's ceiling: lookup, wrong guesses free"
+        )
+        ax.legend(fontsize=7, ncol=1, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return ax
 
 
@@ -455,74 +431,54 @@ def prompt_rows(
     return rows
 
 
-def write_report(out: Path, rows: list[dict], info: dict) -> list[dict]:
+def write_report(report: Report, rows: list[dict]) -> list[dict]:
     """The JSON, the table (.md) and the chart (.png) of the rows so far; the targets."""
+    info = report.info
     checks = targets(rows)
-    report = {**info, "load_average_after": os.getloadavg(), "targets": checks, "runs": rows}
-    out.write_text(json.dumps(report, indent=1))
-    out.with_suffix(".md").write_text(markdown_table(rows) + "\n")
-    others = ", ".join(CROSS_DRAFTS) if info.get("cross") else ""
+    others = ", ".join(CROSS_DRAFTS) if info["cross"] else ""
     title = (
         f"{MAIN} (drafts {DRAFT}{', ' + others if others else ''}"
         f"{', exact' if info['exact'] else ''}), greedy, "
-        f"{info['max_tokens']} tokens, {info['machine']['cpu']}, "
-        f"{os.cpu_count()} cores, {info['threads']} threads, "
-        f"load {info['load_average_before'][0]:.1f}"
+        f"{info['max_tokens']} tokens, {report.setting()}"
     )
-    bar_chart(rows, out.with_suffix(".png"), title)
+    chart = partial(bar_chart, rows, title=title)
+    report.write(markdown_table(rows), chart, targets=checks, runs=rows)
     return checks
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--quick", action="store_true", help="3 prompts, 48 tokens, k=3 only: a couple of minutes"
+    parser = prompts_parser(
+        __doc__,
+        quick="3 prompts, 48 tokens, k=3 only: a couple of minutes",
+        repeat=1,
+        threads="CPU threads per model (default: all cores; on a machine shared with other "
+        "work, 1 thread runs steadier than 2 that wait on each other)",
     )
-    parser.add_argument("--max-tokens", type=int, help="tokens per run (default 96, quick 48)")
     parser.add_argument("--k", type=int, nargs="+", help="fixed draft lengths (default 1..5)")
-    parser.add_argument("--prompts", nargs="+", choices=list(PROMPTS), help="which prompts")
     parser.add_argument("--peers", action="store_true", help="add llama-cpp-python's Llama")
     parser.add_argument("--calls", type=int, default=3, help="timings per call size (median)")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        help="CPU threads per model (default: all cores; on a machine "
-        "shared with other work, 1 thread runs steadier than 2 that wait on each other)",
-    )
-    parser.add_argument(
-        "--repeat", type=int, default=1, help="runs per mode; the one with median tok/s counts"
-    )
     parser.add_argument(
         "--exact", action="store_true", help="load the pair exact: every mode must agree in full"
     )
     parser.add_argument(
         "--no-cross", action="store_true", help="leave out the drafts of other families"
     )
-    parser.add_argument("--json", type=Path, help="where to write the JSON (the PNG goes beside)")
-    args = parser.parse_args()
-    max_tokens = args.max_tokens or (48 if args.quick else 96)
+    args = parse_prompts(parser, "speculative")
     ks = args.k or ([3] if args.quick else [1, 2, 3, 4, 5])
-    names = args.prompts or (QUICK_PROMPTS if args.quick else list(PROMPTS))
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = args.json or Path(__file__).parent / "results" / f"speculative-{stamp}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-
-    started = perf_counter()
-    info = {
-        "machine": machine(),
-        "load_average_before": os.getloadavg(),
-        "max_tokens": max_tokens,
-        "repeat": args.repeat,
-        "quick": args.quick,
-        "prompts": names,
-        "threads": args.threads or os.cpu_count(),
-        "exact": args.exact,
-        "cross": not args.no_cross,
-    }
+    report = Report(
+        args.json,
+        args.threads,
+        max_tokens=args.max_tokens,
+        repeat=args.repeat,
+        quick=args.quick,
+        prompts=args.prompts,
+        exact=args.exact,
+        cross=not args.no_cross,
+    )
     session = sd.load(MAIN, draft=DRAFT, n_ctx=N_CTX, n_threads=args.threads, exact=args.exact)
     raw_main = session.main
     session.main, session.draft = TimedEngine(session.main), TimedEngine(session.draft)
-    peers = Peers(raw_main.path, info["threads"]) if args.peers else None
+    peers = Peers(raw_main.path, report.info["threads"]) if args.peers else None
     chosen = modes(ks, peers is not None, not args.no_cross)
     by_draft = {None: session}
     if not args.no_cross:
@@ -531,7 +487,7 @@ def main() -> None:
     # the cache must not steer the policies measured here.
     store = CostStore(Path(tempfile.mkdtemp(prefix="specdec-bench-")) / "call-costs.json")
     rows = []
-    for name in names:
+    for name in args.prompts:
         prompt = PROMPTS[name]
         prompt_tokens = session.prompt_tokens(prompt)
         costs = call_costs(raw_main, prompt_tokens, args.calls)
@@ -544,24 +500,21 @@ def main() -> None:
                 drafting.memory = CostMemory(raw_main, drafting.draft.inner, store)
                 if mode.peer:
                     is_end = raw_main.is_end_of_generation
-                    run = peers.run(mode.peer, prompt_tokens, max_tokens, is_end)
+                    run = peers.run(mode.peer, prompt_tokens, args.max_tokens, is_end)
                 else:
-                    run = run_ours(drafting, prompt, max_tokens, mode)
+                    run = run_ours(drafting, prompt, args.max_tokens, mode)
                 runs[mode.name].append(run)
         for i, row in enumerate(prompt_rows(name, prompt_tokens, chosen, runs, costs)):
             rows.append(row)
             print_row(row, header=i == 0)
-        info["seconds"] = perf_counter() - started
-        checks = write_report(out, rows, info)  # after every prompt: a cut-short run keeps some
+        checks = write_report(report, rows)  # after every prompt: a cut-short run keeps some
 
     print("\n" + markdown_table(rows))
     print("\ntargets:")
     for c in checks:
         verdict = "met " if c["met"] else "MISS"
         print(f"  {verdict} {c['target']:58} {c['prompt']:24} {c['value']:.3f} (goal {c['goal']})")
-    print(f"\nmachine: {info['machine']}, load average {info['load_average_before']} before, "
-          f"{os.getloadavg()} after")  # fmt: skip
-    print(f"{perf_counter() - started:.0f} s\nJSON: {out}\nchart: {out.with_suffix('.png')}")
+    report.done()
 
 
 if __name__ == "__main__":
