@@ -17,9 +17,26 @@ wrote half an emoji), the draft has no whole text to continue and the round is a
 step; when the draft's text ends inside a character, those bytes wait for the token that
 completes them and are not proposed.
 
-The draft is greedy, so each proposed token is a point mass (`Draft.deterministic`):
-rejection sampling accepts it with the main model's probability p and on rejection draws
-from p without it, which keeps sampling lossless at any temperature, as for prompt lookup.
+Under greedy decoding the draft writes greedily, and each proposed token is a point mass
+(`Draft.deterministic`). Sampling (T > 0) is Timor et al. (2025)'s token-level intersection:
+the draft draws each token from its own distribution (after the run's temperature, top-k,
+top-p and min-p, as a draft of the same vocabulary does) restricted to the tokens both
+vocabularies spell alike (models/shared_tokens.py) and renormalised. The main model gets the
+drawn token's id in its vocabulary, and verification gets that restricted distribution on
+the main model's ids, zero elsewhere, as q: rejection sampling judges it as any draft's, so
+the output keeps the main model's distribution. The draft reads the token it drew back in
+its own id (one token for one, nothing re-tokenized); a seeded run draws it with the keyed
+noise of the main model's position (sampling.KeyedNoise), as a draft of the same vocabulary
+does.
+
+Where the shared tokens cannot give a fair q, the draft writes greedily as text instead, each
+token a point mass (a one-hot row where the round also sampled), which rejection sampling
+accepts with the main model's probability p and on rejection draws from p without it:
+lossless as well, as for prompt lookup. That is the rest of a round from a step where the
+shared tokens hold under `MIN_SHARED_MASS` of the draft's probability (the draft means to end,
+or top-p left it only tokens the main model spells otherwise), and every round of a pair
+whose vocabularies share under `shared_tokens.MIN_SHARE` of the draft's (compat's note says
+which a pair does).
 """
 
 from __future__ import annotations
