@@ -124,7 +124,7 @@ class Session:
     def shared_tokens(self) -> SharedTokens:
         """The tokens the draft's vocabulary and the main model's spell alike, which a draft
         of another vocabulary samples from (decoding/text_drafts.py): found once for the
-        pair (~0.3 s for SmolLM2 and Qwen), at its first sampled run."""
+        pair (under a second for SmolLM2 and Qwen), at its first sampled run."""
         if self.draft is None:
             raise SpecDecError("this session has no draft model; load one with draft=...")
         if self._shared_tokens is None:
