@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from ..engines.base import Engine
 from ..errors import SpecDecError
+from ..models.shared_tokens import SharedTokens
 from ..settings import DraftMode
 from .drafters import Drafter, HybridDrafter, ModelDrafter, PromptLookupDrafter
 from .history import HistoryIndex
@@ -20,12 +21,14 @@ def make_drafter(
     *,
     main: Engine | None = None,
     draft_prompt: Sequence[int] | None = None,
+    shared: SharedTokens | None = None,
 ) -> Drafter | None:
     """The drafter for a mode (checked already: `settings.check_draft_mode`): "model" (the
     draft model), "lookup" (copying from the context and `history`, no model) or "hybrid"
     (both); None is plain decoding. With `draft_prompt` (the conversation in the draft
     model's own chat template and tokens) the draft model has another vocabulary than
-    `main` and drafts text."""
+    `main` and drafts text; `shared`, the tokens both spell alike, when the pair's are known
+    (else it finds them if it samples)."""
 
     if mode is None:
         return None
@@ -41,5 +44,5 @@ def make_drafter(
     elif main is None:
         raise SpecDecError("a draft of another vocabulary drafts text for a main model: pass main")
     else:
-        model = TextDrafter(draft_engine, main, draft_prompt)
+        model = TextDrafter(draft_engine, main, draft_prompt, shared)
     return model if mode == "model" else HybridDrafter(PromptLookupDrafter(history=history), model)

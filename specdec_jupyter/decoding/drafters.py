@@ -35,7 +35,8 @@ class Draft:
     A `deterministic` draft (prompt lookup) puts all of q on each token it proposes:
     verification then accepts token x with probability p(x) and, on rejection, draws
     from p without x, which is rejection sampling with q a point mass (so is a greedy
-    draft from a model of another vocabulary, text_drafts.py). `caught_up` counts the
+    draft from a model of another vocabulary, text_drafts.py; one that samples keeps `probs`
+    over the main model's vocabulary, one-hot where it wrote greedily). `caught_up` counts the
     tokens the draft model had to read before drafting (1 or 2 when it kept in step), so
     the policy can tell drafting cost from catching up. `kind` says what drafted: "model"
     (a draft model, of this vocabulary or another) or "lookup" (copied, at no cost).

@@ -17,23 +17,42 @@ wrote half an emoji), the draft has no whole text to continue and the round is a
 step; when the draft's text ends inside a character, those bytes wait for the token that
 completes them and are not proposed.
 
-The draft is greedy, so each proposed token is a point mass (`Draft.deterministic`):
-rejection sampling accepts it with the main model's probability p and on rejection draws
-from p without it, which keeps sampling lossless at any temperature, as for prompt lookup.
+Under greedy decoding the draft writes greedily, and each proposed token is a point mass
+(`Draft.deterministic`). Sampling (T > 0) is Timor et al. (2025)'s token-level intersection:
+the draft draws each token from its own distribution (after the run's temperature, top-k,
+top-p and min-p, as a draft of the same vocabulary does) restricted to the tokens both
+vocabularies spell alike (models/shared_tokens.py) and renormalised. The main model gets the
+drawn token's id in its vocabulary, and verification gets that restricted distribution on
+the main model's ids, zero elsewhere, as q: rejection sampling judges it as any draft's, so
+the output keeps the main model's distribution. The draft reads the token it drew back in
+its own id (one token for one, nothing re-tokenized); a seeded run draws it with the keyed
+noise of the main model's position (sampling.KeyedNoise), as a draft of the same vocabulary
+does.
+
+Where the shared tokens cannot give a fair q, the draft writes greedily as text instead, each
+token a point mass (a one-hot row where the round also sampled), which rejection sampling
+accepts with the main model's probability p and on rejection draws from p without it:
+lossless as well, as for prompt lookup. That is the rest of a round from a step where the
+shared tokens hold under `MIN_SHARED_MASS` of the draft's probability (the draft means to end,
+or top-p left it only tokens the main model spells otherwise), and every round of a pair
+whose vocabularies share under `shared_tokens.MIN_SHARE` of the draft's (compat's note says
+which a pair does).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from functools import partial
 
 import numpy as np
 
-from ..engines.base import Engine, text_tokens
+from ..engines.base import Engine, EngineCall, text_tokens
+from ..models.shared_tokens import SharedTokens, shared_tokens
 from .drafters import Draft, DraftOption, DraftSteps, rewind
-from .sampling import Randomness, SamplingSettings
+from .sampling import Randomness, SamplingSettings, distribution, draw
 
 DRAFT_STEPS_PER_TOKEN = 2  # the draft's tokens allowed per main token proposed, plus one
+MIN_SHARED_MASS = 0.1  # a step with less of the draft's probability shared is written greedily
 
 
 def complete_length(data: bytes) -> int:
@@ -55,10 +74,28 @@ def _starts_character(data: bytes, at: int) -> bool:
     return at == len(data) or data[at] & 0xC0 != 0x80
 
 
+def shared_between(draft: Engine, main: Engine) -> SharedTokens:
+    """The tokens `draft` and `main` spell alike (models/shared_tokens.py), where several
+    main-model tokens spell the same bytes taking the one its tokenizer gives for them."""
+
+    def tokenizers_choice(piece: bytes, ids: list[int]) -> int:
+        text = piece.decode("utf-8", errors="ignore")
+        tokens = text_tokens(main, text) if text.encode() == piece else []
+        return tokens[0] if len(tokens) == 1 and tokens[0] in ids else ids[0]
+
+    return shared_tokens(draft.token_pieces(), main.token_pieces(), tokenizers_choice)
+
+
 class TextDrafter:
     """Drafts text with a model of another vocabulary; its tokens are the main model's."""
 
-    def __init__(self, engine: Engine, main: Engine, prompt: Sequence[int]):
+    def __init__(
+        self,
+        engine: Engine,
+        main: Engine,
+        prompt: Sequence[int],
+        shared: SharedTokens | None = None,
+    ):
         self.engine = engine
         self.main = main
         self.prompt = list(prompt)  # the conversation in the draft's template and tokens
@@ -67,6 +104,7 @@ class TextDrafter:
         self._reply: list[int] = []  # the main model's reply, and its bytes
         self._reply_bytes = b""
         self._bytes: dict[int, bytes] = {}  # the draft's token texts, looked up once
+        self._shared = shared
 
     def prepare(self, context: Sequence[int]) -> None:
         self._main_prompt = len(context)
@@ -77,7 +115,7 @@ class TextDrafter:
         written = self._written(context[self._main_prompt :])
         if complete_length(written) < len(written):
             return []  # the reply ends inside a character: nothing whole to continue
-        return [DraftOption(self.name, partial(self.propose, written))]
+        return [DraftOption(self.name, partial(self.propose, written, len(context)))]
 
     def _written(self, reply: Sequence[int]) -> bytes:
         """The reply's bytes, adding those of the tokens new since the last round."""
@@ -89,14 +127,70 @@ class TextDrafter:
         return self._reply_bytes
 
     def propose(
-        self, written: bytes, k: int, sampling: SamplingSettings, rng: Randomness
+        self, written: bytes, position: int, k: int, sampling: SamplingSettings, rng: Randomness
     ) -> DraftSteps:
-        """Up to k main-model tokens of the draft's greedy continuation of `written` (the
-        reply so far, whole characters). The draft writes until its text holds more than k
-        main-model tokens, so the k kept are followed by text and will not merge with it."""
+        """Up to k main-model tokens after `written` (the reply so far, whole characters),
+        the first at `position` in the main model's text: sampled from the shared tokens
+        while sampling can (`_sample`), then written greedily as text (`_write`)."""
         engine = self.engine
         unread = rewind(engine, self._context(written))
-        logits = (yield (engine, unread, 1))[0]
+        logits: np.ndarray | None = (yield (engine, unread, 1))[0]
+        draft = Draft(source=self.name, caught_up=len(unread))
+        shared = None if sampling.greedy else self.shared
+        if shared is not None and shared.samples:
+            logits = yield from self._sample(shared, logits, draft, k, sampling, rng, position)
+        if logits is not None and len(draft) < k:
+            yield from self._write(logits, draft, k - len(draft))
+        draft.deterministic = not draft.probs
+        return draft
+
+    @property
+    def shared(self) -> SharedTokens:
+        """The tokens both vocabularies spell alike: handed over by the session, which keeps
+        them for the pair, or found here once."""
+        if self._shared is None:
+            self._shared = shared_between(self.engine, self.main)
+        return self._shared
+
+    def _sample(
+        self,
+        shared: SharedTokens,
+        logits: np.ndarray,
+        draft: Draft,
+        k: int,
+        sampling: SamplingSettings,
+        rng: Randomness,
+        position: int,
+    ) -> Generator[EngineCall, np.ndarray, np.ndarray | None]:
+        """Draft tokens drawn from the draft's distribution restricted to the shared tokens
+        (q: `SharedTokens.restricted`), each read back by the draft in its own id. At a step
+        where the shared tokens hold under `MIN_SHARED_MASS` of it, the draft's logits there,
+        for `_write` to go on greedily; None when the draft is done (k tokens, or its bytes
+        end inside a character, which text cannot go on from)."""
+        written = b""
+        while True:
+            probs = distribution(logits, sampling)
+            q, mass = shared.restricted(probs)
+            if mass < MIN_SHARED_MASS:
+                return logits if complete_length(written) == len(written) else None
+            token = draw(q, rng, position + len(draft))
+            own = shared.draft_token(token, probs)
+            piece = self._token_bytes(own)
+            draft.tokens.append(token)
+            draft.q.append(float(q[token]))
+            draft.probs.append(q)
+            draft.covered_by.append((_decoded(piece),))
+            written += piece
+            if len(draft) == k:
+                return None
+            logits = (yield (self.engine, [own], 1))[0]
+
+    def _write(self, logits: np.ndarray, draft: Draft, k: int) -> DraftSteps:
+        """Up to k more main-model tokens of the draft's greedy continuation, each a point
+        mass (a one-hot row of q where the draft also sampled). The draft writes until its
+        text holds more than k main-model tokens, so the k kept are followed by text and
+        will not merge with it."""
+        engine = self.engine
         text = b""
         own: list[int] = []
         proposed: list[int] = []
@@ -111,14 +205,12 @@ class TextDrafter:
                 proposed = proposed[: min(k, max(len(proposed) - 1, 0))]
                 break
             logits = (yield (engine, [token], 1))[0]
-        return Draft(
-            proposed,
-            [1.0] * len(proposed),
-            source=self.name,
-            caught_up=len(unread),
-            deterministic=True,
-            covered_by=self._covering(own, proposed),
-        )
+        draft.tokens += proposed
+        draft.q += [1.0] * len(proposed)
+        draft.covered_by += self._covering(own, proposed)
+        if draft.probs:
+            draft.probs += [np.eye(1, self.main.n_vocab, token)[0] for token in proposed]
+        return draft
 
     def _covering(self, own: list[int], proposed: list[int]) -> list[tuple[str, ...]]:
         """For each proposed main-model token, the texts of the draft's own tokens whose

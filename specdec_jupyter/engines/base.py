@@ -52,6 +52,11 @@ class Engine(Protocol):
         """The raw bytes a token stands for (may be part of a multi-byte character)."""
         ...
 
+    def token_pieces(self) -> Sequence[bytes]:
+        """`token_bytes` of every id in order (n_vocab of them), read once, with nothing for
+        an end of generation: what a draft of another vocabulary maps its tokens by."""
+        ...
+
     def is_end_of_generation(self, token: int) -> bool: ...
 
     def read_prompt(self, prompt: Sequence[int]) -> np.ndarray:

@@ -47,7 +47,7 @@ import numpy as np
 
 from ..errors import ClosedError, ModelFileError, ModelLoadError, SpecDecError
 from ..models.gguf.invariance import call_size_dependent
-from ..models.gguf.llama_load import load_model, vocabulary_facts
+from ..models.gguf.llama_load import load_model, token_piece, vocabulary_facts, vocabulary_pieces
 from ..models.metadata import fingerprint
 from ..models.vocabulary import VocabularyFacts
 from ..settings import RpcWorker
@@ -187,6 +187,7 @@ class LlamaCppEngine:
         self._piece_size = EXACT_PIECE if exact else self.n_batch
         self._chat_template = self._metadata("tokenizer.chat_template")
         self._vocabulary: VocabularyFacts | None = None
+        self._pieces: list[bytes] | None = None
         self._start_sequence(0)
         self._sequences = [self, *(self._view(i) for i in range(1, n_seq))]
 
@@ -303,15 +304,13 @@ class LlamaCppEngine:
 
     @_while_open
     def token_bytes(self, token: int) -> bytes:
-        n = llama_cpp.llama_token_to_piece(
-            self._vocab, token, self._piece, len(self._piece), 0, False
-        )
-        if n < 0:
-            self._piece = ctypes.create_string_buffer(-n)
-            n = llama_cpp.llama_token_to_piece(
-                self._vocab, token, self._piece, len(self._piece), 0, False
-            )
-        return self._piece.raw[:n]
+        return token_piece(self._vocab, token, self._piece)
+
+    @_while_open
+    def token_pieces(self) -> list[bytes]:
+        if self._pieces is None:
+            self._pieces = vocabulary_pieces(self._vocab)
+        return self._pieces
 
     @_while_open
     def is_end_of_generation(self, token: int) -> bool:

@@ -108,6 +108,10 @@ class MlxEngine:
             self._pieces = self._token_pieces()
         return self._pieces[token] if 0 <= token < len(self._pieces) else b""
 
+    def token_pieces(self) -> list[bytes]:
+        ends = self.tokenizer.eos_token_ids
+        return [b"" if t in ends else self.token_bytes(t) for t in range(self.n_vocab)]
+
     def _token_pieces(self) -> list[bytes]:
         """Every token's bytes, as llama.cpp renders them: control tokens as nothing."""
         tokenizer = self.tokenizer

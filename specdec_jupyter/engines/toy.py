@@ -117,6 +117,9 @@ class ToyEngine:
             return b""
         return (word if word in NO_SPACE_BEFORE else " " + word).encode()
 
+    def token_pieces(self) -> list[bytes]:
+        return [b"" if token == EOS else self.token_bytes(token) for token in range(self.n_vocab)]
+
     def is_end_of_generation(self, token: int) -> bool:
         return token == EOS
 

@@ -30,6 +30,7 @@ from ..decoding.drafters import PromptLookupDrafter
 from ..decoding.events import GenerationStats, TokenEvent
 from ..decoding.history import HISTORY, HistoryIndex, vocabulary_key
 from ..decoding.loop import Run
+from ..decoding.text_drafts import shared_between
 from ..display.progress import default_display, in_notebook, showing
 from ..engines.base import Engine, Prompt, text_tokens
 from ..engines.chat_template import ChatTemplateError
@@ -37,6 +38,7 @@ from ..engines.registry import engine_kind, require_draft
 from ..engines.resolve import ModelReference, resolve
 from ..errors import ClosedError, EngineBusyError, EngineLostError, SettingsError, SpecDecError
 from ..models.drafts.compat import same_vocabulary
+from ..models.shared_tokens import SharedTokens
 from ..progress import Tracker
 from ..settings import DraftMode, LoadOptions, RunSettings, check_draft_mode, check_prompt
 from .batcher import Request, Sharing
@@ -73,6 +75,7 @@ class Session:
         self.closed = False
         self._vocabulary_key: str | None = None
         self._text_level: bool | None = None
+        self._shared_tokens: SharedTokens | None = None
 
     @property
     def history(self) -> HistoryIndex:
@@ -116,6 +119,17 @@ class Session:
                 self.main.vocabulary(), self.draft.vocabulary()
             )
         return self._text_level
+
+    @property
+    def shared_tokens(self) -> SharedTokens:
+        """The tokens the draft's vocabulary and the main model's spell alike, which a draft
+        of another vocabulary samples from (decoding/text_drafts.py): found once for the
+        pair (under a second for SmolLM2 and Qwen), at its first sampled run."""
+        if self.draft is None:
+            raise SpecDecError("this session has no draft model; load one with draft=...")
+        if self._shared_tokens is None:
+            self._shared_tokens = shared_between(self.draft, self.main)
+        return self._shared_tokens
 
     def stream(
         self,
@@ -174,11 +188,12 @@ class Session:
         clocked = settings.seed is None or self.main.exact
         history = self.history if clocked else None
         uses_model = drafting and mode != "lookup"
-        draft_prompt = None
+        draft_prompt = shared = None
         if drafting and self.text_level and mode in ("model", "hybrid"):  # it drafts text
             draft_prompt = self.draft_prompt_tokens(
                 prompt, system=settings.system, raw=settings.raw, continue_=continue_
             )
+            shared = self.shared_tokens if settings.temperature > 0 else None
 
         def build(main: Engine, draft: Engine | None) -> Run:
             if not clocked:
@@ -186,7 +201,9 @@ class Session:
                 if draft is not None:
                     draft.rollback(0)
             drafter = (
-                make_drafter(mode, draft, history, main=main, draft_prompt=draft_prompt)
+                make_drafter(
+                    mode, draft, history, main=main, draft_prompt=draft_prompt, shared=shared
+                )
                 if drafting
                 else None
             )

@@ -65,3 +65,22 @@ def test_gemma_drafts_give_plain_decodings_tokens(qwen_paths):
         assert session.generate(PROMPTS[1], draft_tokens=3, **GREEDY).token_ids == plain
     finally:
         session.close()
+
+
+def test_smollm2_samples_from_the_shared_tokens_and_a_seed_keeps_plain_samplings_text(
+    smol_session,
+):
+    """At T = 0.8 SmolLM2 draws its drafts from the tokens it spells as Qwen does (q below 1,
+    not point masses), some are accepted, and in exact mode the seeded text is plain
+    sampling's at that seed."""
+    shared = smol_session.shared_tokens
+    assert shared.samples and shared.count > 30_000
+    seeded = {"temperature": 0.8, "seed": 11, "max_tokens": 32}
+    plain = smol_session.generate(PROMPTS[0], use_draft=False, **seeded)
+    result = smol_session.generate(PROMPTS[0], draft_tokens=3, **seeded)
+    stats = result.stats
+    assert stats.total_draft_tokens_count > stats.accepted_draft_tokens_count > 0
+    drafted = [e for e in result.events if e.source == "draft"]
+    assert any(e.q_draft is not None and e.q_draft < 1 for e in drafted)
+    assert all(e.drafted_as == (e.text,) for e in drafted if e.q_draft < 1)
+    assert result.token_ids == plain.token_ids

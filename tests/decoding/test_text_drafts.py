@@ -12,12 +12,14 @@ import pytest
 from specdec_jupyter.decoding.drafter_choice import make_drafter
 from specdec_jupyter.decoding.drafters import HybridDrafter, drive
 from specdec_jupyter.decoding.loop import speculative_decode
+from specdec_jupyter.decoding.round import run_round
 from specdec_jupyter.decoding.sampling import SamplingSettings, distribution
 from specdec_jupyter.decoding.text_drafts import TextDrafter, complete_length
 from specdec_jupyter.display.stats_layout import stats_rows
 from specdec_jupyter.engines.base import text_tokens
 from specdec_jupyter.engines.registry import engine_kind
 from specdec_jupyter.engines.resolve import resolve
+from specdec_jupyter.models.shared_tokens import shared_tokens
 from specdec_jupyter.sessions.session import Session
 from specdec_jupyter.settings import LoadOptions, RunSettings
 from tests.support.fit import fit_pvalue
@@ -41,10 +43,13 @@ def test_complete_length_stops_before_a_cut_character(text, cut):
 
 @pytest.fixture(scope="module")
 def cross_session(tmp_path_factory):
-    """The tiny main model and a draft of another vocabulary, both exact (Q8_0)."""
+    """The tiny main model and a draft of another vocabulary, both exact (Q8_0); the draft is
+    the main model where their vocabularies agree, so it drafts well."""
     folder = tmp_path_factory.mktemp("cross")
     main = write_tiny_gguf(folder / "main.gguf", seed=0, weight_type="Q8_0")
-    draft = write_tiny_gguf(folder / "other.gguf", seed=0, vocab="other", weight_type="Q8_0")
+    draft = write_tiny_gguf(
+        folder / "other.gguf", seed=0, vocab="other", weight_type="Q8_0", rows_of="bpe"
+    )
     kind = engine_kind("llama.cpp")
     options = LoadOptions(n_ctx=256, n_threads=1, exact=True)
     session = Session(
@@ -149,26 +154,91 @@ def test_a_draft_without_a_chat_template_reads_the_main_models_prompt_as_text(tm
         session.close()
 
 
-def test_text_drafts_under_sampling_keep_the_main_models_distribution(cross_session):
-    """A greedy text draft is a point mass: token x is accepted with p(x), else the token comes
-    from p without x. Given the first token, the second (judged against the draft's text)
-    must be distributed as the main model's p (chi-square), whichever path ran."""
+def _only_bytes(session):
+    """The tiny pair's map cut to byte tokens: the draft's probability on them is often
+    under `MIN_SHARED_MASS`, so its rounds sample, then write greedily."""
+    pieces = [piece if len(piece) == 1 else b"" for piece in session.draft.token_pieces()]
+    return shared_tokens(pieces, session.main.token_pieces())
+
+
+MAPS = {  # a map of shared tokens, and the kinds of draft it must make
+    "intersection": (lambda session: session.shared_tokens, {"sampled"}),
+    "intersection, then greedy": (_only_bytes, {"sampled, then greedy"}),
+    "greedy (nothing shared)": (
+        lambda session: shared_tokens([], session.main.token_pieces()),
+        {"greedy"},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", MAPS)
+def test_a_rounds_first_token_follows_the_main_models_distribution(cross_session, name):
+    """Notebook 02's experiment with a draft of another vocabulary: one round (k = 2) repeated
+    from one context, its first token (the accepted draft token, or the correction) counted
+    against p by chi-square; whether the draft samples from the shared tokens (q on the main
+    vocabulary), samples then writes greedily (one-hot rows), or writes greedily throughout."""
     main, draft = cross_session.main, cross_session.draft
+    make, made = MAPS[name]
+    shared = make(cross_session)
     sampling = SamplingSettings(temperature=1.0)
-    prompt = cross_session.prompt_tokens(PROMPTS[0])
-    draft_prompt = cross_session.draft_prompt_tokens(PROMPTS[0])
-    settings = RunSettings(max_tokens=3, draft_tokens=1, temperature=1.0)
-    pairs, drafted, accepted = [], 0, 0
-    for seed in range(2000):
-        drafter = TextDrafter(draft, main, draft_prompt)
-        rng = np.random.default_rng(seed)
-        events, stats = drain(speculative_decode(main, drafter, prompt, settings, rng=rng))
-        pairs.append((events[0].token_id, events[1].token_id))
-        drafted += stats.total_draft_tokens_count
-        accepted += stats.accepted_draft_tokens_count
-    assert drafted > 500 and accepted > 0, "the draft must draft, and be judged"
-    top, _ = Counter(a for a, _ in pairs).most_common(1)[0]
-    observed = Counter(b for a, b in pairs if a == top)
-    main.rollback(0)
-    p = distribution(main.evaluate([*prompt, top], n_logits=1)[0], sampling)
-    assert fit_pvalue(observed, p) > 1e-3
+    context = cross_session.prompt_tokens(PROMPTS[0])
+    drafter = TextDrafter(draft, main, cross_session.draft_prompt_tokens(PROMPTS[0]), shared)
+    drafter.prepare(context)
+    main.read_prompt(context)
+    main.rollback(len(context) - 1)
+    p = distribution(main.evaluate(context[-1:], n_logits=1)[0], sampling)
+    rng = np.random.default_rng(0)
+    first: Counter[int] = Counter()
+    kinds: Counter[str] = Counter()
+    for _ in range(3000):
+        main.rollback(len(context) - 1)
+        [option] = drafter.options(context, 2)
+        outcome = run_round(main, context[-1:], option, 2, sampling, rng)
+        first[outcome.tokens[0]] += 1
+        kinds[_kind(outcome.draft, main.n_vocab)] += 1
+        kinds["accepted"] += outcome.n_accepted > 0
+    assert fit_pvalue(first, p) > 1e-3
+    assert 0 < kinds["accepted"] < 3000, "drafts must be accepted and rejected"
+    assert made <= set(kinds) - {"accepted"}
+
+
+def _kind(draft, n_vocab: int) -> str:
+    """How a draft was made: sampled (q rows), greedy (point masses), or both."""
+    if draft.deterministic:
+        assert not draft.probs
+        return "greedy"
+    assert all(row.shape == (n_vocab,) and row.sum() == pytest.approx(1.0) for row in draft.probs)
+    one_hot = [row.max() == 1.0 for row in draft.probs]
+    return "sampled, then greedy" if any(one_hot) else "sampled"
+
+
+@pytest.mark.parametrize("prompt", PROMPTS)
+def test_seeded_sampling_with_text_drafts_gives_plain_samplings_tokens(cross_session, prompt):
+    """A seed draws each position's token with keyed noise, which the draft's draw shares:
+    in exact mode the seeded text is plain sampling's at that seed, whatever k drafted."""
+    seeded = {"temperature": 0.9, "max_tokens": 30}
+    drafted = accepted = 0
+    for seed in range(3):
+        plain = cross_session.generate(prompt, use_draft=False, seed=seed, **seeded).token_ids
+        for mode, k in [("model", 2), ("model", 5), ("hybrid", "auto")]:
+            result = cross_session.generate(
+                prompt, draft_mode=mode, draft_tokens=k, seed=seed, **seeded
+            )
+            assert result.token_ids == plain, (seed, mode, k)
+            drafted += result.stats.total_draft_tokens_count
+            accepted += result.stats.accepted_draft_tokens_count
+    assert drafted > accepted > 0
+
+
+def test_sampled_text_drafts_keep_their_provenance(cross_session):
+    """A sampled draft token is one of the draft's own: its tooltip shows that token, whose
+    text is the main model's token's."""
+    assert cross_session.shared_tokens is cross_session.shared_tokens  # once for the pair
+    result = cross_session.generate(
+        PROMPTS[0], temperature=1.0, seed=5, draft_tokens=3, max_tokens=40
+    )
+    assert result.stats.text_draft
+    drafted = [event for event in result.events if event.source == "draft"]
+    assert drafted and len(drafted) == result.stats.accepted_draft_tokens_count
+    for event in drafted:
+        assert event.drafted_as and event.text in "".join(event.drafted_as)

@@ -201,6 +201,14 @@ def test_a_session_on_mlx_drafts_and_a_draft_of_another_vocabulary_drafts_text(t
     assert session.text_level
     result = session.generate("hello world", raw=True, max_tokens=12, draft_tokens=2)
     assert len(result.events) == 12 and result.stats.total_draft_tokens_count > 0
+    assert session.shared_tokens.count > 256  # every byte, and words
+    sampled = session.generate(
+        "hello world", raw=True, max_tokens=12, draft_tokens=2, temperature=1.0, seed=0
+    )
+    plain = session.generate(
+        "hello world", raw=True, max_tokens=12, use_draft=False, temperature=1.0, seed=0
+    )
+    assert sampled.stats.total_draft_tokens_count > 0 and sampled.token_ids == plain.token_ids
     session.close()
 
 

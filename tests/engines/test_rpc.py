@@ -83,6 +83,7 @@ def test_the_pair_on_two_workers_gives_this_machines_exact_tokens(tiny_q8, two_w
             "exact if the workers compute on CPUs; draft: llama.cpp on the CPU"
         ), "the draft stays here"
         assert result.stats.total_draft_tokens_count > 0
+        assert there.main.token_pieces() == here.main.token_pieces()  # in one call
     finally:
         there.close()
         here.close()

@@ -6,14 +6,19 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from specdec_jupyter import cli, load
+from specdec_jupyter.engines.registry import engine_kind
+from specdec_jupyter.engines.resolve import resolve
 from specdec_jupyter.errors import ModelFileError
 from specdec_jupyter.models.drafts import verdicts
-from specdec_jupyter.models.drafts.compat import mlx_compatibility
+from specdec_jupyter.models.drafts.compat import UNCOUNTED_SAMPLING, mlx_compatibility
 from specdec_jupyter.models.drafts.verdicts import VerdictStore, check_draft, check_drafts
+from specdec_jupyter.sessions.session import Session
+from specdec_jupyter.settings import LoadOptions
 from tests.support.model_folders import write_mlx_folder
 from tests.support.real_models import catalog_file
 from tests.support.tiny_models import write_tiny_gguf
@@ -38,6 +43,19 @@ def judged(monkeypatch) -> list[tuple[str, str]]:
     return calls
 
 
+def sampling_of(draft: Path, main: Path) -> str:
+    """How a session of the two models samples, as it finds the tokens they share."""
+    kind = engine_kind("llama.cpp")
+    options = LoadOptions(n_ctx=64, n_threads=1)
+    session = Session(
+        kind.open(resolve(str(main)), options), kind.open(resolve(str(draft)), options)
+    )
+    try:
+        return session.shared_tokens.describe()
+    finally:
+        session.close()
+
+
 def test_mlx_rule_compares_vocabulary_sizes():
     assert mlx_compatibility(151936, 151936).compatible
     assert mlx_compatibility(151936, 262144).reasons == ["vocabulary sizes 151936 vs 262144"]
@@ -58,8 +76,10 @@ def test_three_answers_same_vocabulary_another_vocabulary_and_unusable(tiny_path
     assert text.warnings[0].startswith(
         "another vocabulary (vocabulary sizes 384 vs 600 (more than 128 apart)): drafts text"
     )
-    assert "lossless at any temperature" in text.warnings[0]
+    assert text.warnings[0].endswith(f"when sampling, {sampling_of(other, main)}")
+    assert "(48.0% of its vocabulary), lossless" in text.warnings[0]
     assert text.engines["mlx"].text_level
+    assert text.engines["mlx"].warnings[0].endswith(UNCOUNTED_SAMPLING)
     assert text.engines["mlx"].reasons == ["vocabulary sizes 384 vs 600"]
     text.require_compatible()
     assert not bad.compatible and bad.answer == "unusable"

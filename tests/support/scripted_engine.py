@@ -52,6 +52,9 @@ class ScriptedEngine:
     def token_bytes(self, token: int) -> bytes:
         return b"" if token == END else PIECES.get(token, bytes([token % 256]))
 
+    def token_pieces(self) -> list[bytes]:
+        return [self.token_bytes(token) for token in range(self.n_vocab)]
+
     def is_end_of_generation(self, token: int) -> bool:
         return token == END
 

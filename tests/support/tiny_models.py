@@ -177,6 +177,23 @@ def _base_weights(seed: int, tokens: list[str], arch: str = "llama") -> dict[str
     return weights
 
 
+def _rows_of(
+    weights: dict[str, np.ndarray], tokens: list[str], vocab: str, seed: int, arch: str
+) -> dict[str, np.ndarray]:
+    """`weights` made those of `vocab`'s model where they can be: every layer, and the rows of
+    the tokens both vocabularies have."""
+    theirs = build_vocab(vocab, DEFAULT_N_VOCAB[vocab])[0]
+    base = _base_weights(seed, theirs, arch)
+    index = {text: i for i, text in enumerate(theirs)}
+    mine = [i for i, text in enumerate(tokens) if text in index]
+    rows = [index[tokens[i]] for i in mine]
+    result = dict(base)
+    for key in ("token_embd.weight", "output.weight"):
+        result[key] = weights[key].copy()
+        result[key][mine] = base[key][rows]
+    return result
+
+
 def write_tiny_gguf(
     path: str | Path,
     *,
@@ -188,6 +205,7 @@ def write_tiny_gguf(
     arch: str = "llama",
     weight_type: str = "F32",
     chat_template: str | None = CHAT_TEMPLATE,
+    rows_of: str | None = None,
 ) -> Path:
     """Write a tiny model (2 layers, n_embd 64, 4 heads, 2 KV heads) and return its path.
 
@@ -199,13 +217,18 @@ def write_tiny_gguf(
     noise of std ``perturb * std(tensor)`` drawn from ``seed``: a draft that mostly agrees with
     the base model. ``n_vocab`` defaults to 384 for "bpe" and 600 for "other". Same arguments
     always give a byte-identical file. ``chat_template=None`` leaves the template out, as a
-    base model's file does.
+    base model's file does. ``rows_of`` names another vocabulary ("bpe") whose model (of
+    the same seed) this one is, as far as their vocabularies agree: its layers, and the
+    embedding and output rows of every token whose text is that vocabulary's too; so a draft
+    of another vocabulary that mostly agrees with its main model.
     """
     path = Path(path)
     n_vocab = DEFAULT_N_VOCAB.get(vocab, 0) if n_vocab is None else n_vocab
     tokens, types, merges = build_vocab(vocab, n_vocab)
     bos_id, eos_id = tokens.index(BOS_TEXT), tokens.index(EOS_TEXT)
     weights = _base_weights(seed if base_seed is None else base_seed, tokens, arch)
+    if rows_of is not None:
+        weights = _rows_of(weights, tokens, rows_of, seed if base_seed is None else base_seed, arch)
     if perturb > 0:
         noise_rng = np.random.default_rng([seed, 0x5EED])  # differs from every base stream
         weights = {

@@ -65,6 +65,7 @@ class HostedEngine:
         self._lost: EngineLostError | None = None
         self._bytes: dict[int, bytes] = {}
         self._ends: dict[int, bool] = {}
+        self._pieces: list[bytes] | None = None
         self._vocabulary: VocabularyFacts | None = None
         ours, theirs = socket.socketpair()
         with theirs:
@@ -174,6 +175,11 @@ class HostedEngine:
         if token not in self._bytes:
             self._bytes[token] = self._run("token_bytes", token)
         return self._bytes[token]
+
+    def token_pieces(self) -> list[bytes]:
+        if self._pieces is None:
+            self._pieces = self._run("token_pieces")
+        return self._pieces
 
     def is_end_of_generation(self, token: int) -> bool:
         if token not in self._ends:

@@ -7,7 +7,9 @@
   MLX's rule is LM Studio mlx-engine's: equal vocabulary sizes.
 - Another vocabulary: the draft proposes text, which the main model's tokenizer re-tokenizes
   (text level, decoding/text_drafts.py). Its note names the first difference and which
-  sampling it supports.
+  sampling it supports: drawing from the tokens both vocabularies spell alike, with their
+  share of the draft's vocabulary (models/shared_tokens.py), or greedy drafts only where
+  they share too little.
 - Unusable: a model that cannot be read, or that another engine runs; the reasons say why.
 
 A draft that is not smaller than its main model is allowed, with a warning: it cannot make
@@ -16,9 +18,11 @@ anything faster.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from ..model_info import ModelInfo
+from ..shared_tokens import MIN_SHARE, SharedTokens
 from ..vocabulary import VocabularyFacts
 
 MAX_VOCAB_SIZE_DIFFERENCE = 128  # llama.cpp's SPEC_VOCAB_MAX_SIZE_DIFFERENCE
@@ -29,7 +33,11 @@ RULE_OF_FORMAT = {"gguf": "llama.cpp", "mlx": "mlx"}
 
 TEXT_LEVEL_NOTE = (
     "another vocabulary ({difference}): drafts text, re-tokenized with the main model's "
-    "tokenizer; its drafts are greedy, lossless at any temperature"
+    "tokenizer, greedily; when sampling, {sampling}"
+)
+UNCOUNTED_SAMPLING = (  # where the rule reads no tokens' bytes (MLX folders)
+    "it samples from the tokens both vocabularies spell alike, counted once both are loaded "
+    f"(its drafts stay greedy where they are under {MIN_SHARE:.0%} of its vocabulary), lossless"
 )
 
 
@@ -52,12 +60,16 @@ class Compatibility:
         return "another vocabulary" if self.text_level else "same vocabulary"
 
 
-def across_vocabularies(token_rule: Compatibility) -> Compatibility:
+def across_vocabularies(
+    token_rule: Compatibility, shared: Callable[[], SharedTokens] | None = None
+) -> Compatibility:
     """A vocabulary rule's verdict once drafting text is allowed: a draft it refuses for
-    its vocabulary's sake drafts text instead, keeping the rule's reasons."""
+    its vocabulary's sake drafts text instead, keeping the rule's reasons; its note says how
+    it samples, from the pair's `shared` tokens where they can be counted."""
     if token_rule.compatible:
         return token_rule
-    note = TEXT_LEVEL_NOTE.format(difference=token_rule.reasons[0])
+    sampling = shared().describe() if shared is not None else UNCOUNTED_SAMPLING
+    note = TEXT_LEVEL_NOTE.format(difference=token_rule.reasons[0], sampling=sampling)
     return replace(
         token_rule, compatible=True, warnings=[note, *token_rule.warnings], text_level=True
     )

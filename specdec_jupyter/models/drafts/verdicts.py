@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import IncompatibleDraftError, ModelFileError
+from ..gguf.llama_load import read_token_pieces
 from ..gguf.metadata import read_gguf_vocabulary
 from ..json_file import CacheNote as CacheNote  # where callers have caught it
 from ..json_file import StateFile, integers, mapping, versioned
 from ..metadata import fingerprint, read_model_info
 from ..model_info import ModelInfo
 from ..paths import cache_dir
+from ..shared_tokens import shared_tokens
 from .compat import (
     RULE_OF_FORMAT,
     Compatibility,
@@ -34,7 +36,7 @@ from .compat import (
     size_warnings,
 )
 
-CACHE_VERSION = 2  # bump when a rule or a reason's wording changes
+CACHE_VERSION = 3  # bump when a rule or a reason's wording changes
 
 
 @dataclass(frozen=True)
@@ -179,7 +181,10 @@ def _llamacpp_rule(main: ModelInfo, draft: ModelInfo, read: _Reader) -> Compatib
     if folders:
         return Compatibility(False, folders)
     vocabularies = read.vocabulary(main.path), read.vocabulary(draft.path)
-    return across_vocabularies(llamacpp_compatibility(*vocabularies))
+    return across_vocabularies(
+        llamacpp_compatibility(*vocabularies),
+        lambda: shared_tokens(read.pieces(draft.path), read.pieces(main.path)),
+    )
 
 
 def _mlx_rule(main: ModelInfo, draft: ModelInfo) -> Compatibility:
@@ -194,6 +199,7 @@ class _Reader:
     def __init__(self) -> None:
         self.info = cache(read_model_info)
         self.vocabulary = cache(read_gguf_vocabulary)
+        self.pieces = cache(read_token_pieces)  # by llama.cpp, as its engine reads them
 
 
 def _entry(value: Any, key: str) -> dict[str, Any]:
