@@ -8,17 +8,11 @@ import pytest
 
 from specdec_jupyter import load
 from specdec_jupyter.engines.rpc.handshake import check_worker, this_build_protocol
+from specdec_jupyter.engines.rpc.loopback import WorkerProcess, endpoints, free_port, workers
 from specdec_jupyter.errors import EngineLostError, RpcWorkerError, SettingsError
 from specdec_jupyter.sessions.session import Session
 from specdec_jupyter.settings import LoadOptions, RpcWorker
-from tests.support.rpc_workers import (
-    KillAt,
-    WorkerProcess,
-    endpoints,
-    free_port,
-    other_build_worker,
-    workers,
-)
+from tests.support.rpc_faults import KillAt, other_build_worker
 from tests.support.tiny_models import make_tiny_pair
 
 PROMPT = "the model token draft"

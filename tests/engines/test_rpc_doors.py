@@ -10,12 +10,12 @@ import json
 import pytest
 
 from specdec_jupyter import cli
+from specdec_jupyter.engines.rpc.loopback import WorkerProcess
 from specdec_jupyter.sessions.manager import EngineManager
 from specdec_jupyter.sessions.pair import Pair
 from specdec_jupyter.settings import LoadOptions
 from specdec_jupyter.widgets import ChatWidget
 from tests.support.magic_shell import magic
-from tests.support.rpc_workers import WorkerProcess
 
 PROMPT = "the model token draft"
 

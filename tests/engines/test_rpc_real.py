@@ -10,9 +10,10 @@ import re
 import pytest
 
 from specdec_jupyter import load
+from specdec_jupyter.engines.rpc.loopback import WorkerProcess, endpoints, workers
 from specdec_jupyter.errors import EngineLostError
 from specdec_jupyter.sessions.session import Session
-from tests.support.rpc_workers import KillAt, WorkerProcess, endpoints, workers
+from tests.support.rpc_faults import KillAt
 
 pytestmark = pytest.mark.real
 
