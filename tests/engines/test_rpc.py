@@ -19,7 +19,7 @@ from specdec_jupyter.engines.rpc.loopback import WorkerProcess, endpoints, free_
 from specdec_jupyter.errors import EngineLostError, RpcWorkerError, SettingsError
 from specdec_jupyter.sessions.session import Session
 from specdec_jupyter.settings import LoadOptions, RpcWorker
-from tests.support.rpc_faults import KillAt, other_build_worker
+from tests.support.rpc_faults import Killer, other_build_worker
 from tests.support.tiny_models import make_tiny_pair
 
 PROMPT = "the model token draft"
@@ -182,14 +182,14 @@ def test_a_worker_lost_mid_generation_ends_it_keeping_the_text(tiny_q8):
         options = {"n_ctx": 256, "n_threads": 1, "progress": False}
         session = load(tiny_q8[0], rpc=endpoints(started), **options)
         plain = session.generate(PROMPT, use_draft=False, **GREEDY)
-        killing = Session(KillAt(session.main, started[1], call=6))
+        killing = Session(Killer().arm(started[1], call=6).tap(session.main))
         with pytest.raises(EngineLostError) as caught:
             killing.generate(PROMPT, use_draft=False, **GREEDY)
         lost = caught.value
         assert str(lost).startswith(
             f"{tiny_q8[0].stem} is lost: RPC worker {started[1].endpoint} stopped answering "
-            "(llama.cpp: Remote RPC server crashed or returned malformed response); the text "
-            "so far is kept"
+            "(llama.cpp: Remote RPC server crashed or returned malformed response); start the "
+            "worker again if it is gone"
         )
         assert len(lost.events) == 5 and plain.text.startswith(lost.text)
         assert session.main.lost

@@ -1,4 +1,4 @@
-"""RPC faults for tests: a tap that kills a worker at a chosen call, and a stand-in for a
+"""RPC faults for tests: a worker killed at a chosen engine call, and a stand-in for a
 worker of another llama.cpp build (one that answers the handshake with another protocol
 version, or closes the connection as builds before protocol 7 do on its hello), since a
 second llama.cpp build is not at hand here. The workers themselves are the package's
@@ -12,23 +12,61 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
+
+from specdec_jupyter.engines.registry import EngineKind, ResolvedModel
 from specdec_jupyter.engines.rpc.handshake import ANSWER_SIZE, CAPS_SIZE
 from specdec_jupyter.engines.rpc.loopback import WorkerProcess
 from specdec_jupyter.engines.tap import EngineTap
+from specdec_jupyter.settings import LoadOptions
 
 
-class KillAt(EngineTap):
-    """An engine whose `worker` is killed just before its `call`-th evaluation (1 is the
-    first) reaches it."""
+class Killer:
+    """Kills an RPC worker in the middle of a run, at a known step: once armed
+    (`arm(worker, call)`), `worker` is killed just before the `call`-th engine call from then
+    on (1 is the next) reaches the engine, on the run's own thread. It watches the engines
+    given to `tap`, or, with `watching`, every engine on workers that any door opens (the
+    engines a manager loads anew included)."""
 
-    def __init__(self, engine, worker: WorkerProcess, call: int):
+    def __init__(self) -> None:
+        self._worker: WorkerProcess | None = None
+        self._calls_left = 0
+
+    def arm(self, worker: WorkerProcess, call: int) -> Killer:
+        self._worker, self._calls_left = worker, call
+        return self
+
+    def tap(self, engine) -> EngineTap:
+        return _Killing(engine, self)
+
+    def watching(self, monkeypatch: pytest.MonkeyPatch) -> Killer:
+        """Every engine opened on workers from now until the test ends, tapped."""
+        open_engine = EngineKind.open
+
+        def open_watched(kind: EngineKind, model: ResolvedModel, options: LoadOptions):
+            engine = open_engine(kind, model, options)
+            return self.tap(engine) if options.rpc else engine
+
+        monkeypatch.setattr(EngineKind, "open", open_watched)
+        return self
+
+    def count(self) -> None:
+        """One more call is about to reach an engine: the armed one kills its worker."""
+        if self._worker is None:
+            return
+        self._calls_left -= 1
+        if self._calls_left == 0:
+            self._worker.kill()
+            self._worker = None
+
+
+class _Killing(EngineTap):
+    def __init__(self, engine, killer: Killer):
         super().__init__(engine)
-        self.worker, self.call, self.calls = worker, call, 0
+        self.killer = killer
 
     def before(self, tokens, n_logits) -> None:
-        self.calls += 1
-        if self.calls == self.call:
-            self.worker.kill()
+        self.killer.count()
 
 
 @contextmanager

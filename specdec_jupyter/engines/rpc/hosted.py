@@ -135,8 +135,8 @@ class HostedEngine:
         self._lost = EngineLostError(
             f"{self.name} is lost: {cause}"
             + (f" (llama.cpp: {said})" if said else "")
-            + "; the text so far is kept. Start the worker again if it is gone, then load "
-            "the model again"
+            + "; start the worker again if it is gone (`specdec-jupyter rpc-worker` on its "
+            "machine), then load the model again (a server or a chat does on its next request)"
         )
         return self._lost
 
