@@ -7,7 +7,9 @@ Each worker is asked for the handshake (handshake.py) just before, and then held
 connection until the model's context holds its own: llama.cpp's client opens a connection for
 each step of a load while nothing holds one, and a worker serves one client at a time, so
 another client that took the worker between two steps would leave this load waiting, without
-a word, for as long as that client keeps it.
+a word, for as long as that client keeps it. What is left is the moment between the handshake
+and the held connection: a client that takes the worker just then makes this load wait for it
+(Ctrl-C in the notebook ends the wait, hosted.py).
 
 Only a process that may end with a worker calls this: llama.cpp's client aborts on a worker
 that stops answering (hosted.py keeps that away from the notebook).
