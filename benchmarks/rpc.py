@@ -27,7 +27,6 @@ from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parent.parent))  # the tests' worker processes
 
 from common import Report, figure, parse_prompts, prompts_parser
 from delay_relay import DelayRelay
@@ -36,7 +35,7 @@ from speculative import DRAFT, MAIN, Mode, median_run, run_ours
 
 import specdec_jupyter as sd
 from specdec_jupyter.decoding.cost_memory import CostMemory, CostStore
-from tests.support.rpc_workers import endpoints, workers
+from specdec_jupyter.engines.rpc.loopback import endpoints, workers
 
 MODES = [
     Mode("plain"),

@@ -9,6 +9,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -397,7 +398,7 @@ def _generate(args: argparse.Namespace) -> int:
     stopping = _StopOnInterrupt()
     color = sys.stdout.isatty() and not args.json
     events = []
-    with stopping:
+    with stopping, closing(session):  # freed at once: a model on RPC workers holds them
         for event in session.stream(args.prompt, settings, should_stop=stopping):
             events.append(event)
             if not args.json:

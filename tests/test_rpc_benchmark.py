@@ -7,9 +7,9 @@ import importlib.util
 import sys
 
 from specdec_jupyter.engines.rpc.handshake import check_worker, this_build_protocol
+from specdec_jupyter.engines.rpc.loopback import WorkerProcess
 from specdec_jupyter.settings import RpcWorker
 from tests.support import ROOT
-from tests.support.rpc_workers import WorkerProcess
 
 
 def load_benchmark():

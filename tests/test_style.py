@@ -89,3 +89,15 @@ def test_readme_maps_every_folder_of_the_package():
     folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
     unmapped = [name for name in sorted(folders) if f"`specdec_jupyter/{name}/`" not in readme]
     assert not unmapped, "README's map of the layers misses " + ", ".join(unmapped)
+
+
+def test_the_package_and_benchmarks_never_import_the_tests():
+    """What a user or a benchmark runs (loopback RPC workers, say) lives in the package."""
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for folder in (PACKAGE, ROOT / "benchmarks")
+        for path in sorted(folder.rglob("*.py"))
+        for name in sorted(imported_modules(path))
+        if name == "tests" or name.startswith("tests.")
+    ]
+    assert not offenders, "\n".join(offenders)

@@ -38,6 +38,7 @@ def _ggml() -> ctypes.CDLL:
         ("ggml_backend_dev_description", [ctypes.c_void_p], ctypes.c_char_p),
         ("ggml_backend_reg_dev_count", [ctypes.c_void_p], ctypes.c_size_t),
         ("ggml_backend_reg_dev_get", [ctypes.c_void_p, ctypes.c_size_t], ctypes.c_void_p),
+        ("ggml_backend_free", [ctypes.c_void_p], None),
     ):
         getattr(ggml, function).argtypes = arguments
         getattr(ggml, function).restype = result
@@ -46,11 +47,14 @@ def _ggml() -> ctypes.CDLL:
 
 @cache
 def rpc_library() -> ctypes.CDLL:
-    """ggml's RPC backend: a client's `ggml_backend_rpc_add_server` (engines/rpc/devices.py)
-    and a worker's `ggml_backend_rpc_start_server` (engines/rpc/worker.py)."""
+    """ggml's RPC backend: a client's `ggml_backend_rpc_add_server` and
+    `ggml_backend_rpc_init` (engines/rpc/devices.py) and a worker's
+    `ggml_backend_rpc_start_server` (engines/rpc/worker.py)."""
     rpc = library("ggml-rpc")
     rpc.ggml_backend_rpc_add_server.argtypes = [ctypes.c_char_p]
     rpc.ggml_backend_rpc_add_server.restype = ctypes.c_void_p
+    rpc.ggml_backend_rpc_init.argtypes = [ctypes.c_char_p, ctypes.c_uint32]
+    rpc.ggml_backend_rpc_init.restype = ctypes.c_void_p
     rpc.ggml_backend_rpc_start_server.argtypes = [
         ctypes.c_char_p,
         ctypes.c_char_p,
@@ -96,6 +100,10 @@ def device_name(device: Device) -> str:
 def device_description(device: Device) -> str:
     """What the device is (a GPU's model; an RPC worker's host:port)."""
     return _ggml().ggml_backend_dev_description(device).decode()
+
+
+def free_backend(backend: int) -> None:
+    _ggml().ggml_backend_free(backend)
 
 
 def device_list(devices: list[Device]) -> ctypes.Array:

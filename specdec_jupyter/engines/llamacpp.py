@@ -34,6 +34,7 @@ bit. Such an engine runs in a process of its own (engines/rpc/hosted.py).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import os
@@ -141,20 +142,6 @@ class LlamaCppEngine:
         self.path = Path(path)
         self.name = self.path.stem
         self._fingerprint = fingerprint(self.path)
-        placement = worker_devices(rpc) if rpc else None
-        self._device_words = placement.labels if placement is not None else {}
-        model, self.layer_devices = load_model(  # layer -> device, as llama.cpp placed it
-            self.path,
-            vocab_only=False,
-            verbose=verbose,
-            gpu_layers=gpu_layers,
-            repack=not exact,
-            place=placement.params if placement is not None else None,
-        )
-        self._n_layer = llama_cpp.llama_model_n_layer(model)
-        self._vocab = llama_cpp.llama_model_get_vocab(model)
-        self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
-
         threads = n_threads or max(1, os.cpu_count() or 1)
         context_params = llama_cpp.llama_context_default_params()
         context_params.n_ctx = n_ctx * n_seq
@@ -167,7 +154,21 @@ class LlamaCppEngine:
         if exact:
             context_params.flash_attn_type = FLASH_ATTENTION_ON
             context_params.type_k = context_params.type_v = GGML_TYPE_BF16
-        context = llama_cpp.llama_init_from_model(model, context_params)
+        placement = worker_devices(rpc) if rpc else None
+        self._device_words = placement.labels if placement is not None else {}
+        with placement or contextlib.nullcontext():  # the workers held until the context is
+            model, self.layer_devices = load_model(  # layer -> device, as llama.cpp placed it
+                self.path,
+                vocab_only=False,
+                verbose=verbose,
+                gpu_layers=gpu_layers,
+                repack=not exact,
+                place=placement.params if placement is not None else None,
+            )
+            context = llama_cpp.llama_init_from_model(model, context_params)
+        self._n_layer = llama_cpp.llama_model_n_layer(model)
+        self._vocab = llama_cpp.llama_model_get_vocab(model)
+        self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
         if not context:
             llama_cpp.llama_model_free(model)
             raise ModelLoadError(

@@ -66,6 +66,11 @@ def _on_disk(model: ResolvedModel) -> Fingerprint:
     return fingerprint(model.path) if os.path.isabs(model.key) else (0, 0)
 
 
+def _lost(engine: Engine) -> bool:
+    """Whether `engine` says it is gone (engines/rpc/hosted.py: its process ended)."""
+    return getattr(engine, "lost", False)
+
+
 def default_memory_budget() -> int:
     """Half the machine's memory: room for the models, the notebook and everything else."""
     try:
@@ -133,9 +138,13 @@ class EngineManager:
         return self._engine((self.model(model, engine), (options or self.options).for_main()))
 
     def loaded(self) -> dict[ResolvedModel, int]:
-        """Loaded models and their estimated bytes, least recently used first."""
+        """Loaded models and their estimated bytes, least recently used first (an engine that
+        is lost holds nothing: it is loaded anew when next asked for)."""
         with self._lock:
-            return {model: loaded.size for (model, _), loaded in self._loaded.items()}
+            return {model: loaded.size for (model, _), loaded in self._held()}
+
+    def _held(self) -> list[tuple[Slot, _Loaded]]:
+        return [(s, loaded) for s, loaded in self._loaded.items() if not _lost(loaded.engine)]
 
     def unload(self, model: ModelReference, engine: str | None = None) -> None:
         """Close every engine of `model` (whatever options opened it)."""
@@ -158,7 +167,7 @@ class EngineManager:
         now = _on_disk(slot[0])
         with self._lock:
             self._drop_replaced(slot, now)
-            if slot in self._loaded and getattr(self._loaded[slot].engine, "lost", False):
+            if slot in self._loaded and _lost(self._loaded[slot].engine):
                 self._evict(slot)  # its process has ended (an RPC worker stopped): load anew
             if slot in self._loaded:
                 self._loaded.move_to_end(slot)
@@ -228,7 +237,7 @@ class EngineManager:
     def activity(self) -> dict[ResolvedModel, tuple[int, int, int]]:
         """Each loaded model's sequences: (in use, in all, runs waiting for one)."""
         with self._lock:
-            engines = [(model, loaded.engine) for (model, _), loaded in self._loaded.items()]
+            engines = [(model, loaded.engine) for (model, _), loaded in self._held()]
         seen: dict[ResolvedModel, tuple[int, int, int]] = {}
         for model, engine in engines:
             pool, batcher = self._sharing.pool(engine), self._sharing.batcher(engine)

@@ -4,21 +4,22 @@ fault is one error naming the worker, with the process (and the text so far) liv
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from specdec_jupyter import load
-from specdec_jupyter.engines.rpc.handshake import check_worker, this_build_protocol
+from specdec_jupyter.engines.rpc.handshake import (
+    HANDSHAKE_SECONDS,
+    check_worker,
+    this_build_protocol,
+)
+from specdec_jupyter.engines.rpc.loopback import WorkerProcess, endpoints, free_port, workers
 from specdec_jupyter.errors import EngineLostError, RpcWorkerError, SettingsError
 from specdec_jupyter.sessions.session import Session
 from specdec_jupyter.settings import LoadOptions, RpcWorker
-from tests.support.rpc_workers import (
-    KillAt,
-    WorkerProcess,
-    endpoints,
-    free_port,
-    other_build_worker,
-    workers,
-)
+from tests.support.rpc_faults import Killer, other_build_worker
 from tests.support.tiny_models import make_tiny_pair
 
 PROMPT = "the model token draft"
@@ -133,6 +134,46 @@ def test_a_worker_of_another_build_is_a_clear_error(tiny_q8, version, said):
     assert str(caught.value).startswith(f"RPC worker {endpoint} {said}")
 
 
+HOLDER = """
+import sys
+from specdec_jupyter import load
+session = load(sys.argv[1], n_ctx=256, n_threads=1, rpc=sys.argv[2], progress=False)
+print("loaded", flush=True)
+sys.stdin.read()  # until the test lets go
+session.close()
+"""
+
+
+def test_a_worker_busy_with_another_process_is_named_as_busy(tiny_q8):
+    """A worker serves one client at a time and never says it is busy (handshake.py): the
+    load waits the handshake's time, then names it, and loads once the other client is gone."""
+    with workers(1) as (worker,):
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(tiny_q8[0]), worker.endpoint],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert holder.stdout.readline() == "loaded\n", "the other process holds the worker"
+            with pytest.raises(RpcWorkerError) as caught:
+                load(tiny_q8[0], n_ctx=256, n_threads=1, rpc=worker.endpoint, progress=False)
+        finally:
+            holder.stdin.close()
+            assert holder.wait() == 0
+        message = str(caught.value)
+        assert message.startswith(
+            f"RPC worker {worker.endpoint} is busy: it took the connection but has not answered "
+            f"in {HANDSHAKE_SECONDS:.0f} s, as a worker serving another client does"
+        )
+        assert "start another worker" in message and "\n" not in message
+        session = load(tiny_q8[0], n_ctx=256, n_threads=1, rpc=worker.endpoint, progress=False)
+        try:
+            assert session.generate(PROMPT, use_draft=False, **GREEDY).token_ids
+        finally:
+            session.close()
+
+
 def test_a_worker_of_this_build_answers_the_handshake(two_workers):
     assert check_worker(RpcWorker.parse(two_workers[0].endpoint)) == this_build_protocol()
 
@@ -142,14 +183,14 @@ def test_a_worker_lost_mid_generation_ends_it_keeping_the_text(tiny_q8):
         options = {"n_ctx": 256, "n_threads": 1, "progress": False}
         session = load(tiny_q8[0], rpc=endpoints(started), **options)
         plain = session.generate(PROMPT, use_draft=False, **GREEDY)
-        killing = Session(KillAt(session.main, started[1], call=6))
+        killing = Session(Killer().arm(started[1], call=6).tap(session.main))
         with pytest.raises(EngineLostError) as caught:
             killing.generate(PROMPT, use_draft=False, **GREEDY)
         lost = caught.value
         assert str(lost).startswith(
             f"{tiny_q8[0].stem} is lost: RPC worker {started[1].endpoint} stopped answering "
-            "(llama.cpp: Remote RPC server crashed or returned malformed response); the text "
-            "so far is kept"
+            "(llama.cpp: Remote RPC server crashed or returned malformed response); start the "
+            "worker again if it is gone"
         )
         assert len(lost.events) == 5 and plain.text.startswith(lost.text)
         assert session.main.lost

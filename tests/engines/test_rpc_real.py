@@ -10,9 +10,10 @@ import re
 import pytest
 
 from specdec_jupyter import load
+from specdec_jupyter.engines.rpc.loopback import WorkerProcess, endpoints, workers
 from specdec_jupyter.errors import EngineLostError
 from specdec_jupyter.sessions.session import Session
-from tests.support.rpc_workers import KillAt, WorkerProcess, endpoints, workers
+from tests.support.rpc_faults import Killer
 
 pytestmark = pytest.mark.real
 
@@ -59,7 +60,7 @@ def test_the_1_5b_on_two_workers_gives_this_machines_exact_tokens(qwen_paths, tw
 def test_a_worker_killed_mid_generation_leaves_the_kernel_and_its_text(qwen_paths, here):
     with workers(2, threads=1) as started:
         there = load(qwen_paths[0], rpc=endpoints(started), **OPTIONS)
-        killing = Session(KillAt(there.main, started[0], call=4))
+        killing = Session(Killer().arm(started[0], call=4).tap(there.main))
         with pytest.raises(EngineLostError) as caught:
             killing.generate(PROMPT, use_draft=False, **GREEDY)
         assert str(caught.value).startswith(

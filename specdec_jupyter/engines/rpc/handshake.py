@@ -4,8 +4,13 @@ speaks another protocol, without saying which worker it was.
 
 The handshake is the one llama.cpp's client opens every connection with (ggml-rpc.cpp, protocol
 7): command HELLO with the client's transport capabilities; the answer is the worker's
-version and its own capabilities. A worker serves one client at a time, so one that is busy
-accepts the connection and answers only when its client leaves.
+version and its own capabilities.
+
+A worker serves one client at a time (ggml_backend_rpc_start_server accepts a connection, serves
+it to its end, then accepts the next), and the protocol has no word for "busy": a second
+client's connection waits in the listening socket's queue, unanswered, until the first client
+leaves, and llama.cpp's client would wait on it without end or word. A worker that takes the
+connection but does not answer the hello within HANDSHAKE_SECONDS is therefore named as busy.
 """
 
 from __future__ import annotations
@@ -69,9 +74,10 @@ def check_worker(worker: RpcWorker, ours: Version | None = None) -> Version:
             answer = _read(sock, size) if size == ANSWER_SIZE else b""
         except TimeoutError:
             raise RpcWorkerError(
-                f"{where} accepted the connection but did not answer in "
-                f"{HANDSHAKE_SECONDS:.0f} s; a worker serves one client at a time: is a model "
-                "of another process loaded on it?"
+                f"{where} is busy: it took the connection but has not answered in "
+                f"{HANDSHAKE_SECONDS:.0f} s, as a worker serving another client does (one at a "
+                "time); free it (close the model another process holds on it) or start another "
+                "worker, then load again"
             ) from None
         except OSError:  # closed or reset before its answer was complete
             raise RpcWorkerError(

@@ -5,8 +5,8 @@ llama.cpp's RPC client ends its process when a worker stops answering (a failed 
 GGML_ABORT), with no error to catch; in a notebook's kernel or a server that would end
 everything. Here only the host process ends: the call in flight raises EngineLostError naming
 the worker that is gone, the text generated so far stands, and the next load starts a new
-process. Each worker is asked for the handshake first (handshake.py), so one that is not
-there, or is of another build, is named before anything loads.
+process. The host asks each worker for the handshake (handshake.py) just before it loads,
+so one that is not there, busy, or of another build is named before anything loads.
 
 A call costs one round trip between the processes (tens of microseconds) and the rows of
 logits asked for, copied once; text calls (a token's bytes, whether it ends a generation)
@@ -56,8 +56,6 @@ class HostedEngine:
         verbose: bool = False,
         **options: Any,
     ):
-        for worker in workers:
-            check_worker(worker)
         self.workers = tuple(workers)
         self.name = Path(path).stem
         self._tokens: list[int] = []
@@ -138,8 +136,8 @@ class HostedEngine:
         self._lost = EngineLostError(
             f"{self.name} is lost: {cause}"
             + (f" (llama.cpp: {said})" if said else "")
-            + "; the text so far is kept. Start the worker again if it is gone, then load "
-            "the model again"
+            + "; start the worker again if it is gone (`specdec-jupyter rpc-worker` on its "
+            "machine), then load the model again (a server or a chat does on its next request)"
         )
         return self._lost
 

@@ -22,6 +22,7 @@ from ...settings import RpcWorker
 from .. import ggml_devices
 from .handshake import check_worker, this_build_protocol
 
+LISTENING = "specdec-jupyter rpc-worker listening on"  # how its announcement begins
 UNPROTECTED = (
     "note: RPC has no authentication: whoever reaches {endpoint} can use this machine's "
     "memory and devices; keep it on a trusted network"
@@ -58,7 +59,7 @@ def serve(
     )
     protocol = ".".join(map(str, this_build_protocol()))
     announcement = (
-        f"specdec-jupyter rpc-worker listening on {worker.endpoint}: {what}, {threads} threads, "
+        f"{LISTENING} {worker.endpoint}: {what}, {threads} threads, "
         f"RPC protocol {protocol}{f', cache {cache}' if cache else ''}; Ctrl-C stops it"
     )
     threading.Thread(target=_announce, args=(worker, announcement, say), daemon=True).start()
