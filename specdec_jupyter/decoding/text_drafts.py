@@ -118,6 +118,7 @@ class TextDrafter:
             caught_up=len(unread),
             deterministic=True,
             covered_by=self._covering(own, proposed),
+            own_tokens=own,
         )
 
     def _covering(self, own: list[int], proposed: list[int]) -> list[tuple[str, ...]]:
