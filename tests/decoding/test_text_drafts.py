@@ -39,22 +39,6 @@ def test_complete_length_stops_before_a_cut_character(text, cut):
         assert data[:whole].decode() == data[:end].decode(errors="ignore")
 
 
-@pytest.fixture(scope="module")
-def cross_session(tmp_path_factory):
-    """The tiny main model and a draft of another vocabulary, both exact (Q8_0)."""
-    folder = tmp_path_factory.mktemp("cross")
-    main = write_tiny_gguf(folder / "main.gguf", seed=0, weight_type="Q8_0")
-    draft = write_tiny_gguf(folder / "other.gguf", seed=0, vocab="other", weight_type="Q8_0")
-    kind = engine_kind("llama.cpp")
-    options = LoadOptions(n_ctx=256, n_threads=1, exact=True)
-    session = Session(
-        kind.open(resolve(str(main)), options.for_main()),
-        kind.open(resolve(str(draft)), options.for_draft()),
-    )
-    yield session
-    session.close()
-
-
 def test_a_draft_of_another_vocabulary_drafts_text(cross_session):
     assert cross_session.text_level
     assert cross_session.main.exact and cross_session.draft.exact
