@@ -91,8 +91,10 @@ class TextDraft:
         if not self.own:
             return f"{self.model}, of another vocabulary, ended its text at once: no draft"
         own = ", ".join(f"{token.text!r} #{token.token_id}" for token in self.own)
-        waiting = f", then {self.waiting} waiting for the rest of a character" * bool(self.waiting)
-        held = f", held back {self.held_back!r}" * bool(self.held_back)
+        waiting = (
+            f", then {self.waiting} waiting for the rest of a character" if self.waiting else ""
+        )
+        held = f", held back {self.held_back!r}" if self.held_back else ""
         return "\n".join(
             [
                 f"{self.model}, of another vocabulary, wrote {len(self.own)} tokens: {own}",
@@ -267,9 +269,11 @@ _CUT = re.compile("[\udc80-\udcff]+")  # the bytes `surrogateescape` could not d
 def readable(data: bytes) -> str:
     """Bytes as text for a label; where a character is cut (a token may hold part of one, as
     byte-level vocabularies do for emoji and CJK) its bytes in hex: ⟨f0 9f⟩."""
-    text = data.decode("utf-8", errors="surrogateescape")
-    cut = lambda run: run.group().encode("utf-8", "surrogateescape").hex(" ")  # noqa: E731
-    return _CUT.sub(lambda run: f"⟨{cut(run)}⟩", text)
+    return _CUT.sub(_in_hex, data.decode("utf-8", errors="surrogateescape"))
+
+
+def _in_hex(cut: re.Match[str]) -> str:
+    return f"⟨{cut.group().encode('utf-8', 'surrogateescape').hex(' ')}⟩"
 
 
 def prob(value: float | None) -> str:
