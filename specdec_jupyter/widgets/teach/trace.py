@@ -97,7 +97,7 @@ class TextDraft:
         held = f", held back {self.held_back!r}" if self.held_back else ""
         return "\n".join(
             [
-                f"{self.model}, of another vocabulary, wrote {len(self.own)} tokens: {own}",
+                f"{self.model}, of another vocabulary, wrote {tokens(len(self.own))}: {own}",
                 f"  their text {self.text!r}{waiting}",
                 f"  the main model's tokenizer reads it: proposed {self.proposed!r}{held}",
             ]
@@ -187,12 +187,13 @@ class RoundTrace:
 
     def describe(self) -> str:
         """The round in words, for a notebook without a live widget."""
-        lines = [f"round {self.number}: the draft proposed {len(self.proposals)} tokens"]
+        lines = [f"round {self.number}: the draft proposed {tokens(len(self.proposals))}"]
         if self.text_draft is not None:
             lines = [f"round {self.number}: {self.text_draft.describe()}"]
             ids = ", ".join(f"{each.text!r} #{each.token_id}" for each in self.proposals)
             if self.text_draft.own:
-                lines.append(f"  proposed: {len(self.proposals)} main-model tokens, {ids or '-'}")
+                k = len(self.proposals)
+                lines.append(f"  proposed: {tokens(k, 'main-model ')}, {ids or '-'}")
         for i, proposal in enumerate(self.proposals):
             line = f"  {proposal.text!r}: q = {prob(proposal.q)}, p = {prob(proposal.p)}"
             if proposal.drafted_as:
@@ -274,6 +275,11 @@ def readable(data: bytes) -> str:
 
 def _in_hex(cut: re.Match[str]) -> str:
     return f"⟨{cut.group().encode('utf-8', 'surrogateescape').hex(' ')}⟩"
+
+
+def tokens(n: int, kind: str = "") -> str:
+    """ "1 token", "3 tokens" (of a `kind`)."""
+    return f"{n} {kind}token" if n == 1 else f"{n} {kind}tokens"
 
 
 def prob(value: float | None) -> str:
