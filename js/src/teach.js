@@ -40,6 +40,8 @@ export function shownParts(trace, stage) {
 }
 
 const tokens = (n) => `${n} token${n === 1 ? "" : "s"}`;
+// A draft of text proposed greedily: all of q on each token it proposed.
+const pointMass = (trace) => trace.text_draft && trace.proposals.every((proposal) => proposal.q === 1);
 
 /** What a draft of another vocabulary did, in the words of the "draft" and "retokenize" stages. */
 function textCaption(trace, name) {
@@ -52,7 +54,8 @@ function textCaption(trace, name) {
     return `The draft model, ${draft.model}, has another vocabulary: it writes ${tokens(draft.own.length)} of its own (their ids are its vocabulary's), going on from the text so far.${waits}`;
   }
   const held = draft.held_back ? ` Held back: ${quoted(draft.held_back)}, past k or the main model's last token of the text, which could change with what the draft writes next.` : "";
-  const what = k ? `${tokens(k)} are proposed, each with q = 1: the draft proposes text, not a distribution, so a token is accepted with the main model's probability p.` : "no whole token of it is proposed, so the main model takes one plain step.";
+  const how = pointMass(trace) ? ", each with q = 1: the draft proposes text, not a distribution, so a token is accepted with the main model's probability p" : ", each with the draft's probability q of it";
+  const what = k ? `${tokens(k)} are proposed${how}.` : "no whole token of it is proposed, so the main model takes one plain step.";
   return `The main model's tokenizer reads the text: ${what}${held}`;
 }
 
@@ -87,8 +90,8 @@ export function stageCaption(trace, stage) {
     return `The accepted draft token ${quoted(trace.proposals[trace.checks.length - 1].text)} ends the generation: nothing is drawn after it.`;
   }
   if (name === "residual") {
-    const pointMass = trace.text_draft ? " Here q is all on the drafted token, so the residual is p without it." : "";
-    return `After a rejection the correction is drawn from the residual normalize(max(0, p − q)): only where the main model is surer than the draft.${pointMass}`;
+    const without = pointMass(trace) ? " Here q is all on the drafted token, so the residual is p without it." : "";
+    return `After a rejection the correction is drawn from the residual normalize(max(0, p − q)): only where the main model is surer than the draft.${without}`;
   }
   if (name === "correction") {
     const how = trace.greedy ? "its top choice" : `drawn from the residual with probability ${fmt(trace.drawn_with)}`;

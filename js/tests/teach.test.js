@@ -301,6 +301,9 @@ describe("a round of a draft of another vocabulary", () => {
     expect(texts(round, ".specdec-drafted-as")).toEqual(['drafted as "Hel" "lo"', 'drafted as ", world"']);
     expect(stageCaption(textRound, 1)).toContain("2 tokens are proposed, each with q = 1");
     expect(stageCaption(textRound, 1)).toContain('Held back: " world"');
+    const sampled = { ...textRound, proposals: textRound.proposals.map((proposal) => ({ ...proposal, q: 0.5 })) };
+    expect(stageCaption(sampled, 1)).toContain("2 tokens are proposed, each with the draft's probability q of it.");
+    expect(stageCaption(sampled, 5)).not.toContain("p without it");
   });
 
   it("marks the main model's tokens with their verdicts as they are judged", () => {
