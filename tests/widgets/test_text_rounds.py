@@ -220,7 +220,8 @@ def test_a_proposal_that_ends_inside_a_character_holds_the_rest_back():
 
 
 def test_the_teacher_opens_on_a_draft_of_another_vocabulary(cross_paths, tmp_path, monkeypatch):
-    """Named, or found as the only draft for the main model: it teaches rounds of text."""
+    """Found as the only draft for the main model: it teaches rounds of text (greedy: each
+    proposal a point mass)."""
     monkeypatch.setenv("SPECDEC_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("SPECDEC_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("SPECDEC_MODELS_DIR", str(cross_paths[0].parent))
@@ -228,7 +229,9 @@ def test_the_teacher_opens_on_a_draft_of_another_vocabulary(cross_paths, tmp_pat
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "no-hub"))
     manager = EngineManager(n_ctx=256, n_threads=1)
     try:
-        widget = TeachWidget(str(cross_paths[0]), manager=manager, prompt=PROMPTS[0], k=3)
+        widget = TeachWidget(
+            str(cross_paths[0]), manager=manager, prompt=PROMPTS[0], k=3, temperature=0
+        )
         assert (widget.main_model, widget.draft_model) == ("main.gguf", "other.gguf")
         trace = widget.trace
         assert trace["stages"][:3] == ["draft", "retokenize", "score"]
