@@ -74,6 +74,34 @@ def tiny_exact_session(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def cross_paths(tmp_path_factory) -> tuple[Path, Path]:
+    """The tiny main model and a draft of another vocabulary ("other": other ids, other merges,
+    another size), both Q8_0, so they load exact."""
+    from tests.support.tiny_models import write_tiny_gguf
+
+    folder = tmp_path_factory.mktemp("cross")
+    main = write_tiny_gguf(folder / "main.gguf", seed=0, weight_type="Q8_0")
+    draft = write_tiny_gguf(folder / "other.gguf", seed=0, vocab="other", weight_type="Q8_0")
+    return main, draft
+
+
+@pytest.fixture(scope="session")
+def cross_session(cross_paths):
+    """The cross pair loaded exact, on one thread: the draft drafts text."""
+    from specdec_jupyter.engines.registry import engine_kind
+    from specdec_jupyter.engines.resolve import resolve
+    from specdec_jupyter.sessions.session import Session
+    from specdec_jupyter.settings import LoadOptions
+
+    kind = engine_kind("llama.cpp")
+    options = LoadOptions(n_ctx=256, n_threads=1, exact=True)
+    main, draft = (resolve(str(path)) for path in cross_paths)
+    session = Session(kind.open(main, options.for_main()), kind.open(draft, options.for_draft()))
+    yield session
+    session.close()
+
+
+@pytest.fixture(scope="session")
 def shell():
     """IPython's test shell; it starts once per process (later calls return None)."""
     from IPython.core.interactiveshell import InteractiveShell

@@ -6,8 +6,12 @@
 // [{position, acceptance, u, accepted}], residual [{token_id, text, prob, excess}] or null
 // (excess: max(0, p − q) before normalising), next_token {token_id, text, p, q} or null
 // after an accepted ⟨end⟩, drawn_with (the probability next_token was drawn with), greedy,
-// rejected and stages ("draft", "score", "check"…, "residual", "correction" | "bonus" |
-// "end"); `stage` is how far into stages is shown.
+// rejected and stages ("draft", "retokenize" for a draft of text, "score", "check"…,
+// "residual", "correction" | "bonus" | "end"); `stage` is how far into stages is shown.
+// A draft of another vocabulary drafts text: text_draft {model, own: [{token_id, text}] (its
+// own tokens), text, proposed, held_back, waiting, reply_waiting} says what it wrote and
+// which part the main model's tokens (the proposals, q = 1 each, drafted_as) spell; null
+// for a draft of the main model's vocabulary.
 // The running text uses the chat's token spans and colours (transcript.js).
 import "./teach.css";
 import { el } from "./dom.js";
@@ -26,6 +30,7 @@ const quoted = (text) => JSON.stringify(text);
 export function shownParts(trace, stage) {
   const upTo = (trace.stages ?? []).slice(0, stage + 1);
   return {
+    tokenized: !(trace.stages ?? []).includes("retokenize") || upTo.includes("retokenize"),
     scored: upTo.includes("score"),
     checks: upTo.filter((name) => name === "check").length,
     residual: upTo.includes("residual"),
@@ -34,17 +39,39 @@ export function shownParts(trace, stage) {
   };
 }
 
+const tokens = (n) => `${n} token${n === 1 ? "" : "s"}`;
+// A draft of text proposed greedily: all of q on each token it proposed.
+const pointMass = (trace) => trace.text_draft && trace.proposals.every((proposal) => proposal.q === 1);
+
+/** What a draft of another vocabulary did, in the words of the "draft" and "retokenize" stages. */
+function textCaption(trace, name) {
+  const draft = trace.text_draft;
+  const k = trace.proposals.length;
+  if (name === "draft") {
+    if (draft.reply_waiting) return `The text so far ends inside a character (${draft.reply_waiting} waits for the rest of it): the draft, of another vocabulary, has no whole text to continue, so the main model takes one plain step.`;
+    if (!draft.own.length) return `The draft, ${draft.model}, of another vocabulary, ended its text at once: nothing to propose, so the main model takes one plain step.`;
+    const waits = draft.waiting ? ` Its text ends inside a character: ${draft.waiting} waits for the token that completes it and is not proposed.` : "";
+    return `The draft model, ${draft.model}, has another vocabulary: it writes ${tokens(draft.own.length)} of its own (their ids are its vocabulary's), going on from the text so far.${waits}`;
+  }
+  const held = draft.held_back ? ` Held back: ${quoted(draft.held_back)}, past k or the main model's last token of the text, which could change with what the draft writes next.` : "";
+  const how = pointMass(trace) ? ", each with q = 1: the draft proposes text, not a distribution, so a token is accepted with the main model's probability p" : ", each with the draft's probability q of it";
+  const what = k ? `${tokens(k)} are proposed${how}.` : "no whole token of it is proposed, so the main model takes one plain step.";
+  return `The main model's tokenizer reads the text: ${what}${held}`;
+}
+
 /** The sentence that says what stage `stage` of the round does. */
 export function stageCaption(trace, stage) {
   const name = trace.stages[stage];
   const k = trace.proposals.length;
   const next = trace.next_token;
+  if (trace.text_draft && (name === "draft" || name === "retokenize")) return textCaption(trace, name);
   if (name === "draft") {
     return k
       ? `The draft model proposes ${k} token${k > 1 ? "s" : ""}, one after another. Bars: q, the draft's probabilities.`
       : "Nothing to draft for the last token: the main model takes one plain step.";
   }
   if (name === "score") {
+    if (!k) return "The main model scores the position after the text so far in one pass.";
     return `The main model scores the ${k} draft token${k === 1 ? "" : "s"} and the position after them in one pass: p beside q.`;
   }
   if (name === "check") {
@@ -63,13 +90,15 @@ export function stageCaption(trace, stage) {
     return `The accepted draft token ${quoted(trace.proposals[trace.checks.length - 1].text)} ends the generation: nothing is drawn after it.`;
   }
   if (name === "residual") {
-    return "After a rejection the correction is drawn from the residual normalize(max(0, p − q)): only where the main model is surer than the draft.";
+    const without = pointMass(trace) ? " Here q is all on the drafted token, so the residual is p without it." : "";
+    return `After a rejection the correction is drawn from the residual normalize(max(0, p − q)): only where the main model is surer than the draft.${without}`;
   }
   if (name === "correction") {
     const how = trace.greedy ? "its top choice" : `drawn from the residual with probability ${fmt(trace.drawn_with)}`;
     return `The main model's correction ${quoted(next.text)} (${how}) follows the ${trace.n_accepted} accepted draft token${trace.n_accepted === 1 ? "" : "s"}.`;
   }
   const how = trace.greedy ? "its top choice" : "drawn from p";
+  if (!k && trace.text_draft) return `Nothing was proposed: the main model's own token ${quoted(next.text)} (${how}), as in plain decoding.`;
   if (!k) return `One token was left before the token limit, so nothing was drafted: the main model's own token ${quoted(next.text)} (${how}), as in plain decoding.`;
   return `Every draft token was accepted: the main model's bonus token ${quoted(next.text)} (${how}) comes from the same pass.`;
 }
@@ -127,11 +156,19 @@ function checkMark(doc, check) {
   return mark;
 }
 
+/** Where draft token `index` stands at the stage shown: accepted, rejected, unjudged (past a
+ * rejection or the end) or pending. */
+function verdictOf(trace, index, shown) {
+  const check = index < shown.checks ? trace.checks[index] : null;
+  if (check) return check.accepted ? "accepted" : "rejected";
+  const judgedLater = index >= trace.checks.length && (shown.result || shown.rejection);
+  return judgedLater ? "unjudged" : "pending";
+}
+
 function positionColumn(doc, trace, index, shown) {
   const proposal = trace.proposals[index];
   const check = index < shown.checks ? trace.checks[index] : null;
-  const judgedLater = index >= trace.checks.length && (shown.result || shown.rejection);
-  const verdict = check ? (check.accepted ? "accepted" : "rejected") : judgedLater ? "unjudged" : "pending";
+  const verdict = verdictOf(trace, index, shown);
   const ratio = shown.scored ? [`p ${fmt(proposal.p)}`, `p/q ${fmt(proposal.p / proposal.q)}`] : [];
   const facts = [`q ${fmt(proposal.q)}`, ...ratio];
   const column = el(doc, "div", { className: "specdec-position", dataset: { verdict } }, [
@@ -143,6 +180,10 @@ function positionColumn(doc, trace, index, shown) {
     barsHead(doc, shown.scored ? ["q (draft)", "p (main)"] : ["q (draft)"]),
     ...proposal.candidates.map((c) => candidateRow(doc, c, { scored: shown.scored, chosen: c.token_id === proposal.token_id })),
   ]);
+  if (proposal.drafted_as?.length) {
+    const pieces = proposal.drafted_as.map(quoted).join(" ");
+    column.append(el(doc, "div", { className: "specdec-drafted-as", textContent: `drafted as ${pieces}` }));
+  }
   if (check) column.append(checkMark(doc, check));
   const why = trace.next_token === null ? "not judged: the generation ended" : "not judged: an earlier token was rejected";
   if (verdict === "unjudged") column.append(el(doc, "div", { className: "specdec-check", textContent: why }));
@@ -190,11 +231,51 @@ function resultLine(doc, trace) {
   ]);
 }
 
-/** The round as far as stage `stage`: draft columns, the position after the draft, the
- * residual after a rejection, and the correction or bonus. */
+const VERDICT_MARKS = { accepted: " ✓", rejected: " ✗", unjudged: "", pending: "" };
+
+/** A token by its text and id, as a chip; a main model's token also shows its verdict. */
+function tokenChip(doc, token, verdict) {
+  return el(doc, "span", { className: "specdec-token-chip", dataset: verdict ? { verdict } : {} }, [
+    el(doc, "code", { textContent: quoted(token.text) }),
+    el(doc, "span", { className: "specdec-token-id", textContent: `#${token.token_id}${VERDICT_MARKS[verdict] ?? ""}` }),
+  ]);
+}
+
+function textRow(doc, label, children) {
+  return el(doc, "div", { className: "specdec-text-row" }, [el(doc, "span", { className: "specdec-text-label", textContent: label }), ...children]);
+}
+
+/** What a draft of another vocabulary wrote: its own tokens, their text (once read by the main
+ * model's tokenizer, the part proposed and the part held back), the bytes that wait, and the
+ * main model's tokens with their verdicts. */
+function textDraftBox(doc, trace, shown) {
+  const draft = trace.text_draft;
+  const piece = (kind, text, title) => el(doc, "code", { className: `specdec-text-${kind}`, textContent: text, title });
+  if (draft.reply_waiting || !draft.own.length) {
+    const why = draft.reply_waiting ? [piece("waiting", draft.reply_waiting, "bytes of a character the text so far ends inside: they wait for the rest of it")] : [el(doc, "span", { textContent: "none: it ended its text" })];
+    const label = draft.reply_waiting ? "the text so far ends with" : `${draft.model}'s tokens`;
+    return el(doc, "div", { className: "specdec-text-draft" }, [textRow(doc, label, why)]);
+  }
+  const text = shown.tokenized ? [piece("proposed", draft.proposed, "proposed as the main model's tokens")] : [piece("whole", draft.text, "")];
+  if (shown.tokenized && draft.held_back) text.push(piece("held", draft.held_back, "held back: not proposed this round"));
+  if (draft.waiting) text.push(piece("waiting", draft.waiting, "bytes of a character the draft's text ends inside: they wait for the token that completes it"));
+  const box = el(doc, "div", { className: "specdec-text-draft" }, [
+    textRow(doc, `${draft.model}'s tokens (its vocabulary)`, draft.own.map((token) => tokenChip(doc, token))),
+    textRow(doc, "their text", [el(doc, "span", { className: "specdec-text-line" }, text)]),
+  ]);
+  if (shown.tokenized) {
+    const chips = trace.proposals.map((proposal, i) => tokenChip(doc, proposal, verdictOf(trace, i, shown)));
+    box.append(textRow(doc, "the main model's tokens", chips.length ? chips : [el(doc, "span", { textContent: "none" })]));
+  }
+  return box;
+}
+
+/** The round as far as stage `stage`: what a draft of text wrote, draft columns (once its text
+ * is read as the main model's tokens), the position after the draft, the residual after a
+ * rejection, and the correction or bonus. */
 export function renderRound(doc, trace, stage) {
   const shown = shownParts(trace, stage);
-  const columns = trace.proposals.map((_, i) => positionColumn(doc, trace, i, shown));
+  const columns = shown.tokenized ? trace.proposals.map((_, i) => positionColumn(doc, trace, i, shown)) : [];
   if (shown.scored) columns.push(afterDraftColumn(doc, trace, shown));
   const box = el(doc, "div", { className: "specdec-round" }, [
     el(doc, "div", { className: "specdec-round-head" }, [
@@ -202,6 +283,7 @@ export function renderRound(doc, trace, stage) {
       ` · stage ${stage + 1} of ${trace.stages.length}: `,
       el(doc, "span", { className: "specdec-caption", textContent: stageCaption(trace, stage) }),
     ]),
+    ...(trace.text_draft ? [textDraftBox(doc, trace, shown)] : []),
     el(doc, "div", { className: "specdec-positions" }, columns),
   ]);
   if (shown.residual) box.append(residualBox(doc, trace));

@@ -100,7 +100,7 @@ describe("a round, stage by stage", () => {
     const greedy = { ...rejected, greedy: true, checks: rejected.checks.map((c) => ({ ...c, u: null })), residual: null };
     greedy.stages = ["draft", "score", "check", "check", "correction"];
     expect(stageCaption(greedy, 3)).toContain("is not the main model's top choice");
-    expect(shownParts(greedy, 4)).toEqual({ scored: true, checks: 2, rejection: true, residual: false, result: true });
+    expect(shownParts(greedy, 4)).toEqual({ tokenized: true, scored: true, checks: 2, rejection: true, residual: false, result: true });
     const marks = [...render(greedy, 3).querySelectorAll(".specdec-check-test")].map((m) => m.textContent);
     expect(marks).toEqual(["greedy: the main model's top choice", "greedy: not the main model's top choice"]);
   });
@@ -245,5 +245,90 @@ describe("the prompt, as the user types it", () => {
     model.set("settings", { ...model.get("settings"), prompt: "a prompt being typed", k: 2 });
     await flush();
     expect(prompt.value).toBe("a prompt being typed");
+  });
+});
+
+// A draft of another vocabulary: it wrote 3 tokens of its own, which spell "Hello, world" and
+// then half a character; the main model's tokenizer reads the text, and 2 of its tokens are
+// proposed (q = 1 each): the first accepted, the second rejected.
+const textRound = {
+  ...rejected,
+  proposals: [
+    { token_id: 9707, text: "Hello", q: 1, p: 0.6, candidates: [candidate(9707, "Hello", 0.6, 1), candidate(13048, "Hi", 0.3, 0)], drafted_as: ["Hel", "lo"] },
+    { token_id: 11, text: ",", q: 1, p: 0.2, candidates: [candidate(11, ",", 0.2, 1), candidate(0, "!", 0.7, 0)], drafted_as: [", world"] },
+  ],
+  checks: [
+    { position: 0, acceptance: 0.6, u: 0.3, accepted: true },
+    { position: 1, acceptance: 0.2, u: 0.7, accepted: false },
+  ],
+  residual: [{ token_id: 0, text: "!", prob: 0.875, excess: 0.7 }],
+  next_token: candidate(0, "!", 0.7, 0),
+  drawn_with: 0.875,
+  stages: ["draft", "retokenize", "score", "check", "check", "residual", "correction"],
+  text_draft: {
+    model: "SmolLM2-135M",
+    own: [{ token_id: 19556, text: "Hel" }, { token_id: 28, text: "lo" }, { token_id: 30, text: ", world" }],
+    text: "Hello, world",
+    proposed: "Hello,",
+    held_back: " world",
+    waiting: "⟨f0 9f⟩",
+    reply_waiting: "",
+  },
+};
+
+describe("a round of a draft of another vocabulary", () => {
+  const texts = (round, selector) => [...round.querySelectorAll(selector)].map((node) => node.textContent);
+
+  it("shows the draft's own tokens and their text first, with what waits", () => {
+    const round = render(textRound, 0);
+    expect(texts(round, ".specdec-text-draft .specdec-token-chip")).toEqual(['"Hel"#19556', '"lo"#28', '", world"#30']);
+    expect(round.querySelector(".specdec-text-whole").textContent).toBe("Hello, world");
+    expect(round.querySelector(".specdec-text-waiting").textContent).toBe("⟨f0 9f⟩");
+    expect(round.querySelectorAll(".specdec-position")).toHaveLength(0);
+    expect(round.textContent).not.toContain("the main model's tokens");
+    expect(stageCaption(textRound, 0)).toContain("SmolLM2-135M, has another vocabulary: it writes 3 tokens of its own");
+    expect(stageCaption(textRound, 0)).toContain("⟨f0 9f⟩ waits for the token that completes it");
+  });
+
+  it("then the main model's tokens for the text, proposed with q = 1, and what is held back", () => {
+    const round = render(textRound, 1);
+    const rows = [...round.querySelectorAll(".specdec-text-row")];
+    expect(rows[2].textContent).toBe('the main model\'s tokens"Hello"#9707","#11');
+    expect(round.querySelector(".specdec-text-proposed").textContent).toBe("Hello,");
+    expect(round.querySelector(".specdec-text-held").textContent).toBe(" world");
+    expect(round.querySelectorAll(".specdec-position")).toHaveLength(2);
+    expect(round.querySelectorAll(".specdec-p-bar")).toHaveLength(0);
+    expect(texts(round, ".specdec-drafted-as")).toEqual(['drafted as "Hel" "lo"', 'drafted as ", world"']);
+    expect(stageCaption(textRound, 1)).toContain("2 tokens are proposed, each with q = 1");
+    expect(stageCaption(textRound, 1)).toContain('Held back: " world"');
+    const sampled = { ...textRound, proposals: textRound.proposals.map((proposal) => ({ ...proposal, q: 0.5 })) };
+    expect(stageCaption(sampled, 1)).toContain("2 tokens are proposed, each with the draft's probability q of it.");
+    expect(stageCaption(sampled, 5)).not.toContain("p without it");
+  });
+
+  it("marks the main model's tokens with their verdicts as they are judged", () => {
+    const verdicts = (stage) => [...render(textRound, stage).querySelectorAll(".specdec-text-draft [data-verdict]")].map((chip) => chip.dataset.verdict);
+    expect(verdicts(2)).toEqual(["pending", "pending"]);
+    expect(verdicts(3)).toEqual(["accepted", "pending"]);
+    expect(verdicts(4)).toEqual(["accepted", "rejected"]);
+    expect(texts(render(textRound, 4), ".specdec-text-draft .specdec-token-id").slice(3)).toEqual(["#9707 ✓", "#11 ✗"]);
+    expect(stageCaption(textRound, 5)).toContain("the residual is p without it");
+    expect(render(textRound, 6).querySelector(".specdec-correction").textContent).toContain('correction: "!"');
+  });
+
+  it("says why there is no draft when the text so far ends inside a character", () => {
+    const plain = {
+      ...accepted,
+      proposals: [],
+      checks: [],
+      n_accepted: 0,
+      stages: ["draft", "score", "bonus"],
+      text_draft: { ...textRound.text_draft, own: [], text: "", proposed: "", held_back: "", waiting: "", reply_waiting: "⟨e4 b8⟩" },
+    };
+    const round = render(plain, 0);
+    expect(round.querySelector(".specdec-text-waiting").textContent).toBe("⟨e4 b8⟩");
+    expect(stageCaption(plain, 0)).toContain("ends inside a character (⟨e4 b8⟩ waits");
+    expect(stageCaption(plain, 1)).toBe("The main model scores the position after the text so far in one pass.");
+    expect(stageCaption(plain, 2)).toContain('Nothing was proposed: the main model\'s own token "."');
   });
 });

@@ -41,7 +41,9 @@ class Draft:
     the policy can tell drafting cost from catching up. `kind` says what drafted: "model"
     (a draft model, of this vocabulary or another) or "lookup" (copied, at no cost).
     A draft of another vocabulary keeps, per proposed token, the texts of its own tokens
-    that covered it (`covered_by`), for the token's provenance.
+    that covered it (`covered_by`), for the token's provenance, and the tokens of its own
+    vocabulary it wrote (`own_tokens`), whose text the proposals were taken from, for the
+    teacher to show.
     """
 
     tokens: list[int] = field(default_factory=list)
@@ -52,6 +54,7 @@ class Draft:
     deterministic: bool = False
     kind: DraftKind = "model"
     covered_by: list[tuple[str, ...]] = field(default_factory=list)
+    own_tokens: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.tokens)

@@ -180,6 +180,7 @@ class TextDrafter:
             draft.q.append(float(q[token]))
             draft.probs.append(q)
             draft.covered_by.append((_decoded(piece),))
+            draft.own_tokens.append(own)
             written += piece
             if len(draft) == k:
                 return None
@@ -208,6 +209,7 @@ class TextDrafter:
         draft.tokens += proposed
         draft.q += [1.0] * len(proposed)
         draft.covered_by += self._covering(own, proposed)
+        draft.own_tokens += own
         if draft.probs:
             draft.probs += [np.eye(1, self.main.n_vocab, token)[0] for token in proposed]
         return draft

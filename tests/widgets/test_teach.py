@@ -13,7 +13,6 @@ from specdec_jupyter.sessions.manager import EngineManager
 from specdec_jupyter.sessions.pair import Pair
 from specdec_jupyter.widgets import TeachWidget, colours
 from tests.support import ROOT
-from tests.support.tiny_models import write_tiny_gguf
 
 
 def click(widget: TeachWidget, kind: str, **content) -> None:
@@ -174,14 +173,3 @@ def test_a_malformed_reset_message_is_a_status_not_a_traceback():
     widget = TeachWidget(engine="toy")
     widget._handle_custom_msg({"type": "reset", "settings": ["k", 3]}, [])
     assert widget.status["message"].startswith("a message from the page was malformed")
-
-
-def test_a_draft_of_another_vocabulary_is_refused_in_words(tiny_paths, tmp_path, monkeypatch):
-    """The teacher shows rounds of tokens; a draft that drafts text is not shown yet."""
-    monkeypatch.setenv("SPECDEC_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("SPECDEC_CACHE_DIR", str(tmp_path / "cache"))
-    other = write_tiny_gguf(tmp_path / "other.gguf", vocab="other")
-    manager = EngineManager(n_ctx=256, n_threads=1)
-    with pytest.raises(SpecDecError, match="another vocabulary .* drafts text"):
-        TeachWidget(str(tiny_paths[0]), str(other), manager=manager, prompt="hello")
-    manager.close()

@@ -29,16 +29,14 @@ PROMPT = "when the draft model"
 SAMPLING = SamplingSettings(temperature=1.0)
 
 
-def sequential_loop(main, draft, prompt: list[int], *, temperature: float, seed: int,
+def sequential_loop(main, drafter, prompt: list[int], *, temperature: float, seed: int,
                     max_tokens: int) -> GenerationResult:  # fmt: skip
     """The loop at k = 3 with the walkthrough's randomness: one generator from the seed,
     drawn in sequence (a seeded loop otherwise draws by keyed noise)."""
     settings = RunSettings(
         max_tokens=max_tokens, temperature=temperature, draft_tokens=3, seed=seed
     )
-    run = speculative_decode(
-        main, ModelDrafter(draft), prompt, settings, rng=np.random.default_rng(seed)
-    )
+    run = speculative_decode(main, drafter, prompt, settings, rng=np.random.default_rng(seed))
     return GenerationResult(*drain(run))
 
 
@@ -47,8 +45,8 @@ def teacher(**changes) -> RunSettings:
     return RunSettings.of(TEACHER, **changes)
 
 
-def walk(main, draft, prompt: list[int], k: int = 3, **changes) -> Walkthrough:
-    walkthrough = Walkthrough(prompt, k, teacher(**changes))
+def walk(main, draft, prompt: list[int], k: int = 3, draft_prompt=None, **changes) -> Walkthrough:
+    walkthrough = Walkthrough(prompt, k, teacher(**changes), draft_prompt=draft_prompt)
     while not walkthrough.done:
         walkthrough.finish_round(main, draft)
     return walkthrough
@@ -61,7 +59,7 @@ def test_a_walkthrough_emits_the_loops_tokens(temperature, seed):
     main, draft = toy_pair()
     options = {"max_tokens": 40, "seed": seed}
     prompt = Session(main, draft).prompt_tokens(PROMPT)
-    loop = sequential_loop(main, draft, prompt, temperature=temperature, **options)
+    loop = sequential_loop(main, ModelDrafter(draft), prompt, temperature=temperature, **options)
     walkthrough = walk(*toy_pair(), prompt, k=3, temperature=temperature, **options)
     assert [(e.token_id, e.source, e.round) for e in walkthrough.events] == [
         (e.token_id, e.source, e.round) for e in loop.events
@@ -90,7 +88,9 @@ def test_the_walkthrough_runs_the_loops_rounds(monkeypatch, temperature):
         monkeypatch.setattr(module, "round_steps", recorded)
     main, draft = toy_pair()
     prompt = main.tokenize(PROMPT)
-    loop = sequential_loop(main, draft, prompt, temperature=temperature, seed=4, max_tokens=30)
+    loop = sequential_loop(
+        main, ModelDrafter(draft), prompt, temperature=temperature, seed=4, max_tokens=30
+    )
     walkthrough = walk(*toy_pair(), prompt, k=3, temperature=temperature, max_tokens=30, seed=4)
 
     def summary(outcome):

@@ -1,7 +1,7 @@
 """A generation taken one round at a time, each round shown stage by stage: the teaching
-widget's state. It strings rounds (trace.py) together with the loop's own prefill and
-emitter, so with the same seed and a fixed k it emits exactly the events
-`speculative_decode` emits.
+widget's state. It strings rounds (trace.py) together with the loop's own drafter, prefill
+and emitter, so with the same seed and a fixed k it emits exactly the events
+`speculative_decode` emits, with a draft of the main model's vocabulary or of another.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ...decoding.drafters import ModelDrafter
 from ...decoding.emission import Emitter
 from ...decoding.events import StopReason, TokenEvent
 from ...decoding.round import prefill
@@ -18,7 +17,7 @@ from ...decoding.sampling import SamplingSettings
 from ...engines.base import Engine
 from ...errors import SettingsError
 from ...settings import RunSettings
-from .trace import TOP_N, RoundTrace, traced_round
+from .trace import TOP_N, Drafting, RoundTrace, traced_round
 
 
 def expected_tokens_per_round(alpha: float, k: int) -> float:
@@ -50,9 +49,12 @@ class Walkthrough:
         settings: RunSettings = TEACHER,
         *,
         top_n: int = TOP_N,
+        draft_prompt: Sequence[int] | None = None,
     ):
         """`k` tokens drafted each round; of the `settings`, the sampling ones, the seed of
-        the draws (drawn in sequence, as rejection sampling is taught) and max_tokens."""
+        the draws (drawn in sequence, as rejection sampling is taught) and max_tokens. With
+        `draft_prompt` (the conversation in the draft model's own template and tokens) the
+        draft has another vocabulary than the main model's and drafts text."""
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise SettingsError(f"k (draft tokens per round) must be at least 1, got {k!r}")
         self.prompt = list(prompt)
@@ -61,6 +63,7 @@ class Walkthrough:
         self.max_tokens = settings.max_tokens
         self.top_n = top_n
         self.rng = np.random.default_rng(settings.seed)
+        self.draft_prompt = None if draft_prompt is None else list(draft_prompt)
         self.events: list[TokenEvent] = []
         self.rounds: list[RoundTrace] = []
         self.stage = 0
@@ -68,6 +71,7 @@ class Walkthrough:
         self._starts: list[int] = []  # where each round's tokens begin in `events`
         self._context: list[int] = []  # prompt + tokens emitted, shown or not
         self._out: Emitter | None = None  # made at the first step, which brings the engine
+        self._drafting: Drafting | None = None  # the drafter, for the engines it was made for
 
     @property
     def stop_reason(self) -> StopReason | None:
@@ -160,9 +164,14 @@ class Walkthrough:
 
     def _next_round(self, main: Engine, draft: Engine) -> None:
         """The loop's round, as `speculative_decode` runs it with a fixed k."""
+        drafting = self._drafting
+        if drafting is None or not drafting.serves(main, draft):  # first, or a pair reloaded
+            drafting = self._drafting = Drafting(main, draft, self.draft_prompt)
+            if self._out is not None:  # the draft reads the prompt again, and catches up
+                drafting.drafter.prepare(self.prompt)
         if self._out is None:
             self._out = Emitter(main, self.max_tokens)
-            first = prefill(main, ModelDrafter(draft), self.prompt, self.sampling, self.rng)
+            first = prefill(main, drafting.drafter, self.prompt, self.sampling, self.rng)
             self._context = [*self.prompt, first.token_id]
             self.events += self._out.add(first, 0)
         out = self._out
@@ -175,7 +184,7 @@ class Walkthrough:
         k = min(self.k, out.remaining - 1, room)
         number = len(self.rounds) + 1
         trace, outcome = traced_round(
-            main, draft, self._context, k, self.sampling, self.rng, number, self.top_n
+            main, drafting, self._context, k, self.sampling, self.rng, number, self.top_n
         )
         self.rounds.append(trace)
         self._starts.append(len(self.events))

@@ -9,6 +9,9 @@ bars); the main model scores them in one pass (p bars beside q); each draft toke
 judged, u against min(1, p/q); a rejection shows max(0, p - q) and the residual it
 normalises to, which the correction is drawn from, a full accept the bonus token, an
 accepted end-of-generation token nothing more; Back steps back through earlier rounds.
+A draft of another vocabulary (SmolLM2-135M for Qwen2.5-Coder) drafts text: its round
+first shows the draft's own tokens (their ids in its vocabulary) and the text they spell,
+then the main model's tokens for that text, each proposed with q = 1, and what waits.
 The rounds are computed by `walkthrough.py` with the loop's own parts; this class wires
 the buttons to it and publishes its state as traits. Front-end actions run on a worker
 thread, so the kernel stays free while a real model computes a round.
@@ -153,13 +156,11 @@ class TeachWidget(Widget):
             raise SettingsError(f"the prompt must be text, got {values['prompt']!r}")
         run = RunSettings.among(values)
         with self._lock, self._service.hold(self._pair) as session:
-            if session.text_level:
-                raise SpecDecError(
-                    f"{session.draft.name} has another vocabulary than {session.main.name} and "
-                    "drafts text, which the teacher does not show yet; teach with a draft of "
-                    "the main model's vocabulary"
-                )
-            walkthrough = Walkthrough(session.prompt_tokens(values["prompt"]), values["k"], run)
+            prompt = values["prompt"]
+            text = session.draft_prompt_tokens(prompt) if session.text_level else None
+            walkthrough = Walkthrough(
+                session.prompt_tokens(prompt), values["k"], run, draft_prompt=text
+            )
             walkthrough.step(session.main, session.draft)
             self.walkthrough = walkthrough
             with self.hold_sync():
@@ -254,13 +255,12 @@ class TeachWidget(Widget):
 
 
 def _some_draft(service: EngineService, main: str) -> str:
-    """The draft remembered for `main`, else the first of its vocabulary: teaching needs one
-    (and shows rounds of tokens, not of text: the drafts of another vocabulary are left out)."""
+    """The draft remembered for `main`, else the first that can draft for it (those of its
+    vocabulary are listed first; one of another drafts text): teaching needs one."""
     draft = service.default_draft(main)
     if draft is None:
         compatible, _ = service.drafts(main)
-        same = [choice for choice in compatible if choice.group != "another vocabulary"]
-        draft = same[0].key if same else None
+        draft = compatible[0].key if compatible else None
     if draft is None:
         raise SpecDecError(
             f"no draft model can draft for {_name(main)}; fetch a compatible pair with "
