@@ -12,7 +12,9 @@ from specdec_jupyter.sessions.session import Session
 from tests.support.held_toy import hold_toy_until_cancelled
 
 
-def test_an_interrupt_during_generate_stops_the_run_and_keeps_its_text(monkeypatch):
+def test_an_interrupt_during_generate_stops_the_run_and_keeps_its_text(
+    interrupts_raise, monkeypatch
+):
     reached, waiting, cancelled = hold_toy_until_cancelled(monkeypatch), threading.Event(), []
     wait, cancel = Generation._wait, Generation.cancel
 
