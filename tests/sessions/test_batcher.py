@@ -157,7 +157,10 @@ def test_a_cancelled_request_leaves_at_the_next_round_and_the_others_finish(exac
     stats = cancelled.outcome()
     assert stats.stop_reason == "userStopped"
     kept = [first.token_id, *rest]
-    assert kept == alone[0][: len(kept)] == alone[0][:1], "no round after the cancel"
+    # The batcher may already have put this request's draft into the round it holds at the
+    # main model's gate when the cancel comes: that round ends, and no other begins for it.
+    in_flight = chosen[0][2].draft_tokens + 1
+    assert kept == alone[0][: len(kept)] and len(kept) <= 1 + in_flight, "no round after it"
     for request, expected in zip(requests[1:], [alone[3], alone[2]], strict=True):
         assert [event.token_id for event in request.events()] == expected
         assert request.outcome().stop_reason != "userStopped"
