@@ -36,12 +36,14 @@ class GatedToy(EngineTap):
 
 class RecordingManager(EngineManager):
     """The manager, keeping each run it starts and each engine it opens (gated); `reached` is
-    set when a run waits at the gate, `started` released once for each run."""
+    set when a run waits at the gate, `started` released once for each run. A run can reach
+    the gate before `start` has returned it: `run(i)` waits for it to be kept."""
 
     def __init__(self, gate: threading.Event, **kwargs):
         self.gate, self.runs, self.engines = gate, [], []
         self.reached = threading.Event()
         self.started = threading.Semaphore(0)
+        self._kept = threading.Condition()
         super().__init__(engine_factory=self._open, **kwargs)
 
     def _open(self, model: ResolvedModel, options: LoadOptions):
@@ -51,9 +53,17 @@ class RecordingManager(EngineManager):
 
     def start(self, *args, **kwargs):
         run = super().start(*args, **kwargs)
-        self.runs.append(run)
+        with self._kept:
+            self.runs.append(run)
+            self._kept.notify_all()
         self.started.release()
         return run
+
+    def run(self, index: int) -> Generation:
+        """The run started `index`-th (from 0), once `start` has kept it."""
+        with self._kept:
+            assert self._kept.wait_for(lambda: len(self.runs) > index, TIMEOUT), "no such run"
+            return self.runs[index]
 
 
 def interrupt_main_once_in(function: str, then: threading.Event | None = None) -> None:
@@ -97,7 +107,7 @@ def opening_on_cancel(monkeypatch, gate: threading.Event) -> None:
 def assert_cancelled_keeping_tokens(manager: RecordingManager, asked: int) -> None:
     """The manager's first run was cancelled while held at the gate, then (the gate opened)
     ended as stopped by the user, keeping fewer tokens than `asked`."""
-    run = manager.runs[0]
+    run = manager.run(0)
     assert run._cancelled.wait(TIMEOUT), "the server did not cancel the run"
     manager.gate.set()
     stats = run.result(TIMEOUT).stats
