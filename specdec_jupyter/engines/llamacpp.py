@@ -24,7 +24,10 @@ values are visited in the same order as when it runs alone: flash attention sums
 sequence's cells in cell order, and one unified cache interleaves the sequences' cells as
 rollbacks free them (measured on the 1.5B: |logit difference| up to 0.7). Exact mode therefore
 gives each sequence a stream of its own (llama.cpp's `kv_unified = false`); a fast engine
-shares one unified cache, which takes any mix of calls as one batch.
+shares one unified cache, which takes any mix of calls as one batch, and whose cells
+sequences can share: a prompt whose start another sequence holds (the chat template's system
+prompt, a conversation served there before) takes those cells rather than reading the tokens
+again.
 
 With `rpc` workers (engines/rpc/), llama.cpp puts the layers on their devices. A worker's CPU
 never repacks weights (it keeps them in llama.cpp's default buffers), so its layers compute as
@@ -110,6 +113,7 @@ class _Context:
         self.memory = llama_cpp.llama_get_memory(context)
         self.batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
         self.lock = threading.RLock()
+        self.sequences: list[LlamaCppEngine] = []
 
     def close(self) -> None:
         with self.lock:
@@ -191,6 +195,7 @@ class LlamaCppEngine:
         self._pieces: list[bytes] | None = None
         self._start_sequence(0)
         self._sequences = [self, *(self._view(i) for i in range(1, n_seq))]
+        self._llama.sequences = self._sequences
 
     def _start_sequence(self, seq_id: int) -> None:
         """What is this sequence's own: its id, its tokens, its prompt chunks."""
@@ -326,6 +331,7 @@ class LlamaCppEngine:
         match; the last token is read on its own, as every token after it is."""
         chunks = self._prompt_chunks
         if chunks is None:
+            self._share_longer_prefix(prompt)
             return read_reusing_prefix(self, prompt)
         self._require_unchanged()
         prompt = list(prompt)
@@ -338,6 +344,24 @@ class LlamaCppEngine:
                 self._decode([(self, token, False) for token in prompt[start:stop]])
                 chunks.record((start, stop))
         return self.evaluate(prompt[end:], n_logits=1)[0]
+
+    def _share_longer_prefix(self, prompt: Sequence[int]) -> None:
+        """Take the start of `prompt` from another sequence whose cache holds more of it than
+        this one's (the chat template's system prompt, a document several requests ask about,
+        a conversation another sequence served): a unified cache (not exact mode) lets
+        sequences share cells, so those tokens are not read again."""
+        own = common_prefix_length(self._tokens, prompt)
+        donor, most = None, own
+        for other in self._llama.sequences:
+            held = min(common_prefix_length(other._tokens, prompt), len(prompt) - 1)
+            if other is not self and held > most:
+                donor, most = other, held
+        if donor is None:
+            return
+        llama_cpp.llama_memory_seq_rm(self._llama.memory, self.seq_id, own, -1)
+        llama_cpp.llama_memory_seq_cp(self._llama.memory, donor.seq_id, self.seq_id, own, most)
+        del self._tokens[own:]
+        self._tokens.extend(prompt[own:most])
 
     @_while_open
     def evaluate(self, tokens: Sequence[int], n_logits: int) -> np.ndarray:

@@ -19,11 +19,11 @@ from __future__ import annotations
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from ..decoding.events import GenerationStats, TokenEvent
 from ..decoding.loop import Run, play_round
-from ..engines.base import Engine
+from ..engines.base import Engine, common_prefix_length
 from ..errors import EngineBusyError
 
 BuildRun = Callable[[Engine, Engine | None], Run]  # (main sequence, draft sequence) -> run
@@ -49,12 +49,18 @@ class SequencePool:
         with self._lock:
             return self.size - len(self._free)
 
-    def lease(self) -> Engine | None:
-        """A free sequence (the lowest: its cache may still hold a prompt to reuse), or None."""
+    def lease(self, prompt: Sequence[int] = ()) -> Engine | None:
+        """A free sequence, or None: the one whose cache holds the longest start of `prompt`
+        (a conversation's next turn finds its earlier turns there, as llama-server picks the
+        slot most like the prompt), of those alike the lowest."""
         with self._lock:
             if not self._free:
                 return None
-            index = self._free.pop(0)
+            index = max(
+                self._free,
+                key=lambda i: (common_prefix_length(self.engine.sequence(i).tokens, prompt), -i),
+            )
+            self._free.remove(index)
             sequence = self.engine.sequence(index)
             self._index[id(sequence)] = index
             return sequence
@@ -75,10 +81,19 @@ class SequencePool:
 
 class Request:
     """One run on its way through a batcher: built from `build` once it has a main sequence
-    and, when `draft` is a pool, a draft sequence; read with `events()` then `outcome()`."""
+    and, when `draft` is a pool, a draft sequence; read with `events()` then `outcome()`.
+    `prompt` and `draft_prompt` (the prompt in each model's tokens) pick the sequences whose
+    caches hold most of them."""
 
-    def __init__(self, build: BuildRun, draft: SequencePool | None = None):
+    def __init__(
+        self,
+        build: BuildRun,
+        draft: SequencePool | None = None,
+        prompt: Sequence[int] = (),
+        draft_prompt: Sequence[int] = (),
+    ):
         self.build, self.draft = build, draft
+        self.prompt, self.draft_prompt = prompt, draft_prompt
         self.run: Run | None = None
         self.sequences: tuple[Engine, Engine | None] | None = None
         self.stats: GenerationStats | None = None
@@ -117,7 +132,7 @@ class Request:
         """Build the run on `main` and a draft sequence; False when no draft sequence is free."""
         draft = None
         if self.draft is not None:
-            draft = self.draft.lease()
+            draft = self.draft.lease(self.draft_prompt)
             if draft is None:
                 return False
         self.sequences = (main, draft)
@@ -233,7 +248,7 @@ class Batcher:
                 self._waiting.popleft()
                 request.end(GenerationStats(stop_reason="userStopped"))
                 continue
-            main = self.pool.lease()
+            main = self.pool.lease(request.prompt)
             if main is None:
                 break
             try:

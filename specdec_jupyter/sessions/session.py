@@ -212,7 +212,8 @@ class Session:
             )
 
         draft_pool = self.sharing.pool(self.draft) if uses_model and self.draft else None
-        request = self._submit(Request(build, draft_pool), wait)
+        draft_tokens = tokens if draft_prompt is None else draft_prompt
+        request = self._submit(Request(build, draft_pool, tokens, draft_tokens), wait)
         emitted: list[int] = []
         try:
             for event in request.events():
@@ -256,7 +257,7 @@ class Session:
         def build(main: Engine, _: Engine | None) -> Run:
             return Run(main, None, tokens, settings, should_stop, timed=clocked)
 
-        plain = self._submit(Request(build), wait=True)
+        plain = self._submit(Request(build, prompt=tokens), wait=True)
         try:
             for _ in plain.events():
                 pass

@@ -132,3 +132,50 @@ def test_toy_sequences_share_the_model_and_nothing_else():
     rows = evaluate_together([(first, [5], 1), (second, prompt, 1)])
     assert first.tokens == [*prompt, 5] and second.tokens == prompt
     assert np.array_equal(rows[1], alone)
+
+
+def _counting_decodes(engine: LlamaCppEngine) -> list[int]:
+    """The number of tokens in each llama_decode the engine makes from now on."""
+    decodes: list[int] = []
+    decode = LlamaCppEngine._decode
+    for sequence in engine._llama.sequences:
+        sequence._decode = lambda rows, s=sequence: (decodes.append(len(rows)), decode(s, rows))[1]
+    return decodes
+
+
+def test_a_fast_sequence_takes_the_start_of_its_prompt_from_another(tiny_of):
+    """A prompt whose start another sequence holds reads only the rest, and goes on as if it
+    had read it all, also once the other sequence has let those tokens go."""
+    path = tiny_of("Q4_0")
+    engine = LlamaCppEngine(path, n_ctx=256, n_threads=1, n_seq=3)
+    alone = LlamaCppEngine(path, n_ctx=256, n_threads=1)
+    try:
+        tokens = engine.tokenize(_text(300))
+        decodes = _counting_decodes(engine)
+        engine.sequence(0).read_prompt(tokens[:40])
+        alone.read_prompt(tokens[:40])
+        decodes.clear()
+        second = engine.sequence(1)
+        first_row = second.read_prompt(tokens[:60])
+        assert decodes == [20] and second.tokens == tokens[:60]
+        assert np.array_equal(first_row, alone.read_prompt(tokens[:60]))
+        engine.rollback(0)  # the sequence it took them from moves on
+        engine.read_prompt(tokens[100:130])
+        assert np.array_equal(second.evaluate(tokens[60:63], 3), alone.evaluate(tokens[60:63], 3))
+    finally:
+        engine.close()
+        alone.close()
+
+
+def test_an_exact_sequence_reads_its_whole_prompt_itself(tiny_of):
+    """Sequences of an exact engine have caches apart (the module's doc): nothing is shared."""
+    engine = LlamaCppEngine(tiny_of("Q8_0"), n_ctx=256, n_threads=1, exact=True, n_seq=2)
+    try:
+        tokens = engine.tokenize(_text(300))
+        decodes = _counting_decodes(engine)
+        engine.read_prompt(tokens[:40])
+        decodes.clear()
+        engine.sequence(1).read_prompt(tokens[:60])
+        assert sum(decodes) == 60
+    finally:
+        engine.close()

@@ -250,3 +250,17 @@ def test_requests_take_turns_choosing_first_and_join_first_come_first_served(mon
     assert first_round[0] == first_round[1] == 0 < first_round[2] <= first_round[3], "in turn"
     pairs = [order for order in orders if len(order) == 2]
     assert len(pairs) >= 4 and all(a != b for a, b in itertools.pairwise(pairs)), "turns"
+
+
+def test_a_request_gets_the_free_sequence_that_holds_most_of_its_prompt():
+    """As llama-server picks the slot most like the prompt: a conversation's next turn finds
+    its earlier turns; a prompt no cache holds gets the lowest free sequence."""
+    engine = toy_engine("toy-trigram", n_seq=3)
+    pool = Sharing().pool(engine)
+    chat = engine.tokenize("the model token draft verify")
+    engine.sequence(2).evaluate(chat, 1)
+    engine.sequence(1).evaluate(chat[:2], 1)
+    assert pool.lease([*chat, 7, 8]) is engine.sequence(2)
+    assert pool.lease([chat[0] + 1, 5]) is engine.sequence(0)
+    assert pool.lease(chat) is engine.sequence(1)
+    assert pool.lease(chat) is None
