@@ -14,10 +14,16 @@ a request's latency is from its sending to its whole reply. The first client's r
 short (`--short-tokens`, a quarter of the others by default): its p95 latency among N clients
 against its latency alone (N = 1) is the short-request target. "one at a time" is the same server
 with `parallel=1` and the draft, as the server served before batching; its aggregate at the
-same N is what the other ways are divided by (`ratio`). Every way gets one warm-up request
-that loads the models. Targets (issue 27): at 4 clients batched at least 2x one at a time; at
-4 and 8 at least llama-server's; a short request's p95 latency at 4 within 2x its latency
-alone. Writes the JSON, a table (.md) and a chart (.png) to benchmarks/results/.
+same N is what the other ways are divided by (`ratio`).
+
+Every server runs for the whole benchmark (batched plain and speculative are one server), and
+each number of clients is measured `--repeat` times, every way in turn within each repeat (the
+order turning each time), so a machine that speeds up or slows down over minutes moves all the
+ways alike; a way's aggregate is the median of its repeats, its latencies are over all of them.
+Every way gets one warm-up request that loads the models. Targets (issue 27): at 4 clients
+batched at least 2x one at a time; at 4 and 8 at least llama-server's; a short request's p95
+latency at 4 within 2x its latency alone. Writes the JSON, a table (.md) and a chart (.png) to
+benchmarks/results/.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -97,22 +103,31 @@ def one_client(way: Way, url: str, index: int, clients: int, args, go: threading
     return sent
 
 
-def measure(way: Way, url: str, clients: int, args) -> dict:
-    """`clients` clients at once on `url`: aggregate tokens/s and latencies."""
+def measure(way: Way, url: str, clients: int, args) -> tuple[list[Sent], float]:
+    """`clients` clients at once on `url`: every request sent, and the wall-clock seconds
+    from the first sent to the last reply."""
     go = threading.Barrier(clients)
     with ThreadPoolExecutor(clients) as pool:
         futures = [pool.submit(one_client, way, url, i, clients, args, go) for i in range(clients)]
         sent = [s for future in futures for s in future.result()]
-    wall = max(s.ended for s in sent) - min(s.started for s in sent)
+    return sent, max(s.ended for s in sent) - min(s.started for s in sent)
+
+
+def summary(way: Way, clients: int, repeats: list[tuple[list[Sent], float]]) -> dict:
+    """A way's row at `clients` clients: the median aggregate tokens/s of its repeats, and
+    latencies over all their requests."""
+    sent = [s for requests, _ in repeats for s in requests]
     latencies = sorted(s.ended - s.started for s in sent)
     short = sorted(s.ended - s.started for s in sent if s.short)
+    speeds = [sum(s.tokens for s in requests) / wall for requests, wall in repeats]
     return {
         "way": way.name,
         "clients": clients,
         "requests": len(sent),
         "tokens": sum(s.tokens for s in sent),
-        "seconds": wall,
-        "tokens_per_second": sum(s.tokens for s in sent) / wall,
+        "repeats": len(repeats),
+        "tokens_per_second": statistics.median(speeds),
+        "tokens_per_second_each": speeds,
         "latency_p50": statistics.median(latencies),
         "latency_p95": _p95(latencies),
         "short_latency_p95": _p95(short),
@@ -168,21 +183,30 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def ways(args) -> Iterator[tuple[Way, object]]:
-    """Each way with the server it runs on (a context manager giving its URL)."""
+def servers(args) -> dict[str, AbstractContextManager[str]]:
+    """Every server the ways need, by name (each a context manager giving its URL)."""
     most = max(args.clients)
-    yield Way(SERIAL, MAIN, {"draft_model": DRAFT}), ours(1, args)
-    yield Way("batched plain", MAIN, {"draft_model": None}), ours(most, args)
-    yield Way("batched speculative", MAIN, {"draft_model": DRAFT}), ours(most, args)
+    made = {"ours, one sequence": ours(1, args), "ours, batched": ours(most, args)}
     if args.llama_server is not None:
-        yield (
-            Way(f"llama-server -np {most}", MAIN, {}),
-            llama_server(args.llama_server, most, False, args),
-        )
-        yield (
-            Way(f"llama-server -np {most} -md", MAIN, {}),
-            llama_server(args.llama_server, most, True, args),
-        )
+        made["llama-server"] = llama_server(args.llama_server, most, False, args)
+        made["llama-server -md"] = llama_server(args.llama_server, most, True, args)
+    return made
+
+
+def ways(args) -> list[tuple[Way, str]]:
+    """Each way with the name of the server it runs on."""
+    most = max(args.clients)
+    listed = [
+        (Way(SERIAL, MAIN, {"draft_model": DRAFT}), "ours, one sequence"),
+        (Way("batched plain", MAIN, {"draft_model": None}), "ours, batched"),
+        (Way("batched speculative", MAIN, {"draft_model": DRAFT}), "ours, batched"),
+    ]
+    if args.llama_server is not None:
+        listed += [
+            (Way(f"llama-server -np {most}", MAIN, {}), "llama-server"),
+            (Way(f"llama-server -np {most} -md", MAIN, {}), "llama-server -md"),
+        ]
+    return listed
 
 
 def with_ratios(rows: list[dict]) -> list[dict]:
@@ -223,12 +247,14 @@ def main() -> None:
     flags.add_argument("--max-tokens", type=int, help="tokens per request (128, quick 24)")
     flags.add_argument("--short-tokens", type=int, help="the first client's (max-tokens / 4)")
     flags.add_argument("--requests", type=int, default=1, help="requests per client, in turn")
+    flags.add_argument("--repeat", type=int, help="measures of each way at each N (3, quick 1)")
     flags.add_argument("--n-ctx", type=int, default=1024, help="context per sequence")
     flags.add_argument("--llama-server", type=Path, help="a llama-server binary to compare")
     flags.add_argument("--out", type=Path, help="the JSON's path (the .md and .png go beside)")
     args = flags.parse_args()
     args.clients = args.clients or ([1, 2] if args.quick else [1, 2, 4, 8])
     args.max_tokens = args.max_tokens or (24 if args.quick else 128)
+    args.repeat = args.repeat or (1 if args.quick else 3)
     args.short_tokens = args.short_tokens or max(1, args.max_tokens // 4)
     out = result_path(args.out, f"concurrency{'-quick' if args.quick else ''}")
     report = Report(
@@ -239,15 +265,25 @@ def main() -> None:
         max_tokens=args.max_tokens,
         short_tokens=args.short_tokens,
         requests_per_client=args.requests,
+        repeats=args.repeat,
         n_ctx=args.n_ctx,
         cores=os.cpu_count(),
     )
+    listed = ways(args)
     rows = []
-    for way, server in ways(args):
-        with server as url:
-            measure(way, url, 1, argparse.Namespace(**{**vars(args), "requests": 1}))  # warm-up
-            for clients in args.clients:
-                rows.append(measure(way, url, clients, args))
+    with ExitStack() as stack:
+        urls = {name: stack.enter_context(server) for name, server in servers(args).items()}
+        warm_up = argparse.Namespace(**{**vars(args), "requests": 1})
+        for way, server in listed:
+            measure(way, urls[server], 1, warm_up)
+        for clients in args.clients:
+            repeats: dict[str, list[tuple[list[Sent], float]]] = {w.name: [] for w, _ in listed}
+            for turn in range(args.repeat):
+                shift = turn % len(listed)
+                for way, server in listed[shift:] + listed[:shift]:
+                    repeats[way.name].append(measure(way, urls[server], clients, args))
+            for way, _ in listed:
+                rows.append(summary(way, clients, repeats[way.name]))
                 print(json.dumps(rows[-1]), flush=True)
     rows = with_ratios(rows)
     table = markdown_table(rows)

@@ -177,7 +177,7 @@ def play_round(runs: Sequence[Run]) -> None:
     it put in the main model's call (the others count as one token each until they choose),
     then their rounds run as one (`round.play`: draft calls batched, one main-model call).
     A run whose round fails gets the error; the others go on."""
-    call = CallSoFar(rows=len(runs), tokens=float(len(runs)))
+    call = CallSoFar(rows=len(runs), tokens=float(len(runs)), others=len(runs) - 1)
     planned: list[tuple[Run, RoundSteps]] = []
     for run in runs:
         others = call.plus(-1, -1.0, 0.0)

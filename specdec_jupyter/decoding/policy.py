@@ -72,14 +72,18 @@ def expected_tokens(acceptance: Sequence[float], k: int) -> float:
 @dataclass(frozen=True)
 class CallSoFar:
     """What the other requests of a batched round put in the main model's call: its `rows`
-    (tokens), the `tokens` they expect from the round, the `seconds` their drafts take."""
+    (tokens), the `tokens` they expect from the round, the `seconds` their drafts take; and
+    how many `others` there are, who wait while this request drafts."""
 
     rows: int = 0
     tokens: float = 0.0
     seconds: float = 0.0
+    others: int = 0
 
     def plus(self, rows: int, tokens: float, seconds: float) -> CallSoFar:
-        return CallSoFar(self.rows + rows, self.tokens + tokens, self.seconds + seconds)
+        return CallSoFar(
+            self.rows + rows, self.tokens + tokens, self.seconds + seconds, self.others
+        )
 
 
 ALONE = CallSoFar()
@@ -560,7 +564,9 @@ class DraftPolicy:
         now, whatever the budget), or one that would pay if its drafts were all right when
         the budget covers the probe's expected cost: the round (in a shared call, what its
         tokens add to the call), and reading the tokens it missed (assumed to cost the draft
-        model what a batch that long costs the main model, relative to one token)."""
+        model what a batch that long costs the main model, relative to one token). In a
+        batched round the others wait for both, so their time counts once for each of them
+        too: a probe that stalls three requests costs four times its seconds."""
         for option in options:
             if option.preview is not None:
                 continue  # hindsight keeps free options current without probes
@@ -575,13 +581,8 @@ class DraftPolicy:
             catch_up = (self.verify.estimate(state.behind) or 0.0) / plain
             estimates = state.acceptance.estimates(k)
             costs = self._verify_costs(k, call)
-            cost = (
-                draft_cost * (catch_up + k)
-                + costs[k]
-                - costs[0]
-                + plain
-                - expected_tokens(estimates, k) * plain
-            )
+            stall = draft_cost * (catch_up + k) + costs[k] - costs[0]
+            cost = stall * (1 + call.others) + plain - expected_tokens(estimates, k) * plain
             if self.credit >= cost:
                 self._probing = True
                 return option, k

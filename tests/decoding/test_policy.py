@@ -14,6 +14,7 @@ import pytest
 
 from specdec_jupyter.decoding.drafters import Draft, DraftOption, drive, no_calls
 from specdec_jupyter.decoding.policy import (
+    ALONE,
     BatchCosts,
     CallSoFar,
     DraftPolicy,
@@ -71,7 +72,9 @@ class World:
         self.behind = 1  # tokens the drafter has not read
         self.seconds = 0.0
 
-    def run(self, policy, acceptance: Callable[[int], float], rounds: int) -> list[int]:
+    def run(
+        self, policy, acceptance: Callable[[int], float], rounds: int, call: CallSoFar = ALONE
+    ) -> list[int]:
         chosen = []
         for n_round in range(rounds):
             a = acceptance(n_round)
@@ -82,7 +85,7 @@ class World:
             name = self.source(n_round)
             option = DraftOption(name, lambda k, _s, _r, g=guess, n=name: self._draft(g[:k], n),
                                  guess if self.free else None)  # fmt: skip
-            picked, k = policy.choose([option], self.max_draft)
+            picked, k = policy.choose([option], self.max_draft, call)
             draft = drive(picked.propose(k, None, None)) if picked and k else Draft()
             n_accepted = min(k, agree)
             emitted = list(range(self.position + 1, self.position + n_accepted + 2))
@@ -227,6 +230,19 @@ def test_a_costly_drafter_is_probed_on_budget_and_taken_up_again():
     probes = sum(k > 0 for k in bad[20:])
     assert 1 <= probes <= 12, "probes now and then, not every round"
     assert np.mean([k > 0 for k in good[60:]]) > 0.9
+
+
+def test_a_probe_that_stalls_other_requests_counts_their_wait_too():
+    """The drafter that is probed now and then alone, beside three requests that wait while it
+    catches up and drafts: each probe costs four times as much of the budget, and the catching
+    up grows with each round it skips, so it is probed at most a quarter as often."""
+    probes = []
+    for call in (ALONE, CallSoFar(others=3)):
+        world = World(GPU.__getitem__, 0.004, free=False, catch_up_cost=0.0005)
+        chosen = world.run(DraftPolicy(), constant(0.1), 1000, call)
+        probes.append(sum(k > 0 for k in chosen[20:]))
+    alone, batched = probes
+    assert alone >= 8 and batched <= alone / 4, probes
 
 
 def test_no_probes_when_catching_up_costs_more_than_the_budget():
