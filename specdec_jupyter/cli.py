@@ -340,15 +340,20 @@ def _serve(args: argparse.Namespace) -> int:
     from .sessions.manager import EngineManager
 
     manager = EngineManager(options=LoadOptions.among(vars(args)))
-    serve(
-        args.host,
-        args.port,
-        api_key=args.api_key,
-        folders=args.folders,
-        manager=manager,
-        allow_hosts=args.allow_host,
-        allow_origins=[*args.allow_origin, *(["*"] if args.cors else [])],
-    )
+    try:
+        serve(
+            args.host,
+            args.port,
+            api_key=args.api_key,
+            folders=args.folders,
+            manager=manager,
+            allow_hosts=args.allow_host,
+            allow_origins=[*args.allow_origin, *(["*"] if args.cors else [])],
+        )
+    except KeyboardInterrupt:  # Ctrl-C is how a server is stopped: no traceback
+        pass
+    finally:
+        manager.close()
     return 0
 
 

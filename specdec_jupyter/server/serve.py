@@ -88,6 +88,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(address)
+        sock.listen()  # a client that connects once the banner is out waits, is not refused
     except OSError as exc:
         sock.close()
         raise SpecDecError(

@@ -5,6 +5,7 @@ that cannot be had refused before any banner. A real server on a free loopback p
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -234,9 +235,17 @@ def test_a_keyless_server_open_to_the_network_warns_in_one_line(tmp_path):
     try:
         banner = server.stdout.readline()
         warning = server.stderr.readline()
+        assert banner.startswith("specdec-jupyter serving")
+        port = re.search(r"http://0\.0\.0\.0:(\d+) ", banner).group(1)
+        models = httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=TIMEOUT)
+        assert models.status_code == 200, "it listens from the banner on"
     finally:
-        server.send_signal(signal.SIGINT)
-        server.communicate(timeout=TIMEOUT)
-    assert banner.startswith("specdec-jupyter serving")
+        server.send_signal(signal.SIGINT)  # Ctrl-C, once it serves
+        try:
+            _, rest = server.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            raise AssertionError(f"Ctrl-C did not stop it: {server.communicate()[1]}") from None
     assert warning.startswith("warning: 0.0.0.0 is reachable from other machines")
     assert "--api-key" in warning
+    assert server.returncode == 0 and "Traceback" not in rest, rest
