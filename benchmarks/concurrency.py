@@ -52,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import Report, figure, parser, result_path
 from prompts import PROSE_PROMPTS, SEED_PROMPTS
 
+from specdec_jupyter.engines.rpc.loopback import free_port
 from specdec_jupyter.models.catalog import CATALOG
 from specdec_jupyter.models.fetch import fetch
 from specdec_jupyter.server.app import SpecDecServer
@@ -153,7 +154,7 @@ def ours(parallel: int, args) -> Iterator[str]:
 @contextmanager
 def llama_server(binary: Path, parallel: int, draft: bool, args) -> Iterator[str]:
     """llama-server on the same models, `-np parallel` (a context of n_ctx per slot)."""
-    port = 18000 + os.getpid() % 1000
+    port = free_port()  # a port of its own: the servers run side by side
     command = [
         str(binary), "-m", str(fetch(CATALOG[MAIN])), "-np", str(parallel),
         "-c", str(args.n_ctx * parallel), "-t", str(args.threads or os.cpu_count()),
