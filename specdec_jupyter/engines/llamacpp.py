@@ -353,8 +353,10 @@ class LlamaCppEngine:
         own = common_prefix_length(self._tokens, prompt)
         donor, most = None, own
         for other in self._llama.sequences:
+            if other is self:
+                continue
             held = min(common_prefix_length(other._tokens, prompt), len(prompt) - 1)
-            if other is not self and held > most:
+            if held > most:
                 donor, most = other, held
         if donor is None:
             return

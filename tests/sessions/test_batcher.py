@@ -264,3 +264,17 @@ def test_a_request_gets_the_free_sequence_that_holds_most_of_its_prompt():
     assert pool.lease([chat[0] + 1, 5]) is engine.sequence(0)
     assert pool.lease(chat) is engine.sequence(1)
     assert pool.lease(chat) is None
+
+
+def test_a_session_continues_a_conversation_on_the_sequences_that_hold_it():
+    """The session hands the prompt, in each model's tokens, to the sequence choice: a prompt
+    another sequence already holds goes there, on the main model and on the draft."""
+    session = load("toy-trigram", "toy-bigram", parallel=2, progress=False)
+    held = session.prompt_tokens("the dog ran to the", raw=True)
+    session.main.sequence(1).evaluate(held, 1)
+    session.draft.sequence(1).evaluate(held, 1)
+    result = session.generate("the dog ran to the", raw=True, max_tokens=4, draft_tokens=2)
+    for engine in (session.main, session.draft):
+        assert engine.sequence(0).tokens == [], "the lowest sequence stayed free"
+        assert engine.sequence(1).tokens[: len(held)] == held
+    assert result.stats.total_draft_tokens_count > 0
